@@ -1,0 +1,315 @@
+"""Analysis of a design: every shape, parameter count, cost and problem, as Keras would see it.
+
+The analysis is a single topological pass (Kahn's algorithm, no recursion) over the *calls* of
+the design's layers, so a layer applied twice in a row, or a 10,000-layer chain, is fine. It
+imports nothing heavy: it is pure arithmetic over the layer catalogue.
+
+Memory accounting (float32, 4 bytes a value):
+
+* ``activation_bytes`` of a node: the values of its outputs (all its calls) for one sample.
+* ``activation_bytes`` of the design: ``batch_size × Σ node activation bytes``: what training keeps
+  for back-propagation, since the gradient of each layer needs the tensors of the forward pass
+  (inputs included).
+* ``peak_inference_bytes``: ``batch_size ×`` the largest set of tensors alive at once during an
+  inference pass in topological order, a tensor being freed after its last consumer ran.
+* ``weight_bytes``: ``4 × total parameters``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from .design import Design, TensorRef
+from .layers import CATALOGUE, Field, Fix, LayerError
+from .shapes import Shape, elements, fmt_shape
+
+BYTES_PER_VALUE = 4
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong (``error``) or suspicious (``warning``) about a node or the whole design."""
+
+    node: str | None
+    message: str
+    severity: str = "error"
+    fixes: tuple[Fix, ...] = ()
+    arg: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.node}: {self.message}" if self.node else self.message
+
+
+@dataclass
+class NodeReport:
+    """What the analysis knows about one node. Shapes include the batch axis."""
+
+    name: str
+    kind: str
+    args: dict[str, Any] = field(default_factory=dict)
+    input_shapes: list[list[Shape]] = field(default_factory=list)
+    output_shapes: list[Shape | None] = field(default_factory=list)
+    trainable_params: int = 0
+    non_trainable_params: int = 0
+    macs: int = 0
+    activation_bytes: int = 0
+    rf: Field | None = None  # receptive field and effective stride of call 0
+    problems: list[Problem] = field(default_factory=list)
+    blocked: bool = False  # an upstream node is invalid, so nothing can be said here
+
+    @property
+    def params(self) -> int:
+        return self.trainable_params + self.non_trainable_params
+
+    @property
+    def output_shape(self) -> Shape | None:
+        return self.output_shapes[0] if self.output_shapes else None
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors and not self.blocked
+
+    def receptive_field(self) -> list[int | float] | None:
+        return None if self.rf is None else self.rf.rounded()[0]
+
+    def effective_stride(self) -> list[int | float] | None:
+        return None if self.rf is None else self.rf.rounded()[1]
+
+
+@dataclass
+class Analysis:
+    """The analysis of a whole design: per-node reports in execution order, problems and totals."""
+
+    nodes: dict[str, NodeReport]
+    order: list[str]
+    problems: list[Problem]
+    outputs: list[TensorRef]
+    batch_size: int = 1
+    peak_inference_bytes: int = 0
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+    @property
+    def trainable_params(self) -> int:
+        return sum(r.trainable_params for r in self.nodes.values())
+
+    @property
+    def non_trainable_params(self) -> int:
+        return sum(r.non_trainable_params for r in self.nodes.values())
+
+    @property
+    def total_params(self) -> int:
+        return self.trainable_params + self.non_trainable_params
+
+    @property
+    def weight_bytes(self) -> int:
+        return BYTES_PER_VALUE * self.total_params
+
+    @property
+    def macs(self) -> int:
+        return sum(r.macs for r in self.nodes.values())
+
+    @property
+    def activation_bytes_per_sample(self) -> int:
+        return sum(r.activation_bytes for r in self.nodes.values())
+
+    @property
+    def activation_bytes(self) -> int:
+        return self.batch_size * self.activation_bytes_per_sample
+
+
+def analyse(design: Design, batch_size: int = 1) -> Analysis:
+    """Analyse ``design``: never raises for a bad design, reports problems instead."""
+    reports: dict[str, NodeReport] = {}
+    problems: list[Problem] = []
+
+    def report(node: str | None, message: str, severity: str = "error",
+               fixes: tuple[Fix, ...] = (), arg: str | None = None) -> None:
+        problem = Problem(node, message, severity, tuple(fixes), arg)
+        problems.append(problem)
+        if node is not None and node in reports:
+            reports[node].problems.append(problem)
+
+    # 1. Each node on its own: known kind, valid arguments.
+    specs = {}
+    for node in design.nodes.values():
+        rep = reports[node.name] = NodeReport(node.name, node.kind)
+        spec = CATALOGUE.get(node.kind)
+        if spec is None:
+            report(node.name, f"{node.kind} is not a layer type Convas supports; replace it with a "
+                   "catalogue layer or remove it")
+            continue
+        specs[node.name] = spec
+        rep.args, bad = spec.normalise(node.args)
+        for arg, why in bad.items():
+            report(node.name, why, arg=arg)
+        unknown = set(node.args) - {p.name for p in spec.params}
+        for arg in sorted(unknown):
+            report(node.name, f"{node.kind} has no argument {arg!r}", arg=arg)
+
+    # 2. Order the calls topologically; references must exist.
+    indegree: dict[TensorRef, int] = {}
+    dependents: dict[TensorRef, list[TensorRef]] = {}
+    for node in design.nodes.values():
+        for c, refs in enumerate(node.inbound):
+            me = TensorRef(node.name, c)
+            indegree.setdefault(me, 0)
+            for ref in refs:
+                source = design.nodes.get(ref.node)
+                if source is None or ref.call >= source.calls:
+                    report(node.name, f"its input {ref} does not exist; reconnect it")
+                    continue
+                indegree[me] += 1
+                dependents.setdefault(ref, []).append(me)
+    ready = deque(ref for ref, n in indegree.items() if n == 0)
+    order_calls: list[TensorRef] = []
+    while ready:
+        ref = ready.popleft()
+        order_calls.append(ref)
+        for dep in dependents.get(ref, ()):
+            indegree[dep] -= 1
+            if indegree[dep] == 0:
+                ready.append(dep)
+    if len(order_calls) < len(indegree):
+        _report_cycles(design, indegree, report)
+
+    # 3. Shapes, weights and costs, in order.
+    shapes: dict[TensorRef, Shape | None] = {}
+    fields: dict[TensorRef, Field | None] = {}
+    weights_of: dict[str, tuple[int, int]] = {}
+    for ref in order_calls:
+        node = design.nodes[ref.node]
+        rep = reports[node.name]
+        spec = specs.get(node.name)
+        in_refs = node.inbound[ref.call]
+        in_shapes = [shapes.get(r) for r in in_refs]
+        rep.input_shapes.append([s for s in in_shapes if s is not None])
+        out: Shape | None = None
+        if spec is None or rep.errors:
+            shapes[ref] = None
+            rep.output_shapes.append(None)
+            continue
+        if any(s is None for s in in_shapes):
+            rep.blocked = True
+        elif len(in_refs) < spec.min_inputs:
+            need = "an input" if spec.min_inputs == 1 else f"{spec.min_inputs} inputs"
+            report(node.name, f"has no input; connect {need} to it" if not in_refs else
+                   f"needs {need} but has {len(in_refs)}; connect another")
+        elif spec.max_inputs is not None and len(in_refs) > spec.max_inputs:
+            report(node.name, f"takes {spec.max_inputs} input{'s' if spec.max_inputs != 1 else ''} "
+                   f"but has {len(in_refs)}; remove {len(in_refs) - spec.max_inputs} connection(s) "
+                   "or use a merge layer such as Add or Concatenate")
+        else:
+            shapes_in: list[Shape] = in_shapes  # type: ignore[assignment]
+            try:
+                out = spec.infer(rep.args, shapes_in)
+                bad = [d for d in out[1:] if d is not None and d <= 0]
+                if bad:
+                    raise LayerError(f"its output {fmt_shape(out)} would have a zero or negative size")
+                weights = spec.weights(rep.args, shapes_in, out)
+                if node.name in weights_of and weights != weights_of[node.name]:
+                    first = fmt_shape(rep.input_shapes[0][0]) if rep.input_shapes[0] else "?"
+                    raise LayerError(
+                        f"is applied to inputs of different shapes ({first} and "
+                        f"{', '.join(fmt_shape(s) for s in shapes_in)}), but a shared layer has one set "
+                        "of weights; feed it tensors of the same shape")
+                if node.name not in weights_of:
+                    weights_of[node.name] = weights
+                    rep.trainable_params, rep.non_trainable_params = weights
+                rep.macs += spec.macs(rep.args, shapes_in, out)
+                rep.activation_bytes += BYTES_PER_VALUE * elements(out)
+                field_out = spec.field(rep.args, [fields.get(r) for r in in_refs], shapes_in, out)
+                fields[ref] = field_out
+                if ref.call == 0:
+                    rep.rf = field_out
+                if spec.lint is not None and ref.call == 0:
+                    for message, fixes in spec.lint(rep.args, shapes_in, out):
+                        report(node.name, message, "warning", fixes)
+            except LayerError as exc:
+                out = None
+                report(node.name, exc.message, fixes=exc.fixes)
+        shapes[ref] = out
+        rep.output_shapes.append(out)
+
+    # 4. Whole-design checks.
+    if not any(n.kind == "InputLayer" for n in design.nodes.values()):
+        report(None, "the design has no InputLayer; add one to say what a sample looks like")
+    consumed = {r.node for n in design.nodes.values() for refs in n.inbound for r in refs}
+    for name in design.input_names():
+        if name not in consumed and len(design.nodes) > 1:
+            report(name, "is not connected to any layer; connect it or delete it", "warning")
+
+    node_order = list(dict.fromkeys(r.node for r in order_calls))
+    node_order += [n for n in design.nodes if n not in node_order]
+    outputs = design.output_refs()
+    peak = _peak_live_bytes(design, order_calls, shapes, outputs)
+    return Analysis({n: reports[n] for n in node_order}, node_order, problems, outputs,
+                    batch_size, batch_size * peak)
+
+
+def _report_cycles(design: Design, indegree: dict[TensorRef, int], report: Any) -> None:
+    """Name the layers of each cycle (those left with unmet inputs that lie on a loop)."""
+    stuck = {ref.node for ref, n in indegree.items() if n > 0}
+    # Walk inputs backwards from each stuck node until a node repeats: that closes a loop.
+    named: set[str] = set()
+    for start in sorted(stuck):
+        if start in named:
+            continue
+        path: list[str] = []
+        seen: dict[str, int] = {}
+        current: str | None = start
+        while current is not None and current not in seen:
+            seen[current] = len(path)
+            path.append(current)
+            nxt = next((r.node for refs in design.nodes[current].inbound for r in refs
+                        if r.node in stuck), None)
+            current = nxt
+        if current is None:
+            continue
+        loop = path[seen[current]:]
+        if named.intersection(loop):
+            continue
+        named.update(loop)
+        text = " → ".join(reversed(loop + [loop[0]]))
+        for name in loop:
+            report(name, f"is part of a cycle ({text}); a network must flow one way: remove one of "
+                   "these connections")
+
+
+def _peak_live_bytes(design: Design, order: list[TensorRef], shapes: dict[TensorRef, Shape | None],
+                     outputs: list[TensorRef]) -> int:
+    """Largest per-sample total of tensors alive at once while running ``order``."""
+    last_use: dict[TensorRef, int] = {}
+    for i, ref in enumerate(order):
+        for src in design.nodes[ref.node].inbound[ref.call]:
+            last_use[src] = i
+    keep = set(outputs)
+    live = peak = 0
+    frees: dict[int, list[TensorRef]] = {}
+    for ref, i in last_use.items():
+        if ref not in keep:
+            frees.setdefault(i, []).append(ref)
+    for i, ref in enumerate(order):
+        shape = shapes.get(ref)
+        live += BYTES_PER_VALUE * elements(shape) if shape is not None else 0
+        peak = max(peak, live)
+        for gone in frees.get(i, ()):
+            s = shapes.get(gone)
+            live -= BYTES_PER_VALUE * elements(s) if s is not None else 0
+    return peak

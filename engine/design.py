@@ -1,0 +1,232 @@
+"""The design: a directed acyclic graph of Keras layers, as plain data.
+
+A :class:`Node` is one Keras layer. Most layers are applied once; a shared layer (as in a siamese
+network) is applied several times, so each node holds one list of inbound tensors per
+application ("call"), exactly like the ``inbound_nodes`` of a Keras model config. A
+:class:`TensorRef` names the output of one call of one node.
+
+The design knows nothing of shapes: :mod:`engine.analysis` derives everything from it. Every edit
+the designer makes is one of the small methods here, so that each undo command calls exactly one.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from .errors import ConvasError
+from .layers import canonical_kind, snake_name
+
+
+class DesignError(ConvasError):
+    """An edit that would make the design inconsistent (unknown node, duplicate name, ...)."""
+
+
+_NAME = re.compile(r"^[^/\s][^/]*$")
+
+
+@dataclass(frozen=True)
+class TensorRef:
+    """The output of call ``call`` of node ``node``."""
+
+    node: str
+    call: int = 0
+
+    def __str__(self) -> str:
+        return self.node if self.call == 0 else f"{self.node}[{self.call}]"
+
+
+@dataclass
+class Node:
+    """One Keras layer: its class, its arguments as the user gave them, and what feeds it.
+
+    ``args`` holds only values the user (or the imported file) set; the catalogue supplies
+    defaults. ``config`` keeps any other Keras configuration (initialisers, regularisers, dtype)
+    verbatim so that nothing is lost on a round trip. ``position`` is where the canvas draws it.
+    """
+
+    name: str
+    kind: str
+    args: dict[str, Any] = field(default_factory=dict)
+    inbound: list[list[TensorRef]] = field(default_factory=lambda: [[]])
+    position: tuple[float, float] | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def inputs(self) -> list[TensorRef]:
+        """Inbound tensors of the first (usually only) call."""
+        return self.inbound[0] if self.inbound else []
+
+    @property
+    def calls(self) -> int:
+        return len(self.inbound)
+
+
+@dataclass
+class Design:
+    """A whole model: named nodes in insertion order and, optionally, its declared outputs.
+
+    When ``outputs`` is empty, every tensor nothing else consumes is an output (what a person
+    drawing a graph means).
+    """
+
+    name: str = "model"
+    nodes: dict[str, Node] = field(default_factory=dict)
+    outputs: list[TensorRef] = field(default_factory=list)
+    inputs_order: list[str] = field(default_factory=list)
+
+    # --- queries -------------------------------------------------------------------------
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.nodes
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self.nodes.values())
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def node(self, name: str) -> Node:
+        try:
+            return self.nodes[name]
+        except KeyError:
+            raise DesignError(f"there is no layer named {name!r}") from None
+
+    def consumers(self, name: str) -> list[tuple[str, int, int]]:
+        """Every (node, call, slot) that reads an output of ``name``."""
+        found = []
+        for node in self.nodes.values():
+            for c, refs in enumerate(node.inbound):
+                for s, ref in enumerate(refs):
+                    if ref.node == name:
+                        found.append((node.name, c, s))
+        return found
+
+    def input_names(self) -> list[str]:
+        """Input layers, in the declared order first, then in insertion order."""
+        names = [n for n in self.inputs_order if n in self.nodes and self.nodes[n].kind == "InputLayer"]
+        names += [n.name for n in self.nodes.values() if n.kind == "InputLayer" and n.name not in names]
+        return names
+
+    def output_refs(self) -> list[TensorRef]:
+        """Declared outputs, or every tensor no node consumes."""
+        if self.outputs:
+            return [r for r in self.outputs if r.node in self.nodes]
+        used = {ref for node in self.nodes.values() for refs in node.inbound for ref in refs}
+        return [TensorRef(n.name, c) for n in self.nodes.values() for c in range(n.calls)
+                if TensorRef(n.name, c) not in used]
+
+    def unique_name(self, kind: str) -> str:
+        """Keras-style default name: ``conv2d``, then ``conv2d_1``, ``conv2d_2``, …"""
+        stem = snake_name(kind)
+        if stem not in self.nodes:
+            return stem
+        i = 1
+        while f"{stem}_{i}" in self.nodes:
+            i += 1
+        return f"{stem}_{i}"
+
+    def copy(self) -> "Design":
+        return copy.deepcopy(self)
+
+    # --- edits ---------------------------------------------------------------------------
+
+    def add(self, kind: str, name: str | None = None, args: dict[str, Any] | None = None,
+            inputs: list[TensorRef | str] | tuple = (), position: tuple[float, float] | None = None,
+            config: dict[str, Any] | None = None) -> Node:
+        """Add a layer (unknown kinds are kept and reported by the analysis, never refused here)."""
+        kind = canonical_kind(kind) or kind
+        name = name if name is not None else self.unique_name(kind)
+        self._check_new_name(name)
+        refs = [self._ref(r) for r in inputs]
+        node = Node(name, kind, dict(args or {}), [refs], position, dict(config or {}))
+        self.nodes[name] = node
+        return node
+
+    def insert_node(self, node: Node, index: int | None = None) -> None:
+        """Put back a node object (used by undo), optionally at its former position in order."""
+        self._check_new_name(node.name)
+        if index is None or index >= len(self.nodes):
+            self.nodes[node.name] = node
+            return
+        items = list(self.nodes.items())
+        items.insert(index, (node.name, node))
+        self.nodes = dict(items)
+
+    def remove(self, name: str) -> Node:
+        """Remove a node and every connection to it; returns the removed node."""
+        node = self.node(name)
+        del self.nodes[name]
+        for other in self.nodes.values():
+            for refs in other.inbound:
+                refs[:] = [r for r in refs if r.node != name]
+        self.outputs = [r for r in self.outputs if r.node != name]
+        self.inputs_order = [n for n in self.inputs_order if n != name]
+        return node
+
+    def connect(self, source: TensorRef | str, target: str, call: int = 0, slot: int | None = None) -> None:
+        """Feed ``source`` into call ``call`` of ``target`` (appended, or at ``slot``)."""
+        ref = self._ref(source)
+        self.node(ref.node)
+        node = self.node(target)
+        while len(node.inbound) <= call:
+            node.inbound.append([])
+        refs = node.inbound[call]
+        refs.insert(len(refs) if slot is None else slot, ref)
+
+    def disconnect(self, source: TensorRef | str, target: str, call: int = 0) -> int:
+        """Remove the connection; returns the slot it occupied (for undo)."""
+        ref = self._ref(source)
+        refs = self.node(target).inbound[call]
+        try:
+            slot = refs.index(ref)
+        except ValueError:
+            raise DesignError(f"{ref} is not connected to {target}") from None
+        del refs[slot]
+        return slot
+
+    def rename(self, old: str, new: str) -> None:
+        """Rename a node, updating every reference to it; order is kept."""
+        if old == new:
+            return
+        node = self.node(old)
+        self._check_new_name(new)
+        node.name = new
+        self.nodes = {(new if k == old else k): v for k, v in self.nodes.items()}
+        for other in self.nodes.values():
+            for refs in other.inbound:
+                refs[:] = [TensorRef(new, r.call) if r.node == old else r for r in refs]
+        self.outputs = [TensorRef(new, r.call) if r.node == old else r for r in self.outputs]
+        self.inputs_order = [new if n == old else n for n in self.inputs_order]
+
+    def set_arg(self, name: str, arg: str, value: Any) -> None:
+        """Set one argument as given (validation is the analysis' job, so nothing is lost)."""
+        self.node(name).args[arg] = value
+
+    def unset_arg(self, name: str, arg: str) -> None:
+        self.node(name).args.pop(arg, None)
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _check_new_name(self, name: str) -> None:
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise DesignError(f"{name!r} is not a valid layer name: use letters, digits, '_' or '-', "
+                              "without '/' and not starting with a space")
+        if name in self.nodes:
+            raise DesignError(f"a layer named {name!r} already exists; choose another name")
+
+    @staticmethod
+    def _ref(value: TensorRef | str) -> TensorRef:
+        return value if isinstance(value, TensorRef) else TensorRef(value, 0)
+
+
+def chain(*layers: tuple[str, dict[str, Any]], name: str = "model") -> Design:
+    """A design where each layer feeds the next; handy for examples and tests."""
+    design = Design(name=name)
+    previous: str | None = None
+    for kind, args in layers:
+        node = design.add(kind, args=args, inputs=[previous] if previous else [])
+        previous = node.name
+    return design

@@ -1,0 +1,363 @@
+"""The vocabulary of the layer catalogue: arguments, fixes, receptive fields and layer specs.
+
+Every layer kind Convas knows is one :class:`LayerSpec` value: its Keras class name, its
+arguments (names, defaults and ranges exactly as Keras has them), and four pure rules (output
+shape, weights, multiply-accumulates, receptive field). The analysis, the inspector, file import
+and export all read these specs; nothing else in Convas hard-codes a layer.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Callable, Mapping, Sequence
+
+from ..shapes import Shape
+
+Args = Mapping[str, Any]
+
+ACTIVATIONS: tuple[str, ...] = (
+    "linear", "relu", "sigmoid", "softmax", "tanh", "elu", "selu", "gelu", "silu", "swish",
+    "softplus", "softsign", "hard_sigmoid", "hard_silu", "hard_swish", "leaky_relu", "relu6",
+    "exponential", "mish", "log_softmax", "celu", "glu", "hard_tanh", "log_sigmoid",
+    "hard_shrink", "soft_shrink", "tanh_shrink", "sparse_plus", "sparsemax", "squareplus",
+    "threshold",
+)
+DATA_FORMATS = ("channels_last", "channels_first")
+
+
+class LayerError(ValueError):
+    """A layer cannot produce an output: the message says what is wrong in numbers and how to fix
+    it; ``fixes`` are the mechanical repairs the designer can offer as one click."""
+
+    def __init__(self, message: str, fixes: Sequence["Fix"] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fixes = tuple(fixes)
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A mechanical repair of a problem, applied by the designer as one undoable edit.
+
+    ``action`` is ``"set_arg"`` (set ``arg`` to ``value`` on the node), ``"insert_before"``
+    (insert a ``layer`` with ``layer_args`` on input number ``input_index`` of the node) or
+    ``"replace"`` (swap the node for a ``layer`` with ``layer_args``).
+    """
+
+    label: str
+    action: str
+    arg: str | None = None
+    value: Any = None
+    layer: str | None = None
+    layer_args: Mapping[str, Any] = field(default_factory=dict)
+    input_index: int = 0
+
+    @staticmethod
+    def set_arg(arg: str, value: Any) -> "Fix":
+        return Fix(f"Set {arg}={value!r}", "set_arg", arg=arg, value=value)
+
+    @staticmethod
+    def insert(layer: str, input_index: int = 0, **layer_args: Any) -> "Fix":
+        shown = ", ".join(f"{k}={v!r}" for k, v in layer_args.items())
+        return Fix(f"Insert {layer}({shown})", "insert_before", layer=layer,
+                   layer_args=layer_args, input_index=input_index)
+
+    @staticmethod
+    def replace(layer: str, **layer_args: Any) -> "Fix":
+        shown = ", ".join(f"{k}={v!r}" for k, v in layer_args.items())
+        return Fix(f"Replace with {layer}({shown})", "replace", layer=layer, layer_args=layer_args)
+
+
+@dataclass(frozen=True)
+class Field:
+    """Receptive field and effective stride (jump) of a tensor, per spatial axis, in input pixels.
+
+    Jumps are fractions because up-sampling divides them.
+    """
+
+    size: tuple[Fraction, ...]
+    jump: tuple[Fraction, ...]
+
+    @staticmethod
+    def identity(rank: int) -> "Field":
+        one = (Fraction(1),) * rank
+        return Field(one, one)
+
+    def window(self, kernels: Sequence[int], strides: Sequence[int],
+               dilations: Sequence[int] | None = None) -> "Field":
+        """Field after a sliding window: r' = r + (k_eff − 1)·j, j' = j·s."""
+        dil = dilations or [1] * len(kernels)
+        size = tuple(r + ((k - 1) * d) * j for r, k, d, j in zip(self.size, kernels, dil, self.jump))
+        jump = tuple(j * s for j, s in zip(self.jump, strides))
+        return Field(size, jump)
+
+    def upsample(self, factors: Sequence[Fraction | int]) -> "Field":
+        return Field(self.size, tuple(j / Fraction(f) for j, f in zip(self.jump, factors)))
+
+    def rounded(self) -> tuple[list[int | float], list[int | float]]:
+        """Plain numbers for reports: whole numbers stay ints, fractions become floats."""
+        def plain(x: Fraction) -> int | float:
+            return int(x) if x.denominator == 1 else float(x)
+        return [plain(math.ceil(s) if s.denominator != 1 else s) for s in self.size], \
+               [plain(j) for j in self.jump]
+
+
+# Rule signatures. ``inputs`` are the input shapes (batch dimension first); ``out`` the output.
+ShapeRule = Callable[[Args, list[Shape]], Shape]
+WeightRule = Callable[[Args, list[Shape], Shape], tuple[int, int]]
+MacRule = Callable[[Args, list[Shape], Shape], int]
+FieldRule = Callable[[Args, list["Field | None"], list[Shape], Shape], "Field | None"]
+# Warnings about designs Keras accepts but that are probably not meant: (message, fixes) pairs.
+LintRule = Callable[[Args, list[Shape], Shape], list[tuple[str, tuple["Fix", ...]]]]
+
+
+def no_weights(args: Args, inputs: list[Shape], out: Shape) -> tuple[int, int]:
+    return 0, 0
+
+
+def no_macs(args: Args, inputs: list[Shape], out: Shape) -> int:
+    return 0
+
+
+def same_field(args: Args, fields: list[Field | None], inputs: list[Shape], out: Shape) -> Field | None:
+    """Element-wise layers see exactly what their input sees."""
+    return fields[0] if fields else None
+
+
+def no_field(args: Args, fields: list[Field | None], inputs: list[Shape], out: Shape) -> Field | None:
+    """Layers that mix every position (Flatten, global pooling) end the spatial path."""
+    return None
+
+
+@dataclass(frozen=True)
+class Param:
+    """One constructor argument of a layer, with Keras's name and default.
+
+    ``kind`` is one of: ``int``, ``float``, ``bool``, ``choice``, ``str``, ``ints`` (an int or a
+    tuple of ``length`` ints, stored as a tuple), ``shape`` (a tuple of ints or None),
+    ``axes`` (a tuple of ints), ``optional_int``, ``optional_ints`` (None or ``ints``),
+    ``factor`` (a float or a (low, high) pair), ``pair`` (two floats), ``padding2d``
+    ((top, bottom), (left, right)), ``optional_float``, ``any`` (kept as given).
+    ``shape_relevant`` marks arguments that change output shape or parameter counts.
+    """
+
+    name: str
+    kind: str
+    default: Any = None
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[Any, ...] = ()
+    length: int | None = None
+    doc: str = ""
+    shape_relevant: bool = False
+    required: bool = False
+    min_exclusive: bool = False
+
+
+class ArgError(ValueError):
+    """An argument value is not acceptable; the message names the argument and the valid range."""
+
+
+def _as_tuple(value: Any) -> tuple:
+    if isinstance(value, (list, tuple)):
+        return tuple(value)
+    return (value,)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def normalise_value(p: Param, value: Any) -> Any:
+    """Check one argument value and return it in canonical form (tuples for tuple arguments).
+
+    Raises :class:`ArgError` with a message that says what was given and what is allowed.
+    """
+    name = p.name
+    if value is None:
+        if p.required:
+            raise ArgError(f"{name} is required")
+        if p.default is None or p.kind.startswith("optional") or p.kind == "any":
+            return None
+        # Keras treats None as "use the default" (e.g. data_format=None → channels_last).
+        return normalise_value(p, p.default)
+    k = p.kind
+    if k == "int" or k == "optional_int":
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not _is_int(value):
+            raise ArgError(f"{name} must be a whole number, got {value!r}")
+        _check_range(p, value)
+        return value
+    if k in ("float", "optional_float"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ArgError(f"{name} must be a number, got {value!r}")
+        value = float(value)
+        if math.isnan(value):
+            raise ArgError(f"{name} must be a number, got NaN")
+        _check_range(p, value)
+        return value
+    if k == "bool":
+        if not isinstance(value, bool):
+            raise ArgError(f"{name} must be true or false, got {value!r}")
+        return value
+    if k == "choice":
+        if value not in p.choices:
+            allowed = ", ".join(repr(c) for c in p.choices)
+            raise ArgError(f"{name} must be one of {allowed}; got {value!r}")
+        return value
+    if k == "str":
+        if not isinstance(value, str):
+            raise ArgError(f"{name} must be text, got {value!r}")
+        return value
+    if k in ("ints", "optional_ints"):
+        items = _as_tuple(value)
+        if p.length is not None and len(items) == 1:
+            items = items * p.length
+        if p.length is not None and len(items) != p.length:
+            raise ArgError(f"{name} must be one whole number or {p.length} of them, got {value!r}")
+        out = []
+        for item in items:
+            if isinstance(item, float) and item.is_integer():
+                item = int(item)
+            if not _is_int(item):
+                raise ArgError(f"{name} must hold whole numbers, got {value!r}")
+            _check_range(p, item)
+            out.append(item)
+        return tuple(out)
+    if k == "shape":
+        items = _as_tuple(value)
+        out = []
+        for item in items:
+            if item is None:
+                out.append(None)
+                continue
+            if isinstance(item, float) and item.is_integer():
+                item = int(item)
+            if not _is_int(item):
+                raise ArgError(f"{name} must hold whole numbers, got {value!r}")
+            _check_range(p, item)
+            out.append(item)
+        if not out and p.minimum is not None:
+            raise ArgError(f"{name} needs at least one dimension")
+        return tuple(out)
+    if k == "axes":
+        items = _as_tuple(value)
+        if not all(_is_int(i) for i in items):
+            raise ArgError(f"{name} must hold whole numbers, got {value!r}")
+        return tuple(items)
+    if k == "factor":
+        items = _as_tuple(value)
+        if len(items) not in (1, 2) or not all(isinstance(i, (int, float)) and not isinstance(i, bool) for i in items):
+            raise ArgError(f"{name} must be a number or a (low, high) pair, got {value!r}")
+        return float(items[0]) if len(items) == 1 and not isinstance(value, (list, tuple)) else tuple(float(i) for i in items)
+    if k == "pair":
+        items = _as_tuple(value)
+        if len(items) != 2 or not all(isinstance(i, (int, float)) and not isinstance(i, bool) for i in items):
+            raise ArgError(f"{name} must be two numbers, got {value!r}")
+        return tuple(float(i) for i in items)
+    if k == "padding2d":
+        return _padding2d(name, value, p)
+    return value
+
+
+def _padding2d(name: str, value: Any, p: Param) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Keras accepts n, (h, w) or ((top, bottom), (left, right)) for ZeroPadding2D/Cropping2D."""
+    def whole(x: Any) -> int:
+        if isinstance(x, float) and x.is_integer():
+            x = int(x)
+        if not _is_int(x) or x < 0:
+            raise ArgError(f"{name} must hold whole numbers ≥ 0, got {value!r}")
+        return x
+    if _is_int(value) or isinstance(value, float):
+        n = whole(value)
+        return ((n, n), (n, n))
+    items = _as_tuple(value)
+    if len(items) != 2:
+        raise ArgError(f"{name} must be n, (h, w) or ((top, bottom), (left, right)); got {value!r}")
+    if all(not isinstance(i, (list, tuple)) for i in items):
+        h, w = whole(items[0]), whole(items[1])
+        return ((h, h), (w, w))
+    pairs = []
+    for pair in items:
+        pair = _as_tuple(pair)
+        if len(pair) != 2:
+            raise ArgError(f"{name} must be n, (h, w) or ((top, bottom), (left, right)); got {value!r}")
+        pairs.append((whole(pair[0]), whole(pair[1])))
+    return (pairs[0], pairs[1])
+
+
+def _check_range(p: Param, value: float) -> None:
+    lo, hi = p.minimum, p.maximum
+    if lo is not None and (value < lo or (p.min_exclusive and value == lo)):
+        rel = ">" if p.min_exclusive else "≥"
+        raise ArgError(f"{p.name} must be {rel} {_num(lo)}, got {_num(value)}")
+    if hi is not None and value > hi:
+        raise ArgError(f"{p.name} must be ≤ {_num(hi)}, got {_num(value)}")
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """Everything Convas knows about one Keras layer class.
+
+    ``min_inputs``/``max_inputs`` bound the tensors one application takes (``None``: unbounded);
+    ``key_args`` are shown on the canvas card; ``group`` places it in the palette.
+    """
+
+    kind: str
+    group: str
+    summary: str
+    params: tuple[Param, ...]
+    infer: ShapeRule
+    weights: WeightRule = no_weights
+    macs: MacRule = no_macs
+    field: FieldRule = same_field
+    min_inputs: int = 1
+    max_inputs: int | None = 1
+    key_args: tuple[str, ...] = ()
+    card: Callable[[Args], str] | None = None
+    lint: LintRule | None = None
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.params}
+
+    def normalise(self, args: Args) -> tuple[dict[str, Any], dict[str, str]]:
+        """Fill defaults and canonicalise every argument.
+
+        Returns the clean arguments and, per invalid argument, the reason it was refused
+        (the refused argument keeps its default in the clean arguments).
+        """
+        clean: dict[str, Any] = {}
+        problems: dict[str, str] = {}
+        for p in self.params:
+            raw = args.get(p.name, p.default)
+            try:
+                clean[p.name] = normalise_value(p, raw)
+            except ArgError as exc:
+                problems[p.name] = str(exc)
+                clean[p.name] = p.default
+        return clean, problems
+
+    def describe(self, args: Args) -> str:
+        """Short text of the key arguments for a canvas card, e.g. ``32 × 3×3, relu``."""
+        if self.card is not None:
+            return self.card(args)
+        parts = []
+        for name in self.key_args:
+            value = args.get(name)
+            if isinstance(value, tuple):
+                value = "×".join(str(v) for v in value)
+            parts.append(f"{name}={value}")
+        return ", ".join(parts)

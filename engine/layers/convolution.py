@@ -1,0 +1,216 @@
+"""Convolution layers: Conv1D/2D/3D, their transposes, depthwise and separable convolutions."""
+
+from __future__ import annotations
+
+from math import prod
+
+from ..shapes import Shape, deconv_length, spatial_axes
+from .base import Args, Field, Fix, LayerError, LayerSpec, Param
+from .windows import (
+    check_rank, conv_card, p_activation, p_data_format, p_dilation, p_filters, p_kernel,
+    p_padding, p_strides, p_use_bias, place, require_channels, window_sizes,
+)
+
+
+def _no_stride_and_dilation(args: Args) -> None:
+    if max(args["strides"]) > 1 and max(args.get("dilation_rate", (1,))) > 1:
+        raise LayerError(
+            f"strides {args['strides']} and dilation_rate {args['dilation_rate']} cannot both be "
+            "above 1 (Keras refuses it); set strides=1 or dilation_rate=1",
+            [Fix.set_arg("dilation_rate", 1), Fix.set_arg("strides", 1)])
+
+
+def _spatial_elements(shape: Shape, data_format: str) -> int:
+    axes, _ = spatial_axes(len(shape), data_format)
+    dims = [shape[a] for a in axes]
+    return 0 if any(d is None for d in dims) else prod(dims)  # type: ignore[arg-type]
+
+
+def _window_field(args: Args, fields: list[Field | None], inputs: list[Shape], out: Shape) -> Field | None:
+    f = fields[0]
+    if f is None or len(f.size) != len(args["kernel_size"]):
+        return None
+    return f.window(args["kernel_size"], args["strides"], args.get("dilation_rate"))
+
+
+# --- Conv1D / Conv2D / Conv3D ---------------------------------------------------------------
+
+def _conv_infer(rank: int):
+    def infer(args: Args, inputs: list[Shape]) -> Shape:
+        shape = check_rank(inputs, rank, f"Conv{rank}D")
+        fmt = args["data_format"]
+        if args["padding"] == "causal" and fmt == "channels_first":
+            raise LayerError("padding='causal' works only with data_format='channels_last'",
+                             [Fix.set_arg("data_format", "channels_last")])
+        _no_stride_and_dilation(args)
+        groups, filters = args["groups"], args["filters"]
+        if filters % groups:
+            raise LayerError(f"filters={filters} is not divisible by groups={groups}; "
+                             f"use filters that are a multiple of {groups}",
+                             [Fix.set_arg("groups", 1)])
+        channels = require_channels(shape, fmt)
+        if channels % groups:
+            raise LayerError(f"its input has {channels} channels, not divisible by groups={groups}; "
+                             f"use groups dividing {channels}", [Fix.set_arg("groups", 1)])
+        sizes = window_sizes(shape, fmt, args["kernel_size"], args["strides"], args["padding"],
+                             args["dilation_rate"])
+        return place(shape, fmt, sizes, filters)
+    return infer
+
+
+def _conv_weights(args: Args, inputs: list[Shape], out: Shape) -> tuple[int, int]:
+    cin = require_channels(inputs[0], args["data_format"])
+    kernel = prod(args["kernel_size"]) * (cin // args["groups"]) * args["filters"]
+    return kernel + (args["filters"] if args["use_bias"] else 0), 0
+
+
+def _conv_macs(args: Args, inputs: list[Shape], out: Shape) -> int:
+    cin = require_channels(inputs[0], args["data_format"])
+    per_output = prod(args["kernel_size"]) * (cin // args["groups"])
+    return _spatial_elements(out, args["data_format"]) * args["filters"] * per_output
+
+
+def conv(rank: int) -> LayerSpec:
+    what = {1: "sequences", 2: "images", 3: "volumes"}[rank]
+    return LayerSpec(
+        kind=f"Conv{rank}D", group="Convolution",
+        summary=f"Slides learned {rank}-D filters over {what}, producing one feature map per filter.",
+        params=(p_filters(), p_kernel(rank), p_strides(rank), p_padding(causal=rank == 1),
+                p_data_format(), p_dilation(rank),
+                Param("groups", "int", 1, minimum=1, maximum=1 << 20, shape_relevant=True,
+                      doc="Split channels into this many independent groups."),
+                p_activation(), p_use_bias()),
+        infer=_conv_infer(rank), weights=_conv_weights, macs=_conv_macs, field=_window_field,
+        card=conv_card,
+    )
+
+
+# --- Transposed convolutions --------------------------------------------------------------
+
+def _transpose_infer(rank: int):
+    def infer(args: Args, inputs: list[Shape]) -> Shape:
+        shape = check_rank(inputs, rank, f"Conv{rank}DTranspose")
+        fmt = args["data_format"]
+        _no_stride_and_dilation(args)
+        require_channels(shape, fmt)
+        strides, pads = args["strides"], args["output_padding"]
+        if pads is not None:
+            for p, s in zip(pads, strides):
+                if p >= s:
+                    raise LayerError(f"output_padding {pads} must be smaller than strides {strides} "
+                                     "on every axis; lower output_padding or leave it None",
+                                     [Fix.set_arg("output_padding", None)])
+        axes, _ = spatial_axes(len(shape), fmt)
+        sizes = [deconv_length(shape[a], k, s, args["padding"], None if pads is None else pads[i], d)
+                 for i, (a, k, s, d) in enumerate(zip(axes, args["kernel_size"], strides,
+                                                      args["dilation_rate"]))]
+        if any(n is not None and n <= 0 for n in sizes):
+            raise LayerError(f"the output size {sizes} would be zero or negative; "
+                             "use padding='valid' or a larger input")
+        return place(shape, fmt, sizes, args["filters"])
+    return infer
+
+
+def _transpose_weights(args: Args, inputs: list[Shape], out: Shape) -> tuple[int, int]:
+    cin = require_channels(inputs[0], args["data_format"])
+    kernel = prod(args["kernel_size"]) * cin * args["filters"]
+    return kernel + (args["filters"] if args["use_bias"] else 0), 0
+
+
+def _transpose_macs(args: Args, inputs: list[Shape], out: Shape) -> int:
+    # Every input value is scattered through the whole kernel into every filter.
+    cin = require_channels(inputs[0], args["data_format"])
+    return _spatial_elements(inputs[0], args["data_format"]) * cin * prod(args["kernel_size"]) * args["filters"]
+
+
+def _transpose_field(args: Args, fields: list[Field | None], inputs: list[Shape], out: Shape) -> Field | None:
+    # An output position is touched by ⌈k_eff / s⌉ input positions per axis.
+    f = fields[0]
+    if f is None or len(f.size) != len(args["kernel_size"]):
+        return None
+    spans = [-(-((k - 1) * d + 1) // s) for k, d, s in
+             zip(args["kernel_size"], args["dilation_rate"], args["strides"])]
+    grown = f.window(spans, [1] * len(spans))
+    return grown.upsample(args["strides"])
+
+
+def conv_transpose(rank: int) -> LayerSpec:
+    return LayerSpec(
+        kind=f"Conv{rank}DTranspose", group="Convolution",
+        summary=f"Learned {rank}-D up-sampling: the reverse of a strided convolution (a 'deconvolution').",
+        params=(p_filters(), p_kernel(rank), p_strides(rank), p_padding(),
+                Param("output_padding", "optional_ints", None, minimum=0, maximum=4096, length=rank,
+                      shape_relevant=True, doc="Extra rows/columns added to one side of the output."),
+                p_data_format(), p_dilation(rank), p_activation(), p_use_bias()),
+        infer=_transpose_infer(rank), weights=_transpose_weights, macs=_transpose_macs,
+        field=_transpose_field, card=conv_card,
+    )
+
+
+# --- Depthwise and separable --------------------------------------------------------------
+
+def p_depth_multiplier() -> Param:
+    return Param("depth_multiplier", "int", 1, minimum=1, maximum=1 << 16, shape_relevant=True,
+                 doc="Output channels per input channel of the depthwise step.")
+
+
+def _depthwise_infer(rank: int, kind: str):
+    def infer(args: Args, inputs: list[Shape]) -> Shape:
+        shape = check_rank(inputs, rank, kind)
+        fmt = args["data_format"]
+        _no_stride_and_dilation(args)
+        cin = require_channels(shape, fmt)
+        sizes = window_sizes(shape, fmt, args["kernel_size"], args["strides"], args["padding"],
+                             args["dilation_rate"])
+        channels = args["filters"] if "filters" in args else cin * args["depth_multiplier"]
+        return place(shape, fmt, sizes, channels)
+    return infer
+
+
+def _depthwise_weights(args: Args, inputs: list[Shape], out: Shape) -> tuple[int, int]:
+    cin = require_channels(inputs[0], args["data_format"])
+    mid = cin * args["depth_multiplier"]
+    n = prod(args["kernel_size"]) * mid
+    if "filters" in args:  # separable: depthwise then a 1×1 pointwise projection
+        n += mid * args["filters"]
+        return n + (args["filters"] if args["use_bias"] else 0), 0
+    return n + (mid if args["use_bias"] else 0), 0
+
+
+def _depthwise_macs(args: Args, inputs: list[Shape], out: Shape) -> int:
+    cin = require_channels(inputs[0], args["data_format"])
+    mid = cin * args["depth_multiplier"]
+    positions = _spatial_elements(out, args["data_format"])
+    n = positions * mid * prod(args["kernel_size"])
+    if "filters" in args:
+        n += positions * mid * args["filters"]
+    return n
+
+
+def depthwise(rank: int) -> LayerSpec:
+    kind = f"DepthwiseConv{rank}D"
+    return LayerSpec(
+        kind=kind, group="Convolution",
+        summary="Filters each input channel separately with its own kernel (no mixing across channels).",
+        params=(p_kernel(rank), p_strides(rank), p_padding(), p_depth_multiplier(), p_data_format(),
+                p_dilation(rank), p_activation(), p_use_bias()),
+        infer=_depthwise_infer(rank, kind), weights=_depthwise_weights, macs=_depthwise_macs,
+        field=_window_field, card=conv_card,
+    )
+
+
+def separable(rank: int) -> LayerSpec:
+    kind = f"SeparableConv{rank}D"
+    return LayerSpec(
+        kind=kind, group="Convolution",
+        summary="A depthwise convolution followed by a 1×1 convolution: far fewer weights than a full one.",
+        params=(p_filters(), p_kernel(rank), p_strides(rank), p_padding(), p_data_format(),
+                p_dilation(rank), p_depth_multiplier(), p_activation(), p_use_bias()),
+        infer=_depthwise_infer(rank, kind), weights=_depthwise_weights, macs=_depthwise_macs,
+        field=_window_field, card=conv_card,
+    )
+
+
+SPECS = [conv(1), conv(2), conv(3), conv_transpose(1), conv_transpose(2), conv_transpose(3),
+         depthwise(1), depthwise(2), separable(1), separable(2)]
+

@@ -1,0 +1,86 @@
+"""BatchNormalization and LayerNormalization."""
+
+from __future__ import annotations
+
+from math import prod
+
+from ..shapes import Shape, fmt_shape
+from .base import Args, LayerError, LayerSpec, Param
+
+
+def _axes(axis: int | tuple[int, ...], shape: Shape) -> list[int]:
+    """Resolve (possibly negative) axes against ``shape``; the batch axis is not allowed."""
+    rank = len(shape)
+    out = []
+    for a in (axis if isinstance(axis, tuple) else (axis,)):
+        if not -rank <= a < rank:
+            raise LayerError(f"axis {a} is out of range for its input {fmt_shape(shape)} "
+                             f"(valid: 1…{rank - 1} or -1…-{rank - 1})")
+        a %= rank
+        if a == 0:
+            raise LayerError("axis 0 is the batch axis; normalise over a feature axis such as -1")
+        out.append(a)
+    return out
+
+
+def _feature_size(axis: int | tuple[int, ...], shape: Shape) -> int:
+    axes = _axes(axis, shape)
+    dims = [shape[a] for a in axes]
+    if any(d is None for d in dims):
+        raise LayerError(f"the normalised axis of its input {fmt_shape(shape)} must have a known size")
+    return prod(dims)  # type: ignore[arg-type]
+
+
+def _bn_infer(args: Args, inputs: list[Shape]) -> Shape:
+    _feature_size(args["axis"], inputs[0])
+    return inputs[0]
+
+
+def _bn_weights(args: Args, inputs: list[Shape], out: Shape) -> tuple[int, int]:
+    c = _feature_size(args["axis"], inputs[0])
+    trainable = c * (int(args["center"]) + int(args["scale"]))
+    moving = 2 * c + (2 * c if args["renorm"] else 0)
+    return trainable, moving
+
+
+def _ln_infer(args: Args, inputs: list[Shape]) -> Shape:
+    _feature_size(args["axis"], inputs[0])
+    return inputs[0]
+
+
+def _ln_weights(args: Args, inputs: list[Shape], out: Shape) -> tuple[int, int]:
+    n = _feature_size(args["axis"], inputs[0])
+    gamma = args["scale"] or args["rms_scaling"]
+    beta = args["center"] and not args["rms_scaling"]
+    return n * (int(gamma) + int(beta)), 0
+
+
+def _elementwise_macs(args: Args, inputs: list[Shape], out: Shape) -> int:
+    """One scale-and-shift per value."""
+    dims = out[1:]
+    return 0 if any(d is None for d in dims) else prod(dims)  # type: ignore[arg-type]
+
+
+_EPSILON = Param("epsilon", "float", 1e-3, minimum=0.0, min_exclusive=True, doc="Added to the variance to avoid dividing by zero.")
+_CENTER = Param("center", "bool", True, shape_relevant=True, doc="Learn an offset (beta).")
+_SCALE = Param("scale", "bool", True, shape_relevant=True, doc="Learn a scale (gamma).")
+
+SPECS = [
+    LayerSpec(
+        kind="BatchNormalization", group="Normalization",
+        summary="Normalises each channel with batch statistics; keeps moving averages for inference.",
+        params=(Param("axis", "int", -1, shape_relevant=True, doc="The feature (channel) axis."),
+                Param("momentum", "float", 0.99, minimum=0.0, maximum=1.0, doc="Momentum of the moving averages."),
+                _EPSILON, _CENTER, _SCALE,
+                Param("renorm", "bool", False, shape_relevant=True, doc="Batch renormalisation (adds statistics).")),
+        infer=_bn_infer, weights=_bn_weights, macs=_elementwise_macs,
+    ),
+    LayerSpec(
+        kind="LayerNormalization", group="Normalization",
+        summary="Normalises each sample over its features (no batch statistics).",
+        params=(Param("axis", "axes", -1, shape_relevant=True, doc="Axis or axes normalised over."),
+                _EPSILON, _CENTER, _SCALE,
+                Param("rms_scaling", "bool", False, shape_relevant=True, doc="Scale by the RMS only (no offset).")),
+        infer=_ln_infer, weights=_ln_weights, macs=_elementwise_macs,
+    ),
+]

@@ -1,0 +1,74 @@
+"""Shape arithmetic shared by every layer family.
+
+A shape is a tuple whose first entry is the batch dimension (usually ``None``), exactly as Keras
+prints it: ``(None, 26, 26, 32)``. ``None`` anywhere means "not known until run time" and flows
+through every rule untouched.
+"""
+
+from __future__ import annotations
+
+from math import prod
+from typing import Sequence
+
+Dim = int | None
+Shape = tuple[Dim, ...]
+
+
+def fmt_shape(shape: Sequence[Dim] | None) -> str:
+    """Keras-style text: ``(None, 26, 26, 32)``."""
+    if shape is None:
+        return "?"
+    inner = ", ".join("None" if d is None else str(d) for d in shape)
+    return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
+
+def fmt_size(dims: Sequence[Dim]) -> str:
+    """Spatial sizes as people write them: ``13×13``."""
+    return "×".join("?" if d is None else str(d) for d in dims)
+
+
+def elements(shape: Shape) -> int:
+    """Number of values in one sample of ``shape`` (0 when a dimension is unknown)."""
+    dims = shape[1:]
+    if any(d is None for d in dims):
+        return 0
+    return prod(dims)  # type: ignore[arg-type]
+
+
+def spatial_axes(rank: int, data_format: str) -> tuple[list[int], int]:
+    """Indices of the spatial axes and of the channel axis in a full (batched) shape."""
+    if data_format == "channels_first":
+        return list(range(2, rank)), 1
+    return list(range(1, rank - 1)), rank - 1
+
+
+def effective_kernel(kernel: int, dilation: int) -> int:
+    """Extent covered by a dilated kernel."""
+    return (kernel - 1) * dilation + 1
+
+
+def conv_length(size: Dim, kernel: int, stride: int, padding: str, dilation: int = 1) -> Dim:
+    """Output length of a convolution or pooling window along one axis (Keras's formula).
+
+    ``valid`` may return zero or a negative number; callers turn that into a message.
+    """
+    if size is None:
+        return None
+    if padding in ("same", "causal"):
+        return (size - 1) // stride + 1
+    return (size - effective_kernel(kernel, dilation)) // stride + 1
+
+
+def deconv_length(
+    size: Dim, kernel: int, stride: int, padding: str, output_padding: int | None, dilation: int = 1
+) -> Dim:
+    """Output length of a transposed convolution along one axis (Keras's formula)."""
+    if size is None:
+        return None
+    k = effective_kernel(kernel, dilation)
+    if padding == "valid":
+        pad = max(k, stride) - k if output_padding is None else output_padding
+        return (size - 1) * stride + k + pad
+    if output_padding is None:
+        return size * stride
+    return (size - 1) * stride + k % 2 + output_padding
