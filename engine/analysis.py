@@ -255,8 +255,8 @@ def analyse(design: Design, batch_size: int = 1) -> Analysis:
         if name not in consumed and len(design.nodes) > 1:
             report(name, "is not connected to any layer; connect it or delete it", "warning")
 
-    node_order = list(dict.fromkeys(r.node for r in order_calls))
-    node_order += [n for n in design.nodes if n not in node_order]
+    ordered = dict.fromkeys(r.node for r in order_calls)
+    node_order = list(ordered) + [n for n in design.nodes if n not in ordered]
     outputs = design.output_refs()
     peak = _peak_live_bytes(design, order_calls, shapes, outputs)
     return Analysis({n: reports[n] for n in node_order}, node_order, problems, outputs,

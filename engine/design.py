@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
 
 from .errors import ConvasError
 from .layers import canonical_kind, snake_name
@@ -27,9 +27,8 @@ class DesignError(ConvasError):
 _NAME = re.compile(r"^[^/\s][^/]*$")
 
 
-@dataclass(frozen=True)
-class TensorRef:
-    """The output of call ``call`` of node ``node``."""
+class TensorRef(NamedTuple):
+    """The output of call ``call`` of node ``node`` (a tuple: cheap to hash on the hot path)."""
 
     node: str
     call: int = 0
@@ -76,6 +75,7 @@ class Design:
     nodes: dict[str, Node] = field(default_factory=dict)
     outputs: list[TensorRef] = field(default_factory=list)
     inputs_order: list[str] = field(default_factory=list)
+    _name_counters: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     # --- queries -------------------------------------------------------------------------
 
@@ -123,9 +123,11 @@ class Design:
         stem = snake_name(kind)
         if stem not in self.nodes:
             return stem
-        i = 1
+        # Remember where the search ended so that building a long chain stays linear.
+        i = self._name_counters.get(stem, 1)
         while f"{stem}_{i}" in self.nodes:
             i += 1
+        self._name_counters[stem] = i
         return f"{stem}_{i}"
 
     def copy(self) -> "Design":

@@ -1,0 +1,82 @@
+"""Analysis time vs Keras building the same model, for the seed CNN and 100 to 10,000 layers.
+
+Goals (issue 2): seed CNN ≤ 1 ms; 1,000 layers ≤ 50 ms; linear growth; ≥ 100× faster than Keras
+building the same model (measured here, in the same run, where Keras can build it at all).
+Run: uv run python benchmarks/bench_analysis.py [--no-keras]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from _timing import best_of  # noqa: E402
+from engine.analysis import analyse  # noqa: E402
+from engine.design import Design  # noqa: E402
+from engine.examples import seed_design  # noqa: E402
+
+KERAS_LIMIT = 1000  # above this Keras takes minutes (or fails); we say so instead of waiting
+
+
+def conv_stack(layers: int) -> Design:
+    """A plain CNN trunk: Input then repeated Conv2D(same) → BatchNormalization → ReLU."""
+    d = Design(name=f"stack_{layers}")
+    prev = d.add("InputLayer", args={"shape": (32, 32, 8)}).name
+    kinds = [("Conv2D", {"filters": 8, "kernel_size": 3, "padding": "same"}),
+             ("BatchNormalization", {}), ("ReLU", {})]
+    for i in range(layers - 1):
+        kind, args = kinds[i % 3]
+        prev = d.add(kind, args=args, inputs=[prev]).name
+    return d
+
+
+def keras_build_seconds(design: Design) -> tuple[float | None, str]:
+    """Time Keras takes to build the functional model (None and the reason when it cannot)."""
+    import keras
+
+    from engine.keras_build import build_keras_model
+
+    keras.backend.clear_session()
+    limit = sys.getrecursionlimit()
+    try:
+        t = time.perf_counter()
+        build_keras_model(design)
+        return time.perf_counter() - t, ""
+    except RecursionError:
+        return None, "Keras fails: RecursionError"
+    except Exception as exc:  # Keras's own failure is a result to report, not a crash
+        return None, f"Keras fails: {type(exc).__name__}"
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def main() -> None:
+    with_keras = "--no-keras" not in sys.argv
+    rows = [("seed CNN (7 layers)", seed_design())] + [(f"{n:,} layers", conv_stack(n)) for n in (100, 1000, 10000)]
+    print(f"{'design':<22}{'analysis':>12}{'per layer':>12}{'Keras build':>16}{'speed-up':>12}")
+    base_per_layer = None
+    for label, design in rows:
+        assert analyse(design).valid, label
+        repeat = 3 if len(design) >= 10000 else 7
+        t = best_of(lambda: analyse(design), repeat=repeat)
+        per = t / len(design)
+        base_per_layer = base_per_layer or (per if len(design) >= 100 else None)
+        keras_text, ratio_text = "-", "-"
+        if with_keras and len(design) <= KERAS_LIMIT:
+            k, why = keras_build_seconds(design)
+            keras_text = f"{k * 1000:.1f} ms" if k is not None else why
+            ratio_text = f"{k / t:.0f}×" if k is not None else "-"
+        elif with_keras:
+            keras_text = "not attempted"
+        print(f"{label:<22}{t * 1000:>9.3f} ms{per * 1e6:>9.1f} µs{keras_text:>16}{ratio_text:>12}")
+    print("growth is linear when the per-layer time stays flat from 100 to 10,000 layers")
+
+
+if __name__ == "__main__":
+    main()

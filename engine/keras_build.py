@@ -1,0 +1,176 @@
+"""Turn a design into a real ``keras.Model`` (functional API), for training and export.
+
+Each node becomes one Keras layer with the node's name, built from the node's arguments as the
+catalogue normalises them (defaults filled in) plus the node's ``config`` (other Keras settings,
+such as initialisers, kept verbatim). A node applied several times (a shared layer) becomes one
+layer object called once per application, so its weights are shared exactly as in the design.
+
+Keras is imported inside the functions only: importing this module costs nothing.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from .design import Design, Node, TensorRef
+from .errors import ConvasError
+from .layers import CATALOGUE
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from .analysis import Analysis
+
+# Settings of keras.Input that a node's config may carry (the rest of an InputLayer config, such
+# as batch_shape or name, is already said by the node's arguments and name).
+_INPUT_CONFIG = ("dtype", "sparse", "ragged", "optional")
+# How many problems the "design is invalid" message lists before summarising the rest.
+_SHOWN_PROBLEMS = 5
+
+
+class KerasBuildError(ConvasError):
+    """Keras refused to build a layer (``node`` names it) or the design cannot be turned into a
+    model at all (``node`` is None)."""
+
+    def __init__(self, message: str, node: str | None = None) -> None:
+        super().__init__(message)
+        self.node = node
+
+
+def keras_arguments(node: Node) -> dict[str, Any]:
+    """The keyword arguments of the Keras constructor for ``node`` (without ``name``).
+
+    The node's ``config`` comes first and its arguments override it, since arguments are what the
+    user edits. Raises :class:`KerasBuildError` when an argument is invalid.
+    """
+    spec = CATALOGUE.get(node.kind)
+    if spec is None:
+        raise KerasBuildError(f"{node.name}: {node.kind} is not a layer type Convas supports",
+                              node.name)
+    args, problems = spec.normalise(node.args)
+    if problems:
+        raise KerasBuildError(f"{node.name}: {'; '.join(problems.values())}", node.name)
+    kwargs = {k: v for k, v in node.config.items() if k != "name"}
+    for param in spec.params:
+        kwargs[param.name] = _keras_value(param.kind, args[param.name])
+    return kwargs
+
+
+def _keras_value(kind: str, value: Any) -> Any:
+    """Our canonical argument value in the form the Keras constructor expects."""
+    if kind == "axes" and value is not None:
+        # Keras reads a single axis as an int and several as a list (LayerNormalization keeps
+        # a tuple as is, PReLU's shared_axes must be a list).
+        return value[0] if len(value) == 1 else list(value)
+    return value
+
+
+def call_order(design: Design) -> list[TensorRef]:
+    """Every call of every node in an order where each call comes after the calls feeding it.
+
+    Raises :class:`KerasBuildError` for a reference to a missing node or call, and for a cycle.
+    """
+    indegree: dict[TensorRef, int] = {}
+    dependents: dict[TensorRef, list[TensorRef]] = {}
+    for node in design:
+        for c, refs in enumerate(node.inbound):
+            me = TensorRef(node.name, c)
+            indegree[me] = len(refs)
+            for ref in refs:
+                source = design.nodes.get(ref.node)
+                if source is None or ref.call >= source.calls:
+                    raise KerasBuildError(f"{node.name}: its input {ref} does not exist", node.name)
+                dependents.setdefault(ref, []).append(me)
+    ready = deque(ref for ref, n in indegree.items() if n == 0)
+    order: list[TensorRef] = []
+    while ready:
+        ref = ready.popleft()
+        order.append(ref)
+        for dep in dependents.get(ref, ()):
+            indegree[dep] -= 1
+            if indegree[dep] == 0:
+                ready.append(dep)
+    if len(order) < len(indegree):
+        stuck = sorted({ref.node for ref, n in indegree.items() if n > 0})
+        raise KerasBuildError(f"the design has a cycle through {', '.join(stuck)}; "
+                              "a network must flow one way")
+    return order
+
+
+def build_keras_model(design: Design, analysis: "Analysis | None" = None, *, check: bool = True) -> Any:
+    """Build the ``keras.Model`` of ``design``.
+
+    The model's inputs are ``design.input_names()`` and its outputs ``design.output_refs()``, in
+    that order; a model with one input (output) takes (returns) a single tensor, otherwise a list.
+
+    With ``check`` (the default) the design is analysed first (or ``analysis`` is used) and an
+    invalid design raises :class:`ConvasError` listing its problems; without it Keras alone
+    judges, and a layer Keras refuses raises :class:`KerasBuildError` naming that layer.
+    """
+    if check:
+        if analysis is None:
+            from .analysis import analyse
+            analysis = analyse(design)
+        if not analysis.valid:
+            errors = analysis.errors
+            shown = "; ".join(str(p) for p in errors[:_SHOWN_PROBLEMS])
+            more = f" (and {len(errors) - _SHOWN_PROBLEMS} more)" if len(errors) > _SHOWN_PROBLEMS else ""
+            raise ConvasError(f"the design cannot be built until its problems are fixed: {shown}{more}")
+
+    import keras
+
+    input_names = design.input_names()
+    if not input_names:
+        raise KerasBuildError("the design has no InputLayer; add one to say what a sample looks like")
+    outputs = design.output_refs()
+    if not outputs:
+        raise KerasBuildError("the design has no output")
+
+    layers: dict[str, Any] = {}
+    tensors: dict[TensorRef, Any] = {}
+    for ref in call_order(design):
+        node = design.nodes[ref.node]
+        try:
+            if node.kind == "InputLayer":
+                tensors[ref] = _keras_input(keras, node)
+                continue
+            if node.name not in layers:
+                layer_class = getattr(keras.layers, node.kind)
+                layers[node.name] = layer_class(name=node.name, **keras_arguments(node))
+            inbound = [tensors[r] for r in node.inbound[ref.call]]
+            spec = CATALOGUE[node.kind]
+            # Merge layers take a list of tensors, every other layer a single tensor.
+            if spec.max_inputs == 1:
+                if len(inbound) != 1:
+                    raise KerasBuildError(f"{node.name}: takes 1 input but has {len(inbound)}", node.name)
+                tensors[ref] = layers[node.name](inbound[0])
+            else:
+                tensors[ref] = layers[node.name](inbound)
+        except KerasBuildError:
+            raise
+        except Exception as exc:  # Keras raises ValueError, TypeError, ... depending on the layer
+            raise KerasBuildError(f"{node.name}: Keras refused this layer: {_first_line(exc)}",
+                                  node.name) from exc
+
+    model_inputs = [tensors[TensorRef(name, 0)] for name in input_names]
+    model_outputs = [tensors[ref] for ref in outputs]
+    try:
+        return keras.Model(
+            inputs=model_inputs[0] if len(model_inputs) == 1 else model_inputs,
+            outputs=model_outputs[0] if len(model_outputs) == 1 else model_outputs,
+            name=design.name,
+        )
+    except Exception as exc:
+        raise KerasBuildError(f"Keras could not assemble the model: {_first_line(exc)}") from exc
+
+
+def _keras_input(keras: Any, node: Node) -> Any:
+    args, problems = CATALOGUE["InputLayer"].normalise(node.args)
+    if problems:
+        raise KerasBuildError(f"{node.name}: {'; '.join(problems.values())}", node.name)
+    extra = {k: node.config[k] for k in _INPUT_CONFIG if k in node.config}
+    return keras.Input(shape=args["shape"], batch_size=args["batch_size"], name=node.name, **extra)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

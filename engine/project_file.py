@@ -1,0 +1,402 @@
+"""The ``.convas`` project file: a design (and later its training settings) as versioned JSON.
+
+A file looks like::
+
+    {"format": "convas", "version": 1, "app_version": "0.1.0",
+     "design": {"name": "seed_cnn", "inputs": ["input_layer"], "outputs": [["dense", 0]],
+                "nodes": [{"name": "conv2d", "kind": "Conv2D", "args": {"filters": 32, ...},
+                           "inbound": [[["input_layer", 0]]], "position": [0, 120],
+                           "config": {...}}, ...]},
+     "training": {...}}
+
+``inbound`` holds one list of ``[node, call]`` references per call of the layer; ``outputs`` uses
+the same references (empty: every unconsumed tensor is an output). Argument tuples are written as
+JSON lists and read back as tuples, so a design survives a save and a load unchanged.
+
+Reading has two steps, as in orange-canvas-core: the JSON is parsed and checked into plain
+records (every mistake becomes a :class:`FileFormatError` that says where and what), and only then
+is a :class:`Design` built. Older files are upgraded one version at a time through
+:data:`MIGRATIONS` before they are checked.
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, NamedTuple
+
+from . import __version__
+from .design import Design, DesignError, Node, TensorRef
+from .errors import ConvasError, FileFormatError
+
+FORMAT = "convas"
+VERSION = 1
+SUFFIX = ".convas"
+
+# MIGRATIONS[n] turns a version-n document (the whole parsed JSON object) into a version n+1 one.
+# Version 2 adds exactly one entry here, ``MIGRATIONS[1]``, and bumps VERSION.
+Migration = Callable[[dict[str, Any]], dict[str, Any]]
+MIGRATIONS: dict[int, Migration] = {}
+
+
+@dataclass
+class Project:
+    """What a project file holds: the design, the training settings (if any were saved) and the
+    version of Convas that wrote it."""
+
+    design: Design
+    training: dict[str, Any] | None = None
+    app_version: str | None = None
+
+
+# --- writing -------------------------------------------------------------------------------
+
+def design_to_dict(design: Design) -> dict[str, Any]:
+    """The design as JSON-ready data (tuples become lists). Raises :class:`ConvasError` when an
+    argument or configuration value cannot be written as JSON, naming the layer and argument."""
+    nodes = []
+    for node in design.nodes.values():
+        where = f"layer {node.name!r}"
+        nodes.append({
+            "name": node.name,
+            "kind": node.kind,
+            "args": {str(k): _plain(v, f"{where}, argument {k!r}") for k, v in node.args.items()},
+            "inbound": [[[ref.node, ref.call] for ref in refs] for refs in node.inbound],
+            "position": None if node.position is None else [_coordinate(c, f"{where}, position")
+                                                             for c in node.position],
+            "config": {str(k): _plain(v, f"{where}, setting {k!r}") for k, v in node.config.items()},
+        })
+    return {
+        "name": design.name,
+        "inputs": list(design.inputs_order),
+        "outputs": [[ref.node, ref.call] for ref in design.outputs],
+        "nodes": nodes,
+    }
+
+
+def project_to_dict(design: Design, training: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The whole project document as written by :func:`save_project`."""
+    doc: dict[str, Any] = {"format": FORMAT, "version": VERSION, "app_version": __version__,
+                           "design": design_to_dict(design)}
+    if training is not None:
+        if not isinstance(training, dict):
+            raise ConvasError(f"training settings must be a dict, got {type(training).__name__}")
+        doc["training"] = _plain(training, "training settings")
+    return doc
+
+
+def save_project(path: str | os.PathLike[str], design: Design,
+                 training: dict[str, Any] | None = None) -> None:
+    """Write the project to ``path`` atomically.
+
+    The text is built in memory first, written to a temporary file beside the target, flushed to
+    disk and then swapped in with :func:`os.replace`: readers see either the old file or the new
+    one, never half of one. On any failure the old file is untouched, the temporary file is
+    removed and a :class:`ConvasError` says why.
+    """
+    text = to_json_text(project_to_dict(design, training))
+    data = text.encode("utf-8")
+    target = Path(path)
+    if target.is_symlink():  # replace the file the link points to, not the link
+        target = target.resolve()
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        mode = target.stat().st_mode & 0o7777 if target.exists() else None
+        # "x": fail rather than clobber; the umask gives new files their usual permissions.
+        with open(tmp, "xb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except OSError as exc:
+        _remove_quietly(tmp)
+        raise ConvasError(f"could not save {target.name}: {exc.strerror or exc}") from exc
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+    _fsync_folder(target.parent)
+
+
+def to_json_text(doc: Any, width: int = 96) -> str:
+    """JSON indented by two spaces, except that short lists (shapes, references, positions) stay
+    on one line, so that a project file reads well and diffs cleanly."""
+    def dump(value: Any, depth: int) -> str:
+        pad = "  " * (depth + 1)
+        if isinstance(value, dict) and value:
+            items = [f"{pad}{json.dumps(k, ensure_ascii=False)}: {dump(v, depth + 1)}" for k, v in value.items()]
+            return "{\n" + ",\n".join(items) + "\n" + "  " * depth + "}"
+        if isinstance(value, list) and value:
+            flat = json.dumps(value, ensure_ascii=False)
+            if len(flat) + 2 * depth <= width and not any(isinstance(v, dict) and v for v in value):
+                return flat
+            items = [pad + dump(v, depth + 1) for v in value]
+            return "[\n" + ",\n".join(items) + "\n" + "  " * depth + "]"
+        return json.dumps(value, ensure_ascii=False)
+    return dump(doc, 0) + "\n"
+
+
+def _coordinate(value: Any, where: str) -> int | float:
+    """Canvas coordinates, written without a needless ``.0``."""
+    number = _plain(value, where)
+    if not isinstance(number, (int, float)) or isinstance(number, bool):
+        raise ConvasError(f"cannot save {where}: {value!r} is not a number")
+    return int(number) if isinstance(number, float) and number.is_integer() else number
+
+
+def _remove_quietly(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError:  # the save already failed; that error is the one worth reporting
+        pass
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); harmless where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _plain(value: Any, where: str) -> Any:
+    """``value`` as JSON data: tuples become lists; anything JSON cannot hold is refused."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, where) for v in value]
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ConvasError(f"cannot save {where}: key {k!r} is not text")
+            out[k] = _plain(v, where)
+        return out
+    if isinstance(value, numbers.Integral):  # numpy integers and the like
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    raise ConvasError(f"cannot save {where}: {value!r} ({type(value).__name__}) is not a number, "
+                      "text, list or dict")
+
+
+# --- reading, step 1: JSON → checked plain records -------------------------------------------
+
+class _NodeRecord(NamedTuple):
+    name: str
+    kind: str
+    args: dict[str, Any]
+    inbound: list[list[tuple[str, int]]]
+    position: tuple[float, float] | None
+    config: dict[str, Any]
+
+
+class _DesignRecord(NamedTuple):
+    name: str
+    nodes: list[_NodeRecord]
+    outputs: list[tuple[str, int]]
+    inputs: list[str]
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "text", bool: "true/false", int: "a number",
+            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _expect(value: Any, kind: type | tuple[type, ...], where: str, what: str) -> Any:
+    if not isinstance(value, kind):
+        raise FileFormatError(f"{where} must be {what}, but is {_type_name(value)}")
+    return value
+
+
+def _ref_record(value: Any, where: str) -> tuple[str, int]:
+    if (not isinstance(value, list) or len(value) != 2 or not isinstance(value[0], str)
+            or not isinstance(value[1], int) or isinstance(value[1], bool) or value[1] < 0):
+        raise FileFormatError(f"{where} must be a [layer name, call number] pair, but is {json.dumps(value)}")
+    return value[0], value[1]
+
+
+def lists_to_tuples(value: Any) -> Any:
+    """JSON lists back to the tuples the catalogue uses, at every depth (dict values included)."""
+    if isinstance(value, list):
+        return tuple(lists_to_tuples(v) for v in value)
+    if isinstance(value, dict):
+        return {k: lists_to_tuples(v) for k, v in value.items()}
+    return value
+
+
+def _node_record(raw: Any, where: str) -> _NodeRecord:
+    _expect(raw, dict, where, "an object")
+    name = _expect(raw.get("name"), str, f"{where}.name", "text")
+    where = f"{where} ({name!r})"
+    kind = _expect(raw.get("kind"), str, f"{where}.kind", "text (a Keras layer class)")
+    args = _expect(raw.get("args", {}), dict, f"{where}.args", "an object")
+    config = _expect(raw.get("config", {}), dict, f"{where}.config", "an object")
+    inbound_raw = _expect(raw.get("inbound", [[]]), list, f"{where}.inbound", "a list of calls")
+    inbound_raw = inbound_raw or [[]]  # every layer is applied at least once
+    inbound = []
+    for c, call in enumerate(inbound_raw):
+        _expect(call, list, f"{where}.inbound[{c}]", "a list of [layer, call] references")
+        inbound.append([_ref_record(r, f"{where}.inbound[{c}][{s}]") for s, r in enumerate(call)])
+    position_raw = raw.get("position")
+    position = None
+    if position_raw is not None:
+        if (not isinstance(position_raw, list) or len(position_raw) != 2
+                or not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in position_raw)):
+            raise FileFormatError(f"{where}.position must be [x, y] or null, but is {json.dumps(position_raw)}")
+        position = (float(position_raw[0]), float(position_raw[1]))
+    return _NodeRecord(name, kind, lists_to_tuples(args), inbound, position, config)
+
+
+def _design_record(raw: Any, where: str = "design") -> _DesignRecord:
+    """Check the structure and the references of a design object; no Design is built yet."""
+    _expect(raw, dict, where, "an object")
+    name = _expect(raw.get("name", "model"), str, f"{where}.name", "text")
+    nodes_raw = _expect(raw.get("nodes"), list, f"{where}.nodes", "a list of layers")
+    nodes = [_node_record(n, f"{where}.nodes[{i}]") for i, n in enumerate(nodes_raw)]
+    outputs_raw = _expect(raw.get("outputs", []), list, f"{where}.outputs", "a list of [layer, call] pairs")
+    outputs = [_ref_record(r, f"{where}.outputs[{i}]") for i, r in enumerate(outputs_raw)]
+    inputs_raw = _expect(raw.get("inputs", []), list, f"{where}.inputs", "a list of layer names")
+    inputs = [_expect(n, str, f"{where}.inputs[{i}]", "a layer name") for i, n in enumerate(inputs_raw)]
+
+    calls: dict[str, int] = {}
+    for node in nodes:
+        if node.name in calls:
+            raise FileFormatError(f"{where}: two layers are named {node.name!r}; names must be unique")
+        calls[node.name] = len(node.inbound)
+
+    def check(ref: tuple[str, int], whose: str) -> None:
+        source, call = ref
+        if source not in calls:
+            raise FileFormatError(f"{whose} refers to a layer {source!r} that is not in the file")
+        if call >= calls[source]:
+            raise FileFormatError(f"{whose} refers to call {call} of {source!r}, which is applied only "
+                                  f"{calls[source]} time(s)")
+
+    for node in nodes:
+        for refs in node.inbound:
+            for ref in refs:
+                check(ref, f"layer {node.name!r}")
+    for ref in outputs:
+        check(ref, f"{where}.outputs")
+    for name_ in inputs:
+        if name_ not in calls:
+            raise FileFormatError(f"{where}.inputs names a layer {name_!r} that is not in the file")
+    return _DesignRecord(name, nodes, outputs, inputs)
+
+
+# --- reading, step 2: records → Design ---------------------------------------------------------
+
+def _build_design(record: _DesignRecord) -> Design:
+    design = Design(name=record.name)
+    for n in record.nodes:
+        inbound = [[TensorRef(s, c) for s, c in refs] for refs in n.inbound]
+        try:
+            design.insert_node(Node(n.name, n.kind, dict(n.args), inbound, n.position, dict(n.config)))
+        except DesignError as exc:
+            raise FileFormatError(str(exc)) from None
+    design.outputs = [TensorRef(s, c) for s, c in record.outputs]
+    design.inputs_order = list(record.inputs)
+    return design
+
+
+def design_from_dict(data: Any) -> Design:
+    """Build a design from :func:`design_to_dict` data; :class:`FileFormatError` if it is wrong."""
+    return _build_design(_design_record(data))
+
+
+# --- whole documents ---------------------------------------------------------------------------
+
+def upgrade(doc: dict[str, Any]) -> dict[str, Any]:
+    """Bring a parsed document to the current :data:`VERSION`, one migration at a time."""
+    version = doc.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise FileFormatError(f"'version' must be a whole number, but is {json.dumps(version)}")
+    if version > VERSION:
+        raise FileFormatError(f"made by a newer Convas (version {version}); update Convas")
+    while version < VERSION:
+        step = MIGRATIONS.get(version)
+        if step is None:
+            raise FileFormatError(f"version {version} is not a Convas file version this Convas can read")
+        try:
+            doc = step(doc)
+        except FileFormatError:
+            raise
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            raise FileFormatError(f"could not upgrade it from version {version}: "
+                                  f"{type(exc).__name__}: {exc}") from None
+        if not isinstance(doc, dict):
+            raise FileFormatError(f"upgrading it from version {version} gave no document")
+        version += 1
+        doc["version"] = version
+    return doc
+
+
+def project_from_dict(doc: Any) -> Project:
+    """Check a parsed document (format tag, version, design) and build the project."""
+    _expect(doc, dict, "the file", "a JSON object")
+    tag = doc.get("format")
+    if tag != FORMAT:
+        shown = "missing" if tag is None else json.dumps(tag)
+        raise FileFormatError(f"not a Convas project (its 'format' is {shown}, not \"{FORMAT}\")")
+    doc = upgrade(doc)
+    record = _design_record(doc.get("design"))
+    training = doc.get("training")
+    if training is not None:
+        _expect(training, dict, "training", "an object")
+    app_version = doc.get("app_version")
+    return Project(_build_design(record), training,
+                   app_version if isinstance(app_version, str) else None)
+
+
+def parse_json(text: str, name: str) -> Any:
+    """``json.loads`` whose every failure is a :class:`FileFormatError` with line and column."""
+    if not text.strip():
+        raise FileFormatError(f"{name} is empty")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        truncated = exc.pos >= len(text.rstrip())
+        hint = " (the file looks cut short)" if truncated else ""
+        raise FileFormatError(f"{name} is not valid JSON: {exc.msg} at line {exc.lineno}, "
+                              f"column {exc.colno}{hint}") from None
+    except RecursionError:
+        raise FileFormatError(f"{name} is not a usable JSON file: it is nested too deeply") from None
+
+
+def read_text(path: Path) -> str:
+    """A file's text as UTF-8; unreadable files become :class:`FileFormatError`."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise FileFormatError(f"cannot read {path.name}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FileFormatError(f"{path.name} is not a text (UTF-8) file: undecodable byte at "
+                              f"offset {exc.start}") from None
+
+
+def load_project(path: str | os.PathLike[str]) -> Project:
+    """Read a ``.convas`` file. Every problem is a :class:`FileFormatError` naming the file."""
+    path = Path(path)
+    doc = parse_json(read_text(path), path.name)
+    try:
+        return project_from_dict(doc)
+    except FileFormatError as exc:
+        raise FileFormatError(f"{path.name}: {exc}") from None

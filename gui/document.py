@@ -1,0 +1,132 @@
+"""The open document: the design, its analysis, its file and its undo stack.
+
+The document owns the truth; the canvas, inspector and summary only mirror it through the
+signals below. Every change goes through :meth:`Document.edit` (one undoable step made of engine
+ops); the design is re-analysed once per step, when the undo stack's index moves.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtGui import QUndoStack
+
+from engine.analysis import Analysis, analyse
+from engine.design import Design
+from engine.editing import (
+    AddNode, Connect, Disconnect, Move, Op, RemoveNode, Rename, RestoreNode, SetArg, apply_op,
+)
+
+from .commands import OpCommand
+
+
+class Document(QObject):
+    nodeAdded = Signal(str)
+    nodeRemoved = Signal(str)
+    nodeRenamed = Signal(str, str)
+    nodeMoved = Signal(str)
+    nodeArgsChanged = Signal(str)
+    inputsChanged = Signal(str)          # the inbound connections of this node changed
+    analysed = Signal()                  # self.analysis is new
+    designReset = Signal()               # a whole new design (new, open, revert)
+    pathChanged = Signal()
+    modifiedChanged = Signal(bool)
+
+    def __init__(self, design: Design | None = None, path: Path | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.design = design or Design()
+        self.path: Path | None = path
+        self.training: dict[str, Any] = {}
+        self.batch_size = 32
+        self.undo_stack = QUndoStack(self)
+        self.undo_stack.indexChanged.connect(self._on_index_changed)
+        self.undo_stack.cleanChanged.connect(self._on_clean_changed)
+        self.analysis: Analysis = analyse(self.design, self.batch_size)
+
+    @Slot(int)
+    def _on_index_changed(self, _index: int) -> None:
+        self.reanalyse()
+
+    @Slot(bool)
+    def _on_clean_changed(self, clean: bool) -> None:
+        self.modifiedChanged.emit(not clean)
+
+    # --- state ----------------------------------------------------------------------------
+
+    @property
+    def modified(self) -> bool:
+        return not self.undo_stack.isClean()
+
+    def title(self) -> str:
+        return self.path.name if self.path else "Untitled"
+
+    def reset(self, design: Design, path: Path | None = None, training: dict | None = None) -> None:
+        """Replace the whole design (new/open/revert): a fresh undo history, not modified."""
+        self.design = design
+        self.path = path
+        self.training = dict(training or {})
+        self.undo_stack.clear()
+        self.undo_stack.setClean()
+        self.designReset.emit()
+        self.pathChanged.emit()
+        self.reanalyse()
+        self.modifiedChanged.emit(False)
+
+    def set_path(self, path: Path) -> None:
+        self.path = path
+        self.pathChanged.emit()
+
+    def set_batch_size(self, batch_size: int) -> None:
+        self.batch_size = batch_size
+        self.reanalyse()
+
+    def reanalyse(self) -> None:
+        self.analysis = analyse(self.design, self.batch_size)
+        self.analysed.emit()
+
+    # --- editing --------------------------------------------------------------------------
+
+    def edit(self, text: str, ops: Sequence[Op]) -> None:
+        """Run ``ops`` as one undoable step named ``text``."""
+        ops = list(ops)
+        if not ops:
+            return
+        if len(ops) == 1:
+            self.undo_stack.push(OpCommand(self, ops[0], text))
+            return
+        self.undo_stack.beginMacro(text)
+        for op in ops:
+            self.undo_stack.push(OpCommand(self, op))
+        self.undo_stack.endMacro()
+
+    def apply(self, op: Op) -> Op:
+        """Perform one engine op and announce what changed (called by undo commands only)."""
+        readers: list[str] = []
+        if isinstance(op, (RemoveNode, Rename)):
+            name = op.name if isinstance(op, RemoveNode) else op.old
+            readers = sorted({n for n, _c, _s in self.design.consumers(name)})
+        inverse = apply_op(self.design, op)
+        if isinstance(op, AddNode):
+            self.nodeAdded.emit(op.name)
+        elif isinstance(op, RestoreNode):
+            self.nodeAdded.emit(op.node.name)
+            for target in sorted({c[0] for c in op.consumers}):
+                self.inputsChanged.emit(target)
+        elif isinstance(op, RemoveNode):
+            self.nodeRemoved.emit(op.name)
+            for target in readers:
+                self.inputsChanged.emit(target)
+        elif isinstance(op, (Connect, Disconnect)):
+            self.inputsChanged.emit(op.target)
+        elif isinstance(op, SetArg):
+            self.nodeArgsChanged.emit(op.name)
+        elif isinstance(op, Rename):
+            self.nodeRenamed.emit(op.old, op.new)
+            for target in readers:
+                self.inputsChanged.emit(target)
+        elif isinstance(op, Move):
+            self.nodeMoved.emit(op.name)
+        return inverse

@@ -1,0 +1,50 @@
+"""Colours and metrics shared by every widget, for light and dark appearance.
+
+The palette follows the system (Qt's application palette); group colours are chosen to read on
+both. Nothing here holds state.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QColor, QGuiApplication, QPalette
+
+# One hue per palette group, used for card headers, palette icons and edges.
+GROUP_COLORS: dict[str, str] = {
+    "Input": "#2e86de",
+    "Convolution": "#e67e22",
+    "Pooling": "#16a085",
+    "Reshaping": "#8e44ad",
+    "Core": "#c0392b",
+    "Normalization": "#d4ac0d",
+    "Regularization": "#7f8c8d",
+    "Activation": "#27ae60",
+    "Preprocessing & Augmentation": "#2980b9",
+    "Merge": "#d35400",
+}
+ERROR_COLOR = "#e5484d"
+WARNING_COLOR = "#f5a524"
+OK_COLOR = "#30a46c"
+
+
+def group_color(group: str) -> QColor:
+    return QColor(GROUP_COLORS.get(group, "#95a5a6"))
+
+
+def is_dark() -> bool:
+    """True when the application palette is dark (system dark mode)."""
+    app = QGuiApplication.instance()
+    if app is None:
+        return False
+    window = QGuiApplication.palette().color(QPalette.ColorRole.Window)
+    return window.lightness() < 128
+
+
+def card_colors() -> dict[str, QColor]:
+    """Fill, border, text and muted text of node cards for the current appearance."""
+    if is_dark():
+        return {"fill": QColor("#2b2d31"), "border": QColor("#4a4d55"), "text": QColor("#ececec"),
+                "muted": QColor("#a0a4ab"), "canvas": QColor("#1e1f22"), "grid": QColor("#2a2c30"),
+                "edge": QColor("#8a8f98"), "selection": QColor("#4c9aff")}
+    return {"fill": QColor("#ffffff"), "border": QColor("#c9ccd1"), "text": QColor("#1f2328"),
+            "muted": QColor("#5f6670"), "canvas": QColor("#f4f5f7"), "grid": QColor("#e6e8eb"),
+            "edge": QColor("#7a808a"), "selection": QColor("#1f6feb")}
