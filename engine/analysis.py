@@ -150,6 +150,8 @@ def analyse(design: Design, batch_size: int = 1) -> Analysis:
     specs = {}
     for node in design.nodes.values():
         rep = reports[node.name] = NodeReport(node.name, node.kind)
+        rep.input_shapes = [[] for _ in node.inbound]
+        rep.output_shapes = [None] * len(node.inbound)
         spec = CATALOGUE.get(node.kind)
         if spec is None:
             report(node.name, f"{node.kind} is not a layer type Convas supports; replace it with a "
@@ -199,11 +201,10 @@ def analyse(design: Design, batch_size: int = 1) -> Analysis:
         spec = specs.get(node.name)
         in_refs = node.inbound[ref.call]
         in_shapes = [shapes.get(r) for r in in_refs]
-        rep.input_shapes.append([s for s in in_shapes if s is not None])
+        rep.input_shapes[ref.call] = [s for s in in_shapes if s is not None]
         out: Shape | None = None
         if spec is None or rep.errors:
             shapes[ref] = None
-            rep.output_shapes.append(None)
             continue
         if any(s is None for s in in_shapes):
             rep.blocked = True
@@ -224,7 +225,8 @@ def analyse(design: Design, batch_size: int = 1) -> Analysis:
                     raise LayerError(f"its output {fmt_shape(out)} would have a zero or negative size")
                 weights = spec.weights(rep.args, shapes_in, out)
                 if node.name in weights_of and weights != weights_of[node.name]:
-                    first = fmt_shape(rep.input_shapes[0][0]) if rep.input_shapes[0] else "?"
+                    seen = next((shapes_ for shapes_ in rep.input_shapes if shapes_), [])
+                    first = fmt_shape(seen[0]) if seen else "?"
                     raise LayerError(
                         f"is applied to inputs of different shapes ({first} and "
                         f"{', '.join(fmt_shape(s) for s in shapes_in)}), but a shared layer has one set "
@@ -245,7 +247,7 @@ def analyse(design: Design, batch_size: int = 1) -> Analysis:
                 out = None
                 report(node.name, exc.message, fixes=exc.fixes)
         shapes[ref] = out
-        rep.output_shapes.append(out)
+        rep.output_shapes[ref.call] = out
 
     # 4. Whole-design checks.
     if not any(n.kind == "InputLayer" for n in design.nodes.values()):

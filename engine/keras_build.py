@@ -10,12 +10,13 @@ Keras is imported inside the functions only: importing this module costs nothing
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from .design import Design, Node, TensorRef
 from .errors import ConvasError
-from .layers import CATALOGUE
+from .layers import CATALOGUE, Param
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .analysis import Analysis
@@ -51,16 +52,18 @@ def keras_arguments(node: Node) -> dict[str, Any]:
         raise KerasBuildError(f"{node.name}: {'; '.join(problems.values())}", node.name)
     kwargs = {k: v for k, v in node.config.items() if k != "name"}
     for param in spec.params:
-        kwargs[param.name] = _keras_value(param.kind, args[param.name])
+        kwargs[param.name] = _keras_value(param, args[param.name])
     return kwargs
 
 
-def _keras_value(kind: str, value: Any) -> Any:
+def _keras_value(param: Param, value: Any) -> Any:
     """Our canonical argument value in the form the Keras constructor expects."""
-    if kind == "axes" and value is not None:
-        # Keras reads a single axis as an int and several as a list (LayerNormalization keeps
-        # a tuple as is, PReLU's shared_axes must be a list).
-        return value[0] if len(value) == 1 else list(value)
+    if param.kind == "axes" and value is not None:
+        # An "axis" argument (Softmax, LayerNormalization) is an int or a list of them, as in a
+        # Keras config; other lists of axes (Permute's dims, PReLU's shared_axes) stay lists.
+        if param.name == "axis" and len(value) == 1:
+            return value[0]
+        return list(value)
     return value
 
 
@@ -171,6 +174,11 @@ def _keras_input(keras: Any, node: Node) -> Any:
     return keras.Input(shape=args["shape"], batch_size=args["batch_size"], name=node.name, **extra)
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    """The informative line of a Keras error (without terminal colours or Keras's preamble)."""
+    lines = [ln.strip() for ln in _ANSI.sub("", str(exc)).splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith("Exception encountered")]
+    return lines[0] if lines else type(exc).__name__

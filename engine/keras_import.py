@@ -13,7 +13,7 @@ node), several inputs and outputs, and the Keras 2 / tf.keras layout
 Like the project reader, import runs in two steps: the config is checked into plain
 :class:`_LayerRecord` values (structure errors are :class:`FileFormatError`, unsupported layers
 are collected and reported together as one :class:`UnsupportedLayerError`), then the design is
-built and laid out.
+built and laid out with :mod:`engine.layout`.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from __future__ import annotations
 import json
 import os
 import zipfile
-from collections import deque
 from pathlib import Path
 from typing import Any, Iterator, NamedTuple
 
 from .design import Design, DesignError, Node, TensorRef
 from .errors import FileFormatError, UnsupportedLayerError
 from .layers import ACTIVATIONS, CATALOGUE, canonical_kind
+from .layout import apply_layout
 from .project_file import FORMAT as CONVAS_FORMAT, lists_to_tuples, parse_json, read_text
 
 MODEL_CLASSES = frozenset({"Sequential", "Functional", "Model"})
@@ -38,10 +38,6 @@ LEGACY_ARGS: dict[tuple[str, str], str] = {("LeakyReLU", "alpha"): "negative_slo
 BATCH_SHAPE_KEYS = ("batch_shape", "batch_input_shape")
 MAX_CONFIG_BYTES = 64 * 1024 * 1024  # far above any real architecture; refuses zip bombs
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-
-# Layout of imported designs: one row per longest-path depth, rows spread around x = 0.
-ROW_HEIGHT = 120.0
-COLUMN_WIDTH = 220.0
 
 
 # --- reading the config ------------------------------------------------------------------------
@@ -441,50 +437,5 @@ def design_from_keras_config(doc: dict[str, Any], source: str = "the model") -> 
         # The checks above cover every structure Keras writes; a hand-edited file can still
         # surprise them, and the person should see a file error, not a traceback.
         raise FileFormatError(f"unexpected model structure ({type(exc).__name__}: {exc})") from None
-    for node_name, position in layered_layout(design).items():
-        design.nodes[node_name].position = position
+    apply_layout(design)
     return design
-
-
-# --- layout --------------------------------------------------------------------------------------
-
-def layered_layout(design: Design, row_height: float = ROW_HEIGHT,
-                   column_width: float = COLUMN_WIDTH) -> dict[str, tuple[float, float]]:
-    """Tidy canvas positions: a node's row is the longest path from an input to its first call
-    (so data flows downward), and the nodes of a row are spread around x = 0 in design order.
-
-    Works on calls, so shared layers and cycles between nodes cannot confuse it; iterative, so
-    very long chains are fine. Nodes left on a call cycle go on one row below everything else.
-    """
-    depth: dict[TensorRef, int] = {}
-    indegree: dict[TensorRef, int] = {}
-    dependents: dict[TensorRef, list[TensorRef]] = {}
-    for node in design.nodes.values():
-        for c, refs in enumerate(node.inbound):
-            me = TensorRef(node.name, c)
-            indegree[me] = 0
-            for ref in refs:
-                source = design.nodes.get(ref.node)
-                if source is None or ref.call >= source.calls:
-                    continue
-                indegree[me] += 1
-                dependents.setdefault(ref, []).append(me)
-    ready = deque(ref for ref, n in indegree.items() if n == 0)
-    for ref in ready:
-        depth[ref] = 0
-    while ready:
-        ref = ready.popleft()
-        for dep in dependents.get(ref, ()):
-            depth[dep] = max(depth.get(dep, 0), depth[ref] + 1)
-            indegree[dep] -= 1
-            if indegree[dep] == 0:
-                ready.append(dep)
-    bottom = max(depth.values(), default=-1) + 1
-    rows: dict[int, list[str]] = {}
-    for node in design.nodes.values():
-        rows.setdefault(depth.get(TensorRef(node.name, 0), bottom), []).append(node.name)
-    positions: dict[str, tuple[float, float]] = {}
-    for row, names in rows.items():
-        for i, node_name in enumerate(names):
-            positions[node_name] = ((i - (len(names) - 1) / 2) * column_width, row * row_height)
-    return positions

@@ -17,12 +17,14 @@ from ..shapes import Shape
 
 Args = Mapping[str, Any]
 
+# Keras also names "glu" (it halves the last axis while Keras reports the shape unchanged, so the
+# next layer fails when run) and "threshold" (it needs two arguments a name cannot give, so it
+# fails when run); neither works as an activation name, so neither is offered.
 ACTIVATIONS: tuple[str, ...] = (
     "linear", "relu", "sigmoid", "softmax", "tanh", "elu", "selu", "gelu", "silu", "swish",
     "softplus", "softsign", "hard_sigmoid", "hard_silu", "hard_swish", "leaky_relu", "relu6",
-    "exponential", "mish", "log_softmax", "celu", "glu", "hard_tanh", "log_sigmoid",
+    "exponential", "mish", "log_softmax", "celu", "hard_tanh", "log_sigmoid",
     "hard_shrink", "soft_shrink", "tanh_shrink", "sparse_plus", "sparsemax", "squareplus",
-    "threshold",
 )
 DATA_FORMATS = ("channels_last", "channels_first")
 

@@ -13,11 +13,28 @@ from .windows import (
 
 
 def _no_stride_and_dilation(args: Args) -> None:
+    """Conv and transposed conv refuse both above 1 (depthwise and separable ones accept it)."""
     if max(args["strides"]) > 1 and max(args.get("dilation_rate", (1,))) > 1:
         raise LayerError(
             f"strides {args['strides']} and dilation_rate {args['dilation_rate']} cannot both be "
             "above 1 (Keras refuses it); set strides=1 or dilation_rate=1",
             [Fix.set_arg("dilation_rate", 1), Fix.set_arg("strides", 1)])
+
+
+def _cpu_lint(*, channels_first: bool, dilated: bool = False):
+    """Warn about settings TensorFlow's CPU kernels cannot run (a GPU runs them)."""
+    def lint(args: Args, inputs: list[Shape], out: Shape) -> list[tuple[str, tuple[Fix, ...]]]:
+        found = []
+        if channels_first and args["data_format"] == "channels_first" and args.get("groups", 1) == 1:
+            found.append(("TensorFlow runs this convolution with data_format='channels_first' only "
+                          "on a GPU: on a CPU it fails when run; use 'channels_last' to run anywhere",
+                          (Fix.set_arg("data_format", "channels_last"),)))
+        if dilated and max(args["dilation_rate"]) > 1:
+            found.append((f"TensorFlow runs a transposed convolution with dilation_rate "
+                          f"{args['dilation_rate']} only on a GPU: on a CPU it fails when run; "
+                          "use dilation_rate=1 to run anywhere", (Fix.set_arg("dilation_rate", 1),)))
+        return found
+    return lint
 
 
 def _spatial_elements(shape: Shape, data_format: str) -> int:
@@ -39,9 +56,6 @@ def _conv_infer(rank: int):
     def infer(args: Args, inputs: list[Shape]) -> Shape:
         shape = check_rank(inputs, rank, f"Conv{rank}D")
         fmt = args["data_format"]
-        if args["padding"] == "causal" and fmt == "channels_first":
-            raise LayerError("padding='causal' works only with data_format='channels_last'",
-                             [Fix.set_arg("data_format", "channels_last")])
         _no_stride_and_dilation(args)
         groups, filters = args["groups"], args["filters"]
         if filters % groups:
@@ -82,6 +96,8 @@ def conv(rank: int) -> LayerSpec:
                 p_activation(), p_use_bias()),
         infer=_conv_infer(rank), weights=_conv_weights, macs=_conv_macs, field=_window_field,
         card=conv_card,
+        # Grouped and 3-D convolutions go through XLA, which runs channels_first on a CPU too.
+        lint=_cpu_lint(channels_first=rank < 3),
     )
 
 
@@ -100,6 +116,8 @@ def _transpose_infer(rank: int):
                     raise LayerError(f"output_padding {pads} must be smaller than strides {strides} "
                                      "on every axis; lower output_padding or leave it None",
                                      [Fix.set_arg("output_padding", None)])
+        if pads is not None and args["padding"] == "same":
+            _check_same_output_padding(args)
         axes, _ = spatial_axes(len(shape), fmt)
         sizes = [deconv_length(shape[a], k, s, args["padding"], None if pads is None else pads[i], d)
                  for i, (a, k, s, d) in enumerate(zip(axes, args["kernel_size"], strides,
@@ -109,6 +127,23 @@ def _transpose_infer(rank: int):
                              "use padding='valid' or a larger input")
         return place(shape, fmt, sizes, args["filters"])
     return infer
+
+
+def _check_same_output_padding(args: Args) -> None:
+    """With padding='same', TensorFlow checks that convolving the output gives back the input:
+    ⌈out / s⌉ = in, where out = (in − 1)·s + k_eff mod 2 + output_padding. That fails on an axis
+    whose dilated kernel k_eff is even and whose output_padding is 0 (the output is a row short).
+    """
+    for k, d, p in zip(args["kernel_size"], args["dilation_rate"], args["output_padding"]):
+        span = (k - 1) * d + 1
+        if span % 2 == 0 and p == 0:
+            raise LayerError(
+                f"with padding='same', an even kernel span {span} (kernel_size {args['kernel_size']}, "
+                f"dilation_rate {args['dilation_rate']}) and output_padding "
+                f"{args['output_padding']} give an output one row short of what TensorFlow computes; "
+                "set output_padding to 1 on that axis (it must stay below strides), leave it None "
+                "or use an odd kernel",
+                [Fix.set_arg("output_padding", None)])
 
 
 def _transpose_weights(args: Args, inputs: list[Shape], out: Shape) -> tuple[int, int]:
@@ -143,7 +178,7 @@ def conv_transpose(rank: int) -> LayerSpec:
                       shape_relevant=True, doc="Extra rows/columns added to one side of the output."),
                 p_data_format(), p_dilation(rank), p_activation(), p_use_bias()),
         infer=_transpose_infer(rank), weights=_transpose_weights, macs=_transpose_macs,
-        field=_transpose_field, card=conv_card,
+        field=_transpose_field, card=conv_card, lint=_cpu_lint(channels_first=True, dilated=True),
     )
 
 
@@ -158,7 +193,6 @@ def _depthwise_infer(rank: int, kind: str):
     def infer(args: Args, inputs: list[Shape]) -> Shape:
         shape = check_rank(inputs, rank, kind)
         fmt = args["data_format"]
-        _no_stride_and_dilation(args)
         cin = require_channels(shape, fmt)
         sizes = window_sizes(shape, fmt, args["kernel_size"], args["strides"], args["padding"],
                              args["dilation_rate"])

@@ -19,6 +19,9 @@ def _axes(axis: int | tuple[int, ...], shape: Shape) -> list[int]:
         a %= rank
         if a == 0:
             raise LayerError("axis 0 is the batch axis; normalise over a feature axis such as -1")
+        if a in out:
+            raise LayerError(f"axis {axis} names axis {a} of its input {fmt_shape(shape)} twice; "
+                             "list each axis once")
         out.append(a)
     return out
 
@@ -39,7 +42,8 @@ def _bn_infer(args: Args, inputs: list[Shape]) -> Shape:
 def _bn_weights(args: Args, inputs: list[Shape], out: Shape) -> tuple[int, int]:
     c = _feature_size(args["axis"], inputs[0])
     trainable = c * (int(args["center"]) + int(args["scale"]))
-    moving = 2 * c + (2 * c if args["renorm"] else 0)
+    # Moving mean and variance; renormalisation adds a moving stddev and its own mean and stddev.
+    moving = 2 * c + (3 * c if args["renorm"] else 0)
     return trainable, moving
 
 

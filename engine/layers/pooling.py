@@ -45,8 +45,9 @@ def pool(op: str, rank: int) -> LayerSpec:
     return LayerSpec(
         kind=kind, group="Pooling",
         summary=f"Keeps the {word} value of each window, shrinking the feature maps.",
+        # Keras requires AveragePooling's pool_size but gives MaxPooling's a default.
         params=(Param("pool_size", "ints", (2,) * rank, minimum=1, maximum=4096, length=rank,
-                      shape_relevant=True, doc="Window size per spatial axis."),
+                      shape_relevant=True, required=op == "Average", doc="Window size per spatial axis."),
                 p_strides(rank, default=None, optional=True), p_padding(), p_data_format()),
         infer=_pool_infer(rank, kind), field=_pool_field, card=_card,
     )

@@ -6,7 +6,7 @@ from math import prod
 from fractions import Fraction
 
 from ..shapes import Shape, fmt_shape
-from .base import Args, Field, LayerError, LayerSpec, Param
+from .base import Args, Field, Fix, LayerError, LayerSpec, Param
 from .windows import check_rank, p_data_format, place
 from ..shapes import spatial_axes
 
@@ -29,6 +29,10 @@ def _image(kind: str):
 
 def _resizing_infer(args: Args, inputs: list[Shape]) -> Shape:
     shape = check_rank(inputs, 2, "Resizing")
+    if args["crop_to_aspect_ratio"] and args["pad_to_aspect_ratio"]:
+        raise LayerError("crop_to_aspect_ratio and pad_to_aspect_ratio cannot both be true "
+                         "(Keras refuses it when run); keep one of them",
+                         [Fix.set_arg("pad_to_aspect_ratio", False), Fix.set_arg("crop_to_aspect_ratio", False)])
     fmt = args["data_format"]
     _, ch = spatial_axes(4, fmt)
     return place(shape, fmt, [args["height"], args["width"]], shape[ch])

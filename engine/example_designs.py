@@ -1,0 +1,127 @@
+"""How the example designs in ``resources/examples`` are made.
+
+Each builder returns a valid design laid out top to bottom. ``python -m engine.example_designs``
+rewrites the shipped ``.convas`` files from these builders; a test checks they still agree.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from .design import Design, chain
+from .layout import apply_layout
+
+
+def seed_cnn() -> Design:
+    return chain(("InputLayer", {"shape": (28, 28, 1)}),
+                 ("Conv2D", {"filters": 32, "kernel_size": (3, 3), "activation": "relu"}),
+                 ("MaxPooling2D", {"pool_size": (2, 2)}),
+                 ("Conv2D", {"filters": 64, "kernel_size": (3, 3), "activation": "relu"}),
+                 ("MaxPooling2D", {"pool_size": (2, 2)}),
+                 ("Flatten", {}),
+                 ("Dense", {"units": 10, "activation": "softmax"}), name="seed_cnn")
+
+
+def lenet5() -> Design:
+    return chain(("InputLayer", {"shape": (28, 28, 1)}),
+                 ("Conv2D", {"filters": 6, "kernel_size": (5, 5), "padding": "same", "activation": "tanh"}),
+                 ("AveragePooling2D", {"pool_size": (2, 2)}),
+                 ("Conv2D", {"filters": 16, "kernel_size": (5, 5), "activation": "tanh"}),
+                 ("AveragePooling2D", {"pool_size": (2, 2)}),
+                 ("Flatten", {}),
+                 ("Dense", {"units": 120, "activation": "tanh"}),
+                 ("Dense", {"units": 84, "activation": "tanh"}),
+                 ("Dense", {"units": 10, "activation": "softmax"}), name="lenet5")
+
+
+def small_vgg() -> Design:
+    layers: list[tuple[str, dict]] = [("InputLayer", {"shape": (32, 32, 3)})]
+    for filters in (32, 64, 128):
+        layers += [("Conv2D", {"filters": filters, "kernel_size": (3, 3), "padding": "same", "activation": "relu"}),
+                   ("Conv2D", {"filters": filters, "kernel_size": (3, 3), "padding": "same", "activation": "relu"}),
+                   ("MaxPooling2D", {"pool_size": (2, 2)})]
+    layers += [("Flatten", {}), ("Dense", {"units": 256, "activation": "relu"}), ("Dropout", {"rate": 0.5}),
+               ("Dense", {"units": 10, "activation": "softmax"})]
+    return chain(*layers, name="small_vgg")
+
+
+def resnet_block() -> Design:
+    d = Design(name="resnet_block")
+    d.add("InputLayer", "input_layer", {"shape": (32, 32, 16)})
+    d.add("Conv2D", "conv_a", {"filters": 16, "kernel_size": (3, 3), "padding": "same", "use_bias": False}, ["input_layer"])
+    d.add("BatchNormalization", "bn_a", {}, ["conv_a"])
+    d.add("ReLU", "relu_a", {}, ["bn_a"])
+    d.add("Conv2D", "conv_b", {"filters": 16, "kernel_size": (3, 3), "padding": "same", "use_bias": False}, ["relu_a"])
+    d.add("BatchNormalization", "bn_b", {}, ["conv_b"])
+    d.add("Add", "add", {}, ["bn_b", "input_layer"])
+    d.add("ReLU", "relu_out", {}, ["add"])
+    d.add("GlobalAveragePooling2D", "pool", {}, ["relu_out"])
+    d.add("Dense", "dense", {"units": 10, "activation": "softmax"}, ["pool"])
+    return d
+
+
+def inception_module() -> Design:
+    d = Design(name="inception_module")
+    d.add("InputLayer", "input_layer", {"shape": (28, 28, 64)})
+    conv = lambda f, k: {"filters": f, "kernel_size": (k, k), "padding": "same", "activation": "relu"}  # noqa: E731
+    d.add("Conv2D", "branch1x1", conv(32, 1), ["input_layer"])
+    d.add("Conv2D", "branch3x3_reduce", conv(48, 1), ["input_layer"])
+    d.add("Conv2D", "branch3x3", conv(64, 3), ["branch3x3_reduce"])
+    d.add("Conv2D", "branch5x5_reduce", conv(8, 1), ["input_layer"])
+    d.add("Conv2D", "branch5x5", conv(16, 5), ["branch5x5_reduce"])
+    d.add("MaxPooling2D", "branch_pool", {"pool_size": (3, 3), "strides": (1, 1), "padding": "same"}, ["input_layer"])
+    d.add("Conv2D", "branch_pool_proj", conv(16, 1), ["branch_pool"])
+    d.add("Concatenate", "mixed", {"axis": -1}, ["branch1x1", "branch3x3", "branch5x5", "branch_pool_proj"])
+    d.add("GlobalAveragePooling2D", "pool", {}, ["mixed"])
+    d.add("Dense", "dense", {"units": 10, "activation": "softmax"}, ["pool"])
+    return d
+
+
+def mobilenet_block() -> Design:
+    return chain(("InputLayer", {"shape": (32, 32, 3)}),
+                 ("Conv2D", {"filters": 32, "kernel_size": (3, 3), "strides": (2, 2), "padding": "same", "use_bias": False}),
+                 ("BatchNormalization", {}), ("ReLU", {"max_value": 6.0}),
+                 ("DepthwiseConv2D", {"kernel_size": (3, 3), "padding": "same", "use_bias": False}),
+                 ("BatchNormalization", {}), ("ReLU", {"max_value": 6.0}),
+                 ("Conv2D", {"filters": 64, "kernel_size": (1, 1), "use_bias": False}),
+                 ("BatchNormalization", {}), ("ReLU", {"max_value": 6.0}),
+                 ("GlobalAveragePooling2D", {}),
+                 ("Dense", {"units": 10, "activation": "softmax"}), name="mobilenet_block")
+
+
+def conv_autoencoder() -> Design:
+    return chain(("InputLayer", {"shape": (28, 28, 1)}),
+                 ("Conv2D", {"filters": 16, "kernel_size": (3, 3), "padding": "same", "activation": "relu"}),
+                 ("MaxPooling2D", {"pool_size": (2, 2)}),
+                 ("Conv2D", {"filters": 8, "kernel_size": (3, 3), "padding": "same", "activation": "relu"}),
+                 ("MaxPooling2D", {"pool_size": (2, 2)}),
+                 ("Conv2DTranspose", {"filters": 8, "kernel_size": (3, 3), "strides": (2, 2), "padding": "same", "activation": "relu"}),
+                 ("Conv2DTranspose", {"filters": 16, "kernel_size": (3, 3), "strides": (2, 2), "padding": "same", "activation": "relu"}),
+                 ("Conv2D", {"filters": 1, "kernel_size": (3, 3), "padding": "same", "activation": "sigmoid"}),
+                 name="conv_autoencoder")
+
+
+BUILDERS: dict[str, Callable[[], Design]] = {
+    "seed_cnn": seed_cnn, "lenet5": lenet5, "small_vgg": small_vgg, "resnet_block": resnet_block,
+    "inception_module": inception_module, "mobilenet_block": mobilenet_block,
+    "conv_autoencoder": conv_autoencoder,
+}
+
+
+def build(name: str) -> Design:
+    design = BUILDERS[name]()
+    apply_layout(design)
+    return design
+
+
+def write_all() -> None:
+    from .examples import EXAMPLES_DIR
+    from .project_file import save_project
+
+    EXAMPLES_DIR.mkdir(parents=True, exist_ok=True)
+    for name in BUILDERS:
+        save_project(EXAMPLES_DIR / f"{name}.convas", build(name))
+
+
+if __name__ == "__main__":
+    write_all()
