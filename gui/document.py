@@ -41,6 +41,7 @@ class Document(QObject):
         self.path: Path | None = path
         self.training: dict[str, Any] = {}
         self.batch_size = 32
+        self._unsaved_without_history = False
         self.undo_stack = QUndoStack(self)
         self.undo_stack.indexChanged.connect(self._on_index_changed)
         self.undo_stack.cleanChanged.connect(self._on_clean_changed)
@@ -52,13 +53,23 @@ class Document(QObject):
 
     @Slot(bool)
     def _on_clean_changed(self, clean: bool) -> None:
-        self.modifiedChanged.emit(not clean)
+        self.modifiedChanged.emit(self.modified)
 
     # --- state ----------------------------------------------------------------------------
 
     @property
     def modified(self) -> bool:
-        return not self.undo_stack.isClean()
+        return self._unsaved_without_history or not self.undo_stack.isClean()
+
+    def mark_unsaved(self) -> None:
+        """Flag changes that have no undo history (a design restored from an autosave)."""
+        self._unsaved_without_history = True
+        self.modifiedChanged.emit(True)
+
+    def mark_saved(self) -> None:
+        self._unsaved_without_history = False
+        self.undo_stack.setClean()
+        self.modifiedChanged.emit(False)
 
     def title(self) -> str:
         return self.path.name if self.path else "Untitled"
@@ -68,6 +79,7 @@ class Document(QObject):
         self.design = design
         self.path = path
         self.training = dict(training or {})
+        self._unsaved_without_history = False
         self.undo_stack.clear()
         self.undo_stack.setClean()
         self.designReset.emit()

@@ -1,0 +1,27 @@
+"""Start the designer: a QApplication, the main window on the seed CNN (or a file), shown."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QCoreApplication, Qt
+from PySide6.QtWidgets import QApplication
+
+
+def run(argv: list[str]) -> int:
+    QCoreApplication.setOrganizationName("Convas")
+    QCoreApplication.setApplicationName("Convas")
+    QApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+    app = QApplication.instance() or QApplication([sys.argv[0], *argv])
+    app.setStyle("Fusion")  # the same crisp look on every platform; follows the system's light/dark scheme
+    from .main_window import MainWindow
+
+    window = MainWindow()
+    window.show()
+    files = [a for a in argv if not a.startswith("-")]
+    if files:
+        window.open_path(Path(files[0]), ask=False)
+    else:
+        window.offer_recovery()
+    return app.exec()

@@ -1,0 +1,462 @@
+"""The designer window: palette, canvas, inspector, summary, menus, files and autosave."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication, QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMessageBox, QUndoView,
+    QWidget,
+)
+
+from engine import __version__
+from engine.editing import Move, Rename, plan_add, plan_append_after, plan_delete, plan_paste
+from engine.errors import ConvasError
+from engine.examples import example_names, load_example, seed_design
+from engine.layout import layered_positions
+from engine.project_file import load_project, save_project
+from engine.summary import human_bytes, human_count
+
+from .autosave import Autosaver
+from .canvas import GraphScene, GraphView
+from .clipboard import nodes_from_mime, nodes_to_mime
+from .document import Document
+from .inspector import InspectorWidget
+from .palette import PaletteWidget
+from .summary_panel import SummaryWidget
+from .theme import ERROR_COLOR, OK_COLOR, WARNING_COLOR
+
+PROJECT_FILTER = "Convas projects (*.convas)"
+KERAS_FILTER = "Keras models (*.keras *.json)"
+MAX_RECENT = 8
+
+EXAMPLE_TITLES = {
+    "seed_cnn": "Seed CNN", "lenet5": "LeNet-5", "small_vgg": "Small VGG", "resnet_block": "ResNet block",
+    "inception_module": "Inception module", "mobilenet_block": "MobileNet-style block",
+    "conv_autoencoder": "Convolutional autoencoder",
+}
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, document: Document | None = None, settings: QSettings | None = None,
+                 autosave_dir: Path | None = None) -> None:
+        super().__init__()
+        self.settings = settings or QSettings("Convas", "Convas")
+        self.document = document or Document(seed_design())
+        self.setWindowIcon(QApplication.windowIcon())
+        self.resize(1440, 900)
+
+        self.scene = GraphScene(self.document, self)
+        self.view = GraphView(self.scene)
+        self.setCentralWidget(self.view)
+        self.palette_widget = PaletteWidget()
+        self.inspector = InspectorWidget(self.document)
+        self.summary = SummaryWidget(self.document)
+        self.undo_view = QUndoView(self.document.undo_stack)
+        self.undo_view.setEmptyLabel("Opened")
+        self._docks: dict[str, QDockWidget] = {}
+        self._dock("Layers", self.palette_widget, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("Inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._dock("History", self.undo_view, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._dock("Summary", self.summary, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.tabifyDockWidget(self._docks["Inspector"], self._docks["History"])
+        self._docks["Inspector"].raise_()
+        self.resizeDocks([self._docks["Layers"], self._docks["Inspector"]], [230, 330], Qt.Orientation.Horizontal)
+        self.resizeDocks([self._docks["Summary"]], [230], Qt.Orientation.Vertical)
+
+        self._status_dot = QLabel()
+        self._status_text = QLabel()
+        self._status_totals = QLabel()
+        self.statusBar().addWidget(self._status_dot)
+        self.statusBar().addWidget(self._status_text, 1)
+        self.statusBar().addPermanentWidget(self._status_totals)
+
+        self._build_actions()
+        self._build_menus()
+        self._connect()
+        self.autosaver = Autosaver(self.document, autosave_dir, parent=self)
+        self._update_title()
+        self._update_status()
+        QTimer.singleShot(0, self.view.fit_to_view)
+
+    # --- construction ---------------------------------------------------------------------
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> None:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{title.lower()}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        self._docks[title] = dock
+
+    def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcuts(shortcut if isinstance(shortcut, list) else [QKeySequence(shortcut)])
+        if tip:
+            action.setStatusTip(tip)
+        action.triggered.connect(slot)
+        return action
+
+    def _build_actions(self) -> None:
+        K = QKeySequence.StandardKey
+        self.act_new = self._action("&New", self.new_file, K.New, "Start a new design from the seed CNN")
+        self.act_open = self._action("&Open…", self.open_dialog, K.Open)
+        self.act_import = self._action("&Import Keras Model…", self.import_dialog, "Ctrl+I",
+                                       "Read a .keras or Keras JSON architecture (no code is run)")
+        self.act_save = self._action("&Save", self.save, K.Save)
+        self.act_save_as = self._action("Save &As…", self.save_as, K.SaveAs)
+        self.act_revert = self._action("&Revert", self.revert, None, "Reload the file from disk")
+        self.act_quit = self._action("&Quit", self.close, K.Quit)
+        self.act_undo = self.document.undo_stack.createUndoAction(self, "&Undo")
+        self.act_undo.setShortcuts(K.Undo)
+        self.act_redo = self.document.undo_stack.createRedoAction(self, "&Redo")
+        self.act_redo.setShortcuts(K.Redo)
+        self.act_cut = self._action("Cu&t", self.cut, K.Cut)
+        self.act_copy = self._action("&Copy", self.copy, K.Copy)
+        self.act_paste = self._action("&Paste", self.paste, K.Paste)
+        self.act_duplicate = self._action("&Duplicate", self.duplicate, "Ctrl+D")
+        self.act_delete = self._action("&Delete", self.delete_selection, [QKeySequence(K.Delete), QKeySequence("Backspace")])
+        self.act_rename = self._action("Re&name…", self.rename_selected, "F2")
+        self.act_select_all = self._action("Select &All", self.select_all, K.SelectAll)
+        self.act_zoom_in = self._action("Zoom &In", self.view.zoom_in, [QKeySequence(K.ZoomIn), QKeySequence("Ctrl+=")])
+        self.act_zoom_out = self._action("Zoom &Out", self.view.zoom_out, K.ZoomOut)
+        self.act_zoom_reset = self._action("&Actual Size", self.view.reset_zoom, "Ctrl+0")
+        self.act_fit = self._action("&Fit to Window", self.view.fit_to_view, "Ctrl+Shift+F")
+        self.act_layout = self._action("Auto &Layout", self.auto_layout, "Ctrl+L",
+                                       "Arrange the layers top to bottom")
+        for action in (self.act_cut, self.act_copy, self.act_paste, self.act_duplicate, self.act_delete,
+                       self.act_rename, self.act_select_all, self.act_zoom_in, self.act_zoom_out,
+                       self.act_zoom_reset, self.act_fit, self.act_layout):
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            self.view.addAction(action)
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file = bar.addMenu("&File")
+        file.addActions([self.act_new, self.act_open])
+        self.recent_menu = file.addMenu("Open &Recent")
+        self.examples_menu = file.addMenu("&Examples")
+        for name in example_names():
+            act = self.examples_menu.addAction(EXAMPLE_TITLES.get(name, name.replace("_", " ").title()))
+            act.setData(name)
+            act.triggered.connect(lambda _=False, n=name: self.open_example(n))
+        file.addSeparator()
+        file.addActions([self.act_save, self.act_save_as, self.act_revert])
+        file.addSeparator()
+        file.addAction(self.act_import)
+        file.addSeparator()
+        file.addAction(self.act_quit)
+        self._rebuild_recent()
+
+        edit = bar.addMenu("&Edit")
+        edit.addActions([self.act_undo, self.act_redo])
+        edit.addSeparator()
+        edit.addActions([self.act_cut, self.act_copy, self.act_paste, self.act_duplicate, self.act_delete])
+        edit.addSeparator()
+        edit.addActions([self.act_rename, self.act_select_all])
+
+        view = bar.addMenu("&View")
+        view.addActions([self.act_zoom_in, self.act_zoom_out, self.act_zoom_reset, self.act_fit])
+        view.addSeparator()
+        view.addAction(self.act_layout)
+        view.addSeparator()
+        for dock in self._docks.values():
+            view.addAction(dock.toggleViewAction())
+
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self._action("&About Convas", self.about))
+
+    def _connect(self) -> None:
+        doc = self.document
+        doc.analysed.connect(self._update_status)
+        doc.modifiedChanged.connect(lambda _m: self._update_title())
+        doc.pathChanged.connect(self._update_title)
+        doc.designReset.connect(lambda: QTimer.singleShot(0, self.view.fit_to_view))
+        self.scene.sigSelectionChanged.connect(self._on_selection)
+        self.scene.sigMessage.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        self.summary.sigNodeClicked.connect(self._select_from_summary)
+        self.palette_widget.sigActivated.connect(self.add_layer)
+
+    # --- status ---------------------------------------------------------------------------
+
+    def _update_title(self) -> None:
+        self.setWindowTitle(f"Convas — {self.document.title()}[*]")
+        self.setWindowModified(self.document.modified)
+
+    def _update_status(self) -> None:
+        a = self.document.analysis
+        errors, warnings = len(a.errors), len(a.warnings)
+        if errors:
+            color, text = ERROR_COLOR, f"{errors} problem{'s' if errors != 1 else ''} — select a red layer to see how to fix it"
+        elif warnings:
+            color, text = WARNING_COLOR, f"Valid, {warnings} warning{'s' if warnings != 1 else ''}"
+        else:
+            color, text = OK_COLOR, "Valid"
+        self._status_dot.setText(f"<span style='color:{color}; font-size:14px'>●</span>")
+        self._status_text.setText(text)
+        self._status_totals.setText(
+            f"{a.total_params:,} parameters · {human_bytes(a.weight_bytes)} weights · "
+            f"{human_count(a.macs)} MACs · {human_bytes(a.activation_bytes)} activations (batch {a.batch_size})")
+
+    def _on_selection(self, names: list[str]) -> None:
+        self.inspector.show_node(names[0] if len(names) == 1 else None)
+        if len(names) == 1:
+            self.summary.select_node(names[0])
+
+    def _select_from_summary(self, name: str) -> None:
+        self.scene.select_nodes([name])
+        item = self.scene.node_item(name)
+        if item is not None:
+            self.view.ensureVisible(item)
+
+    # --- editing --------------------------------------------------------------------------
+
+    def _view_centre(self) -> tuple[float, float]:
+        centre = self.view.mapToScene(self.view.viewport().rect().center())
+        return (centre.x(), centre.y())
+
+    def add_layer(self, kind: str) -> None:
+        """Palette double-click/Enter: append after the selected layer, else add at the centre."""
+        design = self.document.design
+        selected = self.scene.selected_node_names()
+        if len(selected) == 1 and kind != "InputLayer":
+            after = design.nodes[selected[0]]
+            pos = None if after.position is None else (after.position[0], after.position[1] + 140.0)
+            ops = plan_append_after(design, kind, after.name, pos)
+        else:
+            ops = plan_add(design, kind, self._view_centre())
+        self.document.edit(f"Add {kind}", ops)
+        self.scene.select_nodes([ops[0].name])
+
+    def delete_selection(self) -> None:
+        names = self.scene.selected_node_names()
+        edges = self.scene.selected_edges()
+        if not names and not edges:
+            return
+        what = f"Delete {names[0]}" if len(names) == 1 and not edges else "Delete selection"
+        self.document.edit(what, plan_delete(self.document.design, names, edges))
+
+    def copy(self) -> None:
+        names = self.scene.selected_node_names()
+        if names:
+            QGuiApplication.clipboard().setMimeData(nodes_to_mime(self.document.design, names))
+
+    def cut(self) -> None:
+        names = self.scene.selected_node_names()
+        if names:
+            self.copy()
+            self.document.edit("Cut", plan_delete(self.document.design, names))
+
+    def paste(self) -> None:
+        nodes = nodes_from_mime(QGuiApplication.clipboard().mimeData())
+        if not nodes:
+            self.statusBar().showMessage("The clipboard holds no layers", 3000)
+            return
+        ops, names = plan_paste(self.document.design, nodes)
+        self.document.edit(f"Paste {len(names)} layer{'s' if len(names) != 1 else ''}", ops)
+        self.scene.select_nodes(names)
+
+    def duplicate(self) -> None:
+        names = self.scene.selected_node_names()
+        if not names:
+            return
+        nodes = nodes_from_mime(nodes_to_mime(self.document.design, names))
+        ops, new = plan_paste(self.document.design, nodes)
+        self.document.edit("Duplicate", ops)
+        self.scene.select_nodes(new)
+
+    def rename_selected(self) -> None:
+        names = self.scene.selected_node_names()
+        if len(names) != 1:
+            return
+        old = names[0]
+        new, ok = QInputDialog.getText(self, "Rename layer", "New name:", text=old)
+        new = new.strip()
+        if not ok or not new or new == old:
+            return
+        if new in self.document.design.nodes:
+            QMessageBox.warning(self, "Rename layer", f"A layer named “{new}” already exists.")
+            return
+        if "/" in new:
+            QMessageBox.warning(self, "Rename layer", "Keras layer names cannot contain “/”.")
+            return
+        self.document.edit(f"Rename {old}", [Rename(old, new)])
+
+    def select_all(self) -> None:
+        self.scene.select_nodes(list(self.document.design.nodes))
+
+    def auto_layout(self) -> None:
+        design = self.document.design
+        ops = [Move(name, pos) for name, pos in layered_positions(design).items()
+               if design.nodes[name].position != pos]
+        self.document.edit("Auto layout", ops)
+        QTimer.singleShot(0, self.view.fit_to_view)
+
+    # --- files ----------------------------------------------------------------------------
+
+    def maybe_save(self) -> bool:
+        """Ask about unsaved changes; False when the user cancels."""
+        if not self.document.modified:
+            return True
+        answer = QMessageBox.question(
+            self, "Unsaved changes", f"Save the changes to “{self.document.title()}” before closing it?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Save)
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def new_file(self) -> None:
+        if self.maybe_save():
+            self.document.reset(seed_design())
+            self.autosaver.discard()
+
+    def open_dialog(self) -> None:
+        if not self.maybe_save():
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "Open design", self._last_dir(),
+                                              f"{PROJECT_FILTER};;{KERAS_FILTER};;All files (*)")
+        if path:
+            self.open_path(Path(path), ask=False)
+
+    def open_path(self, path: Path, ask: bool = True) -> bool:
+        """Open a .convas project (or import a Keras file). A bad file leaves the design untouched."""
+        if ask and not self.maybe_save():
+            return False
+        path = Path(path)
+        try:
+            if path.suffix.lower() in (".keras", ".json", ".zip"):
+                from engine.files import load_design
+                design, training, doc_path = load_design(path), None, None
+            else:
+                project = load_project(path)
+                design, training, doc_path = project.design, project.training, path
+        except ConvasError as exc:
+            self._error("Cannot open file", str(exc))
+            return False
+        except OSError as exc:
+            self._error("Cannot open file", f"{path.name}: {exc.strerror or exc}")
+            return False
+        self.document.reset(design, doc_path, training)
+        self.autosaver.discard()
+        self._add_recent(path)
+        return True
+
+    def import_dialog(self) -> None:
+        if not self.maybe_save():
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "Import Keras model", self._last_dir(), KERAS_FILTER)
+        if path:
+            self.open_path(Path(path), ask=False)
+
+    def open_example(self, name: str) -> None:
+        if self.maybe_save():
+            self.document.reset(load_example(name))
+
+    def save(self) -> bool:
+        if self.document.path is None:
+            return self.save_as()
+        return self._write(self.document.path)
+
+    def save_as(self) -> bool:
+        start = str(self.document.path or Path(self._last_dir()) / f"{self.document.design.name}.convas")
+        path, _ = QFileDialog.getSaveFileName(self, "Save design", start, PROJECT_FILTER)
+        if not path:
+            return False
+        target = Path(path)
+        if target.suffix.lower() != ".convas":
+            target = target.with_suffix(".convas")
+        return self._write(target)
+
+    def _write(self, path: Path) -> bool:
+        try:
+            save_project(path, self.document.design, self.document.training or None)
+        except ConvasError as exc:
+            self._error("Cannot save", str(exc))
+            return False
+        self.document.set_path(path)
+        self.document.mark_saved()
+        self.autosaver.discard()
+        self._add_recent(path)
+        self.statusBar().showMessage(f"Saved {path.name}", 3000)
+        return True
+
+    def revert(self) -> None:
+        path = self.document.path
+        if path is None:
+            return
+        if self.document.modified:
+            answer = QMessageBox.question(self, "Revert", f"Discard your changes and reload “{path.name}”?")
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        self.open_path(path, ask=False)
+
+    def offer_recovery(self) -> None:
+        """At start: if the last session left autosaved work, offer to restore it."""
+        if not self.autosaver.pending():
+            return
+        answer = QMessageBox.question(
+            self, "Recover unsaved work",
+            "Convas did not close normally last time. Restore the unsaved design it autosaved?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
+        if answer == QMessageBox.StandardButton.Yes:
+            self.restore_recovery()
+        else:
+            self.autosaver.discard()
+
+    def restore_recovery(self) -> bool:
+        try:
+            project, source = self.autosaver.recover()
+        except ConvasError as exc:
+            self._error("Cannot recover", f"The autosaved design is unreadable: {exc}")
+            self.autosaver.discard()
+            return False
+        self.document.reset(project.design, source, project.training)
+        self.document.mark_unsaved()
+        return True
+
+    def _add_recent(self, path: Path) -> None:
+        recent = [p for p in self._recent() if p != str(path)]
+        recent.insert(0, str(path))
+        self.settings.setValue("recent", recent[:MAX_RECENT])
+        self.settings.setValue("last_dir", str(path.parent))
+        self._rebuild_recent()
+
+    def _recent(self) -> list[str]:
+        value = self.settings.value("recent", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or [])]
+
+    def _rebuild_recent(self) -> None:
+        self.recent_menu.clear()
+        recent = self._recent()
+        for p in recent:
+            act = self.recent_menu.addAction(Path(p).name)
+            act.setToolTip(p)
+            act.setStatusTip(p)
+            act.triggered.connect(lambda _=False, path=p: self.open_path(Path(path)))
+        self.recent_menu.setEnabled(bool(recent))
+
+    def _last_dir(self) -> str:
+        return str(self.settings.value("last_dir", str(Path.home())))
+
+    def _error(self, title: str, message: str) -> None:
+        QMessageBox.critical(self, title, message)
+
+    def about(self) -> None:
+        QMessageBox.about(self, "About Convas",
+                          f"<b>Convas {__version__}</b><p>A desktop designer for Keras convolutional networks.</p>")
+
+    # --- window ---------------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.maybe_save():
+            event.ignore()
+            return
+        self.autosaver.discard()
+        event.accept()
+
+

@@ -1,0 +1,324 @@
+"""The summary panel: the design as Keras's ``model.summary()`` table, with costs and totals.
+
+The rows come from :func:`engine.summary.summary_rows`, the same cells ``convas summary`` prints,
+so the panel and the command line always agree. Updates replace cells in place (one
+``dataChanged`` for the whole table) and only reset the model when the layers themselves
+change, so a 300-layer design refreshes in a few milliseconds and keeps its selection.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel, QItemSelectionModel, QModelIndex, QPersistentModelIndex, QSize, Qt, Signal,
+)
+from PySide6.QtGui import QBrush, QColor, QGuiApplication
+from PySide6.QtWidgets import (
+    QAbstractItemView, QFrame, QHBoxLayout, QHeaderView, QLabel, QSpinBox, QTableView, QVBoxLayout,
+    QWidget,
+)
+
+from engine.analysis import Analysis
+from engine.design import Design
+from engine.summary import human_bytes, human_count, summary_rows
+
+from .document import Document
+from .icons import layer_icon
+from .theme import ERROR_COLOR, WARNING_COLOR
+
+HEADERS = ("Layer (type)", "Output Shape", "Param #", "MACs", "Activations", "RF", "Connected to")
+NUMERIC = frozenset({2, 3, 4, 5})
+NAME_ROLE = Qt.ItemDataRole.UserRole
+ICON_SIZE = QSize(16, 16)
+_MAX_AUTO_WIDTH = 320  # a column never grows past this on its own; the user may drag it wider
+
+
+def _tint(color: str, alpha: int) -> QBrush:
+    c = QColor(color)
+    c.setAlpha(alpha)
+    return QBrush(c)
+
+
+class SummaryModel(QAbstractTableModel):
+    """Cells of :func:`summary_rows`, one row per layer in execution order."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.names: list[str] = []
+        self.kinds: list[str] = []
+        self.rows: list[list[str]] = []
+        self.states: list[str] = []   # "ok", "warning", "error" or "blocked"
+        self.tooltips: list[str] = []
+        self._error = _tint(ERROR_COLOR, 46)
+        self._warning = _tint(WARNING_COLOR, 40)
+        self._muted = QBrush(QGuiApplication.palette().placeholderText().color())
+        self._right = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self._left = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+
+    # --- updates --------------------------------------------------------------------------
+
+    def update(self, design: Design, analysis: Analysis) -> bool:
+        """Take new cells; returns True when the rows themselves changed (a model reset)."""
+        cells = summary_rows(design, analysis)
+        names = list(analysis.order)
+        kinds = [design.nodes[n].kind for n in names]
+        states, tips = [], []
+        for name in names:
+            rep = analysis.nodes[name]
+            if rep.errors:
+                states.append("error")
+                tips.append("\n".join(p.message for p in rep.errors))
+            elif rep.blocked:
+                states.append("blocked")
+                tips.append("Unknown: a layer upstream is invalid.")
+            elif rep.problems:
+                states.append("warning")
+                tips.append("\n".join(p.message for p in rep.problems))
+            else:
+                states.append("ok")
+                tips.append("")
+        for row in cells:
+            row[1] = row[1].replace("\n", "; ")  # shared layers: one shape per call, on one line
+        if names == self.names and kinds == self.kinds:
+            self.rows, self.states, self.tooltips = cells, states, tips
+            if names:
+                self.dataChanged.emit(self.index(0, 0), self.index(len(names) - 1, len(HEADERS) - 1))
+            return False
+        self.beginResetModel()
+        self.names, self.kinds, self.rows, self.states, self.tooltips = names, kinds, cells, states, tips
+        self.endResetModel()
+        return True
+
+    def row_of(self, name: str) -> int:
+        try:
+            return self.names.index(name)
+        except ValueError:
+            return -1
+
+    # --- model ----------------------------------------------------------------------------
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(HEADERS)
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        r, c = index.row(), index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.rows[r][c]
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return self._right if c in NUMERIC else self._left
+        if role == Qt.ItemDataRole.BackgroundRole:
+            state = self.states[r]
+            return self._error if state == "error" else self._warning if state == "warning" else None
+        if role == Qt.ItemDataRole.ForegroundRole:
+            return self._muted if self.states[r] == "blocked" and c != 0 else None
+        if role == Qt.ItemDataRole.DecorationRole and c == 0:
+            return layer_icon(self.kinds[r])
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self.tooltips[r] or (self.rows[r][c] if c in (0, 1, 6) else None)
+        if role == NAME_ROLE:
+            return self.names[r]
+        return None
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation != Qt.Orientation.Horizontal:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return HEADERS[section]
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return self._right if section in NUMERIC else self._left
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return {2: "Weights of the layer (trainable + non-trainable)",
+                    3: "Multiply-accumulate operations per sample",
+                    4: "Values of the layer's outputs per sample (float32)",
+                    5: "Receptive field: input pixels one output value sees"}.get(section)
+        return None
+
+
+class SummaryWidget(QWidget):
+    """The summary table of ``document`` with its totals and the batch size."""
+
+    sigNodeClicked = Signal(str)
+
+    def __init__(self, document: Document, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.document = document
+        self.model = SummaryModel(self)
+        self._syncing = False
+
+        self.table = QTableView(self)
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.setShowGrid(False)
+        self.table.setWordWrap(False)
+        self.table.setFrameShape(QFrame.Shape.NoFrame)
+        self.table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.table.setIconSize(ICON_SIZE)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table.setStyleSheet("QTableView { outline: 0; } QTableView::item { padding: 0px 8px; }"
+                                 "QHeaderView::section { padding: 4px 8px; }")
+        vertical = self.table.verticalHeader()
+        vertical.hide()
+        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        vertical.setDefaultSectionSize(self.fontMetrics().height() + 10)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        header.setHighlightSections(False)
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
+        self.table.clicked.connect(self._on_clicked)
+
+        self.totals_label = QLabel(self)
+        self.totals_label.setTextFormat(Qt.TextFormat.RichText)
+        self.totals_label.setWordWrap(True)
+        self.totals_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        self.batch_spin = QSpinBox(self)
+        self.batch_spin.setRange(1, 1 << 20)
+        self.batch_spin.setKeyboardTracking(False)
+        self.batch_spin.setAccelerated(True)
+        self.batch_spin.setToolTip("Samples per batch: scales the activation memory of training")
+        self.batch_spin.setValue(document.batch_size)
+        self.batch_spin.valueChanged.connect(self._on_batch_size)
+        batch_label = QLabel("Batch size", self)
+        batch_label.setBuddy(self.batch_spin)
+
+        line = QFrame(self)
+        line.setFrameShape(QFrame.Shape.HLine)
+        line.setFrameShadow(QFrame.Shadow.Sunken)
+
+        footer = QHBoxLayout()
+        footer.setContentsMargins(10, 6, 10, 8)
+        footer.setSpacing(8)
+        footer.addWidget(self.totals_label, 1)
+        footer.addWidget(batch_label, 0, Qt.AlignmentFlag.AlignTop)
+        footer.addWidget(self.batch_spin, 0, Qt.AlignmentFlag.AlignTop)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(line)
+        layout.addLayout(footer)
+
+        self._widths = [self.fontMetrics().horizontalAdvance(h) + 28 for h in HEADERS]
+        for column, width in enumerate(self._widths):
+            header.resizeSection(column, width)
+        self._selected: str | None = None
+        self._announced: str | None = None
+        document.analysed.connect(self.refresh)
+        self.refresh()
+
+    # --- public ---------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Mirror the document's latest analysis (cheap: cells are updated in place)."""
+        self._syncing = True
+        try:
+            reset = self.model.update(self.document.design, self.document.analysis)
+            if reset:
+                self._fit_columns()
+                self._select_row(self.model.row_of(self._selected) if self._selected else -1, scroll=False)
+        finally:
+            self._syncing = False
+        if self.batch_spin.value() != self.document.batch_size:
+            self.batch_spin.blockSignals(True)
+            self.batch_spin.setValue(self.document.batch_size)
+            self.batch_spin.blockSignals(False)
+        self.totals_label.setText(self._totals_html())
+
+    def select_node(self, name: str | None) -> None:
+        """Highlight the row of ``name`` (None clears) without emitting sigNodeClicked."""
+        self._selected = name
+        self._syncing = True
+        try:
+            self._select_row(self.model.row_of(name) if name else -1, scroll=True)
+        finally:
+            self._syncing = False
+
+    def totals_text(self) -> str:
+        """The totals as plain text, one line per group of figures."""
+        return "\n".join(" · ".join(f"{k} {v}" for k, v in line) for line in self._totals())
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _totals(self) -> list[list[tuple[str, str]]]:
+        a = self.document.analysis
+        lines = [
+            [("Total params", f"{a.total_params:,} ({human_bytes(a.weight_bytes)})"),
+             ("Trainable", f"{a.trainable_params:,}"),
+             ("Non-trainable", f"{a.non_trainable_params:,}"),
+             ("MACs per sample", human_count(a.macs))],
+            [(f"Activations at batch {a.batch_size}", human_bytes(a.activation_bytes)),
+             ("Peak inference", human_bytes(a.peak_inference_bytes))],
+        ]
+        if a.errors:
+            n = len(a.errors)
+            lines.append([(f"{n} error{'s' if n != 1 else ''}:", "totals leave out invalid layers")])
+        return lines
+
+    def _totals_html(self) -> str:
+        lines = self._totals()
+        html = ["&nbsp;&nbsp;·&nbsp;&nbsp;".join(f"{k}&nbsp;<b>{v}</b>" for k, v in line) for line in lines[:2]]
+        if len(lines) > 2:
+            (k, v), = lines[2]
+            html.append(f"<span style='color:{ERROR_COLOR}'>{k} {v}</span>")
+        return "<br>".join(html)
+
+    def _fit_columns(self) -> None:
+        """Widen columns to their longest text (measured once per structural change; columns
+        never shrink on their own, so the table does not jump while editing)."""
+        header = self.table.horizontalHeader()
+        metrics = self.table.fontMetrics()
+        icon = ICON_SIZE.width() + 8
+        for column in range(len(HEADERS) - 1):
+            longest = max((row[column] for row in self.model.rows), key=len, default="")
+            width = metrics.horizontalAdvance(longest) + 24 + (icon if column == 0 else 0)
+            width = min(max(width, self._widths[column]), _MAX_AUTO_WIDTH)
+            if width > header.sectionSize(column):
+                header.resizeSection(column, width)
+
+    def _select_row(self, row: int, scroll: bool) -> None:
+        selection = self.table.selectionModel()
+        if row < 0:
+            selection.clearSelection()
+            selection.setCurrentIndex(QModelIndex(), QItemSelectionModel.SelectionFlag.NoUpdate)
+            return
+        index = self.model.index(row, 0)
+        selection.setCurrentIndex(index, QItemSelectionModel.SelectionFlag.ClearAndSelect
+                                  | QItemSelectionModel.SelectionFlag.Rows)
+        if scroll:
+            self.table.scrollTo(index, QAbstractItemView.ScrollHint.EnsureVisible)
+
+    def _on_current_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        """The user moved to a row (mouse press or arrow keys)."""
+        if self._syncing or not current.isValid():
+            return
+        name = self.model.names[current.row()]
+        self._selected = self._announced = name
+        self.sigNodeClicked.emit(name)
+
+    def _on_clicked(self, index: QModelIndex) -> None:
+        """A click on the row that was already current still means "show me this layer"; a click
+        that moved the current row was announced by :meth:`_on_current_row` already."""
+        if not index.isValid() or self._syncing:
+            return
+        name = self.model.names[index.row()]
+        if self._announced == name:
+            self._announced = None
+            return
+        self._selected = name
+        self.sigNodeClicked.emit(name)
+
+    def _on_batch_size(self, value: int) -> None:
+        if value != self.document.batch_size:
+            self.document.set_batch_size(value)
