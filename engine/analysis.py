@@ -82,6 +82,25 @@ class NodeReport:
         return None if self.rf is None else self.rf.rounded()[1]
 
 
+_NORMALISED: dict[Any, tuple[dict[str, Any], dict[str, str]]] = {}
+_NORMALISED_LIMIT = 4096
+
+
+def _normalised(spec: Any, args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """``spec.normalise(args)``, remembered: designs repeat the same arguments and each edit
+    re-analyses every node, so most lookups hit. Unhashable values are simply not cached."""
+    try:
+        key = (spec.kind, tuple(sorted(args.items())))
+        hit = _NORMALISED.get(key)
+    except TypeError:
+        return spec.normalise(args)
+    if hit is None:
+        if len(_NORMALISED) >= _NORMALISED_LIMIT:
+            _NORMALISED.clear()
+        hit = _NORMALISED[key] = spec.normalise(args)
+    return dict(hit[0]), hit[1]
+
+
 @dataclass
 class Analysis:
     """The analysis of a whole design: per-node reports in execution order, problems and totals."""
@@ -158,7 +177,7 @@ def analyse(design: Design, batch_size: int = 1) -> Analysis:
                    "catalogue layer or remove it")
             continue
         specs[node.name] = spec
-        rep.args, bad = spec.normalise(node.args)
+        rep.args, bad = _normalised(spec, node.args)
         for arg, why in bad.items():
             report(node.name, why, arg=arg)
         unknown = set(node.args) - {p.name for p in spec.params}

@@ -141,7 +141,7 @@ class Design:
         """Add a layer (unknown kinds are kept and reported by the analysis, never refused here)."""
         kind = canonical_kind(kind) or kind
         name = name if name is not None else self.unique_name(kind)
-        self._check_new_name(name)
+        self.check_new_name(name)
         refs = [self._ref(r) for r in inputs]
         node = Node(name, kind, dict(args or {}), [refs], position, dict(config or {}))
         self.nodes[name] = node
@@ -149,7 +149,7 @@ class Design:
 
     def insert_node(self, node: Node, index: int | None = None) -> None:
         """Put back a node object (used by undo), optionally at its former position in order."""
-        self._check_new_name(node.name)
+        self.check_new_name(node.name)
         if index is None or index >= len(self.nodes):
             self.nodes[node.name] = node
             return
@@ -194,7 +194,7 @@ class Design:
         if old == new:
             return
         node = self.node(old)
-        self._check_new_name(new)
+        self.check_new_name(new)
         node.name = new
         self.nodes = {(new if k == old else k): v for k, v in self.nodes.items()}
         for other in self.nodes.values():
@@ -212,7 +212,8 @@ class Design:
 
     # --- helpers -------------------------------------------------------------------------
 
-    def _check_new_name(self, name: str) -> None:
+    def check_new_name(self, name: str) -> None:
+        """Raise :class:`DesignError` saying why ``name`` cannot name a new layer here."""
         if not isinstance(name, str) or not _NAME.match(name):
             raise DesignError(f"{name!r} is not a valid layer name: use letters, digits, '_' or '-', "
                               "without '/' and not starting with a space")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -19,6 +20,11 @@ def run(argv: list[str]) -> int:
 
     window = MainWindow()
     window.show()
+    if os.environ.get("CONVAS_QUIT_WHEN_SHOWN"):
+        # Used by benchmarks/bench_gui.py to time "start to visible window": paint once, then leave.
+        app.processEvents()
+        window.repaint()
+        return 0
     files = [a for a in argv if not a.startswith("-")]
     if files:
         window.open_path(Path(files[0]), ask=False)

@@ -543,9 +543,13 @@ class _Outline(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(1, 1, 1, 1)
         layout.addWidget(child)
+        self._invalid: bool | None = None
         self.set_invalid(False)
 
     def set_invalid(self, invalid: bool) -> None:
+        if invalid == self._invalid:  # style sheets are costly; this runs after every edit
+            return
+        self._invalid = invalid
         color = ERROR_COLOR if invalid else "transparent"
         self.setStyleSheet(f"QFrame#outline {{ border: 1px solid {color}; border-radius: 4px; }}")
 
@@ -576,6 +580,8 @@ class _ArgRow:
 
     def show_error(self, message: str) -> None:
         self.outline.set_invalid(bool(message))
+        if self.error.text() == message:
+            return
         self.error.setText(message)
         self.error.setVisible(bool(message))
         self.label.setStyleSheet(f"color: {ERROR_COLOR};" if message else "")
@@ -984,7 +990,7 @@ class InspectorWidget(QWidget):
             return
         try:
             # The design's own rule for names (valid characters, not taken); nothing is changed.
-            self.document.design._check_new_name(new)
+            self.document.design.check_new_name(new)
         except DesignError as exc:
             self._show_name_error(_sentence(str(exc)))
             return

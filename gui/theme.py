@@ -48,3 +48,19 @@ def card_colors() -> dict[str, QColor]:
     return {"fill": QColor("#ffffff"), "border": QColor("#c9ccd1"), "text": QColor("#1f2328"),
             "muted": QColor("#5f6670"), "canvas": QColor("#f4f5f7"), "grid": QColor("#e6e8eb"),
             "edge": QColor("#7a808a"), "selection": QColor("#1f6feb")}
+
+
+def dark_palette() -> QPalette:
+    """A dark Fusion palette, for systems whose Qt build does not switch by itself."""
+    p = QPalette()
+    roles = QPalette.ColorRole
+    for role, color in ((roles.Window, "#25272b"), (roles.WindowText, "#e6e6e6"), (roles.Base, "#1e1f22"),
+                        (roles.AlternateBase, "#2a2c30"), (roles.ToolTipBase, "#2b2d31"),
+                        (roles.ToolTipText, "#e6e6e6"), (roles.Text, "#e6e6e6"), (roles.Button, "#2f3136"),
+                        (roles.ButtonText, "#e6e6e6"), (roles.BrightText, "#ff6b6b"), (roles.Highlight, "#3574f0"),
+                        (roles.HighlightedText, "#ffffff"), (roles.Link, "#6ea8fe"),
+                        (roles.PlaceholderText, "#8b8f97")):
+        p.setColor(role, QColor(color))
+    p.setColor(QPalette.ColorGroup.Disabled, roles.Text, QColor("#6b6f76"))
+    p.setColor(QPalette.ColorGroup.Disabled, roles.ButtonText, QColor("#6b6f76"))
+    return p

@@ -16,6 +16,8 @@ from .node_item import PORT_RADIUS, CardStyle
 
 ARROW_LENGTH = 8.0
 ARROW_HALF_WIDTH = 4.5
+SKIP_MIN_DY = 200.0   # an edge longer than this passes other ranks of the layout…
+SKIP_SIDE = 125.0     # …and detours this far beside them when it would cross their cards
 
 
 def curve(start: QPointF, end: QPointF) -> QPainterPath:
@@ -25,6 +27,15 @@ def curve(start: QPointF, end: QPointF) -> QPainterPath:
     if dy < 0:  # going back up: swing wide so the curve does not run through the cards
         bend = max(bend, 80.0)
     path = QPainterPath(start)
+    if dy > SKIP_MIN_DY and abs(end.x() - start.x()) < SKIP_SIDE:
+        # A skip connection over layers stacked in between: swing out to the right of the column
+        # instead of running through their cards.
+        side = max(start.x(), end.x()) + SKIP_SIDE
+        top, bottom = QPointF(side, start.y() + 70.0), QPointF(side, end.y() - 70.0)
+        path.cubicTo(QPointF(start.x(), start.y() + 40.0), QPointF(side, start.y() + 30.0), top)
+        path.lineTo(bottom)
+        path.cubicTo(QPointF(side, end.y() - 30.0), QPointF(end.x(), end.y() - 40.0), end)
+        return path
     path.cubicTo(QPointF(start.x(), start.y() + bend), QPointF(end.x(), end.y() - bend), end)
     return path
 

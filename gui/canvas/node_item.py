@@ -176,6 +176,9 @@ def _header_text_color(fill: QColor) -> QColor:
     return QColor("#1f2328") if luma > 160 else QColor("#ffffff")
 
 
+LOD_TEXT = 0.3  # below this scale card texts are not drawn
+
+
 class NodeItem(QGraphicsItem):
     """One layer card. Its position is the centre of the card, as ``Node.position`` is."""
 
@@ -198,6 +201,8 @@ class NodeItem(QGraphicsItem):
         self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
                       | QGraphicsItem.GraphicsItemFlag.ItemIsMovable)
         self.setAcceptHoverEvents(True)
+        # Repaints of unchanged cards (panning, an edit elsewhere) reuse a cached pixmap.
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.setZValue(1.0)
 
     # --- contents ---------------------------------------------------------------------------
@@ -336,7 +341,8 @@ class NodeItem(QGraphicsItem):
             painter.setPen(halo)
             painter.drawRoundedRect(r.adjusted(-3.5, -3.5, 3.5, 3.5), RADIUS + 3, RADIUS + 3)
 
-        if self._shown:
+        # Zoomed far out the text is unreadable anyway: skip it (a 300-layer overview stays fluid).
+        if self._shown and option.levelOfDetailFromTransform(painter.worldTransform()) >= LOD_TEXT:
             self._paint_texts(painter, r, state)
         self._paint_ports(painter, r)
 

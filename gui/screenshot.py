@@ -1,0 +1,66 @@
+"""Render the designer window to a PNG, for the README and for looking at changes.
+
+Run: ``uv run python -m gui.screenshot [OUT.png] [--example NAME] [--dark] [--scale 2]``.
+Works without a display (offscreen) or under Xvfb.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("out", nargs="?", default="resources/screenshot.png")
+    parser.add_argument("--example", default="resnet_block")
+    parser.add_argument("--select", default=None, help="layer to select (shown in the inspector)")
+    parser.add_argument("--dark", action="store_true", help="render with a dark palette")
+    parser.add_argument("--scale", type=float, default=1.0, help="device pixel ratio (e.g. 2 for 200 %)")
+    parser.add_argument("--size", default="1440x900")
+    args = parser.parse_args(argv)
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ.setdefault("CONVAS_RECOVERY_DIR", tempfile.mkdtemp())
+    if args.scale != 1.0:
+        os.environ["QT_SCALE_FACTOR"] = str(args.scale)
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app.setStyle("Fusion")
+    if args.dark:
+        from .theme import dark_palette
+        app.setPalette(dark_palette())
+    from engine.examples import load_example
+
+    from .document import Document
+    from .main_window import MainWindow
+
+    settings = QSettings(str(Path(tempfile.mkdtemp()) / "s.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(Document(load_example(args.example)), settings=settings)
+    width, height = (int(v) for v in args.size.split("x"))
+    window.resize(width, height)
+    window.show()
+    app.processEvents()
+    window.view.fit_to_view()
+    selected = args.select or next(iter(n for n in window.document.design.nodes
+                                        if window.document.design.nodes[n].kind.startswith("Conv")), None)
+    if selected:
+        window.scene.select_nodes([selected])
+    for _ in range(3):
+        app.processEvents()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    window.grab().save(str(out))
+    print(out)
+    window.document.mark_saved()
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
