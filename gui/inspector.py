@@ -259,44 +259,24 @@ class Editor(QWidget):
         return self
 
 
-class IntEditor(Editor):
+class _SpinEditor(Editor):
+    """A spin box editor; subclasses say which spin box and what to show for a refused value."""
+
+    spin_class: type
+
     def __init__(self, param: Param, parent: QWidget | None = None) -> None:
         super().__init__(param, parent)
-        self.spin = _IntSpin(param, param.kind == "optional_int", self)
+        self.spin = self.spin_class(param, param.kind.startswith("optional"), self)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.spin)
         self.spin.valueChanged.connect(lambda _v: self.committed.emit(self.value()))
 
-    def value(self) -> int | None:
+    def value(self) -> Any:
         return self.spin.python_value()
 
-    def set_value(self, value: Any) -> None:
-        self.spin.blockSignals(True)
-        try:
-            clean = normalise_value(self.param, value)
-        except ArgError:
-            clean = None if self.spin.optional else self.spin.minimum()
-        if clean is None and not self.spin.optional:
-            clean = self.spin.minimum()
-        self.spin.set_python_value(clean)
-        self.spin.blockSignals(False)
-
-    def focus_widget(self) -> QWidget:
-        return self.spin
-
-
-class FloatEditor(Editor):
-    def __init__(self, param: Param, parent: QWidget | None = None) -> None:
-        super().__init__(param, parent)
-        self.spin = _FloatSpin(param, param.kind == "optional_float", self)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.spin)
-        self.spin.valueChanged.connect(lambda _v: self.committed.emit(self.value()))
-
-    def value(self) -> float | None:
-        return self.spin.python_value()
+    def fallback(self) -> Any:
+        return self.spin.minimum()
 
     def set_value(self, value: Any) -> None:
         self.spin.blockSignals(True)
@@ -305,12 +285,23 @@ class FloatEditor(Editor):
         except ArgError:
             clean = None
         if clean is None and not self.spin.optional:
-            clean = self.spin.minimum() if self.param.default is None else float(self.param.default)
+            clean = self.fallback()
         self.spin.set_python_value(clean)
         self.spin.blockSignals(False)
 
     def focus_widget(self) -> QWidget:
         return self.spin
+
+
+class IntEditor(_SpinEditor):
+    spin_class = _IntSpin
+
+
+class FloatEditor(_SpinEditor):
+    spin_class = _FloatSpin
+
+    def fallback(self) -> Any:
+        return self.spin.minimum() if self.param.default is None else float(self.param.default)
 
 
 class BoolEditor(Editor):
