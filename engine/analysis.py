@@ -17,11 +17,10 @@ Memory accounting (float32, 4 bytes a value):
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from .design import Design, TensorRef
+from .design import Design, TensorRef, call_order
 from .layers import CATALOGUE, Field, Fix, LayerError
 from .shapes import Shape, elements, fmt_shape
 
@@ -185,35 +184,18 @@ def analyse(design: Design, batch_size: int = 1) -> Analysis:
             report(node.name, f"{node.kind} has no argument {arg!r}", arg=arg)
 
     # 2. Order the calls topologically; references must exist.
-    indegree: dict[TensorRef, int] = {}
-    dependents: dict[TensorRef, list[TensorRef]] = {}
-    for node in design.nodes.values():
-        for c, refs in enumerate(node.inbound):
-            me = TensorRef(node.name, c)
-            indegree.setdefault(me, 0)
-            for ref in refs:
-                source = design.nodes.get(ref.node)
-                if source is None or ref.call >= source.calls:
-                    report(node.name, f"its input {ref} does not exist; reconnect it")
-                    continue
-                indegree[me] += 1
-                dependents.setdefault(ref, []).append(me)
-    ready = deque(ref for ref, n in indegree.items() if n == 0)
-    order_calls: list[TensorRef] = []
-    while ready:
-        ref = ready.popleft()
-        order_calls.append(ref)
-        for dep in dependents.get(ref, ()):
-            indegree[dep] -= 1
-            if indegree[dep] == 0:
-                ready.append(dep)
-    if len(order_calls) < len(indegree):
-        _report_cycles(design, indegree, report)
+    ordering = call_order(design)
+    for name, ref in ordering.dangling:
+        report(name, f"its input {ref} does not exist; reconnect it")
+    order_calls = ordering.order
+    if ordering.stuck:
+        _report_cycles(design, ordering.stuck, report)
 
     # 3. Shapes, weights and costs, in order.
     shapes: dict[TensorRef, Shape | None] = {}
     fields: dict[TensorRef, Field | None] = {}
     weights_of: dict[str, tuple[int, int]] = {}
+    built_with: dict[str, list[Shape]] = {}  # the input shapes of the call that built each layer
     for ref in order_calls:
         node = design.nodes[ref.node]
         rep = reports[node.name]
@@ -243,15 +225,11 @@ def analyse(design: Design, batch_size: int = 1) -> Analysis:
                 if bad:
                     raise LayerError(f"its output {fmt_shape(out)} would have a zero or negative size")
                 weights = spec.weights(rep.args, shapes_in, out)
-                if node.name in weights_of and weights != weights_of[node.name]:
-                    seen = next((shapes_ for shapes_ in rep.input_shapes if shapes_), [])
-                    first = fmt_shape(seen[0]) if seen else "?"
-                    raise LayerError(
-                        f"is applied to inputs of different shapes ({first} and "
-                        f"{', '.join(fmt_shape(s) for s in shapes_in)}), but a shared layer has one set "
-                        "of weights; feed it tensors of the same shape")
-                if node.name not in weights_of:
+                if node.name in built_with:
+                    _check_shared_call(spec.group, weights, weights_of[node.name], built_with[node.name], shapes_in)
+                else:
                     weights_of[node.name] = weights
+                    built_with[node.name] = shapes_in
                     rep.trainable_params, rep.non_trainable_params = weights
                 rep.macs += spec.macs(rep.args, shapes_in, out)
                 rep.activation_bytes += BYTES_PER_VALUE * elements(out)
@@ -284,9 +262,27 @@ def analyse(design: Design, batch_size: int = 1) -> Analysis:
                     batch_size, batch_size * peak)
 
 
-def _report_cycles(design: Design, indegree: dict[TensorRef, int], report: Any) -> None:
+# Keras pins the input rank of these layers when they are built, so a shared one cannot later
+# take a tensor of another rank even where its weights would fit.
+_RANK_PINNED_GROUPS = {"Convolution", "Pooling", "Normalization"}
+
+
+def _check_shared_call(group: str, weights: tuple[int, int], built_weights: tuple[int, int],
+                       built_inputs: list[Shape], inputs: list[Shape]) -> None:
+    """A later call of a shared layer must fit the weights (and rank) its first call built."""
+    first = ", ".join(fmt_shape(s) for s in built_inputs)
+    now = ", ".join(fmt_shape(s) for s in inputs)
+    if weights != built_weights:
+        raise LayerError(f"is applied to inputs of different shapes ({first} and {now}), but a shared "
+                         "layer has one set of weights; feed it tensors of the same shape")
+    if group in _RANK_PINNED_GROUPS and [len(s) for s in inputs] != [len(s) for s in built_inputs]:
+        raise LayerError(f"was built for {first} and cannot also take {now}: Keras fixes its input rank "
+                         "when it is built; feed it tensors of the same rank")
+
+
+def _report_cycles(design: Design, stuck_calls: list[TensorRef], report: Any) -> None:
     """Name the layers of each cycle (those left with unmet inputs that lie on a loop)."""
-    stuck = {ref.node for ref, n in indegree.items() if n > 0}
+    stuck = {ref.node for ref in stuck_calls}
     # Walk inputs backwards from each stuck node until a node repeats: that closes a loop.
     named: set[str] = set()
     for start in sorted(stuck):

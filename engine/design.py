@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Iterator, NamedTuple
 
@@ -223,6 +224,48 @@ class Design:
     @staticmethod
     def _ref(value: TensorRef | str) -> TensorRef:
         return value if isinstance(value, TensorRef) else TensorRef(value, 0)
+
+
+@dataclass
+class CallOrder:
+    """Calls of a design in execution order (Kahn's algorithm: iterative, no recursion limit).
+
+    ``dangling`` lists (node, reference) pairs whose source node or call does not exist;
+    ``stuck`` the calls that never became ready, i.e. those on or behind a cycle.
+    """
+
+    order: list[TensorRef]
+    dangling: list[tuple[str, TensorRef]]
+    stuck: list[TensorRef]
+
+
+def call_order(design: Design) -> CallOrder:
+    """Every call of every node, each after the calls that feed it."""
+    indegree: dict[TensorRef, int] = {}
+    dependents: dict[TensorRef, list[TensorRef]] = {}
+    dangling: list[tuple[str, TensorRef]] = []
+    for node in design.nodes.values():
+        for c, refs in enumerate(node.inbound):
+            me = TensorRef(node.name, c)
+            indegree.setdefault(me, 0)
+            for ref in refs:
+                source = design.nodes.get(ref.node)
+                if source is None or ref.call >= source.calls:
+                    dangling.append((node.name, ref))
+                    continue
+                indegree[me] += 1
+                dependents.setdefault(ref, []).append(me)
+    ready = deque(ref for ref, n in indegree.items() if n == 0)
+    order: list[TensorRef] = []
+    while ready:
+        ref = ready.popleft()
+        order.append(ref)
+        for dep in dependents.get(ref, ()):
+            indegree[dep] -= 1
+            if indegree[dep] == 0:
+                ready.append(dep)
+    stuck = [ref for ref, n in indegree.items() if n > 0]
+    return CallOrder(order, dangling, stuck)
 
 
 def chain(*layers: tuple[str, dict[str, Any]], name: str = "model") -> Design:

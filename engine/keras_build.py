@@ -11,10 +11,10 @@ Keras is imported inside the functions only: importing this module costs nothing
 from __future__ import annotations
 
 import re
-from collections import deque
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .design import Design, Node, TensorRef
+from .design import Design, Node, TensorRef, call_order
 from .errors import ConvasError
 from .layers import CATALOGUE, Param
 
@@ -67,43 +67,85 @@ def _keras_value(param: Param, value: Any) -> Any:
     return value
 
 
-def call_order(design: Design) -> list[TensorRef]:
-    """Every call of every node in an order where each call comes after the calls feeding it.
+def execution_order(design: Design) -> list[TensorRef]:
+    """Every call in an order where each comes after the calls feeding it.
 
     Raises :class:`KerasBuildError` for a reference to a missing node or call, and for a cycle.
     """
-    indegree: dict[TensorRef, int] = {}
-    dependents: dict[TensorRef, list[TensorRef]] = {}
-    for node in design:
-        for c, refs in enumerate(node.inbound):
-            me = TensorRef(node.name, c)
-            indegree[me] = len(refs)
-            for ref in refs:
-                source = design.nodes.get(ref.node)
-                if source is None or ref.call >= source.calls:
-                    raise KerasBuildError(f"{node.name}: its input {ref} does not exist", node.name)
-                dependents.setdefault(ref, []).append(me)
-    ready = deque(ref for ref, n in indegree.items() if n == 0)
-    order: list[TensorRef] = []
-    while ready:
-        ref = ready.popleft()
-        order.append(ref)
-        for dep in dependents.get(ref, ()):
-            indegree[dep] -= 1
-            if indegree[dep] == 0:
-                ready.append(dep)
-    if len(order) < len(indegree):
-        stuck = sorted({ref.node for ref, n in indegree.items() if n > 0})
+    ordering = call_order(design)
+    if ordering.dangling:
+        name, ref = ordering.dangling[0]
+        raise KerasBuildError(f"{name}: its input {ref} does not exist", name)
+    if ordering.stuck:
+        stuck = sorted({ref.node for ref in ordering.stuck})
         raise KerasBuildError(f"the design has a cycle through {', '.join(stuck)}; "
                               "a network must flow one way")
-    return order
+    return ordering.order
+
+
+@dataclass
+class KerasGraph:
+    """The Keras tensors of a design: ``inputs`` in ``design.input_names()`` order, the output
+    tensor of every call of every node, and one layer object per (non-input) node."""
+
+    inputs: list[Any]
+    tensors: dict[TensorRef, Any]
+    layers: dict[str, Any]
+
+    def model(self, outputs: list[TensorRef], name: str = "model") -> Any:
+        """A ``keras.Model`` from the inputs to ``outputs``; a model with one input (output)
+        takes (returns) a single tensor, otherwise a list."""
+        import keras
+
+        outs = [self.tensors[ref] for ref in outputs]
+        try:
+            return keras.Model(inputs=self.inputs[0] if len(self.inputs) == 1 else self.inputs,
+                               outputs=outs[0] if len(outs) == 1 else outs, name=name)
+        except Exception as exc:
+            raise KerasBuildError(f"Keras could not assemble the model: {_first_line(exc)}") from exc
+
+
+def build_keras_graph(design: Design) -> KerasGraph:
+    """Create every layer of ``design`` and call it on symbolic Keras tensors, with no analysis:
+    Keras alone judges, and a layer it refuses raises :class:`KerasBuildError` naming it."""
+    import keras
+
+    input_names = design.input_names()
+    if not input_names:
+        raise KerasBuildError("the design has no InputLayer; add one to say what a sample looks like")
+    layers: dict[str, Any] = {}
+    tensors: dict[TensorRef, Any] = {}
+    for ref in execution_order(design):
+        node = design.nodes[ref.node]
+        try:
+            if node.kind == "InputLayer":
+                tensors[ref] = _keras_input(keras, node)
+                continue
+            if node.name not in layers:
+                layer_class = getattr(keras.layers, node.kind)
+                layers[node.name] = layer_class(name=node.name, **keras_arguments(node))
+            inbound = [tensors[r] for r in node.inbound[ref.call]]
+            # Merge layers take a list of tensors, every other layer a single tensor.
+            if CATALOGUE[node.kind].max_inputs == 1:
+                if len(inbound) != 1:
+                    raise KerasBuildError(f"{node.name}: takes 1 input but has {len(inbound)}", node.name)
+                tensors[ref] = layers[node.name](inbound[0])
+            else:
+                tensors[ref] = layers[node.name](inbound)
+        except KerasBuildError:
+            raise
+        except Exception as exc:  # Keras raises ValueError, TypeError, ... depending on the layer
+            raise KerasBuildError(f"{node.name}: Keras refused this layer: {_first_line(exc)}",
+                                  node.name) from exc
+    return KerasGraph([tensors[TensorRef(name, 0)] for name in input_names], tensors, layers)
 
 
 def build_keras_model(design: Design, analysis: "Analysis | None" = None, *, check: bool = True) -> Any:
-    """Build the ``keras.Model`` of ``design``.
+    """Build the ``keras.Model`` of ``design``, for training and export.
 
     The model's inputs are ``design.input_names()`` and its outputs ``design.output_refs()``, in
     that order; a model with one input (output) takes (returns) a single tensor, otherwise a list.
+    Layers carry the names of their nodes.
 
     With ``check`` (the default) the design is analysed first (or ``analysis`` is used) and an
     invalid design raises :class:`ConvasError` listing its problems; without it Keras alone
@@ -118,52 +160,11 @@ def build_keras_model(design: Design, analysis: "Analysis | None" = None, *, che
             shown = "; ".join(str(p) for p in errors[:_SHOWN_PROBLEMS])
             more = f" (and {len(errors) - _SHOWN_PROBLEMS} more)" if len(errors) > _SHOWN_PROBLEMS else ""
             raise ConvasError(f"the design cannot be built until its problems are fixed: {shown}{more}")
-
-    import keras
-
-    input_names = design.input_names()
-    if not input_names:
-        raise KerasBuildError("the design has no InputLayer; add one to say what a sample looks like")
+    graph = build_keras_graph(design)
     outputs = design.output_refs()
     if not outputs:
         raise KerasBuildError("the design has no output")
-
-    layers: dict[str, Any] = {}
-    tensors: dict[TensorRef, Any] = {}
-    for ref in call_order(design):
-        node = design.nodes[ref.node]
-        try:
-            if node.kind == "InputLayer":
-                tensors[ref] = _keras_input(keras, node)
-                continue
-            if node.name not in layers:
-                layer_class = getattr(keras.layers, node.kind)
-                layers[node.name] = layer_class(name=node.name, **keras_arguments(node))
-            inbound = [tensors[r] for r in node.inbound[ref.call]]
-            spec = CATALOGUE[node.kind]
-            # Merge layers take a list of tensors, every other layer a single tensor.
-            if spec.max_inputs == 1:
-                if len(inbound) != 1:
-                    raise KerasBuildError(f"{node.name}: takes 1 input but has {len(inbound)}", node.name)
-                tensors[ref] = layers[node.name](inbound[0])
-            else:
-                tensors[ref] = layers[node.name](inbound)
-        except KerasBuildError:
-            raise
-        except Exception as exc:  # Keras raises ValueError, TypeError, ... depending on the layer
-            raise KerasBuildError(f"{node.name}: Keras refused this layer: {_first_line(exc)}",
-                                  node.name) from exc
-
-    model_inputs = [tensors[TensorRef(name, 0)] for name in input_names]
-    model_outputs = [tensors[ref] for ref in outputs]
-    try:
-        return keras.Model(
-            inputs=model_inputs[0] if len(model_inputs) == 1 else model_inputs,
-            outputs=model_outputs[0] if len(model_outputs) == 1 else model_outputs,
-            name=design.name,
-        )
-    except Exception as exc:
-        raise KerasBuildError(f"Keras could not assemble the model: {_first_line(exc)}") from exc
+    return graph.model(outputs, design.name)
 
 
 def _keras_input(keras: Any, node: Node) -> Any:

@@ -308,6 +308,13 @@ def _normalisation_rows() -> list[Row]:
         E("LayerNormalization", {"axis": (-1, 2)}, (4, 6)),
         E("LayerNormalization", {"axis": (1, 1)}, (4, 6)),
         E("LayerNormalization", {}, (4, None)),
+        # Without weights any axis can be normalised, even the batch axis (with a warning).
+        R("LayerNormalization", {"axis": 0, "center": False, "scale": False}, (4, 6)),
+        R("LayerNormalization", {"axis": (0, -1), "center": False, "scale": False}, (4, 6)),
+        R("LayerNormalization", {"center": False, "scale": False}, (4, None)),
+        E("LayerNormalization", {"axis": 0}, (4, 6)),
+        E("LayerNormalization", {"axis": (0, 0), "center": False, "scale": False}, (4, 6)),
+        E("BatchNormalization", {"axis": 0}, (4, 6)),
     ]
 
 

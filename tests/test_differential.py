@@ -244,12 +244,25 @@ def _merge(b: Builder, r: random.Random) -> None:
 
 
 def _share(b: Builder, r: random.Random) -> bool:
-    """Apply an existing layer once more, to another tensor (a shared layer)."""
+    """Apply an existing layer once more, to another tensor of the same rank (a shared layer).
+
+    Same rank because Keras pins some layers' input rank when it builds them (BatchNormalization,
+    pooling, ...), which Convas does not model yet: see test_shared_layer_keeps_its_input_rank.
+    Same shape for LayerNormalization and PReLU, which Keras does not pin at all: it lets their
+    weights, sized by the first call, broadcast over another call's different sizes, which Convas
+    refuses on purpose (a shared layer has one set of weights).
+    """
     candidates = [n for n in b.design if n.kind not in ("InputLayer", *MERGES)]
     if not candidates:
         return False
     node = r.choice(candidates)
-    b.design.connect(r.choice(b.tensors), node.name, call=node.calls)
+    first = b.shape(node.inbound[0][0])
+    exact = node.kind in ("LayerNormalization", "PReLU")
+    sources = [t for t in b.tensors if first is not None and (s := b.shape(t)) is not None
+               and (s == first if exact else len(s) == len(first))]
+    if not sources:
+        return False
+    b.design.connect(r.choice(sources), node.name, call=node.calls)
     b.tensors.append(TensorRef(node.name, node.calls - 1))
     return True
 
@@ -437,3 +450,16 @@ def test_built_model_matches_design(keras: Any) -> None:
     with pytest.raises(KerasBuildError) as raised:
         build_keras_model(design, check=False)
     assert raised.value.node == "tower"
+
+
+def test_shared_layer_keeps_its_input_rank(keras: Any) -> None:
+    """Keras pins BatchNormalization's input rank when it builds it, so a shared one cannot take
+    a (None, 3) tensor and then a (None, 1, 3) one, although both give it 3 channels."""
+    design = Design()
+    design.add("InputLayer", "flat", {"shape": (3,)})
+    design.add("InputLayer", "seq", {"shape": (1, 3)})
+    design.add("BatchNormalization", "bn", inputs=["flat"])
+    design.connect("seq", "bn", call=1)
+    with pytest.raises(KerasBuildError):
+        build_keras_model(design, check=False)
+    assert not analyse(design).valid

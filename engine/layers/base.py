@@ -43,9 +43,8 @@ class LayerError(ValueError):
 class Fix:
     """A mechanical repair of a problem, applied by the designer as one undoable edit.
 
-    ``action`` is ``"set_arg"`` (set ``arg`` to ``value`` on the node), ``"insert_before"``
-    (insert a ``layer`` with ``layer_args`` on input number ``input_index`` of the node) or
-    ``"replace"`` (swap the node for a ``layer`` with ``layer_args``).
+    ``action`` is ``"set_arg"`` (set ``arg`` to ``value`` on the node) or ``"insert_before"``
+    (insert a ``layer`` with ``layer_args`` on input number ``input_index`` of the node).
     """
 
     label: str
@@ -65,11 +64,6 @@ class Fix:
         shown = ", ".join(f"{k}={v!r}" for k, v in layer_args.items())
         return Fix(f"Insert {layer}({shown})", "insert_before", layer=layer,
                    layer_args=layer_args, input_index=input_index)
-
-    @staticmethod
-    def replace(layer: str, **layer_args: Any) -> "Fix":
-        shown = ", ".join(f"{k}={v!r}" for k, v in layer_args.items())
-        return Fix(f"Replace with {layer}({shown})", "replace", layer=layer, layer_args=layer_args)
 
 
 @dataclass(frozen=True)
@@ -100,10 +94,13 @@ class Field:
 
     def rounded(self) -> tuple[list[int | float], list[int | float]]:
         """Plain numbers for reports: whole numbers stay ints, fractions become floats."""
-        def plain(x: Fraction) -> int | float:
-            return int(x) if x.denominator == 1 else float(x)
-        return [plain(math.ceil(s) if s.denominator != 1 else s) for s in self.size], \
-               [plain(j) for j in self.jump]
+        cached = self.__dict__.get("_rounded")
+        if cached is None:
+            def plain(x: Fraction) -> int | float:
+                return int(x) if x.denominator == 1 else float(x)
+            cached = ([int(math.ceil(s)) for s in self.size], [plain(j) for j in self.jump])
+            object.__setattr__(self, "_rounded", cached)
+        return list(cached[0]), list(cached[1])
 
 
 # Rule signatures. ``inputs`` are the input shapes (batch dimension first); ``out`` the output.

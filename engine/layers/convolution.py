@@ -193,6 +193,13 @@ def _depthwise_infer(rank: int, kind: str):
     def infer(args: Args, inputs: list[Shape]) -> Shape:
         shape = check_rank(inputs, rank, kind)
         fmt = args["data_format"]
+        strides = args["strides"]
+        # TensorFlow's depthwise kernel takes one stride for both axes; Keras avoids it (and so
+        # allows unequal strides) only when it emulates strides together with dilation.
+        if len(set(strides)) > 1 and max(args["dilation_rate"]) == 1:
+            raise LayerError(f"strides {strides} differ between the axes, but TensorFlow's depthwise "
+                             "convolution needs the same stride on both; use equal strides",
+                             [Fix.set_arg("strides", min(strides)), Fix.set_arg("strides", max(strides))])
         cin = require_channels(shape, fmt)
         sizes = window_sizes(shape, fmt, args["kernel_size"], args["strides"], args["padding"],
                              args["dilation_rate"])
