@@ -66,19 +66,23 @@ class Fix:
                    layer_args=layer_args, input_index=input_index)
 
 
+Number = int | Fraction
+
+
 @dataclass(frozen=True)
 class Field:
     """Receptive field and effective stride (jump) of a tensor, per spatial axis, in input pixels.
 
-    Jumps are fractions because up-sampling divides them.
+    Values are plain ints, which keeps the common case fast, and become exact fractions only when
+    up-sampling divides a jump unevenly.
     """
 
-    size: tuple[Fraction, ...]
-    jump: tuple[Fraction, ...]
+    size: tuple[Number, ...]
+    jump: tuple[Number, ...]
 
     @staticmethod
     def identity(rank: int) -> "Field":
-        one = (Fraction(1),) * rank
+        one = (1,) * rank
         return Field(one, one)
 
     def window(self, kernels: Sequence[int], strides: Sequence[int],
@@ -89,16 +93,20 @@ class Field:
         jump = tuple(j * s for j, s in zip(self.jump, strides))
         return Field(size, jump)
 
-    def upsample(self, factors: Sequence[Fraction | int]) -> "Field":
-        return Field(self.size, tuple(j / Fraction(f) for j, f in zip(self.jump, factors)))
+    def upsample(self, factors: Sequence[Number]) -> "Field":
+        def divide(j: Number, f: Number) -> Number:
+            q = Fraction(j) / Fraction(f)
+            return int(q) if q.denominator == 1 else q
+        return Field(self.size, tuple(divide(j, f) for j, f in zip(self.jump, factors)))
 
     def rounded(self) -> tuple[list[int | float], list[int | float]]:
         """Plain numbers for reports: whole numbers stay ints, fractions become floats."""
         cached = self.__dict__.get("_rounded")
         if cached is None:
-            def plain(x: Fraction) -> int | float:
-                return int(x) if x.denominator == 1 else float(x)
-            cached = ([int(math.ceil(s)) for s in self.size], [plain(j) for j in self.jump])
+            def plain(x: Number) -> int | float:
+                return x if isinstance(x, int) else (int(x) if x.denominator == 1 else float(x))
+            cached = ([s if isinstance(s, int) else int(math.ceil(s)) for s in self.size],
+                      [plain(j) for j in self.jump])
             object.__setattr__(self, "_rounded", cached)
         return list(cached[0]), list(cached[1])
 
