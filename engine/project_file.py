@@ -373,7 +373,8 @@ def parse_json(text: str, name: str) -> Any:
     except json.JSONDecodeError as exc:
         truncated = exc.pos >= len(text.rstrip())
         hint = " (the file looks cut short)" if truncated else ""
-        raise FileFormatError(f"{name} is not valid JSON: {exc.msg} at line {exc.lineno}, "
+        msg = exc.msg.removesuffix(" at")  # json says "Invalid control character at"
+        raise FileFormatError(f"{name} is not valid JSON: {msg} at line {exc.lineno}, "
                               f"column {exc.colno}{hint}") from None
     except RecursionError:
         raise FileFormatError(f"{name} is not a usable JSON file: it is nested too deeply") from None
