@@ -125,6 +125,33 @@ class TrainingConfig:
         return cls(**values)
 
 
+@dataclass
+class TrainingSettings:
+    """What a project file keeps about training: where the data comes from (``digits``,
+    ``shapes`` or a path, see :mod:`engine.data_source`) and how to train."""
+
+    dataset: str = "digits"
+    config: TrainingConfig = field(default_factory=TrainingConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``training`` object of a ``.convas`` file."""
+        return {"dataset": self.dataset, **self.config.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "TrainingSettings":
+        """Settings from a project file's ``training`` object (None or {} give the defaults);
+        :class:`ConvasError` naming the bad setting otherwise."""
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            raise ConvasError(f"training settings must be a mapping, not {type(data).__name__}")
+        values = dict(data)
+        dataset = values.pop("dataset", "digits")
+        if not isinstance(dataset, str) or not dataset.strip():
+            raise ConvasError(f"the dataset must be digits, shapes or a path, not {dataset!r}")
+        return cls(dataset.strip(), TrainingConfig.from_dict(values))
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
