@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-CLI_COMMANDS = {"summary"}
+CLI_COMMANDS = {"summary", "train"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,16 +1,31 @@
-"""The command line: ``convas summary``, ``convas --version``.
+"""The command line: ``convas summary``, ``convas train``, ``convas --version``.
 
 Every failure is a message on stderr and an exit status, never a traceback:
-0 valid design, 1 invalid design (each problem as ``NAME: message``), 2 unreadable or
-unsupported file or bad arguments.
+
+- 0: ``summary``: a valid design; ``train``: trained and saved.
+- 1: an invalid design (each problem as ``NAME: message``); for ``train`` also a design Keras
+  cannot build or train, and a loss that became NaN (the model is then not saved).
+- 2: an unreadable or unsupported file, bad arguments; for ``train`` also a dataset that cannot
+  be loaded or does not fit the design (listed under "cannot train:") and an unwritable output.
+- 130: ``train`` interrupted by Ctrl+C: the first one stops training after the current batch
+  and the model trained so far is saved; a second one aborts without saving.
+
+TensorFlow is imported only by ``train``, once its arguments and files have been checked.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
+import secrets
+import signal
 import sys
-from typing import Sequence
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Sequence
 
 from . import __version__
 from .analysis import analyse
@@ -18,6 +33,7 @@ from .errors import ConvasError
 from .summary import summary_dict, summary_text
 
 EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a process ended by Ctrl+C
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,6 +54,40 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
+def fraction(text: str) -> float:
+    value = _number(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be from 0 up to (not including) 1, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="convas", description="Design, analyse, train and export Keras CNNs.")
     parser.add_argument("--version", action="version", version=f"convas {__version__}")
@@ -46,7 +96,35 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("path", help="a .convas, .keras or Keras JSON file")
     s.add_argument("--json", action="store_true", help="print machine-readable JSON")
     s.add_argument("--batch-size", type=positive_int, default=1, help="batch size for activation memory")
+    _add_train_parser(sub)
     return parser
+
+
+def _add_train_parser(sub: Any) -> None:
+    from .training import OPTIMIZERS
+
+    t = sub.add_parser(
+        "train", help="train a design on a dataset and save the trained .keras model",
+        description="Train a design and save the trained model. Settings saved in a .convas "
+                    "project are the defaults; the options below override them.",
+        epilog="Ctrl+C stops after the current batch and saves the model trained so far (exit "
+               "status 130); a second Ctrl+C aborts without saving.")
+    t.add_argument("design", metavar="DESIGN", help="a .convas, .keras or Keras JSON file")
+    t.add_argument("--data", metavar="SOURCE",
+                   help="digits, shapes, or the path of a .npz file, a .csv file or a folder with "
+                        "one sub-folder of images per class (default: the project's, else digits)")
+    t.add_argument("--epochs", type=positive_int, metavar="N")
+    t.add_argument("--batch-size", type=positive_int, metavar="N")
+    t.add_argument("--validation-split", type=fraction, metavar="F",
+                   help="fraction of the data held out for validation, e.g. 0.2")
+    t.add_argument("--learning-rate", type=positive_float, metavar="F")
+    t.add_argument("--optimizer", type=str.lower, choices=OPTIMIZERS)
+    t.add_argument("--seed", type=non_negative_int, metavar="N")
+    t.add_argument("--out", required=True, metavar="MODEL.keras",
+                   help="where to save the trained model (a .keras file)")
+    t.add_argument("--log", metavar="FILE.csv",
+                   help="write one row per epoch, as Keras's CSVLogger does (plus lr and "
+                        "samples_per_s columns)")
 
 
 def _stdout_unicode() -> bool:
@@ -81,10 +159,245 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return EXIT_OK if analysis.valid else EXIT_INVALID
 
 
+class TrainError(Exception):
+    """Ends ``convas train`` with ``status`` after printing ``lines`` on stderr."""
+
+    def __init__(self, status: int, *lines: str) -> None:
+        super().__init__(lines[0] if lines else "")
+        self.status, self.lines = status, lines
+
+
+def _fail(message: str, status: int = EXIT_UNREADABLE) -> TrainError:
+    return TrainError(status, f"convas: {message}")
+
+
+def _check_writable(path_text: str, what: str, suffix: str | None = None) -> Path:
+    """``path_text`` as a path whose folder exists and can be written to (checked by creating and
+    removing a file there, so that training does not run only to fail at the end)."""
+    path = Path(path_text).expanduser()
+    if suffix is not None and path.suffix.lower() != suffix:
+        raise _fail(f"{what} {path_text} must end in {suffix}; Keras saves models only as "
+                    f"{suffix} files (e.g. --out {path.with_suffix(suffix).name})")
+    if path.is_dir():
+        raise _fail(f"{what} {path_text} is a folder; give a file name")
+    folder = path.parent
+    if folder.exists() and not folder.is_dir():
+        raise _fail(f"cannot write {what} {path_text}: {folder} is a file, not a folder")
+    if not folder.is_dir():
+        raise _fail(f"cannot write {what} {path_text}: the folder {folder} does not exist")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise _fail(f"cannot write {what} {path_text}: {exc.strerror or exc}") from None
+    return path
+
+
+def save_model_atomically(model: Any, path: Path) -> None:
+    """Save ``model`` to ``path`` so that ``path`` is either untouched or the complete new file:
+    Keras writes a temporary ``.keras`` file beside it (Keras requires that suffix), which then
+    replaces ``path``. The temporary file is removed on any failure."""
+    # Not tempfile.mkstemp: its files are private (0600); the model gets the usual permissions.
+    tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _training_settings(args: argparse.Namespace) -> Any:
+    """The project's saved training settings (defaults for other files) with the flags applied."""
+    from dataclasses import replace
+
+    from .project_file import load_project
+    from .training import TrainingSettings
+
+    settings = TrainingSettings()
+    if Path(args.design).suffix.lower() == ".convas":
+        try:
+            settings = TrainingSettings.from_dict(load_project(args.design).training)
+        except ConvasError as exc:
+            raise _fail(f"{Path(args.design).name}: training settings: {exc}") from None
+    flags = {"epochs": args.epochs, "batch_size": args.batch_size,
+             "validation_split": args.validation_split, "learning_rate": args.learning_rate,
+             "optimizer": args.optimizer, "seed": args.seed}
+    try:
+        config = replace(settings.config, **{k: v for k, v in flags.items() if v is not None})
+    except ConvasError as exc:
+        raise _fail(str(exc)) from None
+    return replace(settings, dataset=args.data if args.data is not None else settings.dataset,
+                   config=config)
+
+
+class _CtrlC:
+    """While active, the first SIGINT asks ``reporter`` to stop; the next raises KeyboardInterrupt."""
+
+    def __init__(self, reporter: Any) -> None:
+        self.reporter = reporter
+        self.previous: Any = None
+        self.installed = False
+
+    def __enter__(self) -> "_CtrlC":
+        try:
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+            self.installed = True
+        except ValueError:  # not the main thread: Ctrl+C keeps its default meaning
+            pass
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.reporter.should_stop():
+            raise KeyboardInterrupt
+        self.reporter.request_stop()
+        self.reporter.on_message("stopping after this batch; the model trained so far will be "
+                                 "saved (press Ctrl+C again to abort)")
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.installed:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def _metrics_text(logs: dict[str, float], prefix: str = "") -> str:
+    keys = [k for k in ("accuracy", "loss") if prefix + k in logs]
+    return "  ".join(f"{prefix}{k} {logs[prefix + k]:.4f}" for k in keys)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    try:
+        return _train(args)
+    except TrainError as exc:
+        for line in exc.lines:
+            print(line, file=sys.stderr)
+        return exc.status
+    except KeyboardInterrupt:
+        print("\nconvas: interrupted; nothing was saved", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .data_source import dataset_problems, load_dataset, model_io
+    from .datasets import DatasetError
+    from .files import load_design
+
+    # TensorFlow's C++ start-up chatter; its real errors still arrive as Python exceptions.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    out = _check_writable(args.out, "--out", ".keras")
+    log = _check_writable(args.log, "--log") if args.log is not None else None
+    try:
+        design = load_design(args.design)
+    except ConvasError as exc:
+        raise _fail(str(exc)) from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise _fail(f"cannot read {args.design}: {exc}") from None
+    settings = _training_settings(args)
+    config = settings.config
+    analysis = analyse(design, batch_size=config.batch_size)
+    if not analysis.valid:
+        raise TrainError(EXIT_INVALID, *(f"{p.node or design.name}: {p.message}"
+                                         for p in analysis.errors))
+    try:
+        io = model_io(design, analysis)
+        dataset = load_dataset(settings.dataset, io.input_shape, config.validation_split, config.seed)
+    except DatasetError as exc:
+        raise _fail(str(exc)) from None
+    problems = dataset_problems(dataset, io, config.loss)
+    if problems:
+        raise TrainError(EXIT_UNREADABLE, f"convas: cannot train {design.name} on {dataset.name}:",
+                         *(f"  - {p}" for p in problems))
+    for warning in dataset.warnings:
+        print(f"convas: warning: {warning}", file=sys.stderr)
+    validation = dataset.validation
+    print(f"training {design.name} on {dataset.name}: {len(dataset.train)} training and "
+          f"{len(validation) if validation else 0} validation samples, {config.epochs} epoch(s), "
+          f"batch size {config.batch_size}, {config.optimizer} at learning rate "
+          f"{config.learning_rate:g}", file=sys.stderr)
+
+    from .keras_build import KerasBuildError
+    from .progress import ConsoleReporter
+    from .training import train, write_csv_log
+
+    if "keras" not in sys.modules:
+        print("loading TensorFlow...", file=sys.stderr)
+    import keras  # noqa: F401 - here, so that its import time is not counted as training time
+
+    reporter = ConsoleReporter(config.epochs, len(dataset.train), config.batch_size)
+    started = time.perf_counter()
+    with _CtrlC(reporter):
+        try:
+            reporter.start()
+            result = train(design, dataset.train, validation, config, reporter)
+        except KerasBuildError as exc:
+            raise _fail(f"Keras cannot build the design: {exc}", EXIT_INVALID) from None
+        except ConvasError as exc:
+            raise _fail(str(exc), EXIT_INVALID) from None
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # noqa: BLE001 - TensorFlow's errors are many; say it in one line
+            raise _fail(f"training failed: {type(exc).__name__}: {_first_line(exc)}",
+                        EXIT_INVALID) from None
+        reporter.clear_line()
+        seconds = time.perf_counter() - started
+        stopped_by_user = reporter.should_stop()
+        history = result.history
+        if result.diverged:  # the reporter has printed where, and which learning rate to try
+            raise _fail("training diverged, so the model was not saved", EXIT_INVALID)
+        try:
+            save_model_atomically(result.model, out)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # noqa: BLE001 - OSError, h5py and Keras errors alike
+            raise _fail(f"could not save the model to {args.out}: {_first_line(exc)}") from None
+        if log is not None:
+            try:
+                write_csv_log(history, log)
+            except OSError as exc:
+                raise _fail(f"the model was saved to {out}, but the log could not be written "
+                            f"to {args.log}: {exc.strerror or exc}") from None
+
+    why = f" ({result.stop_reason})" if result.stop_reason else ""
+    print(f"trained {result.epochs_run} full epoch(s) in {seconds:.1f} s{why}")
+    if history:
+        index = result.restored_epoch if result.restored_epoch is not None else result.epochs_run - 1
+        final = {key: values[index] for key, values in history.items()}
+        which = ("best" if result.restored_epoch is not None else "final")
+        parts = [_metrics_text(final), _metrics_text(final, "val_")]
+        print(f"{which} epoch {index + 1}: " + "  ".join(p for p in parts if p))
+    saved = f"saved {out}" + (f" and {log}" if log is not None else "")
+    if dataset.test is not None and len(dataset.test):
+        try:
+            scores = result.model.evaluate(dataset.test.as_tf_dataset(config.batch_size),
+                                           verbose=0, return_dict=True)
+        except KeyboardInterrupt:
+            print(saved)
+            print("convas: interrupted while testing", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except Exception as exc:  # noqa: BLE001 - the model is saved; say why there is no test score
+            print(f"convas: warning: could not evaluate the test split: {_first_line(exc)}",
+                  file=sys.stderr)
+        else:
+            print(f"test ({len(dataset.test)} samples): "
+                  + _metrics_text({k: float(v) for k, v in scores.items()}))
+    print(saved)
+    return EXIT_INTERRUPTED if stopped_by_user else EXIT_OK
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "summary":
         return cmd_summary(args)
+    if args.command == "train":
+        return cmd_train(args)
     parser.print_help()
     return EXIT_OK

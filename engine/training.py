@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import math
 import os
-import tempfile
+import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,13 +211,16 @@ class TrainingData(Protocol):
 class TrainingResult:
     """What :func:`train` did. ``history`` maps each log name (loss, accuracy, val_loss,
     val_accuracy, lr, samples_per_s, ...) to one value per completed epoch. ``stop_reason`` says
-    in words why training ended before its last epoch (None when it ran them all)."""
+    in words why training ended before its last epoch (None when it ran them all).
+    ``restored_epoch`` is set when the best weights of an earlier epoch were put back."""
 
     model: Any
     history: dict[str, list[float]] = field(default_factory=dict)
     stopped_early: bool = False
     stop_reason: str | None = None
     epochs_run: int = 0
+    restored_epoch: int | None = None  # from 0: the earlier epoch whose weights the model holds
+    diverged: bool = False  # the loss became NaN or infinite (stop_reason says where)
 
 
 # --------------------------------------------------------------------------------------------
@@ -360,11 +363,13 @@ def train(design: Design | None, data_train: TrainingData, data_val: TrainingDat
     result = TrainingResult(model=model, history=watcher.history, epochs_run=watcher.epochs_run)
     if watcher.stop_reason is not None:
         result.stopped_early, result.stop_reason = True, watcher.stop_reason
+        result.diverged = watcher.nan
     elif watcher.epochs_run < config.epochs:
         result.stopped_early = True
         result.stop_reason = (f"early stopping: {monitor} did not improve for "
                               f"{config.early_stopping_patience} epoch(s)")
     if watcher.restore_best():
+        result.restored_epoch = watcher.best_epoch
         reporter.on_message(f"restored the weights of epoch {watcher.best_epoch + 1}, which had the "
                             f"best {monitor} ({watcher.best:.4g})")
     if result.stop_reason:
@@ -482,9 +487,10 @@ def write_csv_log(history: dict[str, list[float]], path: str | os.PathLike[str])
     keys = sorted(history)
     rows = max((len(v) for v in history.values()), default=0)
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # Not tempfile.mkstemp: its files are private (0600); this one gets the usual permissions.
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
+        with open(tmp, "x", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=["epoch"] + keys, dialect=csv.excel)
             writer.writeheader()
             for epoch in range(rows):

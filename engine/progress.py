@@ -1,0 +1,150 @@
+"""A text progress reporter for training in a terminal (``convas train``); no Qt, no TensorFlow.
+
+:class:`ConsoleReporter` satisfies :class:`engine.training.Reporter`. On an interactive stream it
+redraws one progress line per batch with ``\\r`` — at most :data:`REDRAWS_PER_S` times a second,
+so that printing never slows training — and it always writes one summary line per epoch, which
+is all a log file or a pipe receives. :meth:`ConsoleReporter.request_stop` (wired to Ctrl+C by
+the CLI) makes ``should_stop`` true, and the trainer stops within one batch.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import sys
+import time
+from typing import TextIO
+
+REDRAWS_PER_S = 10.0
+# Epoch-log keys shown first, in this order; any other metric follows, sorted.
+_EPOCH_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+# Epoch-log keys that are not metrics of the model (shown differently or not at all).
+_NOT_METRICS = {"lr", "samples_per_s", "learning_rate"}
+
+
+def format_duration(seconds: float) -> str:
+    """``"42 s"``, ``"3 min 05 s"``, ``"1 h 02 min"``: a short duration for people."""
+    if not math.isfinite(seconds) or seconds < 0:
+        return "?"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def format_value(value: float) -> str:
+    """A metric value with four decimals (``nan``/``inf`` spelled as Python does)."""
+    return f"{value:.4f}"
+
+
+def epoch_line(epoch: int, epochs: int, logs: dict[str, float], seconds: float) -> str:
+    """``epoch 3/8  loss 0.1230  accuracy 0.9650  val_loss …  val_accuracy …  12.3 s``
+    (``epoch`` counts from 0, as the reporter receives it)."""
+    keys = [k for k in _EPOCH_KEYS if k in logs]
+    keys += sorted(k for k in logs if k not in _EPOCH_KEYS and k not in _NOT_METRICS)
+    parts = [f"epoch {epoch + 1}/{epochs}"]
+    parts += [f"{key} {format_value(logs[key])}" for key in keys]
+    parts.append(f"{seconds:.1f} s")
+    return "  ".join(parts)
+
+
+class ConsoleReporter:
+    """Reports training progress as text on ``stream`` (stderr by default).
+
+    ``epochs``, ``samples`` (training samples per epoch) and ``batch_size`` size the progress
+    line; ``interactive`` says whether ``stream`` is a terminal (asked of the stream when None).
+    """
+
+    def __init__(self, epochs: int, samples: int, batch_size: int, stream: TextIO | None = None,
+                 interactive: bool | None = None, clock=time.perf_counter) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        if interactive is None:
+            isatty = getattr(self.stream, "isatty", None)
+            interactive = bool(isatty and isatty())
+        self.interactive = interactive
+        self.epochs, self.samples, self.batch_size = epochs, samples, batch_size
+        self.clock = clock
+        self.stop_requested = False
+        self.epoch_started = clock()
+        self.last_epoch_seconds: float | None = None
+        self._last_draw = -math.inf
+        self._line_width = 0  # characters of the progress line now on screen (0: none)
+
+    # -- steering -----------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Ask the trainer to stop after the batch it is running."""
+        self.stop_requested = True
+
+    def should_stop(self) -> bool:
+        return self.stop_requested
+
+    def should_pause(self) -> bool:
+        return False
+
+    # -- reporting ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the clock of the first epoch (call just before training)."""
+        self.epoch_started = self.clock()
+
+    def on_batch(self, epoch: int, batch: int, batches: int | None, logs: dict[str, float]) -> None:
+        if not self.interactive:
+            return
+        now = self.clock()
+        last = batches is not None and batch + 1 >= batches
+        if now - self._last_draw < 1.0 / REDRAWS_PER_S and not last:
+            return
+        self._last_draw = now
+        self._draw(self._batch_line(epoch, batch, batches, logs, now - self.epoch_started))
+
+    def _batch_line(self, epoch: int, batch: int, batches: int | None, logs: dict[str, float],
+                    elapsed: float) -> str:
+        done = min((batch + 1) * self.batch_size, self.samples)
+        parts = [f"epoch {epoch + 1}/{self.epochs}",
+                 f"batch {batch + 1}/{batches if batches is not None else '?'}"]
+        parts += [f"{key} {format_value(logs[key])}" for key in ("loss", "accuracy") if key in logs]
+        if elapsed > 0:
+            rate = done / elapsed
+            parts.append(f"{rate:,.0f} samples/s")
+            if batches is not None and rate > 0:
+                left = max(self.samples - done, 0) / rate
+                # The epochs still to come take about as long as this one will.
+                left += (self.epochs - epoch - 1) * self.samples / rate
+                parts.append(f"ETA {format_duration(left)}")
+        return "  ".join(parts)
+
+    def on_epoch(self, epoch: int, logs: dict[str, float]) -> None:
+        now = self.clock()
+        seconds = now - self.epoch_started
+        self.last_epoch_seconds = seconds
+        self.epoch_started = now
+        self._last_draw = -math.inf
+        self._print(epoch_line(epoch, self.epochs, logs, seconds))
+
+    def on_message(self, text: str) -> None:
+        self._print(text)
+
+    # -- output -------------------------------------------------------------------------------
+
+    def _draw(self, line: str) -> None:
+        width = shutil.get_terminal_size((100, 24)).columns - 1  # a wrapped line cannot be redrawn
+        line = line[:max(width, 20)]
+        pad = " " * max(self._line_width - len(line), 0)
+        self.stream.write(f"\r{line}{pad}")
+        self.stream.flush()
+        self._line_width = len(line)
+
+    def clear_line(self) -> None:
+        """Remove the progress line, so that the next text starts on a clean line."""
+        if self._line_width:
+            self.stream.write("\r" + " " * self._line_width + "\r")
+            self._line_width = 0
+
+    def _print(self, text: str) -> None:
+        self.clear_line()
+        self.stream.write(text + "\n")
+        self.stream.flush()

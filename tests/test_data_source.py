@@ -1,0 +1,225 @@
+"""Where training data comes from for a design: the design's input/output, loading a source by
+name or path, and the mismatch messages shown before any training starts. No TensorFlow."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from engine.data_source import ModelIO, SHAPES_SAMPLES, dataset_problems, load_dataset, model_io
+from engine.datasets import Dataset, DatasetError, Split
+from engine.design import Design
+from engine.examples import example_names, load_example, seed_design
+
+from test_datasets import make_folder
+
+# What every shipped example looks like from the outside: (input shape, output units, output
+# activation, output layer, output shape).
+EXAMPLE_IO = {
+    "conv_autoencoder": ((28, 28, 1), 1, "sigmoid", "conv2d_2", (28, 28, 1)),
+    "inception_module": ((28, 28, 64), 10, "softmax", "dense", (10,)),
+    "lenet5": ((28, 28, 1), 10, "softmax", "dense_2", (10,)),
+    "mobilenet_block": ((32, 32, 3), 10, "softmax", "dense", (10,)),
+    "resnet_block": ((32, 32, 16), 10, "softmax", "dense", (10,)),
+    "seed_cnn": ((28, 28, 1), 10, "softmax", "dense", (10,)),
+    "small_vgg": ((32, 32, 3), 10, "softmax", "dense_1", (10,)),
+}
+
+
+def test_every_shipped_example_has_an_expected_io():
+    assert sorted(EXAMPLE_IO) == example_names()
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLE_IO))
+def test_model_io_of_each_example(name):
+    assert model_io(load_example(name)) == ModelIO(*EXAMPLE_IO[name])
+
+
+def classifier(units: int = 10, activation: str | None = "softmax", shape=(28, 28, 1)) -> Design:
+    d = Design(name="clf")
+    d.add("InputLayer", "image", {"shape": shape})
+    d.add("Flatten", "flat", inputs=["image"])
+    args = {"units": units} if activation is None else {"units": units, "activation": activation}
+    d.add("Dense", "scores", args, inputs=["flat"])
+    return d
+
+
+def test_model_io_reads_activation_layers_after_dense():
+    d = classifier(activation=None)
+    assert model_io(d).output_activation == "linear"  # Dense's default, filled in by the analysis
+    d.add("Softmax", "probs", inputs=["scores"])
+    assert model_io(d) == ModelIO((28, 28, 1), 10, "softmax", "probs", (10,))
+    d.remove("probs")
+    d.add("Activation", "act", {"activation": "sigmoid"}, inputs=["scores"])
+    assert model_io(d).output_activation == "sigmoid"
+
+
+def test_model_io_refuses_designs_that_cannot_train_on_images():
+    bad = seed_design()
+    bad.set_arg("conv2d_1", "kernel_size", 15)
+    with pytest.raises(DatasetError, match="the design has errors.*'conv2d_1'.*15×15"):
+        model_io(bad)
+
+    two_in = classifier()
+    two_in.add("InputLayer", "other", {"shape": (4,)})
+    two_in.add("Dense", "side", {"units": 2}, inputs=["other"])
+    with pytest.raises(DatasetError, match="exactly one input; the design has 2"):
+        model_io(two_in)
+
+    two_out = classifier()
+    two_out.add("Dense", "aux", {"units": 3}, inputs=["flat"])
+    with pytest.raises(DatasetError, match="exactly one output; the design has 2"):
+        model_io(two_out)
+
+    free = Design(name="free")
+    free.add("InputLayer", "image", {"shape": (None, None, 1)})
+    free.add("GlobalAveragePooling2D", "gap", inputs=["image"])
+    free.add("Dense", "scores", {"units": 10, "activation": "softmax"}, inputs=["gap"])
+    with pytest.raises(DatasetError, match="no fixed size"):
+        model_io(free)
+
+
+# ---------------------------------------------------------------- load_dataset
+
+def test_digits_by_name_sized_for_the_input():
+    ds = load_dataset(" Digits ", (20, 24, 3), validation_split=0.25, seed=1)
+    assert ds.name == "digits" and len(ds.class_names) == 10
+    assert ds.sample_shape() == (20, 24, 3)
+    assert len(ds.train) + len(ds.validation) == 1797 and len(ds.validation) == 449
+    again = load_dataset("digits", (20, 24, 3), validation_split=0.25, seed=1)
+    assert np.array_equal(ds.train.y, again.train.y)
+    assert load_dataset("digits", (28, 28), validation_split=0).validation is None
+
+
+def test_shapes_by_name():
+    ds = load_dataset("shapes", (24, 24, 1), validation_split=0.2, seed=0)
+    assert ds.name == "shapes" and ds.class_names == ["circle", "square", "triangle", "cross"]
+    assert len(ds.train) + len(ds.validation) == SHAPES_SAMPLES
+    assert ds.sample_shape() == (24, 24, 1)
+
+
+def test_npz_path(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "mini.npz"
+    np.savez(path, x_train=rng.integers(0, 256, (40, 8, 8), dtype=np.uint8), y_train=np.arange(40) % 4,
+             x_test=rng.integers(0, 256, (6, 8, 8), dtype=np.uint8), y_test=np.arange(6) % 4)
+    ds = load_dataset(str(path), (16, 16, 1), validation_split=0.25)
+    assert ds.name == "mini" and ds.sample_shape() == (16, 16, 1)
+    assert (len(ds.train), len(ds.validation), len(ds.test)) == (30, 10, 6)
+    upper = tmp_path / "UPPER.NPZ"
+    upper.write_bytes(path.read_bytes())
+    assert load_dataset(str(upper), (8, 8, 1)).name == "UPPER"
+
+
+def test_csv_path(tmp_path):
+    path = tmp_path / "pixels.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["label"] + [f"p{i}" for i in range(16)])
+        for i in range(12):
+            writer.writerow([i % 3] + [(i * 7 + j) % 256 for j in range(16)])
+    ds = load_dataset(str(path), (4, 4, 1), validation_split=0.25)
+    assert ds.name == "pixels" and ds.class_names == ["0", "1", "2"]
+    assert len(ds.train) == 9 and len(ds.validation) == 3
+
+
+def test_folder_path(tmp_path):
+    root = make_folder(tmp_path / "pets", per_class=4)
+    ds = load_dataset(str(root), (8, 8, 1), validation_split=0.25)
+    assert ds.class_names == ["cats", "dogs"] and ds.train.is_lazy
+    assert len(ds.train) == 6 and len(ds.validation) == 2
+
+
+@pytest.mark.parametrize("source, needle", [
+    ("", "no dataset given"),
+    ("   ", "no dataset given"),
+    ("{tmp}/missing.npz", "missing.npz does not exist; use digits, shapes"),
+    ("{tmp}/notes.txt", "notes.txt is not a dataset Convas reads; use a .npz file"),
+])
+def test_sources_that_cannot_be_loaded(tmp_path, source, needle):
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(DatasetError) as info:
+        load_dataset(source.format(tmp=tmp_path), (28, 28, 1))
+    assert needle in str(info.value)
+
+
+def test_loader_errors_pass_through(tmp_path):
+    path = tmp_path / "bad.npz"
+    np.savez(path, images=np.zeros((3, 4, 4)))
+    with pytest.raises(DatasetError, match="needs 'x_train' and 'y_train'"):
+        load_dataset(str(path), (4, 4, 1))
+    with pytest.raises(DatasetError, match="64 channels"):
+        load_dataset("digits", (28, 28, 64))
+
+
+# ---------------------------------------------------------------- dataset_problems
+
+def digits_like(classes: int = 10, shape=(28, 28, 1)) -> Dataset:
+    x = np.zeros((classes, *shape), np.float32)
+    return Dataset("t", [str(i) for i in range(classes)], Split(x, np.arange(classes)), None, None)
+
+
+def test_a_matching_dataset_has_no_problems():
+    io = model_io(seed_design())
+    assert dataset_problems(digits_like(), io, None) == []
+    assert dataset_problems(digits_like(), io, "sparse_categorical_crossentropy") == []
+    binary = ModelIO((28, 28, 1), 1, "sigmoid", "out", (1,))
+    assert dataset_problems(digits_like(2), binary, None) == []
+
+
+def test_wrong_number_of_units():
+    io = model_io(classifier(units=4))
+    assert dataset_problems(digits_like(), io, None) == [
+        "the dataset has 10 classes but the last layer 'scores' has 4 units; set units=10."]
+
+
+@pytest.mark.parametrize("activation, needle", [
+    ("sigmoid", "the last layer 'scores' uses sigmoid, which scores every class independently; "
+                "each image has exactly one class, so use activation='softmax'."),
+    ("relu", "the last layer 'scores' has activation 'relu'; for picking one of 10 classes use "
+             "activation='softmax'."),
+    (None, "the last layer 'scores' has activation 'linear'; for picking one of 10 classes use "
+           "activation='softmax'."),
+])
+def test_wrong_output_activation(activation, needle):
+    io = model_io(classifier(activation=activation))
+    assert dataset_problems(digits_like(), io, None) == [needle]
+
+
+def test_binary_output_needs_sigmoid_and_binary_loss():
+    io = model_io(classifier(units=1, activation="softmax"))
+    problems = dataset_problems(digits_like(2), io, None)
+    assert problems == ["the last layer 'scores' has 1 unit for 2 classes, so it needs "
+                        "activation='sigmoid' (it has 'softmax')."]
+
+
+def test_explicit_loss_that_does_not_fit_integer_labels():
+    io = model_io(seed_design())
+    problems = dataset_problems(digits_like(), io, "categorical_crossentropy")
+    assert problems == ["the labels are class numbers, but categorical_crossentropy expects one-hot "
+                        "labels; use loss='sparse_categorical_crossentropy'."]
+
+
+def test_wrong_input_size():
+    io = model_io(seed_design())
+    problems = dataset_problems(digits_like(shape=(32, 32, 3)), io, None)
+    assert problems == ["the images are 32×32×3 but the input expects 28×28×1; set the input's "
+                        "shape to (32, 32, 3)"]
+
+
+def test_output_that_is_not_a_vector():
+    io = model_io(load_example("conv_autoencoder"))
+    problems = dataset_problems(digits_like(), io, None)
+    assert problems == ["the output 'conv2d_2' gives 28×28×1 values per image, but a classifier "
+                        "gives one score per class; end the design with Flatten (or "
+                        "GlobalAveragePooling2D) and Dense(units=10, activation='softmax')"]
+
+
+def test_every_problem_is_listed_at_once():
+    io = model_io(classifier(units=3, activation="relu", shape=(28, 28, 1)))
+    problems = dataset_problems(digits_like(shape=(8, 8, 1)), io, "mse")
+    assert len(problems) == 4
+    assert problems[0].startswith("the images are 8×8×1 but the input expects 28×28×1")
+    assert "set units=10" in problems[1] and "'relu'" in problems[2] and "regression" in problems[3]
