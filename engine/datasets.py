@@ -71,17 +71,11 @@ class Split:
         if self.x is not None:
             data = tf.data.Dataset.from_tensor_slices((self.x, self.y))
         else:
-            height, width, channels = self.image_shape
+            image_shape = self.image_shape
             data = tf.data.Dataset.from_tensor_slices((np.asarray(self.paths, dtype=str), self.y))
 
             def decode(path, label):
-                raw = tf.io.read_file(path)
-                image = tf.io.decode_image(raw, channels=channels, expand_animations=False)
-                image = tf.image.convert_image_dtype(image, tf.float32)  # uint8 -> [0, 1]
-                image = tf.image.resize(image, (height, width), method="bilinear")
-                image = tf.clip_by_value(image, 0.0, 1.0)
-                image.set_shape((height, width, channels))
-                return image, label
+                return decode_image_file(path, image_shape), label
 
             if shuffle:  # shuffle cheap paths, not decoded images
                 data = data.shuffle(max(1, len(self)), seed=seed, reshuffle_each_iteration=True)
@@ -90,6 +84,33 @@ class Split:
         if shuffle:
             data = data.shuffle(max(1, len(self)), seed=seed, reshuffle_each_iteration=True)
         return data.batch(int(batch_size)).prefetch(tf.data.AUTOTUNE)
+
+    def images(self, indices) -> np.ndarray:
+        """The float32 ``(n, H, W, C)`` images at ``indices`` (an int or a sequence of ints), as
+        the model sees them; a file-backed split decodes just those files."""
+        indices = np.atleast_1d(np.asarray(indices, dtype=np.intp))
+        if self.x is not None:
+            return self.x[indices]
+        if not len(indices):
+            return np.zeros((0, *self.image_shape), dtype=np.float32)
+        return np.stack([np.asarray(decode_image_file(self.paths[int(i)], self.image_shape))
+                         for i in indices]).astype(np.float32)
+
+
+def decode_image_file(path, image_shape: Sequence[int]):
+    """Read and decode one image file (a path string or string tensor) into a float32 tensor of
+    ``image_shape`` with values in [0, 1]. Shared by the tf.data pipeline and :meth:`Split.images`
+    so that a picture shown to the user is exactly what the model was fed."""
+    import tensorflow as tf
+
+    height, width, channels = (int(d) for d in image_shape)
+    raw = tf.io.read_file(path)
+    image = tf.io.decode_image(raw, channels=channels, expand_animations=False)
+    image = tf.image.convert_image_dtype(image, tf.float32)  # uint8 -> [0, 1]
+    image = tf.image.resize(image, (height, width), method="bilinear")
+    image = tf.clip_by_value(image, 0.0, 1.0)
+    image.set_shape((height, width, channels))
+    return image
 
 
 @dataclass

@@ -1,0 +1,116 @@
+"""Grad-CAM: the sample beside the same sample with its heat map of evidence for a class."""
+
+from __future__ import annotations
+
+import html
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from engine.evaluation import GradCam, grad_cam
+
+from .images import ImageLabel, colour_bar, heat_overlay, to_qimage
+from .inspector_base import InspectorView
+from .results import Results
+
+ALPHA = 0.55
+
+
+class GradCamView(InspectorView):
+    """Sample, class (the predicted one unless chosen) and layer; the image and its overlay."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.last: GradCam | None = None
+        self.class_combo = QComboBox(self)
+        self.class_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.class_combo.setToolTip("The class whose evidence to show")
+        self.class_combo.currentIndexChanged.connect(lambda _i: self.request_refresh())
+        self.image_view = ImageLabel(parent=self)
+        self.overlay_view = ImageLabel(parent=self)
+        self.overlay_view.setToolTip("Red: regions that raise the class's score most; blue: little or none")
+
+        class_label = QLabel("Class", self)
+        class_label.setBuddy(self.class_combo)
+        layer_label = QLabel("Layer", self)
+        layer_label.setBuddy(self.layer_combo)
+        controls = QHBoxLayout()
+        controls.setSpacing(8)
+        controls.addWidget(class_label)
+        controls.addWidget(self.class_combo)
+        controls.addSpacing(8)
+        controls.addWidget(layer_label)
+        controls.addWidget(self.layer_combo)
+        controls.addStretch(1)
+
+        legend = QHBoxLayout()  # the overlay's title and colour scale
+        legend.setSpacing(4)
+        legend.addStretch(1)
+        legend.addWidget(QLabel("Grad-CAM", self))
+        legend.addSpacing(10)
+        legend.addWidget(QLabel("low", self))
+        bar = QLabel(self)
+        bar.setPixmap(colour_bar(64, 10))
+        bar.setToolTip("The heat map's colours, from no evidence (blue) to the strongest (red)")
+        legend.addWidget(bar)
+        legend.addWidget(QLabel("high", self))
+        legend.addStretch(1)
+        caption = QLabel("Sample", self)
+        caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+
+        pictures = QGridLayout()
+        pictures.setHorizontalSpacing(12)
+        pictures.setVerticalSpacing(2)
+        pictures.addWidget(caption, 0, 0)
+        pictures.addLayout(legend, 0, 1)
+        for column, view in enumerate((self.image_view, self.overlay_view)):
+            view.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+            pictures.addWidget(view, 1, column)
+            pictures.setColumnStretch(column, 1)
+        pictures.setRowStretch(1, 1)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 8, 10, 6)
+        layout.setSpacing(6)
+        layout.addWidget(self.chooser)
+        layout.addLayout(controls)
+        layout.addWidget(self.note)
+        layout.addLayout(pictures, 1)
+
+    def default_layer_row(self) -> int:
+        return self.layer_combo.count() - 1  # the last image-like layer, as grad_cam's default
+
+    def results_changed(self) -> None:
+        self.class_combo.blockSignals(True)
+        self.class_combo.clear()
+        self.class_combo.addItem("Predicted class", None)
+        for index, name in enumerate(self.results.evaluation.class_names if self.results else []):
+            self.class_combo.addItem(name, index)
+        self.class_combo.blockSignals(False)
+
+    def class_index(self) -> int | None:
+        return self.class_combo.currentData()
+
+    def overlay_image(self):
+        return self.overlay_view.image()
+
+    def compute(self, results: Results, index: int, layer_name: str) -> None:
+        image = results.image(index)
+        cam = grad_cam(results.model, image, self.class_index(), layer_name)
+        self.last = cam
+        self.image_view.set_image(to_qimage(image))
+        self.overlay_view.set_image(heat_overlay(image, cam.heatmap, ALPHA))
+        name = html.escape(results.name(cam.class_index))
+        chosen = "predicted class" if self.class_index() is None else "class"
+        text = (f"Evidence for the {chosen} <b>{name}</b> (probability <b>{cam.probability:.2f}</b>) "
+                f"at layer <b>{html.escape(cam.layer_name)}</b>.")
+        if float(cam.heatmap.max()) <= 0.0:
+            text += (" <i>The map is empty: on average over its positions, no channel of this layer "
+                     "raises the class's probability. Try another layer.</i>")
+        self.note.setText(text)
+
+    def show_nothing(self) -> None:
+        self.last = None
+        self.image_view.set_image(None)
+        self.overlay_view.set_image(None)
+        self.note.clear()

@@ -1,0 +1,317 @@
+"""The Evaluation panel: how a trained classifier performs, where it errs and what it looks at.
+
+:meth:`EvaluationPanel.set_result` evaluates the model on a worker thread (:mod:`.worker`) and,
+when the answer comes back, fills a summary line and five tabs: the confusion matrix with the
+samples of the clicked cell, per-class scores, the best/worst samples, feature maps and Grad-CAM.
+Every number comes from :mod:`engine.evaluation`; this module only arranges and shows them.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QFont, QPalette
+from PySide6.QtWidgets import (
+    QFrame, QLabel, QProgressBar, QScrollArea, QSplitter, QStackedWidget, QTabWidget, QVBoxLayout, QWidget,
+)
+
+from engine.datasets import Dataset
+from engine.errors import ConvasError
+from engine.evaluation import Evaluation, choose_split
+
+from ..theme import ERROR_COLOR
+from .class_table import ClassTable
+from .confusion import ConfusionView
+from .feature_maps import FeatureMapsView
+from .gradcam import GradCamView
+from .results import Results
+from .samples import SampleGrid, SamplesView, shown_note
+from .worker import EvaluationWorker, start_worker
+
+EMPTY_TEXT = "Train the design to see how it performs"
+EMPTY_DETAIL = ("Once a model is trained, this panel shows its accuracy, which classes it confuses, "
+                "the samples it gets most wrong, and what its layers look at.")
+
+
+class _MessagePage(QWidget):
+    """A centred title and explanation, with an optional busy bar (empty, busy and error states)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = QLabel(self)
+        font = QFont(self.font())
+        font.setPointSizeF(font.pointSizeF() * 1.25)
+        font.setBold(True)
+        self.title.setFont(font)
+        self.detail = QLabel(self)
+        self.busy = QProgressBar(self)
+        self.busy.setRange(0, 0)
+        self.busy.setTextVisible(False)
+        self.busy.setFixedWidth(220)
+        for label in (self.title, self.detail):
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            label.setWordWrap(True)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        muted = self.detail.palette()
+        muted.setColor(QPalette.ColorRole.WindowText, muted.color(QPalette.ColorRole.PlaceholderText))
+        self.detail.setPalette(muted)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(32, 24, 32, 24)
+        layout.setSpacing(10)
+        layout.addStretch(1)
+        layout.addWidget(self.title)
+        layout.addWidget(self.detail)
+        layout.addWidget(self.busy, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addStretch(2)
+
+    def show_message(self, title: str, detail: str = "", busy: bool = False, error: bool = False) -> None:
+        self.title.setText(title)
+        self.title.setStyleSheet(f"color: {ERROR_COLOR};" if error else "")
+        self.detail.setText(detail)
+        self.detail.setVisible(bool(detail))
+        self.busy.setVisible(busy)
+
+
+class _FlippingSplitter(QSplitter):
+    """Side by side when there is room across, stacked otherwise (the panel may sit in a tall
+    narrow dock or a wide one)."""
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        wanted = (Qt.Orientation.Horizontal if self.width() > 1.3 * self.height()
+                  else Qt.Orientation.Vertical)
+        if wanted != self.orientation():
+            self.setOrientation(wanted)
+            total = self.width() if wanted == Qt.Orientation.Horizontal else self.height()
+            self.setSizes([total * 3 // 5, total - total * 3 // 5])
+
+
+class EvaluationPanel(QWidget):
+    """Evaluates a trained model on a dataset and shows the results.
+
+    ``sigEvaluated`` is emitted (on the GUI thread) once the views show a new evaluation;
+    ``sigFailed`` carries a message when the model could not be evaluated.
+    """
+
+    sigEvaluated = Signal()
+    sigFailed = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.results: Results | None = None
+        self._run = 0
+        self._busy = False
+        self._pending: tuple[Any, Dataset] | None = None
+        self._runs: dict[int, tuple[EvaluationWorker, Any, Dataset]] = {}  # until each run answers
+
+        self.message_page = _MessagePage(self)
+        self.summary = QLabel(self)
+        self.summary.setTextFormat(Qt.TextFormat.RichText)
+        self.summary.setWordWrap(True)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.summary.setContentsMargins(10, 8, 10, 8)
+
+        self.confusion = ConfusionView(self)
+        self.confusion.sigCellClicked.connect(self.show_cell)
+        self.cell_note = QLabel(self)
+        self.cell_note.setWordWrap(True)
+        self.cell_note.setContentsMargins(10, 6, 10, 2)
+        self.cell_grid = SampleGrid(self)
+        self.class_table = ClassTable(self)
+        self.samples = SamplesView(self)
+        self.feature_maps = FeatureMapsView(self)
+        self.grad_cam = GradCamView(self)
+
+        self.tabs = QTabWidget(self)
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self._confusion_tab(), "Confusion")
+        self.tabs.addTab(self.class_table, "Per class")
+        self.tabs.addTab(self.samples, "Samples")
+        self.tabs.addTab(self.feature_maps, "Feature maps")
+        self.tabs.addTab(self.grad_cam, "Grad-CAM")
+
+        line = QFrame(self)
+        line.setFrameShape(QFrame.Shape.HLine)
+        line.setFrameShadow(QFrame.Shadow.Sunken)
+        content = QWidget(self)
+        content_layout = QVBoxLayout(content)
+        content_layout.setContentsMargins(0, 0, 0, 0)
+        content_layout.setSpacing(0)
+        content_layout.addWidget(self.summary)
+        content_layout.addWidget(line)
+        content_layout.addWidget(self.tabs, 1)
+        self.content = content
+
+        self.stack = QStackedWidget(self)
+        self.stack.addWidget(self.message_page)
+        self.stack.addWidget(content)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.stack)
+
+        for grid in (self.cell_grid, self.samples.grid):
+            grid.sigSampleChosen.connect(self.inspect_sample)
+            grid.sigInspect.connect(self._inspect_and_show)
+        for view in (self.feature_maps, self.grad_cam):
+            view.sigSampleChanged.connect(self.inspect_sample)
+        self.clear()
+
+    # --- public -------------------------------------------------------------------------------
+
+    @property
+    def evaluation(self) -> Evaluation | None:
+        return self.results.evaluation if self.results else None
+
+    def is_busy(self) -> bool:
+        return self._busy
+
+    def set_result(self, model: Any, dataset: Dataset) -> None:
+        """Evaluate ``model`` on ``dataset`` (its test split, else validation) in the background,
+        then show the results. A call while one runs replaces it once that one ends."""
+        self._run += 1
+        if self._busy:
+            self._pending = (model, dataset)
+            return
+        self._start(model, dataset)
+
+    def clear(self) -> None:
+        """Forget the results and invite the user to train."""
+        self._run += 1
+        self._pending = None
+        self._show_results(None)
+        self.message_page.show_message(EMPTY_TEXT, EMPTY_DETAIL)
+        self.stack.setCurrentWidget(self.message_page)
+
+    @Slot(int, int)
+    def show_cell(self, true_class: int, predicted_class: int) -> None:
+        """List the samples of one confusion cell under the matrix, most confident first."""
+        if self.results is None:
+            return
+        self.confusion.select(true_class, predicted_class)
+        indices = self.results.evaluation.cell(true_class, predicted_class)
+        self.cell_grid.show_samples(self.results, indices)
+        true_name = html.escape(self.results.name(true_class))
+        pred_name = html.escape(self.results.name(predicted_class))
+        if true_class == predicted_class:
+            what = f"<b>{true_name}</b> recognised correctly"
+        else:
+            what = f"<b>{true_name}</b> mistaken for <b>{pred_name}</b>"
+        order = "most confident first"
+        self.cell_note.setText(f"{what}: {shown_note(self.cell_grid.count(), len(indices), order)}")
+
+    @Slot(int)
+    def inspect_sample(self, index: int) -> None:
+        """Make ``index`` the sample of the feature-map and Grad-CAM tabs."""
+        self.feature_maps.set_sample(index)
+        self.grad_cam.set_sample(index)
+
+    # --- running ------------------------------------------------------------------------------
+
+    def _start(self, model: Any, dataset: Dataset) -> None:
+        self._busy = True
+        run = self._run
+        try:
+            where = f"the {choose_split(dataset)[0]} split"
+        except ConvasError:
+            where = "the dataset"  # the worker reports what is wrong
+        self.message_page.show_message(f"Evaluating on {where}…",
+                                       "Predicting every sample with the trained model.", busy=True)
+        self.stack.setCurrentWidget(self.message_page)
+        worker = EvaluationWorker(run, model, dataset)
+        worker.sigFinished.connect(self._on_finished)
+        worker.sigFailed.connect(self._on_failed)
+        self._runs[run] = (worker, model, dataset)
+        start_worker(worker)
+
+    @Slot(int, object)
+    def _on_finished(self, run: int, evaluation: Evaluation) -> None:
+        _worker, model, dataset = self._runs[run]
+        if self._end_run(run):
+            self._show_results(Results(model, dataset, evaluation))
+            self.stack.setCurrentWidget(self.content)
+            self.sigEvaluated.emit()
+
+    @Slot(int, str)
+    def _on_failed(self, run: int, message: str) -> None:
+        if self._end_run(run):
+            self._show_results(None)
+            self.message_page.show_message("The model could not be evaluated", message, error=True)
+            self.stack.setCurrentWidget(self.message_page)
+            self.sigFailed.emit(message)
+
+    def _end_run(self, run: int) -> bool:
+        """Finish bookkeeping of ``run``; True when its answer is still wanted."""
+        self._runs.pop(run, None)
+        self._busy = False
+        if self._pending is not None:
+            model, dataset = self._pending
+            self._pending = None
+            self._start(model, dataset)
+            return False
+        return run == self._run
+
+    # --- showing ------------------------------------------------------------------------------
+
+    def _show_results(self, results: Results | None) -> None:
+        self.results = results
+        evaluation = results.evaluation if results else None
+        if evaluation is not None:
+            self.summary.setText(self._summary_html(evaluation))
+            self.confusion.set_matrix(evaluation.confusion, evaluation.class_names)
+        else:
+            self.summary.clear()
+            self.confusion.set_matrix([], [])
+        self.class_table.set_evaluation(evaluation)
+        self.samples.set_results(results)
+        self.feature_maps.set_results(results)
+        self.grad_cam.set_results(results)
+        self.cell_grid.clear()
+        self.cell_note.clear()
+        if evaluation is not None:
+            self._show_biggest_confusion(evaluation)
+
+    def _show_biggest_confusion(self, evaluation: Evaluation) -> None:
+        """Open on the most frequent mistake (or, with none, the largest class)."""
+        errors = evaluation.confusion.copy()
+        errors[range(len(errors)), range(len(errors))] = 0
+        if errors.max() > 0:
+            t, p = divmod(int(errors.argmax()), len(errors))
+        else:
+            t = p = int(evaluation.confusion.diagonal().argmax())
+        self.show_cell(t, p)
+
+    @staticmethod
+    def _summary_html(evaluation: Evaluation) -> str:
+        n = len(evaluation)
+        wrong = int((evaluation.y_pred != evaluation.y_true).sum())
+        loss = f"{evaluation.loss:.4g}" if evaluation.loss is not None else "n/a"
+        parts = [f"<b>{evaluation.split_name.capitalize()}</b> split, {n:,} samples",
+                 f"accuracy&nbsp;<b>{evaluation.accuracy:.1%}</b>",
+                 f"loss&nbsp;<b>{loss}</b>",
+                 f"{wrong:,}&nbsp;mistake{'s' if wrong != 1 else ''}"]
+        return "&nbsp;&nbsp;·&nbsp;&nbsp;".join(parts)
+
+    def _confusion_tab(self) -> QWidget:
+        scroll = QScrollArea(self)
+        scroll.setWidget(self.confusion)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        below = QWidget(self)
+        below_layout = QVBoxLayout(below)
+        below_layout.setContentsMargins(0, 0, 0, 0)
+        below_layout.setSpacing(2)
+        below_layout.addWidget(self.cell_note)
+        below_layout.addWidget(self.cell_grid, 1)
+        splitter = _FlippingSplitter(Qt.Orientation.Vertical, self)
+        splitter.setChildrenCollapsible(False)
+        splitter.addWidget(scroll)
+        splitter.addWidget(below)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        return splitter
+
+    def _inspect_and_show(self, index: int) -> None:
+        self.inspect_sample(index)
+        self.tabs.setCurrentWidget(self.grad_cam)
