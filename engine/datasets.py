@@ -305,15 +305,36 @@ def _make_dataset(name, class_names, x, y, validation_split, seed, test=None, wa
 
 def load_digits_dataset(input_shape=(28, 28, 1), validation_split: float = 0.2, seed: int = 0) -> Dataset:
     """scikit-learn's 8x8 handwritten digits (1,797 images, 10 classes), resized to the input."""
-    from sklearn.datasets import load_digits
-
     shape = _check_input_shape(input_shape)
     validation_split = _check_validation_split(validation_split)
-    digits = load_digits()
-    x = (digits.images.astype(np.float32) / 16.0)[..., None]
-    x = _fit_images(x, shape, "digits")
-    y = digits.target.astype(np.int64)
+    images, target = _read_sklearn_digits()
+    x = _fit_images((images.astype(np.float32) / 16.0)[..., None], shape, "digits")
+    y = target.astype(np.int64)
     return _make_dataset("digits", [str(i) for i in range(10)], x, y, validation_split, seed)
+
+
+def _read_sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The 8x8 images (values 0–16) and labels of scikit-learn's digits.
+
+    Read straight from the data file inside the installed scikit-learn package, as its
+    ``load_digits`` does, without importing scikit-learn: that import (SciPy and all) adds about
+    130 MB to the window's memory before any training. Falls back to ``load_digits`` if the file
+    has moved in some other scikit-learn version."""
+    import gzip
+    from importlib.util import find_spec
+
+    spec = find_spec("sklearn")
+    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+        path = Path(folder) / "datasets" / "data" / "digits.csv.gz"
+        if path.is_file():
+            with gzip.open(path, "rt", encoding="ascii") as handle:
+                table = np.loadtxt(handle, delimiter=",", dtype=np.float64)
+            if table.ndim == 2 and table.shape[1] == 65:
+                return table[:, :-1].reshape(-1, 8, 8), table[:, -1].astype(np.int64)
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    return digits.images, digits.target
 
 
 SHAPE_CLASSES = ("circle", "square", "triangle", "cross")

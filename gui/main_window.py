@@ -1,11 +1,11 @@
-"""The designer window: palette, canvas, inspector, summary, menus, files and autosave."""
+"""The designer window: palette, canvas, inspector, summary, training, menus, files and autosave."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QApplication, QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMessageBox, QUndoView,
     QWidget,
@@ -27,6 +27,10 @@ from .inspector import InspectorWidget
 from .palette import PaletteWidget
 from .summary_panel import SummaryWidget
 from .theme import ERROR_COLOR, OK_COLOR, WARNING_COLOR
+from .evaluation import EvaluationPanel
+from .evaluation.worker import wait_all as wait_for_evaluations
+from .training import TrainPanel
+from .training.panel import STOP_TIMEOUT_S
 
 PROJECT_FILTER = "Convas projects (*.convas)"
 KERAS_FILTER = "Keras models (*.keras *.json)"
@@ -54,6 +58,8 @@ class MainWindow(QMainWindow):
         self.palette_widget = PaletteWidget()
         self.inspector = InspectorWidget(self.document)
         self.summary = SummaryWidget(self.document)
+        self.train_panel = TrainPanel(self.document, self.settings)
+        self.evaluation = EvaluationPanel()
         self.undo_view = QUndoView(self.document.undo_stack)
         self.undo_view.setEmptyLabel("Opened")
         self._docks: dict[str, QDockWidget] = {}
@@ -61,8 +67,11 @@ class MainWindow(QMainWindow):
         self._dock("Inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea)
         self._dock("History", self.undo_view, Qt.DockWidgetArea.RightDockWidgetArea)
         self._dock("Summary", self.summary, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._dock("Train", self.train_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._dock("Evaluation", self.evaluation, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.tabifyDockWidget(self._docks["Inspector"], self._docks["History"])
         self._docks["Inspector"].raise_()
+        self._train_tabified = False  # see showEvent
         self.resizeDocks([self._docks["Layers"], self._docks["Inspector"]], [230, 330], Qt.Orientation.Horizontal)
         self.resizeDocks([self._docks["Summary"]], [230], Qt.Orientation.Vertical)
 
@@ -126,6 +135,12 @@ class MainWindow(QMainWindow):
         self.act_fit = self._action("&Fit to Window", self.view.fit_to_view, "Ctrl+Shift+F")
         self.act_layout = self._action("Auto &Layout", self.auto_layout, "Ctrl+L",
                                        "Arrange the layers top to bottom")
+        self.act_show_training = self._action("Training &Panel", self.show_training_panel, "Ctrl+Shift+T",
+                                              "Show the data, settings and curves of training")
+        panel = self.train_panel
+        panel.act_train.setShortcut(QKeySequence("F5"))
+        panel.act_train.triggered.connect(self.show_training_panel)
+        panel.act_stop.setShortcut(QKeySequence("Shift+F5"))
         for action in (self.act_cut, self.act_copy, self.act_paste, self.act_duplicate, self.act_delete,
                        self.act_rename, self.act_select_all, self.act_zoom_in, self.act_zoom_out,
                        self.act_zoom_reset, self.act_fit, self.act_layout):
@@ -165,6 +180,11 @@ class MainWindow(QMainWindow):
         for dock in self._docks.values():
             view.addAction(dock.toggleViewAction())
 
+        train = bar.addMenu("&Train")
+        train.addAction(self.act_show_training)
+        train.addSeparator()
+        train.addActions([self.train_panel.act_train, self.train_panel.act_pause, self.train_panel.act_stop])
+
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self._action("&About Convas", self.about))
 
@@ -178,6 +198,13 @@ class MainWindow(QMainWindow):
         self.scene.sigMessage.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.summary.sigNodeClicked.connect(self._select_from_summary)
         self.palette_widget.sigActivated.connect(self.add_layer)
+        self.train_panel.sigStatusMessage.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.train_panel.sigTrainingStarted.connect(self.show_training_panel)
+        self.train_panel.sigTrainingStarted.connect(self.evaluation.clear)
+        self.train_panel.sigTrainingFinished.connect(self.evaluation.set_result)
+        self.document.designReset.connect(self.evaluation.clear)
+        self._docks["Train"].visibilityChanged.connect(
+            lambda visible: visible and self.train_panel.activate_when_seen())
 
     # --- status ---------------------------------------------------------------------------
 
@@ -297,7 +324,9 @@ class MainWindow(QMainWindow):
     # --- files ----------------------------------------------------------------------------
 
     def maybe_save(self) -> bool:
-        """Ask about unsaved changes; False when the user cancels."""
+        """Stop a running training and ask about unsaved changes; False when the user cancels."""
+        if not self.stop_training_first("open another design"):
+            return False
         if not self.document.modified:
             return True
         answer = QMessageBox.question(
@@ -385,7 +414,7 @@ class MainWindow(QMainWindow):
 
     def revert(self) -> None:
         path = self.document.path
-        if path is None:
+        if path is None or not self.stop_training_first("revert"):
             return
         if self.document.modified:
             answer = QMessageBox.question(self, "Revert", f"Discard your changes and reload “{path.name}”?")
@@ -450,12 +479,55 @@ class MainWindow(QMainWindow):
         QMessageBox.about(self, "About Convas",
                           f"<b>Convas {__version__}</b><p>A desktop designer for Keras convolutional networks.</p>")
 
+    # --- training -------------------------------------------------------------------------
+
+    def show_training_panel(self) -> None:
+        dock = self._docks["Train"]
+        dock.show()
+        dock.raise_()
+        if dock.height() < 330:
+            self.resizeDocks([dock], [340], Qt.Orientation.Vertical)
+
+    def stop_training_first(self, verb: str) -> bool:
+        """Before closing or replacing the design: ask to stop a running training and wait for it
+        (events keep flowing); False when the user cancels or it does not stop in time."""
+        if not self.train_panel.is_training():
+            return True
+        if not self.ask_stop_training(verb):
+            return False
+        self.statusBar().showMessage("Stopping training…")
+        if self.train_panel.stop_and_wait(STOP_TIMEOUT_S):
+            self.statusBar().clearMessage()
+            return True
+        QMessageBox.warning(self, "Training is still running",
+                            f"Training did not stop within {STOP_TIMEOUT_S:.0f} s. Try again in a moment.")
+        return False
+
+    def ask_stop_training(self, verb: str) -> bool:
+        box = QMessageBox(QMessageBox.Icon.Question, "Training is running",
+                          f"Training is running. Stop it and {verb}?", QMessageBox.StandardButton.Cancel, self)
+        stop = box.addButton(f"Stop and {verb.split()[0]}", QMessageBox.ButtonRole.AcceptRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return box.clickedButton() is stop
+
     # --- window ---------------------------------------------------------------------------
 
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._train_tabified:
+            # Qt 6.11 leaves a second, orphaned tab bar on screen when a second group of docks is
+            # tabified before the window is first shown; once shown, tabifying is clean.
+            self._train_tabified = True
+            self.tabifyDockWidget(self._docks["Summary"], self._docks["Train"])
+            self.tabifyDockWidget(self._docks["Train"], self._docks["Evaluation"])
+            self._docks["Summary"].raise_()
+
     def closeEvent(self, event: QCloseEvent) -> None:
-        if not self.maybe_save():
+        if not self.stop_training_first("close") or not self.maybe_save():
             event.ignore()
             return
+        wait_for_evaluations()
         self.autosaver.discard()
         event.accept()
 

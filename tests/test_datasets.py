@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -79,6 +80,28 @@ def test_digits_counts_shapes_and_range():
     assert rgb.validation is None and len(rgb.train) == 1797
     assert rgb.sample_shape() == (16, 12, 3)
     assert np.array_equal(rgb.train.x[..., 0], rgb.train.x[..., 2])
+
+
+def test_digits_are_scikit_learns_own_without_importing_it():
+    """Read from the file scikit-learn ships (importing sklearn costs ~130 MB of window memory),
+    yet the very images and labels of ``sklearn.datasets.load_digits``."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from engine.datasets import load_digits_dataset; "
+            "load_digits_dataset((8, 8, 1)); print('sklearn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=str(Path(__file__).resolve().parent.parent))
+    assert out.stdout.strip() == "False"
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    ds = load_digits_dataset((8, 8, 1), validation_split=0.0)
+    assert len(ds.train) == len(digits.target) == 1797
+    # The split shuffles: compare as multisets of (image, label) rows.
+    ours = np.concatenate([ds.train.x.reshape(len(ds.train), -1) * 16, ds.train.y[:, None]], axis=1)
+    theirs = np.concatenate([digits.images.reshape(len(digits.target), -1), digits.target[:, None]], axis=1)
+    assert np.array_equal(np.unique(np.round(ours), axis=0), np.unique(theirs, axis=0))
 
 
 def test_digits_deterministic_by_seed():

@@ -1,0 +1,414 @@
+"""Which data to train on: the choice (digits, shapes, a file or a folder), a loader that works
+off the GUI thread, a one-line summary and a preview grid of samples and counts per class.
+
+The loader runs :func:`engine.data_source.load_dataset` on a thread pool (a folder can take
+seconds; even the built-in digits import scikit-learn the first time) and makes the preview
+thumbnails there too, as QImages (QPixmaps are made on the GUI thread). Answers carry a token so
+the box ignores a load that a newer request replaced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QSettings, QSize, Qt, QThreadPool, Signal
+from PySide6.QtGui import QImage, QPainter, QPixmap
+from PySide6.QtWidgets import (
+    QComboBox, QFileDialog, QFrame, QGridLayout, QLabel, QScrollArea, QSizePolicy,
+    QVBoxLayout, QWidget,
+)
+
+from engine.errors import ConvasError
+
+from ..inspector import _mute, _NoWheelMixin
+from ..theme import ERROR_COLOR
+
+THUMB = 48                 # thumbnail size in pixels
+SAMPLES_PER_CLASS = 3
+MAX_PREVIEW_CLASSES = 24   # more classes are counted but not all drawn
+_SPACING = 4
+DATA_FILTER = "Datasets (*.npz *.csv);;NumPy archives (*.npz);;CSV tables (*.csv);;All files (*)"
+BUILTIN_TITLES = (("Digits", "digits"), ("Shapes", "shapes"))
+_OPEN_FILE, _OPEN_FOLDER = "\x00file", "\x00folder"
+
+
+@dataclass
+class LoadedData:
+    """A dataset ready for the panel, with its preview made off the GUI thread."""
+
+    dataset: Any                           # engine.datasets.Dataset
+    thumbnails: list[list[QImage]]         # per class (at most MAX_PREVIEW_CLASSES)
+    validation_counts: list[int]           # per class
+
+
+def _image_from_array(array: Any) -> QImage:
+    """A QImage of one float [0, 1] image shaped (H, W, C) with C 1 or 3."""
+    import numpy as np
+
+    pixels = np.ascontiguousarray((np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
+    height, width, channels = pixels.shape
+    if channels == 1:
+        image = QImage(pixels.tobytes(), width, height, width, QImage.Format.Format_Grayscale8)
+    else:
+        image = QImage(pixels.tobytes(), width, height, 3 * width, QImage.Format.Format_RGB888)
+    return image.copy()  # own the pixels: the bytes object goes away
+
+
+def _thumbnail(image: QImage) -> QImage:
+    if image.isNull():
+        return image
+    upscale = image.width() <= THUMB and image.height() <= THUMB
+    mode = Qt.TransformationMode.FastTransformation if upscale else Qt.TransformationMode.SmoothTransformation
+    return image.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio, mode)
+
+
+def make_preview(dataset: Any, per_class: int = SAMPLES_PER_CLASS) -> LoadedData:
+    """Thumbnails of the first ``per_class`` training images of each class (decoded from their
+    files for a lazy image folder) and the validation count of each class."""
+    import numpy as np
+
+    classes = len(dataset.class_names)
+    train = dataset.train
+    thumbs: list[list[QImage]] = []
+    for index in range(min(classes, MAX_PREVIEW_CLASSES)):
+        picks = np.flatnonzero(train.y == index)[:per_class]
+        if train.x is not None:
+            images = [_image_from_array(train.x[i]) for i in picks]
+        else:
+            images = [QImage(train.paths[i]) for i in picks]
+        thumbs.append([_thumbnail(im) for im in images if not im.isNull()])
+    validation = dataset.validation
+    if validation is not None and len(validation):
+        val_counts = np.bincount(validation.y, minlength=classes)[:classes].tolist()
+    else:
+        val_counts = [0] * classes
+    return LoadedData(dataset, thumbs, [int(v) for v in val_counts])
+
+
+class _Relay(QObject):
+    sigLoaded = Signal(int, object)   # token, LoadedData
+    sigFailed = Signal(int, str)      # token, message
+
+
+class _LoadJob(QRunnable):
+    def __init__(self, relay: _Relay, token: int, source: str, input_shape: tuple[int, ...],
+                 validation_split: float, seed: int) -> None:
+        super().__init__()
+        self.relay, self.token = relay, token
+        self.args = (source, input_shape, validation_split, seed)
+
+    def run(self) -> None:
+        try:
+            from engine.data_source import load_dataset
+
+            loaded = make_preview(load_dataset(*self.args))
+        except ConvasError as exc:
+            self._emit(self.relay.sigFailed, self.token, str(exc))
+        except Exception as exc:  # noqa: BLE001 - an unreadable file is a message, not a crash
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            self._emit(self.relay.sigFailed, self.token, f"cannot load {self.args[0]}: {first}")
+        else:
+            self._emit(self.relay.sigLoaded, self.token, loaded)
+
+    @staticmethod
+    def _emit(signal: Any, *args: Any) -> None:
+        try:
+            signal.emit(*args)
+        except RuntimeError:
+            pass  # the panel was closed while this load ran
+
+
+class DatasetLoader(QObject):
+    """Loads one dataset at a time off the GUI thread; only the newest request is answered."""
+
+    sigLoaded = Signal(object)   # LoadedData
+    sigFailed = Signal(str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self._relay = _Relay(self)
+        self._relay.sigLoaded.connect(self._on_loaded)
+        self._relay.sigFailed.connect(self._on_failed)
+        self._token = 0
+
+    @property
+    def busy(self) -> bool:
+        return self._pool.activeThreadCount() > 0
+
+    def load(self, source: str, input_shape: tuple[int, ...], validation_split: float, seed: int) -> None:
+        self._token += 1
+        self._pool.clear()  # queued requests are out of date now
+        self._pool.start(_LoadJob(self._relay, self._token, source, tuple(input_shape),
+                                  validation_split, seed))
+
+    def cancel(self) -> None:
+        """Forget the pending request (its answer will be ignored)."""
+        self._token += 1
+        self._pool.clear()
+
+    def wait(self, msecs: int = -1) -> bool:
+        return self._pool.waitForDone(msecs)
+
+    def _on_loaded(self, token: int, loaded: LoadedData) -> None:
+        if token == self._token:
+            self.sigLoaded.emit(loaded)
+
+    def _on_failed(self, token: int, message: str) -> None:
+        if token == self._token:
+            self.sigFailed.emit(message)
+
+
+# --- widgets -------------------------------------------------------------------------------------
+
+class _Combo(_NoWheelMixin, QComboBox):
+    pass
+
+
+def _muted(label: QLabel) -> QLabel:
+    _mute(label)
+    return label
+
+
+def source_title(source: str) -> str:
+    for title, key in BUILTIN_TITLES:
+        if source.strip().lower() == key:
+            return title
+    return Path(source).name or source
+
+
+def _fmt_shape(shape: tuple[int, ...]) -> str:
+    return "×".join(str(d) for d in shape)
+
+
+class DatasetBox(QWidget):
+    """The dataset choice and a one-line summary of what was loaded.
+
+    ``sigSourceChanged`` announces a source the user chose (``digits``, ``shapes`` or a path);
+    :meth:`set_source` shows one without emitting.
+    """
+
+    sigSourceChanged = Signal(str)
+
+    def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.source = "digits"
+        self.combo = _Combo(self)
+        self.combo.setToolTip("The images to train on: a built-in set, a .npz or .csv file, or a "
+                              "folder with one sub-folder of images per class")
+        self.combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.combo.activated.connect(self._on_activated)
+        self.path_label = QLabel(self)
+        self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        _mute(self.path_label)
+        self.path_label.hide()
+        self.summary_label = QLabel(self)
+        self.summary_label.setWordWrap(True)
+        self.summary_label.setTextFormat(Qt.TextFormat.RichText)
+
+        self.combo.setAccessibleName("Data")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        layout.addWidget(self.combo)
+        layout.addWidget(self.path_label)
+        layout.addWidget(self.summary_label)
+        self._rebuild_combo()
+
+    # --- public -------------------------------------------------------------------------------
+
+    def set_source(self, source: str) -> None:
+        self.source = source.strip() or "digits"
+        self._rebuild_combo()
+
+    def show_loading(self) -> None:
+        self.summary_label.setText(f"Loading {source_title(self.source)}…")
+
+    def show_dataset(self, dataset: Any) -> None:
+        n_val = len(dataset.validation) if dataset.validation is not None else 0
+        parts = [f"<b>{len(dataset.train):,}</b> training", f"<b>{n_val:,}</b> validation"]
+        if dataset.test is not None:
+            parts.append(f"<b>{len(dataset.test):,}</b> test")
+        classes = len(dataset.class_names)
+        parts.append(f"<b>{classes}</b> class{'es' if classes != 1 else ''}")
+        parts.append(_fmt_shape(dataset.sample_shape()))
+        self.summary_label.setText(" · ".join(parts))
+        tip = [f"{dataset.name}: images {_fmt_shape(dataset.sample_shape())}, values 0–1"]
+        tip += dataset.warnings
+        self.summary_label.setToolTip("\n".join(tip))
+
+    def show_error(self, message: str) -> None:
+        self.summary_label.setText(f"<span style='color:{ERROR_COLOR}'>Not loaded</span>")
+        self.summary_label.setToolTip(message)
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _rebuild_combo(self) -> None:
+        combo = self.combo
+        combo.blockSignals(True)
+        combo.clear()
+        for title, key in BUILTIN_TITLES:
+            combo.addItem(title, key)
+        builtin = self.source.lower() in {key for _t, key in BUILTIN_TITLES}
+        if not builtin:
+            combo.addItem(source_title(self.source), self.source)
+            combo.setItemData(combo.count() - 1, self.source, Qt.ItemDataRole.ToolTipRole)
+        combo.insertSeparator(combo.count())
+        combo.addItem("Open a file (.npz, .csv)…", _OPEN_FILE)
+        combo.addItem("Open an image folder…", _OPEN_FOLDER)
+        combo.setCurrentIndex(combo.findData(self.source.lower() if builtin else self.source))
+        combo.blockSignals(False)
+        self.path_label.setVisible(not builtin)
+        if not builtin:
+            self.path_label.setText(self._elided_path())
+            self.path_label.setToolTip(self.source)
+
+    def _elided_path(self) -> str:
+        metrics = self.path_label.fontMetrics()
+        return metrics.elidedText(self.source, Qt.TextElideMode.ElideMiddle, max(200, self.width() - 8))
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        if self.path_label.isVisible():
+            self.path_label.setText(self._elided_path())
+
+    def _last_dir(self) -> str:
+        if self.settings is not None:
+            return str(self.settings.value("train/last_data_dir", str(Path.home())))
+        return str(Path.home())
+
+    def _on_activated(self, index: int) -> None:
+        data = self.combo.itemData(index)
+        if data in (_OPEN_FILE, _OPEN_FOLDER):
+            if data == _OPEN_FILE:
+                path, _ = QFileDialog.getOpenFileName(self, "Open a dataset", self._last_dir(), DATA_FILTER)
+            else:
+                path = QFileDialog.getExistingDirectory(self, "Open an image folder (one sub-folder per class)",
+                                                        self._last_dir())
+            if not path:
+                self._rebuild_combo()  # back to what was chosen before
+                return
+            if self.settings is not None:
+                self.settings.setValue("train/last_data_dir", str(Path(path).parent))
+            data = path
+        if data == self.source:
+            return
+        self.set_source(str(data))
+        self.sigSourceChanged.emit(self.source)
+
+
+class _Bar(QWidget):
+    """A thin horizontal bar: the share of the largest class this class has."""
+
+    def __init__(self, fraction: float, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.fraction = max(0.0, min(1.0, fraction))
+        self.setFixedHeight(4)
+
+    def paintEvent(self, _event: Any) -> None:
+        painter = QPainter(self)
+        painter.setPen(Qt.PenStyle.NoPen)
+        base = self.palette().color(self.backgroundRole()).darker(115)
+        painter.fillRect(self.rect(), base)
+        fill = self.rect()
+        fill.setWidth(round(self.width() * self.fraction))
+        painter.fillRect(fill, self.palette().highlight())
+
+
+class SamplePreview(QScrollArea):
+    """A few training images of each class: one column per class with its name, its count of
+    training images (and a bar comparing it with the largest class) and its first images. Rows
+    of images that do not fit the height are left out rather than cut."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.count_labels: list[QLabel] = []
+        self.class_labels: list[QLabel] = []
+        self._thumb_rows: list[list[QLabel]] = []
+        self._placeholder("Choose a dataset to see its images.")
+
+    def _placeholder(self, text: str) -> None:
+        label = QLabel(text)
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        _mute(label)
+        self.count_labels, self.class_labels, self._thumb_rows = [], [], []
+        self.setWidget(label)
+
+    def show_message(self, text: str) -> None:
+        self._placeholder(text)
+
+    def show_data(self, loaded: LoadedData) -> None:
+        dataset = loaded.dataset
+        counts = list(dataset.class_counts().values())
+        biggest = max(counts, default=1) or 1
+        page = QWidget()
+        grid = QGridLayout(page)
+        grid.setContentsMargins(10, 6, 10, 6)
+        grid.setHorizontalSpacing(8)
+        grid.setVerticalSpacing(_SPACING)
+        right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        for row, text in ((0, "Class"), (1, "Training images"), (3, "Samples")):
+            align = right if row != 3 else Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop
+            grid.addWidget(_muted(QLabel(text, page)), row, 0, align)
+        self.count_labels, self.class_labels = [], []
+        self._thumb_rows = [[] for _ in range(SAMPLES_PER_CLASS)]
+        lazy = dataset.train.is_lazy
+        centre = Qt.AlignmentFlag.AlignHCenter
+        for index, name in enumerate(dataset.class_names[:MAX_PREVIEW_CLASSES]):
+            column = index + 1
+            title = QLabel(page)
+            title.setAlignment(centre)
+            title.setToolTip(name)
+            title.setText(title.fontMetrics().elidedText(name, Qt.TextElideMode.ElideRight, THUMB + 8))
+            grid.addWidget(title, 0, column, centre)
+            n_val = loaded.validation_counts[index] if index < len(loaded.validation_counts) else 0
+            tip = (f"{name}: {counts[index]:,} training images, {n_val:,} validation"
+                   + (" (read from disk when training)" if lazy else ""))
+            count = QLabel(f"{counts[index]:,}", page)
+            count.setAlignment(centre)
+            count.setToolTip(tip)
+            grid.addWidget(count, 1, column, centre)
+            bar = _Bar(counts[index] / biggest, page)
+            bar.setFixedWidth(THUMB)
+            bar.setToolTip(tip)
+            grid.addWidget(bar, 2, column, centre)
+            thumbs = loaded.thumbnails[index] if index < len(loaded.thumbnails) else []
+            for row in range(SAMPLES_PER_CLASS):
+                cell = QLabel(page)
+                cell.setFixedSize(QSize(THUMB + 2, THUMB + 2))
+                cell.setAlignment(Qt.AlignmentFlag.AlignCenter)
+                cell.setStyleSheet("QLabel { border: 1px solid palette(mid); background: black; }")
+                if row < len(thumbs):
+                    cell.setPixmap(QPixmap.fromImage(thumbs[row]))
+                grid.addWidget(cell, 3 + row, column, centre)
+                self._thumb_rows[row].append(cell)
+            self.class_labels.append(title)
+            self.count_labels.append(count)
+        extra = len(dataset.class_names) - MAX_PREVIEW_CLASSES
+        if extra > 0:
+            grid.addWidget(_muted(QLabel(f"+ {extra} more classes", page)), 0, MAX_PREVIEW_CLASSES + 1)
+        grid.setColumnStretch(grid.columnCount(), 1)
+        grid.setRowStretch(3 + SAMPLES_PER_CLASS, 1)
+        self.setWidget(page)
+        self._fit_rows()
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._fit_rows()
+
+    def _fit_rows(self) -> None:
+        if not self._thumb_rows:
+            return
+        line = self.fontMetrics().height()
+        header = 12 + 2 * line + 4 + 3 * _SPACING
+        room = self.viewport().height() - header
+        rows = max(1, min(SAMPLES_PER_CLASS, room // (THUMB + 2 + _SPACING)))
+        for index, cells in enumerate(self._thumb_rows):
+            for cell in cells:
+                cell.setVisible(index < rows)

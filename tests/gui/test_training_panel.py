@@ -1,0 +1,316 @@
+"""The Train panel driven as a user would: choosing data, editing settings, Train/Stop, closing.
+
+Training tests are marked slow: the first one imports TensorFlow (about 17 s) on the worker
+thread; each run after that is one short epoch of the seed CNN on the built-in digits.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QEventLoop, QSettings, Qt
+from PySide6.QtWidgets import QApplication, QFileDialog
+
+from engine.editing import SetArg, plan_delete
+from engine.examples import seed_design
+from engine.project_file import load_project, save_project
+from gui.document import Document
+from gui.main_window import MainWindow
+from gui.theme import WARNING_COLOR
+from gui.training.series import BatchSeries
+from gui.training.settings_form import _log_steps
+
+TRAIN_TIMEOUT_MS = 180_000  # the first run includes the TensorFlow import
+PROJECT = "Convas projects (*.convas)"
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(Document(seed_design()), settings=settings, autosave_dir=tmp_path / "recovery")
+    qtbot.addWidget(win, before_close_func=stop_and_discard)
+    win.show()
+    qtbot.waitExposed(win)
+    return win
+
+
+def stop_and_discard(win) -> None:
+    """Teardown closes the window: end any run (and the evaluation a finished run started, while
+    events flow) and skip the unsaved-changes question."""
+    assert win.train_panel.stop_and_wait(60)
+    from gui.evaluation.worker import running
+
+    deadline = time.monotonic() + 60
+    while running() and time.monotonic() < deadline:
+        QApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+    win.document.mark_saved()
+
+
+@pytest.fixture
+def panel(window, qtbot):
+    """The Train panel, shown through the Train menu, with the digits loaded."""
+    window.act_show_training.trigger()
+    panel = window.train_panel
+    qtbot.waitUntil(lambda: panel.dataset is not None, timeout=60_000)
+    return panel
+
+
+def type_into(qtbot, spin, text: str) -> None:
+    spin.setFocus()
+    spin.lineEdit().selectAll()
+    qtbot.keyClicks(spin.lineEdit(), text)
+    qtbot.keyClick(spin.lineEdit(), Qt.Key.Key_Return)
+
+
+def choose(qtbot, combo, text: str) -> None:
+    """Pick ``text`` in a combo box with the keyboard (as a user tabbing through the form)."""
+    combo.setFocus()
+    target = combo.findText(text)
+    assert target >= 0, text
+    key = Qt.Key.Key_Down if target > combo.currentIndex() else Qt.Key.Key_Up
+    while combo.currentIndex() != target:
+        qtbot.keyClick(combo, key)
+    assert combo.currentText() == text
+
+
+def short_run(qtbot, panel, epochs: int = 1, batch: int = 64) -> None:
+    type_into(qtbot, panel.form.epochs_spin, str(epochs))
+    type_into(qtbot, panel.form.batch_spin, str(batch))
+    assert panel.form.config().epochs == epochs and panel.form.config().batch_size == batch
+
+
+def click_train(qtbot, panel):
+    assert panel.train_button.isEnabled()
+    qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
+    assert panel.is_training() and panel.worker is not None
+    return panel.worker
+
+
+# --- no TensorFlow -------------------------------------------------------------------------------
+
+def test_window_start_leaves_the_panel_idle_and_light(window):
+    panel = window.train_panel
+    assert panel.curves is None and panel.dataset is None  # nothing heavy until it is shown
+    assert not panel.is_training() and not panel.stop_button.isEnabled()
+
+
+def test_dataset_box_shows_digits_counts_and_shapes_replace_them(panel, qtbot):
+    summary = panel.dataset_box.summary_label.text()
+    assert "1,438</b> training" in summary and "359</b> validation" in summary and "10</b> classes" in summary
+    counts = [int(label.text().replace(",", "")) for label in panel.sample_preview.count_labels]
+    assert len(counts) == 10 and sum(counts) == 1438
+    assert [label.toolTip() for label in panel.sample_preview.class_labels] == [str(i) for i in range(10)]
+    assert panel.train_button.isEnabled() and not panel.problem_label.isVisible()
+
+    choose(qtbot, panel.dataset_box.combo, "Shapes")
+    qtbot.waitUntil(lambda: "4</b> classes" in panel.dataset_box.summary_label.text(), timeout=30_000)
+    summary = panel.dataset_box.summary_label.text()
+    assert "1,600</b> training" in summary and "400</b> validation" in summary
+    assert [label.toolTip() for label in panel.sample_preview.class_labels] == \
+        ["circle", "square", "triangle", "cross"]
+    assert panel.document.training["dataset"] == "shapes" and panel.window().isWindowModified()
+    # Four classes do not fit the seed CNN's ten outputs: said in red, and Train is off.
+    assert not panel.train_button.isEnabled()
+    assert "units=4" in panel.problem_label.text()
+
+
+def test_output_units_that_do_not_fit_the_data_block_training(panel, qtbot):
+    panel.document.edit("Set units", [SetArg("dense", "units", 4)])
+    text = panel.problem_label.text()
+    assert panel.problem_label.isVisible() and "Cannot train yet" in text
+    assert "10 classes" in text and "4 units" in text and "units=10" in text
+    assert not panel.train_button.isEnabled() and not panel.act_train.isEnabled()
+    panel.document.undo_stack.undo()
+    assert panel.train_button.isEnabled() and not panel.problem_label.isVisible()
+
+
+def test_an_invalid_design_is_explained_before_training(panel):
+    panel.document.edit("Bad kernel", [SetArg("conv2d_1", "kernel_size", 15)])
+    assert "fix them before training" in panel.problem_label.text()
+    assert not panel.train_button.isEnabled()
+
+
+def test_settings_survive_save_and_reopen(window, panel, qtbot, tmp_path, monkeypatch):
+    type_into(qtbot, panel.form.epochs_spin, "12")
+    choose(qtbot, panel.form.optimizer_combo, "RMSprop")
+    type_into(qtbot, panel.form.lr_spin, "3e-4")
+    assert window.isWindowModified()
+    target = tmp_path / "trained.convas"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), PROJECT))
+    window.act_save_as.trigger()
+    saved = load_project(target).training
+    assert saved["epochs"] == 12 and saved["optimizer"] == "rmsprop" and saved["dataset"] == "digits"
+    assert math.isclose(saved["learning_rate"], 3e-4)
+
+    window.new_file()
+    assert panel.form.epochs_spin.value() == 8 and panel.form.optimizer_combo.currentText() == "Adam"
+    assert window.open_path(target, ask=False)
+    assert panel.form.epochs_spin.value() == 12
+    assert panel.form.optimizer_combo.currentText() == "RMSprop"
+    assert panel.form.lr_spin.text() == "0.0003"
+    assert not window.isWindowModified()
+
+
+def test_unusable_saved_settings_fall_back_to_defaults_with_a_message(window, panel, tmp_path):
+    path = tmp_path / "odd.convas"
+    save_project(path, seed_design(), {"epochs": -3, "optimizer": "adam"})
+    assert window.open_path(path, ask=False)
+    assert panel.form.epochs_spin.value() == 8
+    assert "not usable" in window.statusBar().currentMessage()
+    assert "epochs" in window.statusBar().currentMessage()
+
+
+def test_learning_rate_steps_along_one_two_five():
+    assert _log_steps(1e-3, 1) == pytest.approx(2e-3)
+    assert _log_steps(1e-3, -1) == pytest.approx(5e-4)
+    assert _log_steps(3e-4, 1) == pytest.approx(5e-4)
+    assert _log_steps(5e-3, 2) == pytest.approx(2e-2)
+
+
+def test_batch_series_recovers_each_batch_from_keras_running_means():
+    values = [2.0, 1.0, 4.0, 3.0]  # three full batches of 10 and a last batch of 5
+    sizes = [10, 10, 10, 5]
+    series = BatchSeries(samples=35, batch_size=10, smoothing=0.5)
+    total = seen = 0.0
+    for batch, (value, size) in enumerate(zip(values, sizes)):
+        total += value * size
+        seen += size
+        series.append(0, batch, 4, total / seen)
+    assert np.allclose(series.raw.view(), values)
+    assert np.allclose(series.x.view(), [0.25, 0.5, 0.75, 1.0])
+    assert series.smooth.view()[0] == pytest.approx(2.0)  # unbiased from the first value
+    series.append(1, 0, 4, 7.0)  # a new epoch restarts the running mean
+    assert series.raw.view()[-1] == pytest.approx(7.0)
+
+
+# --- training (TensorFlow) ------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_a_short_run_draws_curves_and_hands_on_the_model(panel, qtbot):
+    short_run(qtbot, panel)
+    started, finished = [], []
+    panel.sigTrainingStarted.connect(lambda: started.append(True))
+    panel.sigTrainingFinished.connect(lambda model, data: finished.append((model, data)))
+    with qtbot.waitSignal(panel.sigTrainingFinished, timeout=TRAIN_TIMEOUT_MS):
+        click_train(qtbot, panel)
+        assert "snapshot of the design from" in panel.snapshot_label.text()
+        assert not panel.train_button.isEnabled() and panel.stop_button.isEnabled()
+    assert started and finished
+    model, data = finished[0]
+    assert model is panel.result_model and data is panel.dataset and panel.result_dataset is data
+    run = panel.curves.current
+    x, raw = run.curve("loss", "raw").getData()
+    assert len(x) == 23 and np.all(np.isfinite(raw)) and x[-1] == pytest.approx(1.0)
+    assert len(run.curve("loss", "smooth").getData()[1]) == 23
+    assert len(run.curve("metric", "validation").getData()[0]) == 1
+    assert panel.progress.value() == panel.progress.maximum() == 23
+    assert "Run 1 · training" in panel.curves.legend_names()
+    assert panel.state == "idle" and panel.train_button.isEnabled() and not panel.stop_button.isEnabled()
+    assert panel.epoch_label.text().startswith("Epoch 1: loss")
+
+
+@pytest.mark.slow
+def test_stop_ends_the_run_within_a_batch_and_keeps_the_model(panel, qtbot):
+    short_run(qtbot, panel, epochs=20)
+    worker = click_train(qtbot, panel)
+    qtbot.waitSignal(worker.sigBatch, timeout=TRAIN_TIMEOUT_MS).wait()
+    with qtbot.waitSignal(panel.sigTrainingFinished, timeout=30_000):
+        qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
+        assert panel.state == "stopping" and not panel.stop_button.isEnabled()
+    assert worker.batches_after_stop <= 1
+    assert panel.state == "idle" and not panel.is_training() and panel.result_model is not None
+    assert panel.result.stopped_early and "stopped on request" in panel.message_label.text().lower()
+    assert panel.batches_seen < 20 * 23
+
+
+@pytest.mark.slow
+def test_pause_holds_the_run_until_resumed(panel, qtbot):
+    short_run(qtbot, panel, epochs=20)
+    click_train(qtbot, panel)
+    # The panel shows "running" once the first batch's queued signal has reached it.
+    qtbot.waitUntil(lambda: panel.state == "running", timeout=TRAIN_TIMEOUT_MS)
+    qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
+    assert panel.state == "paused" and panel.pause_button.text() == "Resume"
+    qtbot.wait(300)  # a batch that was running ends, then nothing more arrives
+    seen = panel.batches_seen
+    qtbot.wait(400)
+    assert panel.batches_seen == seen
+    qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.batches_seen > seen, timeout=10_000)
+    assert panel.stop_and_wait()
+
+
+@pytest.mark.slow
+def test_nan_guard_names_the_batch_and_suggests_a_lower_learning_rate(panel, qtbot):
+    short_run(qtbot, panel)
+    choose(qtbot, panel.form.optimizer_combo, "SGD (momentum)")
+    type_into(qtbot, panel.form.lr_spin, "1e6")
+    assert panel.form.config().learning_rate == 1e6
+    with qtbot.waitSignal(panel.sigTrainingFinished, timeout=TRAIN_TIMEOUT_MS):
+        click_train(qtbot, panel)
+    text = panel.message_label.text()
+    assert panel.message_label.isVisible() and WARNING_COLOR in text
+    assert "epoch 1, batch" in text and ("NaN" in text or "infinite" in text)
+    assert "lower the learning rate" in text
+
+
+@pytest.mark.slow
+def test_closing_during_training_stops_it_then_closes(window, panel, qtbot, monkeypatch):
+    short_run(qtbot, panel, epochs=20)
+    worker = click_train(qtbot, panel)
+    thread = panel.thread
+    qtbot.waitSignal(worker.sigBatch, timeout=TRAIN_TIMEOUT_MS).wait()
+    asked = []
+    monkeypatch.setattr(window, "ask_stop_training", lambda verb: asked.append(verb) or False)
+    assert not window.close()  # Cancel: the run goes on
+    assert asked == ["close"] and panel.is_training() and thread.isRunning()
+    monkeypatch.setattr(window, "ask_stop_training", lambda verb: True)
+    window.document.mark_saved()  # only the training question here, not the unsaved-changes one
+    assert window.close()
+    assert not thread.isRunning() and not panel.is_training() and not window.isVisible()
+    assert panel.result_model is not None
+
+
+@pytest.mark.slow
+def test_editing_the_canvas_during_training_does_not_touch_the_run(window, panel, qtbot):
+    short_run(qtbot, panel, epochs=2)
+    with qtbot.waitSignal(panel.sigTrainingFinished, timeout=TRAIN_TIMEOUT_MS):
+        worker = click_train(qtbot, panel)
+        qtbot.waitSignal(worker.sigBatch, timeout=TRAIN_TIMEOUT_MS).wait()
+        window.document.edit("Delete", plan_delete(window.document.design, ["dense", "flatten"]))
+        assert "dense" not in window.document.design.nodes
+    assert not panel.result.stopped_early and panel.result.epochs_run == 2
+    assert "dense" in [layer.name for layer in panel.result_model.layers]
+    # The edited design no longer fits the data: shown now that the run is over.
+    assert panel.problem_label.isVisible() and not panel.train_button.isEnabled()
+
+
+@pytest.mark.slow
+def test_new_file_during_training_asks_first(window, panel, qtbot, monkeypatch):
+    short_run(qtbot, panel, epochs=20)
+    worker = click_train(qtbot, panel)
+    qtbot.waitSignal(worker.sigBatch, timeout=TRAIN_TIMEOUT_MS).wait()
+    monkeypatch.setattr(window, "ask_stop_training", lambda verb: verb == "open another design")
+    window.document.mark_saved()
+    window.new_file()
+    assert not panel.is_training() and panel.result_model is None  # a new design starts clean
+
+
+@pytest.mark.slow
+def test_after_training_the_evaluation_dock_shows_the_validation_results(window, panel, qtbot):
+    """Train through the window: the Evaluation dock fills with a confusion matrix whose cells
+    add up to the validation split, and the accuracy it states matches those counts."""
+    short_run(qtbot, panel)
+    evaluation = window.evaluation
+    with qtbot.waitSignal(evaluation.sigEvaluated, timeout=TRAIN_TIMEOUT_MS):
+        click_train(qtbot, panel)
+    classes = len(panel.dataset.class_names)
+    counts = np.array([[int(evaluation.confusion.cell_text(t, p)) for p in range(classes)]
+                       for t in range(classes)])
+    assert counts.sum() == len(panel.dataset.validation) > 0
+    accuracy = np.trace(counts) / counts.sum()
+    assert f"{accuracy * 100:.1f}%" in evaluation.summary.text()
+    assert "Validation" in evaluation.summary.text()
