@@ -62,7 +62,7 @@ GUI_CPU: list[float] = []  # GUI-thread CPU seconds per wall second, one per pan
 
 
 def panel_run(app, panel, epochs: int) -> tuple[float, list[float]]:
-    """One run through the panel (the user's path: live curves, 20 Hz redraw). Returns the
+    """One run through the panel (the user's path: live curves, adaptive redraw). Returns the
     samples per second over epochs 2..E and the lateness of a 10 ms GUI timer (ms) while
     batches were flowing."""
     from PySide6.QtCore import QEventLoop, Qt, QTimer

@@ -1,6 +1,7 @@
 """Render the designer window to a PNG, for the README and for looking at changes.
 
-Run: ``uv run python -m gui.screenshot [OUT.png] [--example NAME] [--dark] [--scale 2]``.
+Run: ``uv run python -m gui.screenshot [OUT.png] [--example NAME] [--dark] [--scale 2]
+[--train EPOCHS] [--panel train|evaluation]``.
 Works without a display (offscreen) or under Xvfb.
 """
 
@@ -21,6 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dark", action="store_true", help="render with a dark palette")
     parser.add_argument("--scale", type=float, default=1.0, help="device pixel ratio (e.g. 2 for 200 %)")
     parser.add_argument("--size", default="1440x900")
+    parser.add_argument("--train", type=int, default=0, metavar="EPOCHS",
+                        help="train the design on its data for EPOCHS first (imports TensorFlow)")
+    parser.add_argument("--panel", choices=("train", "evaluation"), default=None,
+                        help="bring this bottom panel to the front")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -53,6 +58,19 @@ def main(argv: list[str] | None = None) -> int:
         window.scene.select_nodes([selected])
     for _ in range(3):
         app.processEvents()
+    if args.train or args.panel:
+        window.show_training_panel()
+        panel = window.train_panel
+        _wait(app, lambda: panel.dataset is not None or bool(panel.problems), 120)
+    if args.train:
+        panel.form.epochs_spin.setValue(args.train)
+        panel.start()
+        _wait(app, lambda: panel.state == "idle" and panel.result is not None, 1800)
+        from .evaluation.worker import running
+        _wait(app, lambda: running() == 0, 300)
+    if args.panel == "evaluation":
+        window._docks["Evaluation"].raise_()
+    _wait(app, lambda: False, 0.5)  # let everything paint
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     window.grab().save(str(out))
@@ -60,6 +78,15 @@ def main(argv: list[str] | None = None) -> int:
     window.document.mark_saved()
     window.close()
     return 0
+
+
+def _wait(app, condition, timeout_s: float) -> None:
+    """Process events until ``condition()`` holds, or ``timeout_s`` has passed."""
+    import time
+    end = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.01)
 
 
 if __name__ == "__main__":

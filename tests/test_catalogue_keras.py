@@ -162,8 +162,8 @@ def _depthwise_rows() -> list[Row]:
             E(kind, {**extra, "kernel_size": 4, "dilation_rate": 3}, size),
             E(kind, {**extra, "kernel_size": 4, "strides": 2, "dilation_rate": 3}, size),
             E(kind, {**extra, "kernel_size": 2}, size + (2,)),
-            *([E(kind, {**extra, "kernel_size": 2, "strides": (1, 2)}, size),
-               E(kind, {**extra, "kernel_size": 1, "strides": (3, 2), "data_format": CF}, size),
+            *([R(kind, {**extra, "kernel_size": 2, "strides": (1, 2)}, size, expect="cpu"),
+               R(kind, {**extra, "kernel_size": 1, "strides": (3, 2), "data_format": CF}, size, expect="cpu"),
                R(kind, {**extra, "kernel_size": 2, "strides": (1, 2), "dilation_rate": 2}, size),
                R(kind, {**extra, "kernel_size": 2, "dilation_rate": (1, 2)}, size)] if rank == 2 else []),
             E(kind, {**extra, "kernel_size": 2}, size[1:]),
@@ -506,7 +506,8 @@ def cpu_only_failure(exc: BaseException) -> bool:
     transposed ones; a GPU runs them."""
     text = str(exc)
     return any(marker in text for marker in ("only supports NHWC", "NHWC tensor format",
-                                             "only supports NDHWC", "support dilation rates larger than 1"))
+                                             "only supports NDHWC", "support dilation rates larger than 1",
+                                             "equal length strides"))
 
 
 def theirs(keras: Any, row: Row) -> Verdict:
@@ -578,7 +579,12 @@ def test_row_matches_keras(keras: Any, row: Row) -> None:
     mine, truth = ours(row), theirs(keras, row)
     context = f"\n  ours:  {mine}\n  keras: {truth}"
     if row.expect == "cpu":
-        assert truth.reason.startswith("cpu-only"), f"expected a CPU-only failure{context}"
+        # Whether this CPU's kernels run it depends on the CPU and TensorFlow's build (oneDNN
+        # runs some channels_first convolutions on AVX-512 machines): fail as CPU-only, or agree.
+        if truth.valid:
+            assert (mine.shape, mine.params) == (truth.shape, truth.params), f"shapes/params differ{context}"
+        else:
+            assert truth.reason.startswith("cpu-only"), f"expected a CPU-only failure{context}"
         assert mine.valid, f"Convas must accept it (a GPU runs it){context}"
         assert mine.warnings, f"Convas must warn that a CPU cannot run it{context}"
         return

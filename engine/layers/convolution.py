@@ -21,17 +21,26 @@ def _no_stride_and_dilation(args: Args) -> None:
             [Fix.set_arg("dilation_rate", 1), Fix.set_arg("strides", 1)])
 
 
-def _cpu_lint(*, channels_first: bool, dilated: bool = False):
-    """Warn about settings TensorFlow's CPU kernels cannot run (a GPU runs them)."""
+def _cpu_lint(*, channels_first: bool, dilated: bool = False, depthwise: bool = False):
+    """Warn about settings that some of TensorFlow's kernels cannot run: whether they run depends
+    on the machine (a GPU, or oneDNN's kernels on some CPUs, run them), so they are not errors."""
     def lint(args: Args, inputs: list[Shape], out: Shape) -> list[tuple[str, tuple[Fix, ...]]]:
         found = []
+        strides = args.get("strides", ())
+        # TensorFlow's own depthwise kernels take one stride for both axes (Keras avoids them,
+        # and so allows unequal strides, when it emulates strides together with dilation).
+        if depthwise and len(set(strides)) > 1 and max(args["dilation_rate"]) == 1:
+            found.append((f"strides {strides} differ between the axes: TensorFlow's depthwise "
+                          "convolution runs that only with some CPU kernels: on many CPUs it fails "
+                          "when run; use equal strides to run anywhere",
+                          (Fix.set_arg("strides", min(strides)), Fix.set_arg("strides", max(strides)))))
         if channels_first and args["data_format"] == "channels_first" and args.get("groups", 1) == 1:
-            found.append(("TensorFlow runs this convolution with data_format='channels_first' only "
-                          "on a GPU: on a CPU it fails when run; use 'channels_last' to run anywhere",
+            found.append(("TensorFlow runs this convolution with data_format='channels_first' on a "
+                          "GPU, but on many CPUs it fails when run; use 'channels_last' to run anywhere",
                           (Fix.set_arg("data_format", "channels_last"),)))
         if dilated and max(args["dilation_rate"]) > 1:
             found.append((f"TensorFlow runs a transposed convolution with dilation_rate "
-                          f"{args['dilation_rate']} only on a GPU: on a CPU it fails when run; "
+                          f"{args['dilation_rate']} on a GPU, but on many CPUs it fails when run; "
                           "use dilation_rate=1 to run anywhere", (Fix.set_arg("dilation_rate", 1),)))
         return found
     return lint
@@ -193,13 +202,6 @@ def _depthwise_infer(rank: int, kind: str):
     def infer(args: Args, inputs: list[Shape]) -> Shape:
         shape = check_rank(inputs, rank, kind)
         fmt = args["data_format"]
-        strides = args["strides"]
-        # TensorFlow's depthwise kernel takes one stride for both axes; Keras avoids it (and so
-        # allows unequal strides) only when it emulates strides together with dilation.
-        if len(set(strides)) > 1 and max(args["dilation_rate"]) == 1:
-            raise LayerError(f"strides {strides} differ between the axes, but TensorFlow's depthwise "
-                             "convolution needs the same stride on both; use equal strides",
-                             [Fix.set_arg("strides", min(strides)), Fix.set_arg("strides", max(strides))])
         cin = require_channels(shape, fmt)
         sizes = window_sizes(shape, fmt, args["kernel_size"], args["strides"], args["padding"],
                              args["dilation_rate"])
@@ -236,7 +238,7 @@ def depthwise(rank: int) -> LayerSpec:
         params=(p_kernel(rank), p_strides(rank), p_padding(), p_depth_multiplier(), p_data_format(),
                 p_dilation(rank), p_activation(), p_use_bias()),
         infer=_depthwise_infer(rank, kind), weights=_depthwise_weights, macs=_depthwise_macs,
-        field=_window_field, card=conv_card,
+        field=_window_field, card=conv_card, lint=_cpu_lint(channels_first=False, depthwise=True),
     )
 
 
@@ -248,7 +250,7 @@ def separable(rank: int) -> LayerSpec:
         params=(p_filters(), p_kernel(rank), p_strides(rank), p_padding(), p_data_format(),
                 p_dilation(rank), p_depth_multiplier(), p_activation(), p_use_bias()),
         infer=_depthwise_infer(rank, kind), weights=_depthwise_weights, macs=_depthwise_macs,
-        field=_window_field, card=conv_card,
+        field=_window_field, card=conv_card, lint=_cpu_lint(channels_first=False, depthwise=True),
     )
 
 

@@ -2,7 +2,7 @@
 
 Each run gets its curves once, when it starts; per-batch and per-epoch values go into growing
 numpy buffers (:mod:`.series`) at O(1) per batch, and :meth:`TrainingCurves.flush` — called by the
-panel's ~20 Hz timer — hands the plots the new data only when some arrived. Per-batch lines clip
+panel's redraw timer (up to 20 Hz) — hands the plots the new data only when some arrived. Per-batch lines clip
 to the view, downsample by peaks and draw without antialiasing, so 100,000 points stay smooth.
 Earlier runs stay drawn in muted colours (up to :data:`MAX_RUNS`).
 
@@ -23,6 +23,9 @@ from PySide6.QtWidgets import QGraphicsItem, QHBoxLayout, QWidget
 from .series import PLOTS, BatchSeries, EpochSeries, nice_ceiling
 
 MAX_RUNS = 5
+# Room above and below a y range: pyqtgraph hides a tick label (0, 1) that would cross the plot's
+# edge, so the ends of the range keep half a label's height inside.
+Y_PADDING = 0.09
 TRAIN_COLOR = "#3b82f6"
 VALIDATION_COLOR = "#f97316"
 
@@ -82,11 +85,12 @@ class TrainingCurves(QWidget):
             item.enableAutoRange(x=False, y=False)
             for name in ("left", "bottom"):
                 item.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-        self.plots["metric"].setYRange(0.0, 1.0, padding=0.03)
+        self.plots["metric"].setYRange(0.0, 1.0, padding=Y_PADDING)
         self._loss_range = (0.0, 1.0)
-        self.plots["loss"].setYRange(*self._loss_range, padding=0.03)
+        self.plots["loss"].setYRange(*self._loss_range, padding=Y_PADDING)
         self.legend = self.plots["loss"].getPlotItem().addLegend(offset=(-6, 6), labelTextSize="8pt",
                                                                  verSpacing=-6, colCount=2)
+        self._rebuild_legend()
         self.apply_palette()
 
     # --- runs -------------------------------------------------------------------------------
@@ -188,7 +192,7 @@ class TrainingCurves(QWidget):
         top = nice_ceiling(high) if math.isfinite(high) else 1.0
         if (bottom, top) != self._loss_range:
             self._loss_range = (bottom, top)
-            self.plots["loss"].setYRange(bottom, top, padding=0.03)
+            self.plots["loss"].setYRange(bottom, top, padding=Y_PADDING)
 
     def legend_names(self) -> list[str]:
         return [label.text for _sample, label in self.legend.items]
@@ -277,6 +281,7 @@ class TrainingCurves(QWidget):
     def _rebuild_legend(self) -> None:
         self.legend.clear()
         run = self.current
+        self.legend.setVisible(run is not None)  # no empty box before the first run
         if run is None:
             return
         items = run.items["loss"]

@@ -3,7 +3,8 @@
 The panel mirrors ``document.training`` (the settings a ``.convas`` file keeps) and writes each
 change back, marking the document modified. It trains a copy of the design taken when Train is
 pressed, on a worker thread (:mod:`.worker`), so edits on the canvas never disturb a run. Per-batch
-signals only append to numpy buffers; a 20 Hz timer redraws the curves and the progress.
+signals only append to numpy buffers; a timer redraws the curves and the progress, up to 20 Hz
+but within a CPU budget (:mod:`.pacing`).
 
 Heavy parts wait until the panel is first shown (or Train is pressed): the plots import
 pyqtgraph, the dataset loads off the GUI thread, and TensorFlow is imported by the worker.
@@ -31,13 +32,13 @@ from ..document import Document
 from ..inspector import _mute, _section, _sentence
 from ..theme import ERROR_COLOR, WARNING_COLOR
 from .dataset_box import DatasetBox, DatasetLoader, LoadedData, SamplePreview
+from .pacing import FASTEST_MS, RedrawPacer
 from .series import PLOTS
 from .settings_form import SettingsForm
 from .worker import TrainingWorker, start_worker
 
 GIL_SWITCH_S = 0.001      # sys.setswitchinterval while training (see start)
 PROGRESS_S = 0.2          # the progress bar moves at most this often
-REDRAW_MS = 50            # curves and progress are redrawn at most this often (20 Hz)
 STOP_TIMEOUT_S = 30.0     # how long closing waits for a run to stop
 MESSAGES_SHOWN = 4
 _QUIET_MESSAGES = ("training paused", "training resumed")  # the buttons already say so
@@ -209,7 +210,8 @@ class TrainPanel(QWidget):
         self._timer = QTimer(self)
         self._flush_turn = 0
         self._progress_shown = 0.0  # time.monotonic() of the last progress bar move
-        self._timer.setInterval(REDRAW_MS)
+        self._pacer = RedrawPacer()
+        self._timer.setInterval(FASTEST_MS)
         self._timer.timeout.connect(self._tick)
 
         self._build()
@@ -434,7 +436,7 @@ class TrainPanel(QWidget):
             self._old_thread = None
         self.thread = start_worker(worker, self)
         self.thread.finished.connect(self._on_thread_finished)
-        self._timer.start()
+        self._timer.start(self._pacer.restart())
         self._set_state(STARTING)
         self.sigTrainingStarted.emit()
 
@@ -683,7 +685,11 @@ class TrainPanel(QWidget):
             self.sigTrainingFinished.emit(result.model, self._run_dataset)
 
     def _tick(self, force: bool = False) -> None:
-        """Redraw curves and progress (20 Hz while training, only when something arrived)."""
+        """Redraw curves and progress (up to 20 Hz while training, slower when drawing would
+        take more than its CPU budget; see :mod:`.pacing`), only when something arrived."""
+        interval = self._pacer.tick()
+        if interval != self._timer.interval():
+            self._timer.setInterval(interval)
         if self.curves is not None:
             # One plot per tick, in turn (each redraws at 10 Hz), all of them when forced.
             self._flush_turn = (self._flush_turn + 1) % len(PLOTS)

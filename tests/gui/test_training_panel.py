@@ -191,6 +191,7 @@ def test_batch_series_recovers_each_batch_from_keras_running_means():
 @pytest.mark.slow
 def test_a_short_run_draws_curves_and_hands_on_the_model(panel, qtbot):
     short_run(qtbot, panel)
+    assert not panel.curves.legend.isVisible()  # no empty legend box before the first run
     started, finished = [], []
     panel.sigTrainingStarted.connect(lambda: started.append(True))
     panel.sigTrainingFinished.connect(lambda model, data: finished.append((model, data)))
@@ -207,7 +208,7 @@ def test_a_short_run_draws_curves_and_hands_on_the_model(panel, qtbot):
     assert len(run.curve("loss", "smooth").getData()[1]) == 23
     assert len(run.curve("metric", "validation").getData()[0]) == 1
     assert panel.progress.value() == panel.progress.maximum() == 23
-    assert "Run 1 · training" in panel.curves.legend_names()
+    assert "Run 1 · training" in panel.curves.legend_names() and panel.curves.legend.isVisible()
     assert panel.state == "idle" and panel.train_button.isEnabled() and not panel.stop_button.isEnabled()
     assert panel.epoch_label.text().startswith("Epoch 1: loss")
 
