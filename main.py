@@ -1,11 +1,11 @@
-"""Convas entry point: ``convas [FILE]`` opens the designer; ``convas summary …`` runs headless."""
+"""Convas entry point: ``convas [FILE]`` opens the designer; ``convas summary|train|export …`` run headless."""
 
 from __future__ import annotations
 
 import sys
 from typing import Sequence
 
-CLI_COMMANDS = {"summary", "train"}
+CLI_COMMANDS = {"summary", "train", "export"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -97,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print machine-readable JSON")
     s.add_argument("--batch-size", type=positive_int, default=1, help="batch size for activation memory")
     _add_train_parser(sub)
+    from .export.command import add_parser as add_export_parser
+    add_export_parser(sub)
     return parser
 
 
@@ -399,5 +401,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_summary(args)
     if args.command == "train":
         return cmd_train(args)
+    if args.command == "export":
+        from .export.command import cmd_export
+        return cmd_export(args)
     parser.print_help()
     return EXIT_OK

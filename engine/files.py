@@ -29,12 +29,24 @@ def load_design(path: str | Path) -> Design:
     if suffix == ".convas":
         return load_project(path).design
     if suffix in (".keras", ".zip"):
-        return load_keras_design(path)
+        from .export.formats import restore_design
+        return restore_design(path, load_keras_design(path))
     if suffix == ".json":
         if _is_convas_json(path):
             return load_project(path).design
         return load_keras_design(path)
     raise FileFormatError(f"{path.name}: unknown file type {suffix or '(none)'}; Convas reads {SUPPORTED}")
+
+
+def has_weights(path: str | Path) -> bool:
+    """Whether ``path`` is a ``.keras`` archive that carries weights (``model.weights.h5``)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "model.weights.h5" in archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def _is_convas_json(path: Path) -> bool:

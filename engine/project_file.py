@@ -98,8 +98,13 @@ def save_project(path: str | os.PathLike[str], design: Design,
     one, never half of one. On any failure the old file is untouched, the temporary file is
     removed and a :class:`ConvasError` says why.
     """
-    text = to_json_text(project_to_dict(design, training))
-    data = text.encode("utf-8")
+    write_bytes_atomically(path, to_json_text(project_to_dict(design, training)).encode("utf-8"))
+
+
+def write_bytes_atomically(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half:
+    a temporary file beside the target, flushed to disk, then :func:`os.replace`. On failure
+    the old file is untouched, the temporary file removed and a :class:`ConvasError` says why."""
     target = Path(path)
     if target.is_symlink():  # replace the file the link points to, not the link
         target = target.resolve()

@@ -39,6 +39,7 @@ class Document(QObject):
         super().__init__(parent)
         self.design = design or Design()
         self.path: Path | None = path
+        self.weights_file: Path | None = None  # an imported .keras file whose weights exports use
         self.training: dict[str, Any] = {}
         self.batch_size = 32
         self._unsaved_without_history = False
@@ -74,10 +75,13 @@ class Document(QObject):
     def title(self) -> str:
         return self.path.name if self.path else "Untitled"
 
-    def reset(self, design: Design, path: Path | None = None, training: dict | None = None) -> None:
-        """Replace the whole design (new/open/revert): a fresh undo history, not modified."""
+    def reset(self, design: Design, path: Path | None = None, training: dict | None = None,
+              weights_file: Path | None = None) -> None:
+        """Replace the whole design (new/open/revert): a fresh undo history, not modified.
+        ``weights_file`` is the imported ``.keras`` file whose weights exports use."""
         self.design = design
         self.path = path
+        self.weights_file = weights_file
         self.training = dict(training or {})
         self._unsaved_without_history = False
         self.undo_stack.clear()

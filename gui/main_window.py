@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QShowEvent
@@ -114,6 +115,8 @@ class MainWindow(QMainWindow):
         self.act_open = self._action("&Open…", self.open_dialog, K.Open)
         self.act_import = self._action("&Import Keras Model…", self.import_dialog, "Ctrl+I",
                                        "Read a .keras or Keras JSON architecture (no code is run)")
+        self.act_export = self._action("&Export…", self.export_dialog, "Ctrl+E",
+                                       "Write a verified .keras, SavedModel, TFLite, ONNX or Python file")
         self.act_save = self._action("&Save", self.save, K.Save)
         self.act_save_as = self._action("Save &As…", self.save_as, K.SaveAs)
         self.act_revert = self._action("&Revert", self.revert, None, "Reload the file from disk")
@@ -161,6 +164,7 @@ class MainWindow(QMainWindow):
         file.addActions([self.act_save, self.act_save_as, self.act_revert])
         file.addSeparator()
         file.addAction(self.act_import)
+        file.addAction(self.act_export)
         file.addSeparator()
         file.addAction(self.act_quit)
         self._rebuild_recent()
@@ -357,21 +361,63 @@ class MainWindow(QMainWindow):
         path = Path(path)
         try:
             if path.suffix.lower() in (".keras", ".json", ".zip"):
-                from engine.files import load_design
+                from engine.files import load_design, has_weights
                 design, training, doc_path = load_design(path), None, None
+                weights_file = path if has_weights(path) else None
             else:
                 project = load_project(path)
                 design, training, doc_path = project.design, project.training, path
+                weights_file = None
         except ConvasError as exc:
             self._error("Cannot open file", str(exc))
             return False
         except OSError as exc:
             self._error("Cannot open file", f"{path.name}: {exc.strerror or exc}")
             return False
-        self.document.reset(design, doc_path, training)
+        self.document.reset(design, doc_path, training, weights_file)
         self.autosaver.discard()
         self._add_recent(path)
         return True
+
+    def export_weights(self) -> tuple[Any, str]:
+        """The model whose weights an export uses (None: built in the export), and what to tell
+        the user about them: the last run's when it trained this very design, else the imported
+        file's (matched by layer name), else fresh ones."""
+        from engine.export.run import design_hash
+
+        panel = self.train_panel
+        trained = panel.result_model is not None and panel.result_design is not None
+        if trained and design_hash(panel.result_design) == design_hash(self.document.design):
+            return panel.result_model, "Trained weights — from the last training run"
+        weights_file = self.document.weights_file
+        if weights_file is not None:
+            return None, f"Imported weights — from {weights_file.name}, matched by layer name"
+        if trained:
+            return None, "Fresh, untrained weights — the design changed since the last training run"
+        return None, "Fresh, untrained weights — train first to export what the network learned"
+
+    def export_dialog(self) -> None:
+        from engine.project_file import project_to_dict
+
+        from .export_dialog import ExportDialog
+
+        if not self.document.analysis.valid:
+            self._error("Cannot export", "The design has problems; fix the layers marked in red first.")
+            return
+        model, note = self.export_weights()
+        folder = str(self.document.path.parent) if self.document.path else self._last_dir()
+        weights_file = self.document.weights_file if model is None and note.startswith("Imported") else None
+        try:  # a Python script's compile() and fit() follow the project's training settings
+            from engine.training import TrainingSettings
+            training = TrainingSettings.from_dict(self.document.training or None).config
+        except ConvasError:
+            training = None
+        dialog = ExportDialog(self.document.design, model=model, weights_note=note, folder=folder,
+                              weights_file=weights_file, training=training,
+                              project=project_to_dict(self.document.design, self.document.training or None),
+                              parent=self)
+        self.export_window = dialog
+        dialog.exec()
 
     def import_dialog(self) -> None:
         if not self.maybe_save():

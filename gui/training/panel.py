@@ -179,6 +179,8 @@ class TrainPanel(QWidget):
         self.messages: list[tuple[str, str]] = []  # (level, text) of the current or last run
         self.result: Any = None
         self.result_model: Any = None
+        self.result_design: Any = None             # the snapshot the result was trained on
+        self._run_design: Any = None
         self.result_dataset: Any = None
         self.worker: TrainingWorker | None = None
         self.thread: Any = None
@@ -405,6 +407,7 @@ class TrainPanel(QWidget):
             self.sigStatusMessage.emit(str(exc))
             return
         design = self.document.design.copy()
+        self._run_design = design.copy()
         self._run_dataset, self._run_config = self.dataset, config
         self._run_result, self._run_error = None, None
         self._stop_requested = False
@@ -434,8 +437,7 @@ class TrainPanel(QWidget):
         if self._old_thread is not None:
             self._old_thread.deleteLater()  # the previous run's thread, finished long ago
             self._old_thread = None
-        self.thread = start_worker(worker, self)
-        self.thread.finished.connect(self._on_thread_finished)
+        self.thread = start_worker(worker, self, on_thread_finished=self._on_thread_finished)
         self._timer.start(self._pacer.restart())
         self._set_state(STARTING)
         self.sigTrainingStarted.emit()
@@ -666,6 +668,7 @@ class TrainPanel(QWidget):
             self.sigStatusMessage.emit(self._run_error)
         elif result is not None and result.model is not None:
             self.result, self.result_model, self.result_dataset = result, result.model, self._run_dataset
+            self.result_design = self._run_design
             if not result.stopped_early and clock is not None and clock.total:
                 self.progress.setValue(self.progress.maximum())
             done = "Stopped" if result.stopped_early else "Finished"

@@ -108,11 +108,15 @@ def failure_message(exc: BaseException) -> str:
     return f"Training failed: {first}"
 
 
-def start_worker(worker: TrainingWorker, parent: QObject) -> QThread:
-    """Move ``worker`` to a new thread (a child of ``parent``) and start it; the thread quits
-    when the run ends."""
+def start_worker(worker: QObject, parent: QObject, name: str = "convas-training",
+                 on_thread_finished: Any = None) -> QThread:
+    """Move ``worker`` (a QObject with ``run``, ``sigFinished`` and ``sigFailed``) to a new thread
+    (a child of ``parent``) and start it; the thread quits when the run ends.
+    ``on_thread_finished`` is connected before the start, so even an instant run reaches it."""
     thread = QThread(parent)
-    thread.setObjectName("convas-training")
+    thread.setObjectName(name)
+    if on_thread_finished is not None:
+        thread.finished.connect(on_thread_finished)
     worker.moveToThread(thread)
     thread.started.connect(worker.run)
     worker.sigFinished.connect(thread.quit)

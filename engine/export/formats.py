@@ -1,0 +1,242 @@
+"""The export formats: how each is written from a ``keras.Model`` and reloaded the way its users
+load it, to prove the file works before Convas says "done".
+
+Every writer and reloader imports TensorFlow, Keras, LiteRT or onnxruntime inside itself: this
+module costs nothing to import. A reloader returns a function from the probe inputs (one array
+per model input) to the outputs (one array per model output), so :mod:`.run` can compare them
+with the model in memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import warnings
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+Predict = Callable[[list[np.ndarray]], list[np.ndarray]]
+METADATA_ENTRY = "convas.json"     # our entry inside a .keras archive (Keras ignores it)
+ONNX_OPSET = 17                    # onnxruntime ≥ 1.12, TensorRT, OpenVINO and ONNX.js read it
+QUANTIZATIONS = ("dynamic", "float16")
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """One way out: ``key`` on the command line, ``suffix`` of the file (or folder)."""
+
+    key: str
+    label: str
+    suffix: str
+    directory: bool
+    reloaded_with: str
+    write: Callable[[Any, Path, "WriteOptions"], None]
+    reload: Callable[[Path, Any], Predict] | None
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    quantize: str | None = None          # TFLite only: "dynamic" or "float16"
+    opset: int = ONNX_OPSET              # ONNX only
+    metadata: dict[str, Any] | None = None  # .keras only: written as convas.json
+    input_names: tuple[str, ...] = ()    # the design's inputs, in the model's order
+    output_names: tuple[str, ...] = ()   # the design's outputs, in the model's order
+
+
+def as_list(values: Any) -> list[np.ndarray]:
+    """Model outputs (a tensor, a list or a dict of them) as a list of numpy arrays."""
+    if isinstance(values, dict):
+        values = [values[k] for k in sorted(values)]
+    if not isinstance(values, (list, tuple)):
+        values = [values]
+    return [np.asarray(v) for v in values]
+
+
+def model_call(inputs: list[np.ndarray]) -> Any:
+    """How a Keras model takes ``inputs``: one tensor, or a list."""
+    return inputs[0] if len(inputs) == 1 else list(inputs)
+
+
+# --- Keras ----------------------------------------------------------------------------------
+
+def _write_keras(model: Any, path: Path, options: WriteOptions) -> None:
+    model.save(path)
+    if options.metadata is not None:
+        with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(METADATA_ENTRY, json.dumps(options.metadata, indent=1, sort_keys=True))
+
+
+def _reload_keras(path: Path, model: Any) -> Predict:
+    import keras
+
+    # safe_mode stays on: a file we (or anyone) wrote is loaded as users load it.
+    loaded = keras.saving.load_model(path, compile=False, safe_mode=True)
+    return lambda xs: as_list(loaded(model_call(xs), training=False))
+
+
+def read_metadata(path: str | Path) -> dict[str, Any] | None:
+    """Convas's metadata in a ``.keras`` file, or None when it has none (or it is unreadable)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if METADATA_ENTRY not in archive.namelist():
+                return None
+            data = json.loads(archive.read(METADATA_ENTRY).decode("utf-8"))
+    except (OSError, zipfile.BadZipFile, ValueError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def restore_design(path: str | Path, imported: Any) -> Any:
+    """The design a ``.keras`` file was exported from (names, layout, order, the arguments as
+    the user set them), when its Convas metadata still describes the same network as the file's
+    Keras config; otherwise ``imported`` (the design read from that config) unchanged."""
+    from ..layers import CATALOGUE
+    from ..project_file import design_from_dict
+
+    meta = read_metadata(path)
+    if not meta or not isinstance(meta.get("project"), dict):
+        return imported
+    try:
+        embedded = design_from_dict(meta["project"]["design"])
+    except Exception:  # a damaged or foreign entry: the Keras config is the truth
+        return imported
+
+    def structure(design: Any) -> dict[str, Any]:
+        out = {}
+        for node in design:
+            spec = CATALOGUE.get(node.kind)
+            args = spec.normalise(node.args)[0] if spec is not None else node.args
+            out[node.name] = (node.kind, node.inbound, repr(sorted(args.items())))
+        return out
+
+    return embedded if structure(embedded) == structure(imported) else imported
+
+
+# --- SavedModel -----------------------------------------------------------------------------
+
+def _write_savedmodel(model: Any, path: Path, options: WriteOptions) -> None:
+    model.export(str(path), format="tf_saved_model", verbose=False)
+
+
+def _reload_savedmodel(path: Path, model: Any) -> Predict:
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(path))
+    return lambda xs: as_list(loaded.serve(model_call(xs)))
+
+
+# --- TFLite ---------------------------------------------------------------------------------
+
+def _write_tflite(model: Any, path: Path, options: WriteOptions) -> None:
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if options.quantize in QUANTIZATIONS:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]   # dynamic range: int8 weights
+        if options.quantize == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+    with contextlib.redirect_stdout(io.StringIO()):  # the converter prints the endpoints it saved
+        flatbuffer = converter.convert()
+    path.write_bytes(flatbuffer)
+
+
+def tflite_interpreter(path: Path) -> Any:
+    """LiteRT's interpreter (the maintained one); tf.lite's where LiteRT has no wheels."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:  # Windows, Intel macs
+        import tensorflow as tf
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "tf.lite.Interpreter is deprecated"
+            return tf.lite.Interpreter(model_path=str(path))
+    return Interpreter(model_path=str(path))
+
+
+def _reload_tflite(path: Path, model: Any) -> Predict:
+    interpreter = tflite_interpreter(path)
+    runner = interpreter.get_signature_runner("serving_default")
+    inputs = list(runner.get_input_details())
+    names = [getattr(t, "name", "").split(":")[0] for t in model.inputs]
+
+    def predict(xs: list[np.ndarray]) -> list[np.ndarray]:
+        by_name = {n: x for n, x in zip(names, xs)}
+        feed = {key: by_name[key] if key in by_name else xs[i] for i, key in enumerate(inputs)}
+        out = runner(**feed)
+        return [np.asarray(out[k]) for k in sorted(out, key=_natural)]
+    return predict
+
+
+def _natural(key: str) -> tuple[int, str]:
+    match = re.search(r"(\d+)$", key)
+    return (int(match.group(1)) if match else -1, key)
+
+
+# --- ONNX -----------------------------------------------------------------------------------
+
+_TF_NAME = re.compile(r"[^A-Za-z0-9_.\-]")
+
+
+def onnx_name(name: str) -> str:
+    """A design name as an ONNX/TensorFlow tensor name (letters, digits, ``_.-``)."""
+    cleaned = _TF_NAME.sub("_", name)
+    return cleaned if cleaned and cleaned[0].isalnum() else f"x{cleaned}"
+
+
+def _write_onnx(model: Any, path: Path, options: WriteOptions) -> None:
+    import tensorflow as tf
+
+    specs = [tf.TensorSpec(tuple(t.shape), tf.float32, name=onnx_name(name))
+             for t, name in zip(model.inputs, options.input_names or [t.name for t in model.inputs])]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # numpy, inside Keras's tf2onnx patch
+        model.export(str(path), format="onnx", opset_version=options.opset, verbose=False,
+                     input_signature=specs if len(specs) == 1 else [specs])
+    if options.output_names:
+        _rename_onnx_outputs(path, [onnx_name(n) for n in options.output_names])
+
+
+def _rename_onnx_outputs(path: Path, names: list[str]) -> None:
+    """Name the graph's outputs after the design's output layers (tf2onnx says ``Identity:0``)."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    graph = proto.graph
+    taken = {i.name for i in graph.input}
+    renames = {}
+    for output, name in zip(graph.output, names):
+        if name in taken or name in renames.values():
+            continue
+        renames[output.name] = name
+    for node in graph.node:
+        node.output[:] = [renames.get(o, o) for o in node.output]
+        node.input[:] = [renames.get(i, i) for i in node.input]
+    for output in graph.output:
+        output.name = renames.get(output.name, output.name)
+    onnx.save(proto, str(path))
+
+
+def _reload_onnx(path: Path, model: Any) -> Predict:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    return lambda xs: [np.asarray(v) for v in session.run(None, dict(zip(names, xs)))]
+
+
+FORMATS: dict[str, ExportFormat] = {f.key: f for f in (
+    ExportFormat("keras", "Keras model", ".keras", False, "keras.saving.load_model (safe mode)",
+                 _write_keras, _reload_keras),
+    ExportFormat("savedmodel", "TensorFlow SavedModel", "", True, "tf.saved_model.load",
+                 _write_savedmodel, _reload_savedmodel),
+    ExportFormat("tflite", "TensorFlow Lite", ".tflite", False, "the LiteRT interpreter",
+                 _write_tflite, _reload_tflite),
+    ExportFormat("onnx", "ONNX", ".onnx", False, "onnxruntime", _write_onnx, _reload_onnx),
+)}

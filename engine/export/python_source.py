@@ -1,0 +1,405 @@
+"""Export a design as a readable, runnable Keras 3 Python script, and prove the script rebuilds it.
+
+The script defines ``build_model()`` (a ``keras.Sequential`` for a simple chain, the functional
+API otherwise), compiles the model with the training settings and shows the ``fit`` call to
+adapt. Every value that comes from the user (layer names, the design name, argument values) is
+written as the ``repr`` of plain Python data, never spliced into code or comments any other way,
+so that a hostile layer name can only ever become a layer name.
+
+Keras is imported inside the functions only: importing this module costs nothing.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import keyword
+import math
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..design import Design, Node, TensorRef
+from ..errors import ConvasError
+from ..keras_build import _INPUT_CONFIG, _keras_value, execution_order, keras_arguments
+from ..layers import CATALOGUE, Param
+from ..layers.base import ArgError, normalise_value
+from ..training import MSE, TrainingConfig, choose_loss
+
+# Names the script itself uses; a tensor variable must never shadow them.
+_RESERVED = frozenset({"keras", "layers", "build_model", "model", "inputs", "outputs", "DESIGN_NAME"})
+_INDENT = "    "
+VERIFY_TIMEOUT_S = 300
+# The project root, so that the verifying subprocess can import this module's layer_summary.
+_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class PythonCheck:
+    """Whether a generated script rebuilt the same model: ``layers`` compared, ``detail`` says
+    what differed (or why the script could not run) in one line."""
+
+    ok: bool
+    detail: str
+    layers: int
+
+
+# --------------------------------------------------------------------------------------------
+# Plain data as code
+
+def literal(value: Any) -> str:
+    """Python source for ``value``, which must be plain data (None, bool, int, float, str and
+    tuples, lists and dicts of them); :class:`ConvasError` for anything else.
+
+    Non-finite floats become ``float('nan')``/``float('inf')``, which ``repr`` cannot say.
+    """
+    if value is None or isinstance(value, (bool, str)):
+        return repr(value)
+    if isinstance(value, int):
+        return repr(int(value))
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "float('nan')"
+        if math.isinf(value):
+            return "float('inf')" if value > 0 else "-float('inf')"
+        return repr(float(value))
+    if isinstance(value, tuple):
+        items = [literal(v) for v in value]
+        return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+    if isinstance(value, list):
+        return f"[{', '.join(literal(v) for v in value)}]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in value.items()) + "}"
+    raise ConvasError(f"cannot write a value of type {type(value).__name__} into a Python script; "
+                      "only numbers, text, true/false, None and lists or mappings of them")
+
+
+def _comment_text(text: str, limit: int = 60) -> str:
+    """User text made safe for a comment or docstring: one line of harmless characters."""
+    safe = re.sub(r"[^A-Za-z0-9_ .-]", "_", text)[:limit]
+    return safe or "_"
+
+
+# --------------------------------------------------------------------------------------------
+# Names
+
+class _Names:
+    """Unique Python identifiers derived from layer names."""
+
+    def __init__(self) -> None:
+        self.used: set[str] = set(_RESERVED)
+
+    def new(self, stem: str) -> str:
+        base = re.sub(r"[^A-Za-z0-9_]", "_", stem) or "t"
+        if base[0].isdigit():
+            base = f"t_{base}"
+        if keyword.iskeyword(base) or keyword.issoftkeyword(base) or hasattr(builtins, base) \
+                or base.startswith("__"):
+            base = f"{base.strip('_') or 't'}_"
+        name, i = base, 1
+        while name in self.used:
+            name = f"{base}_{i}"
+            i += 1
+        self.used.add(name)
+        return name
+
+
+# --------------------------------------------------------------------------------------------
+# Arguments
+
+def _default_value(param: Param) -> tuple[bool, Any]:
+    """(known, value): the catalogue default of ``param`` in the form :func:`keras_arguments`
+    gives, so that an argument equal to it can be left out of the script."""
+    if param.required:
+        return False, None
+    try:
+        return True, _keras_value(param, normalise_value(param, param.default))
+    except ArgError:
+        return False, None
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal and of the same types (so that ``1 == True`` or ``(1,) == [1]`` do not count)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, float) and math.isnan(a):
+        return math.isnan(b)
+    return a == b
+
+
+def layer_kwargs(node: Node) -> dict[str, Any]:
+    """The constructor arguments of ``node`` worth writing: those not equal to the catalogue's
+    default (config entries, which have no known default, are always kept)."""
+    kwargs = keras_arguments(node)
+    for param in CATALOGUE[node.kind].params:
+        known, default = _default_value(param)
+        if known and param.name not in node.config and _same(kwargs.get(param.name), default):
+            kwargs.pop(param.name, None)
+    return kwargs
+
+
+def _call_args(items: list[tuple[str, str]]) -> str:
+    """``k=v, ...`` from (keyword, code) pairs; keywords are checked to be identifiers."""
+    for key, _ in items:
+        if not isinstance(key, str) or not key.isidentifier() or keyword.iskeyword(key):
+            raise ConvasError(f"cannot write an argument named {key!r} into a Python script")
+    return ", ".join(f"{k}={v}" for k, v in items)
+
+
+def _layer_call(node: Node) -> str:
+    """``layers.Kind(arg=..., name=...)`` for a non-input node."""
+    if not node.kind.isidentifier():
+        raise ConvasError(f"{node.name!r}: {node.kind!r} is not a Keras layer class")
+    items = [(k, literal(v)) for k, v in layer_kwargs(node).items()]
+    items.append(("name", literal(node.name)))
+    return f"layers.{node.kind}({_call_args(items)})"
+
+
+def _input_call(node: Node) -> str:
+    """``keras.Input(shape=..., name=...)`` for an InputLayer node."""
+    args, problems = CATALOGUE["InputLayer"].normalise(node.args)
+    if problems:
+        raise ConvasError(f"{node.name}: {'; '.join(problems.values())}")
+    items = [("shape", literal(tuple(args["shape"])))]
+    if args.get("batch_size") is not None:
+        items.append(("batch_size", literal(args["batch_size"])))
+    items += [(k, literal(node.config[k])) for k in _INPUT_CONFIG if k in node.config]
+    items.append(("name", literal(node.name)))
+    return f"keras.Input({_call_args(items)})"
+
+
+# --------------------------------------------------------------------------------------------
+# The model
+
+def chain_order(design: Design) -> list[Node] | None:
+    """The nodes of ``design`` from input to output when it is a simple chain (one InputLayer,
+    every other layer applied once to the previous one, one output); None otherwise."""
+    inputs = design.input_names()
+    if len(inputs) != 1 or len(design.output_refs()) != 1:
+        return None
+    nodes = [design.nodes[inputs[0]]]
+    remaining = len(design) - 1
+    while remaining:
+        consumers = design.consumers(nodes[-1].name)
+        if len(consumers) != 1:
+            return None
+        node = design.nodes[consumers[0][0]]
+        spec = CATALOGUE.get(node.kind)
+        if node.calls != 1 or len(node.inputs) != 1 or spec is None or spec.max_inputs != 1 \
+                or node.inputs[0] != TensorRef(nodes[-1].name, 0):
+            return None
+        nodes.append(node)
+        remaining -= 1
+    if design.consumers(nodes[-1].name) or design.output_refs() != [TensorRef(nodes[-1].name, 0)]:
+        return None
+    return nodes
+
+
+def _sequential_body(design: Design, nodes: list[Node]) -> list[str]:
+    lines = [f"{_INDENT}model = keras.Sequential(["]
+    lines.append(f"{_INDENT * 2}{_input_call(nodes[0])},")
+    lines += [f"{_INDENT * 2}{_layer_call(node)}," for node in nodes[1:]]
+    lines.append(f"{_INDENT}], name=DESIGN_NAME)")
+    return lines
+
+
+def _functional_body(design: Design) -> list[str]:
+    names = _Names()
+    tensors: dict[TensorRef, str] = {}
+    layer_vars: dict[str, str] = {}
+    lines: list[str] = []
+    for ref in execution_order(design):
+        node = design.nodes[ref.node]
+        var = names.new(node.name if ref.call == 0 else f"{node.name}_call{ref.call}")
+        tensors[ref] = var
+        if node.kind == "InputLayer":
+            lines.append(f"{_INDENT}{var} = {_input_call(node)}")
+            continue
+        spec = CATALOGUE.get(node.kind)
+        if spec is None:
+            keras_arguments(node)  # raises the engine's message for an unknown kind
+        inbound = node.inbound[ref.call]
+        if spec.max_inputs == 1:
+            if len(inbound) != 1:
+                raise ConvasError(f"{node.name}: takes 1 input but has {len(inbound)}")
+            argument = tensors[inbound[0]]
+        else:
+            argument = f"[{', '.join(tensors[r] for r in inbound)}]"
+        if node.calls == 1:
+            lines.append(f"{_INDENT}{var} = {_layer_call(node)}({argument})")
+            continue
+        if node.name not in layer_vars:  # a shared layer: one object, called once per use
+            layer_vars[node.name] = names.new(f"{node.name}_layer")
+            lines.append(f"{_INDENT}{layer_vars[node.name]} = {_layer_call(node)}")
+        lines.append(f"{_INDENT}{var} = {layer_vars[node.name]}({argument})")
+    ins = [tensors[TensorRef(n, 0)] for n in design.input_names()]
+    outs = [tensors[r] for r in design.output_refs()]
+    if not ins:
+        raise ConvasError("the design has no InputLayer; add one to say what a sample looks like")
+    if not outs:
+        raise ConvasError("the design has no output")
+    inputs = ins[0] if len(ins) == 1 else f"[{', '.join(ins)}]"
+    outputs = outs[0] if len(outs) == 1 else f"[{', '.join(outs)}]"
+    lines.append(f"{_INDENT}model = keras.Model(inputs={inputs}, outputs={outputs}, name=DESIGN_NAME)")
+    return lines
+
+
+# --------------------------------------------------------------------------------------------
+# Training settings
+
+def script_loss(design: Design, training: TrainingConfig) -> str:
+    """The loss the script compiles with: the configured one, else the engine's automatic choice
+    for the design's single output assuming integer class labels (float ones for one linear
+    unit), else mean squared error."""
+    if training.loss is not None:
+        return training.loss
+    outputs = design.output_refs()
+    if len(outputs) == 1:
+        node = design.nodes[outputs[0].node]
+        if node.kind == "Softmax":
+            activation, units = "softmax", _units(design, node.name)
+        else:
+            args, _ = CATALOGUE[node.kind].normalise(node.args) if node.kind in CATALOGUE else ({}, {})
+            activation = args.get("activation", "linear")
+            units = args.get("units") if isinstance(args.get("units"), int) else _units(design, node.name)
+        for kind in ("integer", "float"):
+            try:
+                return choose_loss(activation, units, kind)
+            except ConvasError:
+                pass
+    return MSE
+
+
+def _units(design: Design, name: str) -> int | None:
+    """The last dimension of ``name``'s output as the analysis infers it (None if unknown)."""
+    from ..analysis import analyse
+
+    report = analyse(design).nodes.get(name)
+    shape = report.output_shape if report is not None else None
+    return shape[-1] if shape else None
+
+
+def _optimizer_call(training: TrainingConfig) -> str:
+    classes = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop"}
+    items = [("learning_rate", literal(float(training.learning_rate)))]
+    if training.optimizer == "sgd":
+        items.append(("momentum", literal(float(training.momentum))))
+    return f"keras.optimizers.{classes[training.optimizer]}({_call_args(items)})"
+
+
+# --------------------------------------------------------------------------------------------
+# The script
+
+def python_source(design: Design, training: TrainingConfig | None = None) -> str:
+    """A runnable Keras 3 script that rebuilds ``design`` in ``build_model()`` and compiles it
+    with ``training`` (the default settings when None). :class:`ConvasError` for a design that
+    cannot be written (unknown layer, invalid or non-plain argument, no input or output)."""
+    training = training if training is not None else TrainingConfig()
+    nodes = chain_order(design)
+    body = _sequential_body(design, nodes) if nodes is not None else _functional_body(design)
+    style = "keras.Sequential" if nodes is not None else "the Keras functional API"
+    loss = script_loss(design, training)
+    lines = [
+        '"""Keras 3 model generated by Convas '
+        f"{_comment_text(__version__)} from the design {_comment_text(design.name)}.",
+        "",
+        f"build_model() rebuilds the architecture with {style}; run this file to compile it.",
+        '"""',
+        "",
+        "import keras",
+        "from keras import layers",
+        "",
+        f"DESIGN_NAME = {literal(design.name)}",
+        "",
+        "",
+        "def build_model():",
+        *body,
+        f"{_INDENT}return model",
+        "",
+        "",
+        'if __name__ == "__main__":',
+        f"{_INDENT}model = build_model()",
+        f"{_INDENT}model.compile(",
+        f"{_INDENT * 2}optimizer={_optimizer_call(training)},",
+        f"{_INDENT * 2}loss={literal(loss)},",
+        f"{_INDENT * 2}metrics={literal(list(training.metrics))},",
+        f"{_INDENT})",
+        f"{_INDENT}model.summary()",
+        f"{_INDENT}# Train on your own arrays (x_train: samples, y_train: labels):",
+        f"{_INDENT}# model.fit(x_train, y_train, batch_size={int(training.batch_size)!r}, "
+        f"epochs={int(training.epochs)!r}, validation_split={float(training.validation_split)!r})",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Verification
+
+def layer_summary(model: Any) -> list[list[Any]]:
+    """[class name, name, output shape(s), parameter count] per layer of ``model``, leaving out
+    InputLayers (a Sequential model does not list its input as a layer)."""
+    rows = []
+    for layer in model.layers:
+        if type(layer).__name__ == "InputLayer":
+            continue
+        shapes = [[d for d in t.shape] for node in layer._inbound_nodes for t in node.output_tensors]
+        rows.append([type(layer).__name__, layer.name, shapes[0] if len(shapes) == 1 else shapes,
+                     int(layer.count_params())])
+    return rows
+
+
+_PROBE = """
+import importlib.util, json, sys
+sys.path.insert(0, sys.argv[2])
+from engine.export.python_source import layer_summary
+spec = importlib.util.spec_from_file_location("convas_generated_model", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+print(json.dumps(layer_summary(module.build_model())))
+"""
+
+
+def verify_python_source(source: str, model: Any) -> PythonCheck:
+    """Run ``source``'s ``build_model()`` in a separate Python process and compare its layers
+    (class, name, output shape, parameter count) with those of ``model``."""
+    expected = json.loads(json.dumps(layer_summary(model)))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    with tempfile.TemporaryDirectory(prefix="convas-python-") as folder:
+        path = Path(folder) / "model.py"
+        path.write_text(source, encoding="utf-8")
+        try:
+            done = subprocess.run([sys.executable, "-c", _PROBE, str(path), str(_ROOT)], cwd=folder,
+                                  env=env, capture_output=True, text=True, timeout=VERIFY_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            return PythonCheck(False, f"the script did not finish within {VERIFY_TIMEOUT_S} s", 0)
+    stderr = _last_line(done.stderr)
+    if done.returncode != 0:
+        return PythonCheck(False, f"the script failed (exit code {done.returncode}): {stderr}", 0)
+    try:
+        got = json.loads(_last_line(done.stdout))
+    except ValueError:
+        return PythonCheck(False, f"the script printed no layer list: {stderr}", 0)
+    if len(got) != len(expected):
+        return PythonCheck(False, f"the script built {len(got)} layers, the model has {len(expected)}",
+                           len(got))
+    for mine, theirs in zip(expected, got):
+        if mine != theirs:
+            return PythonCheck(False, f"layer {mine[1]!r} differs: expected {mine}, the script built "
+                                      f"{theirs}", len(got))
+    return PythonCheck(True, f"the script rebuilds all {len(got)} layers", len(got))
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
+    return lines[-1] if lines else ""

@@ -1,0 +1,294 @@
+"""Export a design: build (or take) the model, write the file beside its destination, reload it
+the way users will and compare predictions, and only then move it into place.
+
+A failed write or verification leaves the destination as it was (no partial file, no
+half-replaced folder). Qt-free; TensorFlow is imported on first use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .. import __version__
+from ..design import Design
+from ..errors import ConvasError
+from .formats import FORMATS, ONNX_OPSET, QUANTIZATIONS, WriteOptions, as_list, model_call
+
+FLOAT_TOLERANCE = 1e-4           # max abs difference allowed for float32 exports
+# Quantized weights change outputs by design; allowed difference relative to the output scale.
+QUANTIZED_TOLERANCE = {"float16": 1e-2, "dynamic": 5e-2}
+PROBE_BATCH = 8
+PROBE_SEED = 1234
+
+
+class ExportError(ConvasError):
+    """Writing or verifying an export failed; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    format: str
+    quantize: str | None = None
+    opset: int = ONNX_OPSET
+
+
+@dataclass
+class ExportResult:
+    format: str
+    path: Path
+    size_bytes: int
+    reloaded_with: str
+    max_abs_diff: float
+    tolerance: float
+    weights: str
+    seconds: float
+
+    def summary(self) -> str:
+        """One line for the CLI and the dialog: ✓, what reloaded it and the difference."""
+        if self.format == "python":
+            return (f"✓ {self.path} verified: {self.reloaded_with} rebuilt the same layers, "
+                    f"shapes and parameter counts; the script builds the architecture only")
+        return (f"✓ {self.path} verified: reloaded with {self.reloaded_with}, max abs difference "
+                f"{self.max_abs_diff:.2e} on {PROBE_BATCH} probe samples (allowed {self.tolerance:.0e}); "
+                f"{self.weights}")
+
+
+def design_hash(design: Design) -> str:
+    """SHA-256 of the design's canonical JSON (as a ``.convas`` file stores it)."""
+    from ..project_file import design_to_dict
+
+    text = json.dumps(design_to_dict(design), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def probe_inputs(model: Any) -> list[np.ndarray]:
+    """A fixed random batch for every model input (unknown sizes become 16)."""
+    rng = np.random.default_rng(PROBE_SEED)
+    batch = []
+    for tensor in model.inputs:
+        shape = tuple(tensor.shape)
+        first = shape[0] if shape and shape[0] is not None else PROBE_BATCH
+        dims = tuple(16 if d is None else int(d) for d in shape[1:])
+        batch.append(rng.random((first,) + dims, dtype=np.float32))
+    return batch
+
+
+def export_model(design: Design, out: str | os.PathLike[str], options: ExportOptions, *,
+                 model: Any = None, weights: str | None = None, project: dict[str, Any] | None = None,
+                 weights_file: Path | None = None, training: Any = None,
+                 progress: Callable[[str], None] | None = None) -> ExportResult:
+    """Write ``design`` (with ``model``'s weights, or fresh ones) to ``out`` as ``options.format``
+    and prove the file works; raises :class:`ExportError` when it cannot.
+
+    ``weights`` describes the weights for the user ("trained weights", ...); ``project`` (a
+    ``.convas`` document) goes into a ``.keras`` file's metadata so that importing it restores
+    the design exactly; ``training`` (a TrainingConfig) sets a Python script's compile and fit.
+    """
+    say = progress or (lambda _text: None)
+    if options.format == "python":
+        return _export_python(design, Path(out).expanduser(), training, say)
+    fmt = FORMATS.get(options.format)
+    if fmt is None:
+        raise ExportError(f"unknown export format {options.format!r}; choose one of {', '.join(FORMATS)}")
+    if options.quantize is not None and (options.format != "tflite" or options.quantize not in QUANTIZATIONS):
+        raise ExportError(f"quantization {options.quantize!r} applies to TFLite only, as one of "
+                          f"{', '.join(QUANTIZATIONS)}")
+    target = Path(out).expanduser()
+    _check_destination(target, fmt.directory)
+    started = time.monotonic()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if model is None and weights_file is not None:
+        say(f"Building the model with the weights of {Path(weights_file).name}")
+        model = model_with_weights(design, Path(weights_file))
+        weights = weights or f"the weights of {Path(weights_file).name}"
+    if model is None:
+        say("Building the model (fresh weights)")
+        from ..keras_build import build_keras_model
+        import keras
+        keras.utils.set_random_seed(0)
+        model = build_keras_model(design)
+        weights = weights or "fresh, untrained weights"
+    weights = weights or "the given weights"
+    write_options = WriteOptions(
+        quantize=options.quantize, opset=options.opset,
+        metadata=_metadata(design, project) if fmt.key == "keras" else None,
+        input_names=tuple(design.input_names()),
+        output_names=tuple(ref.node for ref in design.output_refs()))
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part{fmt.suffix}")
+    try:
+        say(f"Writing {fmt.label}")
+        try:
+            fmt.write(model, tmp, write_options)
+        except OSError as exc:
+            raise ExportError(f"cannot write {target}: {exc.strerror or exc}; choose another folder "
+                              "or free some disk space") from None
+        except ConvasError:
+            raise
+        except Exception as exc:
+            raise ExportError(f"{fmt.label} export failed: {_first_line(exc)}") from exc
+        say(f"Verifying: reloading with {fmt.reloaded_with}")
+        diff, tolerance = _verify(fmt, tmp, model, options)
+        if not diff <= tolerance:
+            raise ExportError(f"verification failed: the {fmt.label} file reloaded with "
+                              f"{fmt.reloaded_with} differs from the model by {diff:.3g} "
+                              f"(allowed {tolerance:.0e}); nothing was written")
+        _move_into_place(tmp, target)
+    finally:
+        _remove(tmp)
+    return ExportResult(fmt.key, target, _size(target), fmt.reloaded_with, diff, tolerance, weights,
+                        time.monotonic() - started)
+
+
+def load_keras_model(path: Path) -> Any:
+    """A ``.keras`` model loaded as users load it, with safe mode on: a Lambda layer or a custom
+    class is refused by name, never run."""
+    import keras
+
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:
+        raise ExportError(f"cannot load the weights of {path}: {_first_line(exc)}") from None
+
+
+def model_with_weights(design: Design, path: Path) -> Any:
+    """The design's model with each layer's weights taken from the layer of the same name in the
+    ``.keras`` file ``path``; a missing layer or a shape mismatch is an error naming it."""
+    from ..keras_build import build_keras_model
+
+    if not Path(path).is_file():
+        raise ExportError(f"cannot load the weights of {path}: no such file")
+    source = {layer.name: layer for layer in load_keras_model(path).layers}
+    model = build_keras_model(design)
+    for layer in model.layers:
+        mine = layer.get_weights()
+        if not mine:
+            continue
+        theirs = source.get(layer.name)
+        if theirs is None:
+            raise ExportError(f"{Path(path).name} has no layer named {layer.name!r} to take weights "
+                              "from; rename the layer or use a file trained on this design")
+        shapes = [tuple(w.shape) for w in theirs.get_weights()]
+        if shapes != [tuple(w.shape) for w in mine]:
+            raise ExportError(f"{Path(path).name}: layer {layer.name!r} has weights of shapes {shapes}, "
+                              f"the design needs {[tuple(w.shape) for w in mine]}")
+        layer.set_weights(theirs.get_weights())
+    return model
+
+
+def _export_python(design: Design, target: Path, training: Any,
+                   say: Callable[[str], None]) -> ExportResult:
+    """The architecture as a Keras script; verified by running ``build_model()`` in a new
+    process and comparing layer types, output shapes and parameter counts."""
+    from ..keras_build import build_keras_model
+    from ..project_file import write_bytes_atomically
+    from .python_source import python_source, verify_python_source
+
+    _check_destination(target, directory=False)
+    started = time.monotonic()
+    say("Writing the Python script")
+    source = python_source(design, training)
+    model = build_keras_model(design)
+    say("Verifying: running build_model() in a new Python process")
+    check = verify_python_source(source, model)
+    if not check.ok:
+        raise ExportError(f"verification failed: {check.detail}; nothing was written")
+    try:
+        write_bytes_atomically(target, source.encode("utf-8"))
+    except ConvasError as exc:
+        raise ExportError(f"cannot write {target}: {exc}; choose another folder or free some disk space") from None
+    return ExportResult("python", target, _size(target), "build_model() in a new Python process",
+                        0.0, 0.0, "architecture only (no weights)", time.monotonic() - started)
+
+
+def _verify(fmt: Any, path: Path, model: Any, options: ExportOptions) -> tuple[float, float]:
+    xs = probe_inputs(model)
+    expected = as_list(model(model_call(xs), training=False))
+    try:
+        got = fmt.reload(path, model)(xs)
+    except Exception as exc:
+        raise ExportError(f"verification failed: {fmt.reloaded_with} could not load or run the "
+                          f"{fmt.label} file: {_first_line(exc)}") from exc
+    if len(got) != len(expected) or any(g.shape != e.shape for g, e in zip(got, expected)):
+        raise ExportError(f"verification failed: the reloaded {fmt.label} model returns shapes "
+                          f"{[g.shape for g in got]}, the model {[e.shape for e in expected]}")
+    diff = max(float(np.max(np.abs(g.astype(np.float64) - e))) if e.size else 0.0
+               for g, e in zip(got, expected))
+    if options.quantize:
+        scale = max(1.0, max(float(np.max(np.abs(e))) if e.size else 0.0 for e in expected))
+        return diff, QUANTIZED_TOLERANCE[options.quantize] * scale
+    return diff, FLOAT_TOLERANCE
+
+
+def _metadata(design: Design, project: dict[str, Any] | None) -> dict[str, Any]:
+    from ..project_file import project_to_dict
+
+    return {"convas_export": 1, "app_version": __version__, "design_sha256": design_hash(design),
+            "project": project if project is not None else project_to_dict(design)}
+
+
+def _check_destination(target: Path, directory: bool) -> None:
+    folder = target.parent
+    if not folder.is_dir():
+        raise ExportError(f"cannot write {target}: the folder {folder} does not exist")
+    if target.exists() and target.is_dir() != directory:
+        kind = "a folder" if target.is_dir() else "a file"
+        raise ExportError(f"cannot write {target}: it is {kind}; choose another name")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ExportError(f"cannot write {target}: the folder {folder} is not writable; choose "
+                          "another folder")
+
+
+def _move_into_place(tmp: Path, target: Path) -> None:
+    """Replace ``target`` by ``tmp`` (a file atomically; a folder via a moment-long backup)."""
+    if not tmp.is_dir():
+        os.replace(tmp, target)
+        return
+    backup = None
+    if target.exists():
+        backup = target.with_name(f".{target.name}.{secrets.token_hex(4)}.old")
+        os.replace(target, backup)
+    try:
+        os.replace(tmp, target)
+    except OSError:
+        if backup is not None:
+            os.replace(backup, target)
+        raise
+    if backup is not None:
+        shutil.rmtree(backup, ignore_errors=True)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        try:
+            path.unlink()
+        except OSError:
+            pass
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
+def _first_line(exc: BaseException) -> str:
+    """The informative line of an error; for the TFLite converter's MLIR diagnostics
+    (``loc(callsite(...)): error: 'tf.X' op ...``) the part after the location."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    line = lines[0] if lines else type(exc).__name__
+    if "loc(" in line and "error: " in line:
+        line = "TensorFlow Lite has no kernel for part of this model (" + line.rsplit("error: ", 1)[1] + \
+               "); TFLite supports fewer layers than TensorFlow (e.g. some 3-D convolutions)"
+    return line
