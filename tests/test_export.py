@@ -298,3 +298,41 @@ def test_python_export_follows_the_project_training_settings(tmp_path: Path) -> 
     export_model(seed_design(), out, ExportOptions("python"), training=config)
     text = out.read_text(encoding="utf-8")
     assert "SGD" in text and "0.0125" in text and "batch_size=64" in text and "epochs=3" in text
+
+
+HOSTILE = "evil'\"\n__import__('os').system('touch pwned') #"
+
+
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_hostile_layer_names_export_inertly(tmp_path: Path, fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    design = seed_design()
+    design.rename("dense", HOSTILE)
+    design.rename(design.input_names()[0], "in put\"'")
+    out = tmp_path / f"m{SUFFIX[fmt]}"
+    result = export_model(design, out, ExportOptions(fmt))
+    assert result.max_abs_diff <= 1e-4
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_stale_metadata_falls_back_to_the_keras_config(tmp_path: Path) -> None:
+    import zipfile
+
+    from engine.files import load_design
+
+    design = seed_design()
+    out = tmp_path / "m.keras"
+    export_model(design, out, ExportOptions("keras"))
+    meta = read_metadata(out)
+    meta["project"]["design"]["nodes"][-1]["args"]["units"] = 7  # no longer this network
+    stale = tmp_path / "stale.keras"
+    with zipfile.ZipFile(out) as src, zipfile.ZipFile(stale, "w") as dst:
+        for item in src.namelist():
+            data = src.read(item)
+            if item == formats.METADATA_ENTRY:
+                import json
+                data = json.dumps(meta).encode()
+            dst.writestr(item, data)
+    imported = load_design(stale)
+    assert {n.name for n in imported} == {n.name for n in design}
+    assert design_hash(imported) != design_hash(design)  # read from the Keras config, not the metadata

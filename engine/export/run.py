@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import time
@@ -127,8 +128,9 @@ def export_model(design: Design, out: str | os.PathLike[str], options: ExportOpt
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part{fmt.suffix}")
     try:
         say(f"Writing {fmt.label}")
+        written = model if fmt.key == "keras" else _graph_safe(design, model)
         try:
-            fmt.write(model, tmp, write_options)
+            fmt.write(written, tmp, write_options)
         except OSError as exc:
             raise ExportError(f"cannot write {target}: {exc.strerror or exc}; choose another folder "
                               "or free some disk space") from None
@@ -183,6 +185,38 @@ def model_with_weights(design: Design, path: Path) -> Any:
                               f"the design needs {[tuple(w.shape) for w in mine]}")
         layer.set_weights(theirs.get_weights())
     return model
+
+
+_SCOPE_NAME = re.compile(r"^[A-Za-z0-9_.\\/>-]*$")   # TensorFlow's rule for graph scope names
+
+
+def _graph_safe(design: Design, model: Any) -> Any:
+    """``model``, or a twin with the same weights whose layer names TensorFlow accepts as graph
+    scope names: SavedModel, TFLite and ONNX trace the model, and a layer called ``my layer``
+    or ``it's`` would stop the trace. Keras files keep the names as they are."""
+    if all(_SCOPE_NAME.match(layer.name) for layer in model.layers):
+        return model
+    from ..keras_build import build_keras_model
+    from .formats import onnx_name
+
+    renamed, names, used = design.copy(), {}, {n.name for n in design}
+    for node in list(design):
+        if _SCOPE_NAME.match(node.name):
+            continue
+        base = onnx_name(node.name)
+        new, i = base, 1
+        while new in used:
+            i += 1
+            new = f"{base}_{i}"
+        used.add(new)
+        renamed.rename(node.name, new)
+        names[new] = node.name
+    twin = build_keras_model(renamed, check=False)
+    for layer in twin.layers:
+        weights = model.get_layer(names.get(layer.name, layer.name)).get_weights()
+        if weights:
+            layer.set_weights(weights)
+    return twin
 
 
 def _export_python(design: Design, target: Path, training: Any,
