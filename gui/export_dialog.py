@@ -126,6 +126,8 @@ class ExportDialog(QDialog):
         return self._folder / f"{stem}{SUFFIXES[self.fmt()]}"
 
     def _format_changed(self) -> None:
+        self.weights_label.setText("None — a script rebuilds the architecture, not its weights"
+                                   if self.fmt() == "python" else self.weights_note)
         self.quantize_box.setEnabled(self.fmt() == "tflite")
         if self.fmt() != "tflite":
             self.quantize_box.setCurrentIndex(0)

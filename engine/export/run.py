@@ -167,24 +167,36 @@ def model_with_weights(design: Design, path: Path) -> Any:
     ``.keras`` file ``path``; a missing layer or a shape mismatch is an error naming it."""
     from ..keras_build import build_keras_model
 
+    model = build_keras_model(design)
+    transfer_weights(model, path, strict=True)
+    return model
+
+
+def transfer_weights(model: Any, path: Path, *, strict: bool) -> list[str]:
+    """Copy into ``model`` the weights of the same-named layers of the ``.keras`` file ``path``.
+    Strict (exports): a layer missing there, or with other shapes, is an error naming it.
+    Lenient (fine-tuning an edited design): such layers keep fresh weights and are returned."""
     if not Path(path).is_file():
         raise ExportError(f"cannot load the weights of {path}: no such file")
     source = {layer.name: layer for layer in load_keras_model(path).layers}
-    model = build_keras_model(design)
+    fresh = []
     for layer in model.layers:
         mine = layer.get_weights()
         if not mine:
             continue
         theirs = source.get(layer.name)
-        if theirs is None:
-            raise ExportError(f"{Path(path).name} has no layer named {layer.name!r} to take weights "
-                              "from; rename the layer or use a file trained on this design")
-        shapes = [tuple(w.shape) for w in theirs.get_weights()]
-        if shapes != [tuple(w.shape) for w in mine]:
+        shapes = [tuple(w.shape) for w in theirs.get_weights()] if theirs is not None else None
+        if theirs is None or shapes != [tuple(w.shape) for w in mine]:
+            if not strict:
+                fresh.append(layer.name)
+                continue
+            if theirs is None:
+                raise ExportError(f"{Path(path).name} has no layer named {layer.name!r} to take weights "
+                                  "from; rename the layer or use a file trained on this design")
             raise ExportError(f"{Path(path).name}: layer {layer.name!r} has weights of shapes {shapes}, "
                               f"the design needs {[tuple(w.shape) for w in mine]}")
         layer.set_weights(theirs.get_weights())
-    return model
+    return fresh
 
 
 _SCOPE_NAME = re.compile(r"^[A-Za-z0-9_.\\/>-]*$")   # TensorFlow's rule for graph scope names

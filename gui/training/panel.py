@@ -426,7 +426,7 @@ class TrainPanel(QWidget):
         self.stats_label.setText("Starting…")
         self.tabs.setCurrentWidget(self.curves_page)
 
-        worker = TrainingWorker(design, self._run_dataset, config)
+        worker = TrainingWorker(design, self._run_dataset, config, self.document.weights_file)
         worker.sigPhase.connect(self._on_phase)
         worker.sigBatch.connect(self._on_batch)
         worker.sigEpoch.connect(self._on_epoch)

@@ -34,9 +34,11 @@ class TrainingWorker(QObject):
     sigFinished = Signal(object)
     sigFailed = Signal(str)
 
-    def __init__(self, design: Design, dataset: Any, config: TrainingConfig) -> None:
+    def __init__(self, design: Design, dataset: Any, config: TrainingConfig,
+                 weights_file: Any = None) -> None:
         super().__init__()
         self.design, self.dataset, self.config = design, dataset, config
+        self.weights_file = weights_file  # an imported .keras file to start from (fine-tuning)
         self._stop = threading.Event()
         self._pause = threading.Event()
         self.batches_after_stop = 0  # batches that ended after the stop request (at most one)
@@ -85,13 +87,33 @@ class TrainingWorker(QObject):
                                                            stop_reason="stopped before training began"))
                 return
             self.sigPhase.emit("Building the model…")
-            result = train(self.design, self.dataset.train, self.dataset.validation, self.config, self)
+            model = self._starting_model()
+            result = train(self.design, self.dataset.train, self.dataset.validation, self.config, self,
+                           model=model)
         except ConvasError as exc:
             self._end(self.sigFailed, str(exc))
         except Exception as exc:  # noqa: BLE001 - whatever Keras raises becomes a message, not a crash
             self._end(self.sigFailed, failure_message(exc))
         else:
             self._end(self.sigFinished, result)
+
+    def _starting_model(self) -> Any:
+        """None (train builds fresh weights), or the design's model with the imported file's
+        weights wherever a layer of the same name and shapes is there."""
+        if self.weights_file is None:
+            return None
+        import keras
+
+        from engine.export.run import transfer_weights
+        from engine.keras_build import build_keras_model
+
+        keras.utils.set_random_seed(self.config.seed)  # the layers left fresh, as train would
+        model = build_keras_model(self.design)
+        fresh = transfer_weights(model, self.weights_file, strict=False)
+        name = getattr(self.weights_file, "name", str(self.weights_file))
+        self.sigMessage.emit(f"Starting from the weights of {name}"
+                             + (f"; fresh weights for {', '.join(fresh)}" if fresh else ""))
+        return model
 
     def _end(self, signal: Any, value: Any) -> None:
         # Back to the GUI thread first, so that the GUI may drop (and delete) this object safely.

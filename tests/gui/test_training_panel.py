@@ -315,3 +315,25 @@ def test_after_training_the_evaluation_dock_shows_the_validation_results(window,
     accuracy = np.trace(counts) / counts.sum()
     assert f"{accuracy * 100:.1f}%" in evaluation.summary.text()
     assert "Validation" in evaluation.summary.text()
+
+
+@pytest.mark.slow
+def test_an_imported_model_is_fine_tuned_from_its_weights(window, qtbot, tmp_path):
+    from engine.export.run import ExportOptions, export_model
+    from engine.keras_build import build_keras_model
+
+    model = build_keras_model(seed_design())
+    kernel, bias = model.get_layer("dense").get_weights()
+    model.get_layer("dense").set_weights([kernel, bias + 5.0])
+    source = tmp_path / "pretrained.keras"
+    export_model(seed_design(), source, ExportOptions("keras"), model=model)
+    assert window.open_path(source, ask=False)
+    window.act_show_training.trigger()
+    panel = window.train_panel
+    qtbot.waitUntil(lambda: panel.dataset is not None, timeout=60_000)
+    short_run(qtbot, panel)
+    with qtbot.waitSignal(panel.sigTrainingFinished, timeout=TRAIN_TIMEOUT_MS):
+        click_train(qtbot, panel)
+    assert any("Starting from the weights of pretrained.keras" in text for _level, text in panel.messages)
+    tuned = panel.result_model.get_layer("dense").get_weights()[1]
+    assert np.all(np.abs(tuned - (bias + 5.0)) < 0.5)  # a few Adam steps from +5, not from 0
