@@ -9,3 +9,4 @@ def empty_clipboard_after_test(qapp):
     """The offscreen platform crashes at exit while freeing clipboard data a test left behind."""
     yield
     QGuiApplication.clipboard().clear()
+

@@ -88,14 +88,10 @@ def test_an_imported_model_exports_with_its_weights(qtbot, window, tmp_path: Pat
     import keras
     import numpy as np
 
-    from engine.export.run import ExportOptions, export_model
-    from engine.keras_build import build_keras_model
+    from pretrained import save_pretrained
 
-    model = build_keras_model(seed_design())
-    kernel, bias = model.get_layer("dense").get_weights()
-    model.get_layer("dense").set_weights([kernel, bias + 5.0])
     source = tmp_path / "trained.keras"
-    export_model(seed_design(), source, ExportOptions("keras"), model=model)
+    saved_bias = save_pretrained(source)
     assert window.open_path(source, ask=False)
     out = tmp_path / "again.keras"
     report = {}
@@ -112,4 +108,4 @@ def test_an_imported_model_exports_with_its_weights(qtbot, window, tmp_path: Pat
     assert report["weights"].startswith("Imported weights") and "trained.keras" in report["weights"]
     assert report["status"].startswith("✓"), report["status"]
     exported = keras.saving.load_model(out, compile=False)
-    assert np.allclose(exported.get_layer("dense").get_weights()[1], bias + 5.0)
+    assert np.allclose(exported.get_layer("dense").get_weights()[1], saved_bias)

@@ -319,14 +319,10 @@ def test_after_training_the_evaluation_dock_shows_the_validation_results(window,
 
 @pytest.mark.slow
 def test_an_imported_model_is_fine_tuned_from_its_weights(window, qtbot, tmp_path):
-    from engine.export.run import ExportOptions, export_model
-    from engine.keras_build import build_keras_model
+    from pretrained import save_pretrained
 
-    model = build_keras_model(seed_design())
-    kernel, bias = model.get_layer("dense").get_weights()
-    model.get_layer("dense").set_weights([kernel, bias + 5.0])
     source = tmp_path / "pretrained.keras"
-    export_model(seed_design(), source, ExportOptions("keras"), model=model)
+    saved_bias = save_pretrained(source)
     assert window.open_path(source, ask=False)
     window.act_show_training.trigger()
     panel = window.train_panel
@@ -336,4 +332,4 @@ def test_an_imported_model_is_fine_tuned_from_its_weights(window, qtbot, tmp_pat
         click_train(qtbot, panel)
     assert any("Starting from the weights of pretrained.keras" in text for _level, text in panel.messages)
     tuned = panel.result_model.get_layer("dense").get_weights()[1]
-    assert np.all(np.abs(tuned - (bias + 5.0)) < 0.5)  # a few Adam steps from +5, not from 0
+    assert np.all(np.abs(tuned - saved_bias) < 0.5)  # a few Adam steps from +5, not from 0
