@@ -47,6 +47,16 @@ def _drive(qtbot, window, steps) -> None:
     assert seen, "File → Export… showed no dialog"
 
 
+def _export_to(qtbot, dialog: ExportDialog, out: Path, report: dict) -> None:
+    """Type ``out``, click Export, wait for the worker, keep the status line, close."""
+    dialog.path_edit.setText(str(out))
+    qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    report["busy"] = dialog.is_busy() and not dialog.export_button.isEnabled()
+    qtbot.waitUntil(lambda: not dialog.is_busy(), timeout=EXPORT_TIMEOUT_MS)
+    report["status"] = dialog.status.text()
+    dialog.reject()
+
+
 def test_export_onnx_from_the_menu_shows_the_verification(qtbot, window, tmp_path: Path) -> None:
     out = tmp_path / "seed.onnx"
     report = {}
@@ -55,14 +65,10 @@ def test_export_onnx_from_the_menu_shows_the_verification(qtbot, window, tmp_pat
         assert "untrained" in dialog.weights_label.text().lower()
         dialog.format_box.setCurrentIndex(dialog.format_box.findData("onnx"))
         assert not dialog.quantize_box.isEnabled()
-        dialog.path_edit.setText(str(out))
-        qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
-        assert dialog.is_busy() and not dialog.export_button.isEnabled()
-        qtbot.waitUntil(lambda: not dialog.is_busy(), timeout=EXPORT_TIMEOUT_MS)
-        report["status"] = dialog.status.text()
-        dialog.reject()
+        _export_to(qtbot, dialog, out, report)
 
     _drive(qtbot, window, steps)
+    assert report["busy"], "the dialog did not show the export running"
     assert report["status"].startswith("✓") and "onnxruntime" in report["status"]
     assert out.exists()
 
@@ -73,11 +79,7 @@ def test_export_to_a_missing_folder_says_so(qtbot, window, tmp_path: Path) -> No
     def steps(dialog: ExportDialog) -> None:
         dialog.format_box.setCurrentIndex(dialog.format_box.findData("tflite"))
         assert dialog.quantize_box.isEnabled()
-        dialog.path_edit.setText(str(tmp_path / "missing" / "m.tflite"))
-        qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(lambda: not dialog.is_busy(), timeout=EXPORT_TIMEOUT_MS)
-        report["status"] = dialog.status.text()
-        dialog.reject()
+        _export_to(qtbot, dialog, tmp_path / "missing" / "m.tflite", report)
 
     _drive(qtbot, window, steps)
     assert report["status"].startswith("✗") and "does not exist" in report["status"]
@@ -98,11 +100,7 @@ def test_an_imported_model_exports_with_its_weights(qtbot, window, tmp_path: Pat
 
     def steps(dialog: ExportDialog) -> None:
         report["weights"] = dialog.weights_label.text()
-        dialog.path_edit.setText(str(out))
-        qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(lambda: not dialog.is_busy(), timeout=EXPORT_TIMEOUT_MS)
-        report["status"] = dialog.status.text()
-        dialog.reject()
+        _export_to(qtbot, dialog, out, report)
 
     _drive(qtbot, window, steps)
     assert report["weights"].startswith("Imported weights") and "trained.keras" in report["weights"]
