@@ -1,31 +1,40 @@
-"""The ``.convas`` project file: a design (and later its training settings) as versioned JSON.
+"""The ``.convas`` project file: a design, its training settings and its weights, versioned.
 
 A file looks like::
 
-    {"format": "convas", "version": 1, "app_version": "0.1.0",
+    {"format": "convas", "version": 2, "app_version": "0.1.0",
      "design": {"name": "seed_cnn", "inputs": ["input_layer"], "outputs": [["dense", 0]],
                 "nodes": [{"name": "conv2d", "kind": "Conv2D", "args": {"filters": 32, ...},
                            "inbound": [[["input_layer", 0]]], "position": [0, 120],
                            "config": {...}}, ...]},
-     "training": {...}}
+     "training": {...},
+     "weights": {"file": "seed_cnn.weights.keras", "sha256": "…", "bytes": 123456,
+                 "origin": "trained on Digits for 5 epochs"}}
 
 ``inbound`` holds one list of ``[node, call]`` references per call of the layer; ``outputs`` uses
-the same references (empty: every unconsumed tensor is an output). Argument tuples are written as
+the same references (empty: every unconsumed tensor is an output). ``weights`` (optional, version 2)
+names a Keras ``.keras`` model saved beside the project, whose layers' weights the design's
+same-named layers take: JSON is no place for megabytes of floats, and a ``.keras`` file is one
+every Keras user can open. Its hash tells a project whose weights file was swapped or damaged. Argument tuples are written as
 JSON lists and read back as tuples, so a design survives a save and a load unchanged.
 
 Reading has two steps, as in orange-canvas-core: the JSON is parsed and checked into plain
 records (every mistake becomes a :class:`FileFormatError` that says where and what), and only then
 is a :class:`Design` built. Older files are upgraded one version at a time through
 :data:`MIGRATIONS` before they are checked.
+
+Versions: 1, the design and training settings; 2 adds ``weights``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import numbers
 import os
 import secrets
-from dataclasses import dataclass
+import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
@@ -34,23 +43,55 @@ from .design import Design, DesignError, Node, TensorRef
 from .errors import ConvasError, FileFormatError
 
 FORMAT = "convas"
-VERSION = 1
+VERSION = 2
 SUFFIX = ".convas"
+WEIGHTS_SUFFIX = ".weights.keras"
+
+
+def _v1_to_v2(doc: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 only adds the optional ``weights`` entry: a version-1 project has none."""
+    doc.pop("weights", None)
+    return doc
+
 
 # MIGRATIONS[n] turns a version-n document (the whole parsed JSON object) into a version n+1 one.
-# Version 2 adds exactly one entry here, ``MIGRATIONS[1]``, and bumps VERSION.
 Migration = Callable[[dict[str, Any]], dict[str, Any]]
-MIGRATIONS: dict[int, Migration] = {}
+MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2}
+
+
+@dataclass(frozen=True)
+class Weights:
+    """A design's weights, as a ``.keras`` model whose layers are matched to the design's by name.
+
+    When saving, ``file`` is copied beside the project, or, when ``write`` is given, ``write``
+    writes the ``.keras`` model itself (trained weights that live only in memory). When loading,
+    ``file`` is the weights file beside the project. ``origin`` tells the user where they came
+    from ("trained on Digits for 5 epochs", "imported from resnet.keras").
+    """
+
+    origin: str
+    file: Path | None = None
+    write: Callable[[Path], None] | None = None
+    sha256: str | None = None  # as recorded in the project (loading only)
 
 
 @dataclass
 class Project:
-    """What a project file holds: the design, the training settings (if any were saved) and the
-    version of Convas that wrote it."""
+    """What a project file holds: the design, the training settings (if any were saved), the
+    weights (if any were saved) and the version of Convas that wrote it. ``warnings`` are
+    problems that did not stop the project opening (a missing weights file), for the user."""
 
     design: Design
     training: dict[str, Any] | None = None
     app_version: str | None = None
+    weights: Weights | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def weights_path(project_path: str | os.PathLike[str]) -> Path:
+    """Where a project's weights are saved: ``name.convas`` → ``name.weights.keras`` beside it."""
+    path = Path(project_path)
+    return path.with_name(path.name.removesuffix(path.suffix) + WEIGHTS_SUFFIX)
 
 
 # --- writing -------------------------------------------------------------------------------
@@ -78,27 +119,85 @@ def design_to_dict(design: Design) -> dict[str, Any]:
     }
 
 
-def project_to_dict(design: Design, training: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The whole project document as written by :func:`save_project`."""
+def project_to_dict(design: Design, training: dict[str, Any] | None = None,
+                    weights: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The whole project document as written by :func:`save_project`; ``weights`` is its
+    ``weights`` entry (see :func:`save_project`)."""
     doc: dict[str, Any] = {"format": FORMAT, "version": VERSION, "app_version": __version__,
                            "design": design_to_dict(design)}
     if training is not None:
         if not isinstance(training, dict):
             raise ConvasError(f"training settings must be a dict, got {type(training).__name__}")
         doc["training"] = _plain(training, "training settings")
+    if weights is not None:
+        doc["weights"] = _plain(weights, "weights")
     return doc
 
 
 def save_project(path: str | os.PathLike[str], design: Design,
-                 training: dict[str, Any] | None = None) -> None:
-    """Write the project to ``path`` atomically.
+                 training: dict[str, Any] | None = None, weights: Weights | None = None) -> Path | None:
+    """Write the project to ``path`` atomically, its weights (if any) to :func:`weights_path`.
 
     The text is built in memory first, written to a temporary file beside the target, flushed to
     disk and then swapped in with :func:`os.replace`: readers see either the old file or the new
     one, never half of one. On any failure the old file is untouched, the temporary file is
-    removed and a :class:`ConvasError` says why.
+    removed and a :class:`ConvasError` says why. The weights file is written the same way, first,
+    so that a project never names a weights file that is not there. Returns the weights file.
     """
-    write_bytes_atomically(path, to_json_text(project_to_dict(design, training)).encode("utf-8"))
+    doc = project_to_dict(design, training)  # refuses unsavable values before touching the disk
+    saved = None
+    if weights is not None:
+        saved = _save_weights(weights, weights_path(path))
+        doc["weights"] = {"file": saved.name, "sha256": _sha256(saved), "bytes": saved.stat().st_size,
+                          "origin": weights.origin}
+    write_bytes_atomically(path, to_json_text(doc).encode("utf-8"))
+    return saved
+
+
+def _save_weights(weights: Weights, target: Path) -> Path:
+    """Put the weights at ``target`` (already there: nothing to do), atomically."""
+    if weights.write is None and weights.file is None:
+        raise ConvasError("no weights to save: give a file or a writer")
+    if weights.write is None and _same_file(Path(weights.file), target):
+        return target
+    if weights.write is None and not Path(weights.file).is_file():
+        raise ConvasError(f"the weights to keep with the project ({weights.origin}) were in "
+                          f"{weights.file}, which is gone. Put it back, or choose Train → Forget "
+                          "Weights to save the project without them")
+    if target.is_symlink():
+        target = target.resolve()
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp{WEIGHTS_SUFFIX}")
+    try:
+        if weights.write is not None:
+            weights.write(tmp)
+        else:
+            shutil.copyfile(weights.file, tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except OSError as exc:
+        _remove_quietly(tmp)
+        raise ConvasError(f"could not save the weights to {target.name}: {exc.strerror or exc}") from exc
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+    _fsync_folder(target.parent)
+    return target
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_bytes_atomically(path: str | os.PathLike[str], data: bytes) -> None:
@@ -364,9 +463,45 @@ def project_from_dict(doc: Any) -> Project:
     training = doc.get("training")
     if training is not None:
         _expect(training, dict, "training", "an object")
+    weights = _weights(doc.get("weights"))
     app_version = doc.get("app_version")
     return Project(_build_design(record), training,
-                   app_version if isinstance(app_version, str) else None)
+                   app_version if isinstance(app_version, str) else None, weights)
+
+
+def _weights(raw: Any) -> Weights | None:
+    """The ``weights`` entry; its file name is relative to the project's folder."""
+    if raw is None:
+        return None
+    _expect(raw, dict, "weights", "an object")
+    name = _expect(raw.get("file"), str, "weights.file", "a file name")
+    if not name or Path(name).name != name or name in (".", ".."):
+        raise FileFormatError(f"weights.file must be a file name beside the project, but is {json.dumps(name)}")
+    sha = raw.get("sha256")
+    if sha is not None:
+        _expect(sha, str, "weights.sha256", "text")
+    origin = raw.get("origin") or "saved weights"
+    _expect(origin, str, "weights.origin", "text")
+    return Weights(origin, Path(name), sha256=sha)
+
+
+def _find_weights(project: Project, folder: Path) -> None:
+    """Point the project's weights at the file beside it, or say why the design opens without."""
+    record = project.weights
+    if record is None or record.file is None:
+        return
+    path = folder / record.file
+    project.weights = None
+    if not path.is_file():
+        project.warnings.append(f"The weights file {path.name} is not beside the project, so the "
+                                "design opens with fresh, untrained weights. Put the file back next "
+                                "to the project and open it again, or train to get new weights.")
+        return
+    if record.sha256 is not None and _sha256(path) != record.sha256:
+        project.warnings.append(f"The weights file {path.name} has changed since the project was "
+                                "saved (another program, or a copy from elsewhere); its weights are "
+                                "used as they are now.")
+    project.weights = Weights(record.origin, path, sha256=record.sha256)
 
 
 def parse_json(text: str, name: str) -> Any:
@@ -403,6 +538,8 @@ def load_project(path: str | os.PathLike[str]) -> Project:
     path = Path(path)
     doc = parse_json(read_text(path), path.name)
     try:
-        return project_from_dict(doc)
+        project = project_from_dict(doc)
     except FileFormatError as exc:
         raise FileFormatError(f"{path.name}: {exc}") from None
+    _find_weights(project, path.parent)
+    return project

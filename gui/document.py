@@ -15,6 +15,7 @@ from PySide6.QtGui import QUndoStack
 
 from engine.analysis import Analysis, analyse
 from engine.design import Design
+from engine.project_file import Weights
 from engine.editing import (
     AddNode, Connect, Disconnect, Move, Op, RemoveNode, Rename, RestoreNode, SetArg, apply_op,
 )
@@ -32,6 +33,7 @@ class Document(QObject):
     analysed = Signal()                  # self.analysis is new
     designReset = Signal()               # a whole new design (new, open, revert)
     pathChanged = Signal()
+    weightsChanged = Signal()            # self.weights is new
     modifiedChanged = Signal(bool)
 
     def __init__(self, design: Design | None = None, path: Path | None = None,
@@ -39,7 +41,7 @@ class Document(QObject):
         super().__init__(parent)
         self.design = design or Design()
         self.path: Path | None = path
-        self.weights_file: Path | None = None  # an imported .keras file whose weights exports use
+        self.weights: Weights | None = None  # imported or saved weights (a .keras file), see reset()
         self.training: dict[str, Any] = {}
         self.batch_size = 32
         self._unsaved_without_history = False
@@ -75,25 +77,39 @@ class Document(QObject):
     def title(self) -> str:
         return self.path.name if self.path else "Untitled"
 
+    @property
+    def weights_file(self) -> Path | None:
+        """The ``.keras`` file whose weights exports and training start from (by layer name)."""
+        return self.weights.file if self.weights is not None else None
+
     def reset(self, design: Design, path: Path | None = None, training: dict | None = None,
-              weights_file: Path | None = None) -> None:
+              weights: Weights | None = None) -> None:
         """Replace the whole design (new/open/revert): a fresh undo history, not modified.
-        ``weights_file`` is the imported ``.keras`` file whose weights exports use."""
+        ``weights`` are those of an imported ``.keras`` model or saved beside the project."""
         self.design = design
         self.path = path
-        self.weights_file = weights_file
+        self.weights = weights
         self.training = dict(training or {})
         self._unsaved_without_history = False
         self.undo_stack.clear()
         self.undo_stack.setClean()
         self.designReset.emit()
         self.pathChanged.emit()
+        self.weightsChanged.emit()
         self.reanalyse()
         self.modifiedChanged.emit(False)
 
     def set_path(self, path: Path) -> None:
         self.path = path
         self.pathChanged.emit()
+
+    def set_weights(self, weights: Weights | None, *, saved: bool = False) -> None:
+        """New weights for exports and training to start from; ``saved``: they are the ones the
+        project file on disk names, otherwise the change is unsaved."""
+        self.weights = weights
+        self.weightsChanged.emit()
+        if not saved:
+            self.mark_unsaved()
 
     def set_batch_size(self, batch_size: int) -> None:
         self.batch_size = batch_size

@@ -17,7 +17,7 @@ from engine.editing import Move, Rename, plan_add, plan_append_after, plan_delet
 from engine.errors import ConvasError
 from engine.examples import example_names, load_example, seed_design
 from engine.layout import layered_positions
-from engine.project_file import load_project, save_project
+from engine.project_file import Weights, load_project, save_project
 from engine.summary import human_bytes, human_count
 
 from .autosave import Autosaver
@@ -60,6 +60,7 @@ class MainWindow(QMainWindow):
         self.inspector = InspectorWidget(self.document)
         self.summary = SummaryWidget(self.document)
         self.train_panel = TrainPanel(self.document, self.settings)
+        self._saved_model: Any = None  # the trained model whose weights the project file holds
         self.evaluation = EvaluationPanel()
         self.undo_view = QUndoView(self.document.undo_stack)
         self.undo_view.setEmptyLabel("Opened")
@@ -140,6 +141,9 @@ class MainWindow(QMainWindow):
                                        "Arrange the layers top to bottom")
         self.act_show_training = self._action("Training &Panel", self.show_training_panel, "Ctrl+Shift+T",
                                               "Show the data, settings and curves of training")
+        self.act_forget_weights = self._action(
+            "&Forget Saved Weights", self.forget_weights,
+            tip="Train and export from fresh weights instead of the imported or saved ones")
         panel = self.train_panel
         panel.act_train.setShortcut(QKeySequence("F5"))
         panel.act_train.triggered.connect(self.show_training_panel)
@@ -188,6 +192,8 @@ class MainWindow(QMainWindow):
         train.addAction(self.act_show_training)
         train.addSeparator()
         train.addActions([self.train_panel.act_train, self.train_panel.act_pause, self.train_panel.act_stop])
+        train.addSeparator()
+        train.addAction(self.act_forget_weights)
 
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self._action("&About Convas", self.about))
@@ -206,6 +212,10 @@ class MainWindow(QMainWindow):
         self.train_panel.sigTrainingStarted.connect(self.show_training_panel)
         self.train_panel.sigTrainingStarted.connect(self.evaluation.clear)
         self.train_panel.sigTrainingFinished.connect(self.evaluation.set_result)
+        self.document.weightsChanged.connect(self._update_weights_action)
+        self._update_weights_action()
+        # Trained weights are unsaved work: closing asks first, and Save keeps them beside it.
+        self.train_panel.sigTrainingFinished.connect(lambda *_: self.document.mark_unsaved())
         self.document.designReset.connect(self.evaluation.clear)
         self._docks["Train"].visibilityChanged.connect(
             lambda visible: visible and self.train_panel.activate_when_seen())
@@ -362,39 +372,57 @@ class MainWindow(QMainWindow):
         try:
             if path.suffix.lower() in (".keras", ".json", ".zip"):
                 from engine.files import load_design, has_weights
-                design, training, doc_path = load_design(path), None, None
-                weights_file = path if has_weights(path) else None
+                design, training, doc_path, warnings = load_design(path), None, None, []
+                weights = Weights(f"imported from {path.name}", path) if has_weights(path) else None
             else:
                 project = load_project(path)
                 design, training, doc_path = project.design, project.training, path
-                weights_file = None
+                weights, warnings = project.weights, project.warnings
         except ConvasError as exc:
             self._error("Cannot open file", str(exc))
             return False
         except OSError as exc:
             self._error("Cannot open file", f"{path.name}: {exc.strerror or exc}")
             return False
-        self.document.reset(design, doc_path, training, weights_file)
+        self.document.reset(design, doc_path, training, weights)
         self.autosaver.discard()
         self._add_recent(path)
+        if warnings:
+            QMessageBox.warning(self, f"Opened {path.name}", "\n\n".join(warnings))
         return True
 
-    def export_weights(self) -> tuple[Any, str]:
-        """The model whose weights an export uses (None: built in the export), and what to tell
-        the user about them: the last run's when it trained this very design, else the imported
-        file's (matched by layer name), else fresh ones."""
+    def export_weights(self) -> tuple[Any, Path | None, str]:
+        """What an export's weights are: the model of the last run when it trained this very
+        design, else the document's weights file (imported or saved, matched by layer name),
+        else none (fresh ones); and what to tell the user about them."""
         from engine.export.run import design_hash
 
         panel = self.train_panel
         trained = panel.result_model is not None and panel.result_design is not None
         if trained and design_hash(panel.result_design) == design_hash(self.document.design):
-            return panel.result_model, "Trained weights — from the last training run"
-        weights_file = self.document.weights_file
-        if weights_file is not None:
-            return None, f"Imported weights — from {weights_file.name}, matched by layer name"
+            return panel.result_model, None, "Trained weights — from the last training run"
+        weights = self.document.weights
+        if weights is not None and weights.file is not None:
+            origin = weights.origin[:1].upper() + weights.origin[1:]
+            return None, weights.file, f"{origin} — from {weights.file.name}, matched by layer name"
         if trained:
-            return None, "Fresh, untrained weights — the design changed since the last training run"
-        return None, "Fresh, untrained weights — train first to export what the network learned"
+            return None, None, "Fresh, untrained weights — the design changed since the last training run"
+        return None, None, "Fresh, untrained weights — train first to export what the network learned"
+
+    def _update_weights_action(self) -> None:
+        weights = self.document.weights
+        self.act_forget_weights.setEnabled(weights is not None)
+        self.act_forget_weights.setText(f"&Forget Weights of {weights.file.name}" if weights and weights.file
+                                        else "&Forget Saved Weights")
+
+    def forget_weights(self) -> None:
+        """Train and export from fresh weights (a save then drops them from the project)."""
+        weights = self.document.weights
+        if weights is None:
+            return
+        self.document.set_weights(None)
+        name = weights.file.name if weights.file else "the saved weights"
+        self.statusBar().showMessage(f"Training and exports now start from fresh weights, not {name}", 8000)
 
     def export_dialog(self) -> None:
         from engine.project_file import project_to_dict
@@ -404,9 +432,8 @@ class MainWindow(QMainWindow):
         if not self.document.analysis.valid:
             self._error("Cannot export", "The design has problems; fix the layers marked in red first.")
             return
-        model, note = self.export_weights()
+        model, weights_file, note = self.export_weights()
         folder = str(self.document.path.parent) if self.document.path else self._last_dir()
-        weights_file = self.document.weights_file if model is None and note.startswith("Imported") else None
         try:  # a Python script's compile() and fit() follow the project's training settings
             from engine.training import TrainingSettings
             training = TrainingSettings.from_dict(self.document.training or None).config
@@ -445,12 +472,38 @@ class MainWindow(QMainWindow):
             target = target.with_suffix(".convas")
         return self._write(target)
 
+    def weights_to_save(self) -> Weights | None:
+        """The weights a save keeps beside the project: the last run's when it trained this very
+        design (saved from memory once, then kept as a file), else those the document has."""
+        from engine.export.run import design_hash
+
+        panel = self.train_panel
+        model, result = panel.result_model, panel.result
+        if (model is not None and model is not self._saved_model and panel.result_design is not None
+                and design_hash(panel.result_design) == design_hash(self.document.design)):
+            epochs = f"{result.epochs_run} epoch{'s' if result.epochs_run != 1 else ''}"
+            data = panel.result_dataset.name if panel.result_dataset is not None else "the data"
+            return Weights(f"trained on {data} for {epochs}", write=lambda tmp: model.save(tmp))
+        return self.document.weights
+
     def _write(self, path: Path) -> bool:
+        weights = self.weights_to_save()
         try:
-            save_project(path, self.document.design, self.document.training or None)
+            QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+            try:
+                saved = save_project(path, self.document.design, self.document.training or None, weights)
+            finally:
+                QApplication.restoreOverrideCursor()
         except ConvasError as exc:
             self._error("Cannot save", str(exc))
             return False
+        except Exception as exc:  # Keras failing to write the trained model
+            self._error("Cannot save", f"could not save the trained weights: {exc}")
+            return False
+        if weights is not None and saved is not None:
+            if weights.write is not None:
+                self._saved_model = self.train_panel.result_model
+            self.document.set_weights(Weights(weights.origin, saved), saved=True)
         self.document.set_path(path)
         self.document.mark_saved()
         self.autosaver.discard()

@@ -15,7 +15,7 @@ from engine.analysis import analyse
 from engine.design import Design, TensorRef
 from engine.errors import ConvasError, FileFormatError
 from engine.examples import example_names, example_path, load_example, seed_design
-from engine.project_file import (Project, design_from_dict, design_to_dict, load_project,
+from engine.project_file import (Project, Weights, design_from_dict, design_to_dict, load_project,
                                  save_project)
 
 
@@ -206,8 +206,8 @@ BAD_DOCUMENTS = [
     ("not an object", [1, 2], "must be a JSON object"),
     ("no format tag", mutated(lambda d: d.pop("format")), "not a Convas project.*missing"),
     ("wrong format tag", mutated(lambda d: d.update(format="orange")), 'not a Convas project.*"orange"'),
-    ("future version", mutated(lambda d: d.update(version=2)),
-     r"made by a newer Convas \(version 2\); update Convas"),
+    ("future version", mutated(lambda d: d.update(version=project_file.VERSION + 1)),
+     rf"made by a newer Convas \(version {project_file.VERSION + 1}\); update Convas"),
     ("version as text", mutated(lambda d: d.update(version="1")), "'version' must be a whole number"),
     ("unknown old version", mutated(lambda d: d.update(version=0)), "version 0 is not a Convas file version"),
     ("no design", mutated(lambda d: d.pop("design")), "design must be an object, but is null"),
@@ -325,7 +325,10 @@ def test_older_files_are_upgraded_one_version_at_a_time(tmp_path: Path, monkeypa
     """Pretend Convas is at version 3: a version-1 file runs migration 1→2 and then 2→3."""
     path = tmp_path / "old.convas"
     expected = seed_design()
-    save_project(path, expected)  # a genuine version-1 file
+    save_project(path, expected)
+    doc = json.loads(path.read_text())
+    doc["version"] = 1  # a genuine version-1 file: version 2 only added the optional weights
+    path.write_text(json.dumps(doc))
     steps: list[int] = []
 
     def v1_to_v2(doc: dict) -> dict:  # say version 2 renamed "nodes" to "layers"
@@ -341,7 +344,7 @@ def test_older_files_are_upgraded_one_version_at_a_time(tmp_path: Path, monkeypa
         doc["note"] = "migrated"
         return doc
 
-    monkeypatch.setattr(project_file, "VERSION", 3)
+    monkeypatch.setattr(project_file, "VERSION", 3)  # Convas pretends to be two versions ahead
     monkeypatch.setitem(project_file.MIGRATIONS, 1, v1_to_v2)
     monkeypatch.setitem(project_file.MIGRATIONS, 2, v2_to_v3)
     project = load_project(path)
@@ -361,6 +364,7 @@ def test_older_files_are_upgraded_one_version_at_a_time(tmp_path: Path, monkeypa
 def test_a_failing_migration_is_a_file_format_error(tmp_path: Path, monkeypatch):
     path = tmp_path / "old.convas"
     save_project(path, seed_design())
+    path.write_text(path.read_text().replace('"version": 2', '"version": 1'))
 
     def broken(doc: dict) -> dict:
         return doc["no such key"]
@@ -373,3 +377,141 @@ def test_a_failing_migration_is_a_file_format_error(tmp_path: Path, monkeypatch)
 
 def test_current_version_has_a_migration_path_from_every_older_one():
     assert all(v in project_file.MIGRATIONS for v in range(1, project_file.VERSION))
+
+
+# --- weights beside the project (version 2) --------------------------------------------------
+
+def _folder_listing(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_weights_are_copied_beside_the_project_and_found_again(tmp_path: Path):
+    source = tmp_path / "imported" / "resnet.keras"
+    source.parent.mkdir()
+    source.write_bytes(b"pretend keras archive " * 100)
+    path = tmp_path / "work" / "net.convas"
+    path.parent.mkdir()
+    saved = save_project(path, seed_design(), weights=Weights("imported from resnet.keras", source))
+
+    assert saved == path.parent / "net.weights.keras" == project_file.weights_path(path)
+    assert saved.read_bytes() == source.read_bytes()
+    assert _folder_listing(path.parent) == ["net.convas", "net.weights.keras"]  # no temporaries
+    entry = json.loads(path.read_text())["weights"]
+    assert entry["file"] == "net.weights.keras" and entry["bytes"] == source.stat().st_size
+    assert entry["origin"] == "imported from resnet.keras" and len(entry["sha256"]) == 64
+
+    project = load_project(path)
+    assert project.weights is not None and project.warnings == []
+    assert project.weights.file == saved and project.weights.origin == "imported from resnet.keras"
+
+
+def test_weights_writer_writes_a_temporary_beside_the_target_then_renames(tmp_path: Path):
+    path = tmp_path / "net.convas"
+    seen: list[Path] = []
+
+    def write(target: Path) -> None:
+        seen.append(target)
+        assert target.parent == tmp_path and not target.exists()
+        target.write_bytes(b"trained")
+
+    save_project(path, seed_design(), weights=Weights("trained on Digits for 2 epochs", write=write))
+    assert len(seen) == 1 and seen[0].name != "net.weights.keras"
+    assert (tmp_path / "net.weights.keras").read_bytes() == b"trained"
+    assert _folder_listing(tmp_path) == ["net.convas", "net.weights.keras"]
+    assert load_project(path).weights.origin == "trained on Digits for 2 epochs"
+
+
+def test_saving_again_keeps_the_weights_file_in_place(tmp_path: Path):
+    path = tmp_path / "net.convas"
+    save_project(path, seed_design(), weights=Weights("trained", write=lambda p: p.write_bytes(b"w1")))
+    weights = load_project(path).weights
+    before = (tmp_path / "net.weights.keras").stat()
+    save_project(path, seed_design(), weights=weights)  # the same file: nothing to copy
+    after = (tmp_path / "net.weights.keras").stat()
+    assert (before.st_ino, before.st_mtime_ns) == (after.st_ino, after.st_mtime_ns)
+    # Saving under another name takes the weights along.
+    other = tmp_path / "copy.convas"
+    save_project(other, seed_design(), weights=weights)
+    assert (tmp_path / "copy.weights.keras").read_bytes() == b"w1"
+    assert load_project(other).weights.file == tmp_path / "copy.weights.keras"
+
+
+def test_project_without_weights_has_no_entry_and_none_when_loaded(tmp_path: Path):
+    path = tmp_path / "net.convas"
+    assert save_project(path, seed_design()) is None
+    assert "weights" not in json.loads(path.read_text())
+    assert load_project(path).weights is None
+
+
+def test_missing_weights_file_opens_the_design_with_a_warning(tmp_path: Path):
+    path = tmp_path / "net.convas"
+    save_project(path, seed_design(), weights=Weights("trained", write=lambda p: p.write_bytes(b"w")))
+    (tmp_path / "net.weights.keras").unlink()
+    project = load_project(path)
+    assert project.design == seed_design() and project.weights is None
+    assert len(project.warnings) == 1
+    assert "net.weights.keras is not beside the project" in project.warnings[0]
+    assert "fresh, untrained weights" in project.warnings[0]
+
+
+def test_changed_weights_file_is_used_with_a_warning(tmp_path: Path):
+    path = tmp_path / "net.convas"
+    save_project(path, seed_design(), weights=Weights("trained", write=lambda p: p.write_bytes(b"w")))
+    (tmp_path / "net.weights.keras").write_bytes(b"other")
+    project = load_project(path)
+    assert project.weights is not None and project.weights.file == tmp_path / "net.weights.keras"
+    assert len(project.warnings) == 1 and "has changed since the project was saved" in project.warnings[0]
+
+
+def test_failed_weights_write_keeps_the_old_project_and_weights(tmp_path: Path):
+    path = tmp_path / "net.convas"
+    save_project(path, seed_design(), weights=Weights("first", write=lambda p: p.write_bytes(b"w1")))
+    old_project, old_weights = path.read_bytes(), (tmp_path / "net.weights.keras").read_bytes()
+
+    def fail(target: Path) -> None:
+        target.write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    changed = seed_design()
+    changed.name = "changed"
+    with pytest.raises(ConvasError, match="could not save the weights to net.weights.keras: No space left"):
+        save_project(path, changed, weights=Weights("second", write=fail))
+    assert path.read_bytes() == old_project
+    assert (tmp_path / "net.weights.keras").read_bytes() == old_weights
+    assert _folder_listing(tmp_path) == ["net.convas", "net.weights.keras"]
+
+
+@pytest.mark.parametrize("entry,expected", [
+    ({"file": "../escape.keras"}, "weights.file must be a file name beside the project"),
+    ({"file": "/etc/passwd"}, "weights.file must be a file name beside the project"),
+    ({"file": ""}, "weights.file must be a file name beside the project"),
+    ({"file": 3}, "weights.file must be a file name, but is a number"),
+    ({"file": "a.keras", "sha256": []}, "weights.sha256 must be text"),
+    ([], "weights must be an object, but is a list"),
+])
+def test_bad_weights_entry_is_a_file_format_error(tmp_path: Path, entry, expected):
+    path = tmp_path / "net.convas"
+    save_project(path, seed_design())
+    doc = json.loads(path.read_text())
+    doc["weights"] = entry
+    path.write_text(json.dumps(doc))
+    with pytest.raises(FileFormatError, match=expected):
+        load_project(path)
+
+
+def test_version_1_file_loads_without_weights(tmp_path: Path):
+    path = tmp_path / "old.convas"
+    save_project(path, seed_design())
+    doc = json.loads(path.read_text())
+    doc["version"] = 1
+    path.write_text(json.dumps(doc))
+    project = load_project(path)
+    assert project.design == seed_design() and project.weights is None
+
+
+def test_weights_file_gone_before_saving_is_a_clear_error(tmp_path: Path):
+    source = tmp_path / "pre.keras"
+    path = tmp_path / "net.convas"
+    with pytest.raises(ConvasError, match=r"were in .*pre.keras, which is gone.*Forget Weights"):
+        save_project(path, seed_design(), weights=Weights("imported from pre.keras", source))
+    assert _folder_listing(tmp_path) == []

@@ -1,7 +1,7 @@
 """``convas export``: write a design as a verified .keras, SavedModel, TFLite, ONNX or Python file.
 
-SOURCE is a ``.convas`` project (fresh weights, or ``--weights FILE.keras``) or a ``.keras``
-model (its own weights). Exit 0 with the verification on stdout; 2 with a message on stderr when
+SOURCE is a ``.convas`` project (the weights saved beside it, else fresh ones; ``--weights
+FILE.keras`` overrides) or a ``.keras`` model (its own weights). Exit 0 with the verification on stdout; 2 with a message on stderr when
 a file cannot be read or written, 1 when the design is invalid or the export fails verification.
 """
 
@@ -30,7 +30,8 @@ def add_parser(sub: Any) -> None:
     e.add_argument("--quantize", type=str.lower, choices=QUANTIZATIONS, help="TFLite only")
     e.add_argument("--opset", type=int, default=ONNX_OPSET, help=f"ONNX opset (default {ONNX_OPSET})")
     e.add_argument("--weights", metavar="FILE.keras",
-                   help="take the weights of a .convas design from this .keras model (by layer name)")
+                   help="take the weights of a .convas design from this .keras model (by layer name) "
+                        "instead of those saved with the project")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -72,6 +73,7 @@ def _export(args: argparse.Namespace) -> int:
     is_keras = source.suffix.lower() in (".keras", ".zip")
     if args.weights and is_keras:
         raise _Failure("--weights is for a .convas design; a .keras model brings its own", EXIT_UNREADABLE)
+    saved = None if is_keras or args.weights else _saved_weights(source)
     model, weights = None, None
     try:
         if args.format == "python":
@@ -80,6 +82,9 @@ def _export(args: argparse.Namespace) -> int:
             model, weights = load_keras_model(source), f"the weights of {source.name}"
         elif args.weights:
             model, weights = model_with_weights(design, Path(args.weights)), f"the weights of {Path(args.weights).name}"
+        elif saved is not None:
+            model = model_with_weights(design, saved.file)
+            weights = f"the saved weights ({saved.origin}, {saved.file.name})"
         label = FORMATS[args.format].label if args.format in FORMATS else "a Python script"
         print(f"Exporting {design.name} as {label}…", file=sys.stderr)
         result = export_model(design, args.out, ExportOptions(args.format, args.quantize, args.opset),
@@ -92,6 +97,21 @@ def _export(args: argparse.Namespace) -> int:
         raise _Failure(str(exc), EXIT_FAILED) from None
     print(result.summary())
     return EXIT_OK
+
+
+def _saved_weights(source: Path) -> Any:
+    """The weights saved beside a ``.convas`` project (its warnings printed), else None."""
+    from ..project_file import SUFFIX, load_project
+
+    if source.suffix.lower() != SUFFIX:
+        return None
+    try:
+        project = load_project(source)
+    except (ConvasError, OSError):
+        return None  # load_design already read it; nothing new to say
+    for warning in project.warnings:
+        print(f"convas: warning: {warning}", file=sys.stderr)
+    return project.weights
 
 
 def _training(source: Path) -> Any:

@@ -333,3 +333,88 @@ def test_an_imported_model_is_fine_tuned_from_its_weights(window, qtbot, tmp_pat
     assert any("Starting from the weights of pretrained.keras" in text for _level, text in panel.messages)
     tuned = panel.result_model.get_layer("dense").get_weights()[1]
     assert np.all(np.abs(tuned - saved_bias) < 0.5)  # a few Adam steps from +5, not from 0
+
+
+# --- weights kept with the project -------------------------------------------------------------
+
+def save_as(window, monkeypatch, target) -> None:
+    """File → Save As… with the file dialog answering ``target``."""
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), PROJECT))
+    window.act_save_as.trigger()
+    assert window.document.path == target and not window.document.modified
+
+
+def reopened(qtbot, tmp_path, path) -> MainWindow:
+    """The project opened in a second window, as after restarting Convas."""
+    settings = QSettings(str(tmp_path / "settings2.ini"), QSettings.Format.IniFormat)
+    again = MainWindow(Document(seed_design()), settings=settings, autosave_dir=tmp_path / "recovery2")
+    qtbot.addWidget(again, before_close_func=stop_and_discard)
+    assert again.open_path(path, ask=False)
+    return again
+
+
+@pytest.mark.slow
+def test_trained_weights_are_saved_beside_the_project_and_reopened(window, panel, qtbot, tmp_path, monkeypatch):
+    import keras
+
+    short_run(qtbot, panel)
+    with qtbot.waitSignal(panel.sigTrainingFinished, timeout=TRAIN_TIMEOUT_MS):
+        click_train(qtbot, panel)
+    qtbot.waitUntil(lambda: not panel.is_training() and panel.result_model is not None, timeout=30_000)
+    assert window.document.modified and window.isWindowModified()  # trained, not saved yet
+    trained = panel.result_model.get_layer("dense").get_weights()[1]
+
+    target = tmp_path / "net.convas"
+    save_as(window, monkeypatch, target)
+    weights_file = tmp_path / "net.weights.keras"
+    saved = keras.saving.load_model(weights_file, compile=False).get_layer("dense").get_weights()[1]
+    assert np.array_equal(saved, trained)
+    assert window.act_forget_weights.isEnabled() and "net.weights.keras" in window.act_forget_weights.text()
+
+    # Saving again does not rewrite the weights file (they are already on disk).
+    before = weights_file.stat()
+    window.act_save.trigger()
+    assert (weights_file.stat().st_ino, weights_file.stat().st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+    again = reopened(qtbot, tmp_path, target)
+    assert again.document.weights_file == weights_file
+    _model, file, note = again.export_weights()
+    assert file == weights_file
+    assert note == "Trained on digits for 1 epoch — from net.weights.keras, matched by layer name"
+
+
+@pytest.mark.slow
+def test_imported_weights_survive_save_reopen_and_can_be_forgotten(window, qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from pretrained import save_pretrained
+
+    source = tmp_path / "pretrained.keras"
+    save_pretrained(source)
+    assert window.open_path(source, ask=False)
+    folder = tmp_path / "project"
+    folder.mkdir()
+    save_as(window, monkeypatch, folder / "tuned.convas")
+    source.unlink()  # the project no longer needs the imported file
+    assert (folder / "tuned.weights.keras").is_file()
+
+    again = reopened(qtbot, tmp_path, folder / "tuned.convas")
+    assert again.document.weights.origin == "imported from pretrained.keras"
+    assert again.export_weights()[2].startswith("Imported from pretrained.keras — from tuned.weights.keras")
+
+    # Forgetting them: exports and training start fresh, and the project is modified.
+    again.act_forget_weights.trigger()
+    assert again.document.weights is None and again.document.modified
+    assert not again.act_forget_weights.isEnabled()
+    assert again.export_weights()[2].startswith("Fresh, untrained weights")
+    again.document.mark_saved()
+
+    # A missing weights file: the design opens with fresh weights, and a dialog says why.
+    (folder / "tuned.weights.keras").unlink()
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text, *a: shown.append((title, text)))
+    assert again.open_path(folder / "tuned.convas", ask=False)
+    assert list(again.document.design.nodes) == list(seed_design().nodes)
+    assert again.document.weights is None
+    assert shown and shown[0][0] == "Opened tuned.convas"
+    assert "tuned.weights.keras is not beside the project" in shown[0][1]
