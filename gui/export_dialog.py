@@ -3,10 +3,15 @@ dialog shows each step and then the verification (✓ with the difference, or wh
 
 The weights are the last training run's when it trained the design as it is now; otherwise the
 design is exported with fresh weights, and the dialog says so.
+
+While an export runs, Cancel (and Esc, or closing the window) asks the worker to stop at the next
+step boundary; a step itself cannot be interrupted, so the dialog stays until the thread ends and
+then says that nothing was written (and closes, when closing was asked for).
 """
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +32,17 @@ CHOICES = [("keras", "Keras model (.keras)"), ("savedmodel", "TensorFlow SavedMo
            ("tflite", "TensorFlow Lite (.tflite)"), ("onnx", "ONNX (.onnx)"),
            ("python", "Python script (.py, architecture only)")]
 SUFFIXES = {**{key: f.suffix for key, f in FORMATS.items()}, "python": ".py"}
+SAVEDMODEL_FILTER = "SavedModel folder (*)"
 QUANTIZE = [(None, "None (float32)"), ("dynamic", "Dynamic range (int8 weights)"), ("float16", "Float16")]
 
 
 class ExportWorker(QObject):
     """Runs :func:`engine.export.run.export_model` on its thread; ends with one of
-    ``sigFinished(result)`` and ``sigFailed(message)``, reporting steps by ``sigStep``."""
+    ``sigFinished(result)`` and ``sigFailed(message)``, reporting steps by ``sigStep``.
+
+    ``result`` is the ExportResult, or None when the export was cancelled: a cancel is a clean
+    end rather than a failure, and start_worker quits the thread on those two signals only.
+    """
 
     sigStep = Signal(str)
     sigFinished = Signal(object)
@@ -45,13 +55,21 @@ class ExportWorker(QObject):
         self.args = (design, out, options)
         self.kwargs = dict(model=model, weights=weights, project=project, weights_file=weights_file,
                            training=training)
+        self._cancel = threading.Event()
+
+    def request_cancel(self) -> None:
+        """Called from the GUI thread; the export stops at its next step boundary."""
+        self._cancel.set()
 
     @Slot()
     def run(self) -> None:
-        from engine.export.run import export_model
+        from engine.export.run import ExportCancelled, export_model
 
         try:
-            result = export_model(*self.args, progress=self.sigStep.emit, **self.kwargs)
+            result = export_model(*self.args, progress=self.sigStep.emit, cancelled=self._cancel.is_set,
+                                  **self.kwargs)
+        except ExportCancelled:
+            self.sigFinished.emit(None)
         except ConvasError as exc:
             self.sigFailed.emit(str(exc))
         except Exception as exc:  # noqa: BLE001 - whatever TensorFlow raises becomes a message
@@ -73,6 +91,8 @@ class ExportDialog(QDialog):
         self.thread: QThread | None = None
         self.worker: ExportWorker | None = None
         self.result: Any = None
+        self._cancelling = False         # Cancel was asked for during the running export
+        self._close_when_done = False    # ... by closing the dialog, which closes when it ends
 
         self.format_box = QComboBox()
         for key, label in CHOICES:
@@ -81,18 +101,19 @@ class ExportDialog(QDialog):
         for key, label in QUANTIZE:
             self.quantize_box.addItem(label, key)
         self.path_edit = QLineEdit()
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self.browse)
+        self.browse_button = QPushButton("Browse…")
+        self.browse_button.clicked.connect(self.browse)
         path_row = QHBoxLayout()
         path_row.addWidget(self.path_edit, 1)
-        path_row.addWidget(browse)
+        path_row.addWidget(self.browse_button)
+        self.path_label = QLabel("Save to")
         self.weights_label = QLabel(weights_note)
         self.weights_label.setWordWrap(True)
 
         form = QFormLayout()
         form.addRow("Format", self.format_box)
         form.addRow("Quantization", self.quantize_box)
-        form.addRow("Save to", path_row)
+        form.addRow(self.path_label, path_row)
         form.addRow("Weights", self.weights_label)
 
         self.progress = QProgressBar()
@@ -106,6 +127,11 @@ class ExportDialog(QDialog):
         self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
         self.export_button.setDefault(True)
         self.export_button.clicked.connect(self.start)
+        # ActionRole, not RejectRole: cancelling the export keeps the dialog open to say so.
+        self.cancel_button = self.buttons.addButton("Cancel", QDialogButtonBox.ButtonRole.ActionRole)
+        self.cancel_button.setToolTip("Stop the export after its current step; nothing is written")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.hide()
         self.buttons.rejected.connect(self.reject)
 
         layout = QVBoxLayout(self)
@@ -128,6 +154,11 @@ class ExportDialog(QDialog):
     def _format_changed(self) -> None:
         self.weights_label.setText("None — a script rebuilds the architecture, not its weights"
                                    if self.fmt() == "python" else self.weights_note)
+        folder = self._exports_a_folder()
+        self.path_label.setText("Save as folder" if folder else "Save to")
+        self.path_edit.setPlaceholderText(
+            "A new folder, e.g. …/my_model (a SavedModel is a folder)" if folder
+            else f"A file ending in {SUFFIXES[self.fmt()]}")
         self.quantize_box.setEnabled(self.fmt() == "tflite")
         if self.fmt() != "tflite":
             self.quantize_box.setCurrentIndex(0)
@@ -137,9 +168,16 @@ class ExportDialog(QDialog):
             self._folder = folder
             self.path_edit.setText(str(self._default_path()))
 
+    def _exports_a_folder(self) -> bool:
+        fmt = FORMATS.get(self.fmt())
+        return fmt is not None and fmt.directory
+
     def browse(self) -> None:
-        if self.fmt() == "savedmodel":
-            path, _ = QFileDialog.getSaveFileName(self, "Export SavedModel folder", self.path_edit.text())
+        if self._exports_a_folder():
+            # A save dialog, not a directory picker: a SavedModel is a folder the export creates,
+            # so the user picks where it goes and types its new name; no suffix is added.
+            path, _ = QFileDialog.getSaveFileName(self, "Name the SavedModel folder", self.path_edit.text(),
+                                                  SAVEDMODEL_FILTER)
         else:
             suffix = SUFFIXES[self.fmt()]
             path, _ = QFileDialog.getSaveFileName(self, "Export", self.path_edit.text(), f"*{suffix}")
@@ -157,6 +195,7 @@ class ExportDialog(QDialog):
             return
         options = ExportOptions(self.fmt(), self.quantize_box.currentData())
         self.result = None
+        self._cancelling = self._close_when_done = False
         self._set_busy(True)
         self.status.setStyleSheet("")
         self.status.setText("Starting (TensorFlow loads the first time; this takes a few seconds)…")
@@ -170,17 +209,35 @@ class ExportDialog(QDialog):
         self.thread = start_worker(worker, self, "convas-export", self._on_thread_finished)
 
     def _set_busy(self, busy: bool) -> None:
+        """While an export runs, Cancel stands where Close was and the settings are locked."""
         self.progress.setRange(0, 0 if busy else 1)
-        for widget in (self.export_button, self.format_box, self.path_edit):
+        for widget in (self.export_button, self.format_box, self.path_edit, self.browse_button):
             widget.setEnabled(not busy)
         self.quantize_box.setEnabled(not busy and self.fmt() == "tflite")
-        self.buttons.button(QDialogButtonBox.StandardButton.Close).setEnabled(not busy)
+        self.buttons.button(QDialogButtonBox.StandardButton.Close).setVisible(not busy)
+        self.cancel_button.setVisible(busy)
+        self.cancel_button.setEnabled(busy)
+
+    def cancel(self) -> None:
+        """Ask the running export to stop; it does so after its current step."""
+        if self.worker is None or self._cancelling:
+            return
+        self._cancelling = True
+        self.worker.request_cancel()
+        self.cancel_button.setEnabled(False)
+        self.status.setStyleSheet("")
+        self.status.setText("Cancelling… (finishing the current step)")
 
     def _on_step(self, text: str) -> None:
-        self.status.setText(f"{text}…")
+        if not self._cancelling:  # a step queued before Cancel must not hide that it was asked
+            self.status.setText(f"{text}…")
 
     def _on_finished(self, result: Any) -> None:
         self.result = result
+        if result is None:
+            self.status.setStyleSheet("")
+            self.status.setText("Export cancelled — nothing was written")
+            return
         self.status.setStyleSheet(f"color: {OK_COLOR};")
         self.status.setText(result.summary())
 
@@ -196,16 +253,25 @@ class ExportDialog(QDialog):
             self.thread.deleteLater()
         self.thread, self.worker = None, None
         self._set_busy(False)
+        if self._close_when_done:
+            self._close_when_done = False
+            super().reject()
 
     def is_busy(self) -> bool:
         return self.thread is not None
 
     def reject(self) -> None:
-        if not self.is_busy():  # an export is not abandoned half-way (it takes seconds)
+        """Esc or Close. During an export: cancel it, and close once its thread has ended (the
+        thread is the dialog's child and must not be destroyed while it runs)."""
+        if self.is_busy():
+            self._close_when_done = True
+            self.cancel()
+        else:
             super().reject()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         if self.is_busy():
             event.ignore()
+            self.reject()
         else:
             super().closeEvent(event)

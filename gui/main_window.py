@@ -403,8 +403,10 @@ class MainWindow(QMainWindow):
             return panel.result_model, None, "Trained weights — from the last training run"
         weights = self.document.weights
         if weights is not None and weights.file is not None:
-            origin = weights.origin[:1].upper() + weights.origin[1:]
-            return None, weights.file, f"{origin} — from {weights.file.name}, matched by layer name"
+            name = weights.file.name
+            if weights.origin == f"imported from {name}":
+                return None, weights.file, f"Imported weights — from {name}, matched by layer name"
+            return None, weights.file, f"Saved weights — {weights.origin}, in {name}, matched by layer name"
         if trained:
             return None, None, "Fresh, untrained weights — the design changed since the last training run"
         return None, None, "Fresh, untrained weights — train first to export what the network learned"

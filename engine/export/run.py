@@ -2,7 +2,9 @@
 the way users will and compare predictions, and only then move it into place.
 
 A failed write or verification leaves the destination as it was (no partial file, no
-half-replaced folder). Qt-free; TensorFlow is imported on first use.
+half-replaced folder), and so does a cancelled export: the caller's ``cancelled`` callable is
+asked between steps, since a step itself (a TFLite conversion, say) cannot be interrupted.
+Qt-free; TensorFlow is imported on first use.
 """
 
 from __future__ import annotations
@@ -34,6 +36,12 @@ PROBE_SEED = 1234
 
 class ExportError(ConvasError):
     """Writing or verifying an export failed; the message says why and what to do."""
+
+
+class ExportCancelled(ExportError):
+    """The caller cancelled the export between two steps; nothing was written and the
+    destination is as it was. A subclass of :class:`ExportError`, so that code which only
+    reports failures still stops cleanly."""
 
 
 @dataclass(frozen=True)
@@ -87,17 +95,21 @@ def probe_inputs(model: Any) -> list[np.ndarray]:
 def export_model(design: Design, out: str | os.PathLike[str], options: ExportOptions, *,
                  model: Any = None, weights: str | None = None, project: dict[str, Any] | None = None,
                  weights_file: Path | None = None, training: Any = None,
-                 progress: Callable[[str], None] | None = None) -> ExportResult:
+                 progress: Callable[[str], None] | None = None,
+                 cancelled: Callable[[], bool] | None = None) -> ExportResult:
     """Write ``design`` (with ``model``'s weights, or fresh ones) to ``out`` as ``options.format``
     and prove the file works; raises :class:`ExportError` when it cannot.
 
     ``weights`` describes the weights for the user ("trained weights", ...); ``project`` (a
     ``.convas`` document) goes into a ``.keras`` file's metadata so that importing it restores
     the design exactly; ``training`` (a TrainingConfig) sets a Python script's compile and fit.
+    ``cancelled`` (called from this thread, so it must be thread-safe, e.g. ``Event.is_set``) is
+    asked between steps; when it answers True, :class:`ExportCancelled` is raised.
     """
     say = progress or (lambda _text: None)
+    stop_if_cancelled = _canceller(cancelled)
     if options.format == "python":
-        return _export_python(design, Path(out).expanduser(), training, say)
+        return _export_python(design, Path(out).expanduser(), training, say, stop_if_cancelled)
     fmt = FORMATS.get(options.format)
     if fmt is None:
         raise ExportError(f"unknown export format {options.format!r}; choose one of {', '.join(FORMATS)}")
@@ -106,6 +118,7 @@ def export_model(design: Design, out: str | os.PathLike[str], options: ExportOpt
                           f"{', '.join(QUANTIZATIONS)}")
     target = Path(out).expanduser()
     _check_destination(target, fmt.directory)
+    stop_if_cancelled()
     started = time.monotonic()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if model is None and weights_file is not None:
@@ -120,6 +133,7 @@ def export_model(design: Design, out: str | os.PathLike[str], options: ExportOpt
         model = build_keras_model(design)
         weights = weights or "fresh, untrained weights"
     weights = weights or "the given weights"
+    stop_if_cancelled()
     write_options = WriteOptions(
         quantize=options.quantize, opset=options.opset,
         metadata=_metadata(design, project) if fmt.key == "keras" else None,
@@ -138,12 +152,14 @@ def export_model(design: Design, out: str | os.PathLike[str], options: ExportOpt
             raise
         except Exception as exc:
             raise ExportError(f"{fmt.label} export failed: {_first_line(exc)}") from exc
+        stop_if_cancelled()
         say(f"Verifying: reloading with {fmt.reloaded_with}")
         diff, tolerance = _verify(fmt, tmp, model, options)
         if not diff <= tolerance:
             raise ExportError(f"verification failed: the {fmt.label} file reloaded with "
                               f"{fmt.reloaded_with} differs from the model by {diff:.3g} "
                               f"(allowed {tolerance:.0e}); nothing was written")
+        stop_if_cancelled()  # the last moment at which the destination is still untouched
         _move_into_place(tmp, target)
     finally:
         _remove(tmp)
@@ -231,8 +247,8 @@ def _graph_safe(design: Design, model: Any) -> Any:
     return twin
 
 
-def _export_python(design: Design, target: Path, training: Any,
-                   say: Callable[[str], None]) -> ExportResult:
+def _export_python(design: Design, target: Path, training: Any, say: Callable[[str], None],
+                   stop_if_cancelled: Callable[[], None]) -> ExportResult:
     """The architecture as a Keras script; verified by running ``build_model()`` in a new
     process and comparing layer types, output shapes and parameter counts."""
     from ..keras_build import build_keras_model
@@ -240,14 +256,17 @@ def _export_python(design: Design, target: Path, training: Any,
     from .python_source import python_source, verify_python_source
 
     _check_destination(target, directory=False)
+    stop_if_cancelled()
     started = time.monotonic()
     say("Writing the Python script")
     source = python_source(design, training)
     model = build_keras_model(design)
+    stop_if_cancelled()
     say("Verifying: running build_model() in a new Python process")
     check = verify_python_source(source, model)
     if not check.ok:
         raise ExportError(f"verification failed: {check.detail}; nothing was written")
+    stop_if_cancelled()
     try:
         write_bytes_atomically(target, source.encode("utf-8"))
     except ConvasError as exc:
@@ -282,16 +301,30 @@ def _metadata(design: Design, project: dict[str, Any] | None) -> dict[str, Any]:
             "project": project if project is not None else project_to_dict(design)}
 
 
+def _canceller(cancelled: Callable[[], bool] | None) -> Callable[[], None]:
+    """A step boundary: raises :class:`ExportCancelled` once ``cancelled()`` answers True."""
+    def stop_if_cancelled() -> None:
+        if cancelled is not None and cancelled():
+            raise ExportCancelled("export cancelled; nothing was written")
+    return stop_if_cancelled
+
+
 def _check_destination(target: Path, directory: bool) -> None:
+    """Fail before anything is built when ``target`` cannot be written. The folder is probed
+    by creating (and deleting) a file in it: ``os.access`` says yes to root for folders such as
+    ``/proc`` where creating a file fails, and knows nothing of read-only mounts or quotas."""
     folder = target.parent
     if not folder.is_dir():
         raise ExportError(f"cannot write {target}: the folder {folder} does not exist")
     if target.exists() and target.is_dir() != directory:
         kind = "a folder" if target.is_dir() else "a file"
         raise ExportError(f"cannot write {target}: it is {kind}; choose another name")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ExportError(f"cannot write {target}: the folder {folder} is not writable; choose "
-                          "another folder")
+    probe = folder / f".{target.name}.{secrets.token_hex(4)}.probe"
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError as exc:
+        raise ExportError(f"cannot write {target}: {exc.strerror or exc}; choose another folder") from None
+    _remove(probe)
 
 
 def _move_into_place(tmp: Path, target: Path) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QDialogButtonBox, QFileDialog
 
 from PySide6.QtCore import QSettings
 
@@ -107,3 +109,123 @@ def test_an_imported_model_exports_with_its_weights(qtbot, window, tmp_path: Pat
     assert report["status"].startswith("✓"), report["status"]
     exported = keras.saving.load_model(out, compile=False)
     assert np.allclose(exported.get_layer("dense").get_weights()[1], saved_bias)
+
+
+def _slow_keras_writer(monkeypatch) -> threading.Event:
+    """Make the Keras writer wait until the returned event is set, so that a test can act while
+    the export is certainly running (its status line says "Writing …")."""
+    from engine.export.formats import FORMATS
+
+    release = threading.Event()
+    real = FORMATS["keras"].write
+
+    def write(model, path, options):
+        release.wait(timeout=EXPORT_TIMEOUT_MS / 1000)
+        real(model, path, options)
+
+    monkeypatch.setitem(FORMATS, "keras", dataclasses.replace(FORMATS["keras"], write=write))
+    return release
+
+
+def _start_slow_export(qtbot, dialog: ExportDialog, out: Path) -> None:
+    dialog.format_box.setCurrentIndex(dialog.format_box.findData("keras"))
+    dialog.path_edit.setText(str(out))
+    qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.status.text().startswith("Writing"), timeout=EXPORT_TIMEOUT_MS)
+
+
+def test_cancel_stops_a_running_export_and_writes_nothing(qtbot, window, tmp_path: Path,
+                                                          monkeypatch) -> None:
+    release = _slow_keras_writer(monkeypatch)
+    out = tmp_path / "seed.keras"
+    report = {}
+
+    def steps(dialog: ExportDialog) -> None:
+        close = dialog.buttons.button(QDialogButtonBox.StandardButton.Close)
+        assert not dialog.cancel_button.isVisible() and close.isVisible()
+        _start_slow_export(qtbot, dialog, out)
+        report["running"] = (dialog.cancel_button.isVisible(), dialog.cancel_button.isEnabled(),
+                             close.isVisible(), dialog.export_button.isEnabled())
+        qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
+        report["cancelling"] = dialog.status.text()
+        report["busy after click"] = dialog.is_busy()
+        release.set()
+        qtbot.waitUntil(lambda: not dialog.is_busy(), timeout=EXPORT_TIMEOUT_MS)
+        report["status"] = dialog.status.text()
+        report["idle"] = (dialog.cancel_button.isVisible(), close.isVisible(), close.isEnabled(),
+                          dialog.export_button.isEnabled(), dialog.format_box.isEnabled(),
+                          dialog.path_edit.isEnabled(), dialog.browse_button.isEnabled())
+        report["visible"] = dialog.isVisible()
+        dialog.reject()
+
+    try:
+        _drive(qtbot, window, steps)
+    finally:
+        release.set()
+    assert report["running"] == (True, True, False, False), "Cancel did not replace Close during the run"
+    assert report["cancelling"] == "Cancelling… (finishing the current step)"
+    assert report["busy after click"], "the export was not still running when Cancel was clicked"
+    assert report["status"] == "Export cancelled — nothing was written"
+    assert report["idle"] == (False, True, True, True, True, True, True)
+    assert report["visible"], "Cancel closed the dialog; it should stay to say what happened"
+    assert list(tmp_path.glob("*seed*")) == []  # neither the file nor its temporary twin
+
+
+def test_closing_during_an_export_cancels_it_and_closes_when_it_ends(qtbot, window, tmp_path: Path,
+                                                                     monkeypatch) -> None:
+    release = _slow_keras_writer(monkeypatch)
+    out = tmp_path / "seed.keras"
+    report = {}
+
+    def steps(dialog: ExportDialog) -> None:
+        report["dialog"] = dialog
+        _start_slow_export(qtbot, dialog, out)
+        qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+        dialog.close()  # the window's close button, too, only asks
+        report["after esc"] = (dialog.isVisible(), dialog.is_busy(), dialog.status.text())
+        release.set()
+        qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=EXPORT_TIMEOUT_MS)
+
+    try:
+        _drive(qtbot, window, steps)
+    finally:
+        release.set()
+    assert report["after esc"] == (True, True, "Cancelling… (finishing the current step)")
+    dialog = report["dialog"]
+    assert not dialog.is_busy() and dialog.thread is None
+    assert dialog.result is None
+    assert list(tmp_path.glob("*seed*")) == []
+
+
+def test_savedmodel_browse_names_a_new_folder(qtbot, window, tmp_path: Path, monkeypatch) -> None:
+    chosen = tmp_path / "exports" / "my_savedmodel"
+    calls = []
+
+    def save_name(parent, caption="", directory="", filter="", *args, **kwargs):
+        calls.append((caption, directory, filter))
+        return str(chosen), filter
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(save_name))
+    report = {}
+
+    def steps(dialog: ExportDialog) -> None:
+        report["file label"] = dialog.path_label.text()
+        dialog.format_box.setCurrentIndex(dialog.format_box.findData("savedmodel"))
+        report["default"] = dialog.path_edit.text()
+        report["label"] = dialog.path_label.text()
+        report["placeholder"] = dialog.path_edit.placeholderText()
+        qtbot.mouseClick(dialog.browse_button, Qt.MouseButton.LeftButton)
+        report["path"] = dialog.path_edit.text()
+        dialog.format_box.setCurrentIndex(dialog.format_box.findData("onnx"))
+        qtbot.mouseClick(dialog.browse_button, Qt.MouseButton.LeftButton)
+        dialog.reject()
+
+    _drive(qtbot, window, steps)
+    assert report["file label"] == "Save to" and report["label"] == "Save as folder"
+    assert "folder" in report["placeholder"]
+    assert Path(report["default"]).suffix == ""
+    (caption, directory, folder_filter), (_, _, onnx_filter) = calls
+    assert "SavedModel folder" in caption and directory == report["default"]
+    assert folder_filter == "SavedModel folder (*)"
+    assert report["path"] == str(chosen)
+    assert onnx_filter == "*.onnx"

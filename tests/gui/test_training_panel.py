@@ -380,7 +380,7 @@ def test_trained_weights_are_saved_beside_the_project_and_reopened(window, panel
     assert again.document.weights_file == weights_file
     _model, file, note = again.export_weights()
     assert file == weights_file
-    assert note == "Trained on digits for 1 epoch — from net.weights.keras, matched by layer name"
+    assert note == "Saved weights — trained on digits for 1 epoch, in net.weights.keras, matched by layer name"
 
 
 @pytest.mark.slow
@@ -400,7 +400,8 @@ def test_imported_weights_survive_save_reopen_and_can_be_forgotten(window, qtbot
 
     again = reopened(qtbot, tmp_path, folder / "tuned.convas")
     assert again.document.weights.origin == "imported from pretrained.keras"
-    assert again.export_weights()[2].startswith("Imported from pretrained.keras — from tuned.weights.keras")
+    assert again.export_weights()[2] == ("Saved weights — imported from pretrained.keras, in "
+                                         "tuned.weights.keras, matched by layer name")
 
     # Forgetting them: exports and training start fresh, and the project is modified.
     again.act_forget_weights.trigger()
