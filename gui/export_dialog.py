@@ -25,7 +25,7 @@ from engine.design import Design
 from engine.errors import ConvasError
 from engine.export.formats import FORMATS
 
-from .theme import ERROR_COLOR, OK_COLOR
+from .theme import ERROR_COLOR, OK_COLOR, warning_text_color
 from .training.worker import start_worker
 
 CHOICES = [("keras", "Keras model (.keras)"), ("savedmodel", "TensorFlow SavedModel (folder)"),
@@ -116,6 +116,16 @@ class ExportDialog(QDialog):
         form.addRow(self.path_label, path_row)
         form.addRow("Weights", self.weights_label)
 
+        # Layers the TFLite converter is known to refuse (engine/export/tflite_support.py),
+        # said when TFLite is chosen rather than after a long conversion.
+        from engine.export.tflite_support import tflite_problems
+
+        self.tflite_problems = tflite_problems(self.design)
+        self.format_warning = QLabel()
+        self.format_warning.setWordWrap(True)
+        self.format_warning.setStyleSheet(f"color: {warning_text_color()};")
+        self.format_warning.hide()
+
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setTextVisible(False)
@@ -136,6 +146,7 @@ class ExportDialog(QDialog):
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.format_warning)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(self.buttons)
@@ -160,6 +171,11 @@ class ExportDialog(QDialog):
             "A new folder, e.g. …/my_model (a SavedModel is a folder)" if folder
             else f"A file ending in {SUFFIXES[self.fmt()]}")
         self.quantize_box.setEnabled(self.fmt() == "tflite")
+        problems = self.tflite_problems if self.fmt() == "tflite" else []
+        shown = problems[:3] + ([f"… and {len(problems) - 3} more"] if len(problems) > 3 else [])
+        self.format_warning.setText("TensorFlow Lite will refuse this design:\n"
+                                    + "\n".join(f"• {p}" for p in shown))
+        self.format_warning.setVisible(bool(problems))
         if self.fmt() != "tflite":
             self.quantize_box.setCurrentIndex(0)
         current = Path(self.path_edit.text()) if self.path_edit.text() else None

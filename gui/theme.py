@@ -30,6 +30,12 @@ def group_color(group: str) -> QColor:
     return QColor(GROUP_COLORS.get(group, "#95a5a6"))
 
 
+def warning_text_color() -> str:
+    """Warning colour for running text: the amber of WARNING_COLOR is too pale to read as
+    text on a light window, so light appearance gets a darker amber."""
+    return WARNING_COLOR if is_dark() else "#8f5600"
+
+
 def is_dark() -> bool:
     """True when the application palette is dark (system dark mode)."""
     app = QGuiApplication.instance()

@@ -57,6 +57,28 @@ def test_onnx_input_and_output_are_named_after_the_design(tmp_path: Path) -> Non
     assert session.run(None, {"digit_image": x})[0].shape == (3, 10)
 
 
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_normalization_constants_are_part_of_every_export(tmp_path: Path, fmt: str) -> None:
+    """Normalization keeps its mean and variance as constant tensors; a graph export must embed
+    them (ONNX used to turn them into extra inputs the user would have to feed)."""
+    from engine.design import Design
+
+    design = Design(name="normalised")
+    design.add("InputLayer", "image", {"shape": (8, 8, 3)})
+    design.add("Normalization", "given", {"axis": -1, "mean": (0.5, 0.2, 0.1), "variance": (2.0, 3.0, 4.0)},
+               inputs=["image"])
+    design.add("Normalization", "learned", {"axis": -1}, inputs=["given"])
+    design.add("Conv2D", "conv", {"filters": 2, "kernel_size": 3}, inputs=["learned"])
+    out = tmp_path / f"m{SUFFIX[fmt]}"
+    result = export_model(design, out, ExportOptions(fmt))
+    assert result.max_abs_diff <= 1e-4
+    if fmt == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        assert [i.name for i in session.get_inputs()] == ["image"]
+
+
 def test_keras_export_carries_the_design(tmp_path: Path) -> None:
     from engine.files import load_design
 
@@ -227,7 +249,8 @@ def test_python_export_is_verified_in_a_new_process(tmp_path: Path) -> None:
 
 def test_generated_designs_export_and_verify(tmp_path: Path) -> None:
     """Hypothesis-generated valid designs (the differential test's generator) survive every
-    binary format (Python is checked on the examples: a new process per script); an export either verifies or says why, never a traceback or stray file."""
+    binary format (Python: test_export_python.py); an export either verifies or says why, never
+    a traceback or stray file."""
     from hypothesis import HealthCheck, given, settings
 
     from engine.analysis import analyse
@@ -336,3 +359,61 @@ def test_stale_metadata_falls_back_to_the_keras_config(tmp_path: Path) -> None:
     imported = load_design(stale)
     assert {n.name for n in imported} == {n.name for n in design}
     assert design_hash(imported) != design_hash(design)  # read from the Keras config, not the metadata
+
+
+@pytest.mark.parametrize("fmt", ["savedmodel", "tflite", "onnx"])
+def test_a_python_keyword_as_input_name_exports(tmp_path: Path, fmt: str) -> None:
+    """The input's name becomes a parameter of the traced function: ``in`` must not stop it."""
+    design = seed_design()
+    design.rename(design.input_names()[0], "in")
+    design.rename("dense", "class")
+    result = export_model(design, tmp_path / f"m{SUFFIX[fmt]}", ExportOptions(fmt))
+    assert result.max_abs_diff <= 1e-4
+    if fmt == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
+        assert [i.name for i in session.get_inputs()] == ["in"]
+        assert [o.name for o in session.get_outputs()] == ["class"]
+
+
+def test_a_model_that_outputs_nan_is_refused_with_a_reason(tmp_path: Path) -> None:
+    from engine.design import Design
+
+    design = Design(name="nan")
+    design.add("InputLayer", "x", {"shape": (4,)})
+    design.add("Normalization", "norm", {"axis": -1, "mean": 0.0, "variance": -1.0}, inputs=["x"])
+    with pytest.raises(ExportError, match="outputs NaN or infinite values.*negative Normalization variance"):
+        export_model(design, tmp_path / "m.onnx", ExportOptions("onnx"))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_tflite_converter_errors_name_the_operation_not_the_location() -> None:
+    from engine.export.run import _first_line
+
+    raw = RuntimeError("loc(callsite(fused[\"MaxPool3D:\", callsite(\"model/pool/MaxPool3D@__inference\"(\"/x.py\":1:1) "
+                       "at fused[\"a\", \"b\"])])): error: 'tf.MaxPool3D' op is neither a custom op nor a flex op\n"
+                       "more lines")
+    line = _first_line(raw)
+    assert "loc(" not in line and "fused" not in line
+    assert "'tf.MaxPool3D' op is neither a custom op nor a flex op" in line
+
+
+def test_tflite_refusal_is_announced_and_explained(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A design with a layer TFLite cannot convert: the CLI warns before converting, and the
+    failure names the layer and what to do instead of the converter's diagnostics."""
+    from engine.cli import main
+    from engine.design import Design
+    from engine.project_file import save_project
+
+    design = Design(name="volume")
+    design.add("InputLayer", "scan", {"shape": (8, 8, 8, 1)})
+    design.add("MaxPooling3D", "pool", {"pool_size": 2}, inputs=["scan"])
+    source = tmp_path / "volume.convas"
+    save_project(source, design)
+    out = tmp_path / "v.tflite"
+    assert main(["export", str(source), "--format", "tflite", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "warning: TensorFlow Lite is known to refuse this: Layer 'pool' (MaxPooling3D" in err
+    assert "convas: TensorFlow Lite cannot convert this design: Layer 'pool'" in err
+    assert "ONNX or SavedModel" in err and "loc(" not in err and not out.exists()

@@ -202,3 +202,36 @@ def test_hostile_script_builds_the_named_layer_and_nothing_else(name, tmp_path):
     assert names[0] == name and name in names[1:]
     assert not (tmp_path / "pwned").exists()
     assert "pwned" not in done.stdout.replace(json.dumps(name)[1:-1], "")
+
+
+@pytest.mark.slow
+def test_generated_designs_export_as_python_and_rebuild(tmp_path):
+    """Hypothesis-generated valid designs (the differential test's generator, as in
+    test_export.py) export as scripts whose build_model(), run in a new process, rebuilds the
+    same layer types, names, output shapes and parameter counts; a new process per example, so
+    only a few examples."""
+    from hypothesis import HealthCheck, assume, given, settings
+
+    from engine.analysis import analyse
+    from engine.export.run import ExportOptions, export_model
+    from test_differential import designs
+
+    seen = []
+
+    # Invalid designs are discarded (assume), so every example counted spawns one script run.
+    @settings(max_examples=4, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(designs())
+    def check(design):
+        analysis = analyse(design)
+        assume(analysis.valid and not analysis.warnings and design.output_refs())
+        out = tmp_path / f"model_{len(seen)}.py"
+        result = export_model(design, out, ExportOptions("python"))  # ExportError if it differs
+        assert result.summary().startswith("✓"), result.summary()
+        source = out.read_text(encoding="utf-8")
+        compile(source, out.name, "exec")
+        assert calls_outside_keras(source) == []
+        seen.append(design)
+
+    check()
+    assert len(seen) >= 3, f"only {len(seen)} of the generated designs were valid"

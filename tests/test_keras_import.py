@@ -460,3 +460,90 @@ def test_real_unsupported_models_are_refused_by_name(keras_zoo, name, culprit, r
     assert f"{culprit}: {reason}" in str(info.value)
     assert str(info.value).startswith(path.name)
     assert info.value.layers == [culprit.split()[0]]
+
+
+# --- Normalization (a preprocessing layer with adapted or given statistics) ------------------
+
+def _normalization_model(statistics: str) -> Any:
+    """Input → Rescaling → Normalization(axis=-1) → Conv2D → GlobalAveragePooling2D → Dense, with
+    the normalisation's mean and variance learned by adapt(), or given as numbers or lists."""
+    import keras
+    import numpy as np
+    from keras import layers
+
+    given = {"adapted": {}, "scalar": {"mean": 0.5, "variance": 0.25},
+             "list": {"mean": [0.1, 0.2, 0.3], "variance": [1.0, 2.0, 3.0]}}[statistics]
+    norm = layers.Normalization(axis=-1, name="norm", **given)
+    x = keras.Input((16, 16, 3), name="image")
+    y = layers.Conv2D(4, 3, name="conv")(norm(layers.Rescaling(1 / 255, name="scale")(x)))
+    model = keras.Model(x, layers.Dense(2, name="head")(layers.GlobalAveragePooling2D(name="gap")(y)),
+                        name=f"normalized_{statistics}")
+    if statistics == "adapted":
+        norm.adapt(np.random.default_rng(0).random((8, 16, 16, 3), dtype="float32"))
+    return model
+
+
+def _weight_counts(layers_or_model: Any) -> tuple[int, int]:
+    from math import prod
+
+    return (sum(int(prod(w.shape)) for w in layers_or_model.trainable_weights),
+            sum(int(prod(w.shape)) for w in layers_or_model.non_trainable_weights))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("statistics", ["adapted", "scalar", "list"])
+def test_normalization_model_imports_and_round_trips(tmp_path: Path, statistics: str):
+    pytest.importorskip("keras")
+    from engine.files import load_design
+    from engine.keras_build import build_keras_model
+    from engine.project_file import load_project, save_project
+
+    model = _normalization_model(statistics)
+    path = tmp_path / "normalized.keras"
+    model.save(path)
+    design = load_design(path)
+
+    assert [n.kind for n in design] == ["InputLayer", "Rescaling", "Normalization", "Conv2D",
+                                        "GlobalAveragePooling2D", "Dense"]
+    a = analyse(design)
+    assert a.valid, [str(p) for p in a.problems]
+    for layer in model.layers:
+        rep = a.nodes[layer.name]
+        assert rep.output_shape == tuple(layer.output.shape), layer.name
+        assert (rep.trainable_params, rep.non_trainable_params) == _weight_counts(layer), layer.name
+    norm = a.nodes["norm"]
+    assert (norm.trainable_params, norm.non_trainable_params) == ((0, 7) if statistics == "adapted" else (0, 0))
+    assert (a.trainable_params, a.non_trainable_params) == _weight_counts(model)
+    assert a.total_params == model.count_params()
+
+    # Through the project file (JSON) and back into Keras: the same layer configuration.
+    save_project(tmp_path / "normalized.convas", design)
+    reloaded = load_project(tmp_path / "normalized.convas").design
+    assert reloaded.nodes["norm"].args == design.nodes["norm"].args
+    rebuilt = build_keras_model(reloaded)
+    for layer in model.layers:
+        want, got = layer.get_config(), rebuilt.get_layer(layer.name).get_config()
+        assert {k: v for k, v in got.items() if k != "dtype"} == \
+               {k: v for k, v in want.items() if k != "dtype"}, layer.name
+    assert _weight_counts(rebuilt) == _weight_counts(model)
+    assert rebuilt.count_params() == model.count_params()
+
+
+@pytest.mark.slow
+def test_efficientnet_b0_imports_with_keras_parameter_counts(tmp_path: Path):
+    keras = pytest.importorskip("keras")
+    from engine.files import load_design
+
+    # weights=None builds the architecture with fresh weights: nothing is downloaded.
+    model = keras.applications.EfficientNetB0(weights=None, input_shape=(64, 64, 3), classes=3)
+    path = tmp_path / "effb0.keras"
+    model.save(path)
+    design = load_design(path)
+
+    assert design.nodes["normalization"].kind == "Normalization"
+    a = analyse(design)
+    assert a.valid, [str(p) for p in a.errors]
+    assert a.total_params == model.count_params()
+    assert (a.trainable_params, a.non_trainable_params) == _weight_counts(model)
+    assert a.nodes["normalization"].non_trainable_params == 2 * 3 + 1  # mean, variance, count
+    assert a.nodes[model.layers[-1].name].output_shape == (None, 3)

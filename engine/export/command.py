@@ -86,6 +86,11 @@ def _export(args: argparse.Namespace) -> int:
             model = model_with_weights(design, saved.file)
             weights = f"the saved weights ({saved.origin}, {saved.file.name})"
         label = FORMATS[args.format].label if args.format in FORMATS else "a Python script"
+        if args.format == "tflite":
+            from .tflite_support import tflite_problems
+
+            for problem in tflite_problems(design):
+                print(f"convas: warning: TensorFlow Lite is known to refuse this: {problem}", file=sys.stderr)
         print(f"Exporting {design.name} as {label}…", file=sys.stderr)
         result = export_model(design, args.out, ExportOptions(args.format, args.quantize, args.opset),
                               model=model, weights=weights, training=_training(source),

@@ -193,12 +193,30 @@ def _write_onnx(model: Any, path: Path, options: WriteOptions) -> None:
 
     specs = [tf.TensorSpec(tuple(t.shape), tf.float32, name=onnx_name(name))
              for t, name in zip(model.inputs, options.input_names or [t.name for t in model.inputs])]
+    _embed_constant_tensors(model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # numpy, inside Keras's tf2onnx patch
         model.export(str(path), format="onnx", opset_version=options.opset, verbose=False,
                      input_signature=specs if len(specs) == 1 else [specs])
     if options.output_names:
         _rename_onnx_outputs(path, [onnx_name(n) for n in options.output_names])
+
+
+def _embed_constant_tensors(model: Any) -> None:
+    """Turn layers' constant tensors into numpy arrays, so that tracing embeds them.
+
+    A layer may keep constants as eager tensors (Normalization's mean and variance, computed once
+    from its weights or arguments). A traced function captures those as extra inputs, and
+    tf2onnx makes each one an input of the ONNX graph that its users would have to feed. As
+    numpy arrays they become constants of the graph. The values are the same, so changing the
+    model in memory is harmless.
+    """
+    import tensorflow as tf
+
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        for name, value in list(vars(layer).items()):
+            if isinstance(value, tf.Tensor) and not isinstance(value, tf.Variable) and not name.startswith("_"):
+                object.__setattr__(layer, name, value.numpy())
 
 
 def _rename_onnx_outputs(path: Path, names: list[str]) -> None:

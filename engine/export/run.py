@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import keyword
 import os
 import re
 import secrets
@@ -151,10 +152,14 @@ def export_model(design: Design, out: str | os.PathLike[str], options: ExportOpt
         except ConvasError:
             raise
         except Exception as exc:
-            raise ExportError(f"{fmt.label} export failed: {_first_line(exc)}") from exc
+            raise _known_refusal(design, fmt.key) or ExportError(
+                f"{fmt.label} export failed: {_first_line(exc)}") from exc
         stop_if_cancelled()
         say(f"Verifying: reloading with {fmt.reloaded_with}")
-        diff, tolerance = _verify(fmt, tmp, model, options)
+        try:
+            diff, tolerance = _verify(fmt, tmp, model, options)
+        except ExportError as exc:
+            raise _known_refusal(design, fmt.key) or exc from exc
         if not diff <= tolerance:
             raise ExportError(f"verification failed: the {fmt.label} file reloaded with "
                               f"{fmt.reloaded_with} differs from the model by {diff:.3g} "
@@ -165,6 +170,19 @@ def export_model(design: Design, out: str | os.PathLike[str], options: ExportOpt
         _remove(tmp)
     return ExportResult(fmt.key, target, _size(target), fmt.reloaded_with, diff, tolerance, weights,
                         time.monotonic() - started)
+
+
+def _known_refusal(design: Design, fmt: str) -> ExportError | None:
+    """For a failed TFLite export of a design whose layers the TFLite table lists: an error
+    naming those layers and what to do, clearer than the converter's own words."""
+    if fmt != "tflite":
+        return None
+    from .tflite_support import tflite_problems
+
+    problems = tflite_problems(design)
+    if not problems:
+        return None
+    return ExportError("TensorFlow Lite cannot convert this design: " + " ".join(problems))
 
 
 def load_keras_model(path: Path) -> Any:
@@ -218,18 +236,24 @@ def transfer_weights(model: Any, path: Path, *, strict: bool) -> list[str]:
 _SCOPE_NAME = re.compile(r"^[A-Za-z0-9_.\\/>-]*$")   # TensorFlow's rule for graph scope names
 
 
+def _traceable(name: str) -> bool:
+    """A scope name TensorFlow accepts that is not a Python keyword (an input's name becomes a
+    parameter name of the traced function; ``in`` or ``class`` make the TFLite converter fail)."""
+    return bool(_SCOPE_NAME.match(name)) and not keyword.iskeyword(name)
+
+
 def _graph_safe(design: Design, model: Any) -> Any:
     """``model``, or a twin with the same weights whose layer names TensorFlow accepts as graph
     scope names: SavedModel, TFLite and ONNX trace the model, and a layer called ``my layer``
     or ``it's`` would stop the trace. Keras files keep the names as they are."""
-    if all(_SCOPE_NAME.match(layer.name) for layer in model.layers):
+    if all(_traceable(layer.name) for layer in model.layers):
         return model
     from ..keras_build import build_keras_model
     from .formats import onnx_name
 
     renamed, names, used = design.copy(), {}, {n.name for n in design}
     for node in list(design):
-        if _SCOPE_NAME.match(node.name):
+        if _traceable(node.name):
             continue
         base = onnx_name(node.name)
         new, i = base, 1
@@ -277,7 +301,16 @@ def _export_python(design: Design, target: Path, training: Any, say: Callable[[s
 
 def _verify(fmt: Any, path: Path, model: Any, options: ExportOptions) -> tuple[float, float]:
     xs = probe_inputs(model)
-    expected = as_list(model(model_call(xs), training=False))
+    try:
+        expected = as_list(model(model_call(xs), training=False))
+    except Exception as exc:
+        raise ExportError(f"the model itself cannot run on this machine, so there is nothing to "
+                          f"compare the {fmt.label} file with: {_first_line(exc)}") from exc
+    if any(not np.all(np.isfinite(e)) for e in expected):
+        raise ExportError("the model outputs NaN or infinite values on the probe batch (random "
+                          "inputs in [0, 1)), so the export cannot be verified; look for a layer "
+                          "that divides by zero or takes the root of a negative number (e.g. a "
+                          "negative Normalization variance)")
     try:
         got = fmt.reload(path, model)(xs)
     except Exception as exc:
@@ -368,6 +401,9 @@ def _first_line(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     line = lines[0] if lines else type(exc).__name__
     if "loc(" in line and "error: " in line:
-        line = "TensorFlow Lite has no kernel for part of this model (" + line.rsplit("error: ", 1)[1] + \
-               "); TFLite supports fewer layers than TensorFlow (e.g. some 3-D convolutions)"
+        detail = line.rsplit("error: ", 1)[1]
+        op = re.search(r"'(?:tf|tfl)\.[A-Za-z0-9_]+' op.*", detail)  # past the nested loc(...)
+        line = ("TensorFlow Lite has no kernel for part of this model ("
+                + (op.group(0) if op else detail.split("): ")[-1])
+                + "); TFLite supports fewer layers than TensorFlow (e.g. some 3-D convolutions)")
     return line

@@ -229,3 +229,34 @@ def test_savedmodel_browse_names_a_new_folder(qtbot, window, tmp_path: Path, mon
     assert folder_filter == "SavedModel folder (*)"
     assert report["path"] == str(chosen)
     assert onnx_filter == "*.onnx"
+
+
+def test_choosing_tflite_warns_about_layers_it_cannot_convert(qtbot, tmp_path):
+    """The warning appears when TFLite is picked (before any conversion) and goes with it."""
+    from engine.design import Design
+
+    design = Design(name="volume")
+    design.add("InputLayer", "scan", {"shape": (8, 8, 8, 1)})
+    design.add("MaxPooling3D", "pool", {"pool_size": 2}, inputs=["scan"])
+    dialog = ExportDialog(design, weights_note="Fresh", folder=str(tmp_path))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.format_warning.isHidden()
+    combo = dialog.format_box
+    combo.setFocus()
+    while combo.currentData() != "tflite":
+        qtbot.keyClick(combo, Qt.Key.Key_Down)
+    assert dialog.format_warning.isVisible()
+    text = dialog.format_warning.text()
+    assert text.startswith("TensorFlow Lite will refuse this design:")
+    assert "Layer 'pool' (MaxPooling3D)" in text and "ONNX or SavedModel" in text
+    qtbot.keyClick(combo, Qt.Key.Key_Down)  # ONNX
+    assert combo.currentData() == "onnx" and dialog.format_warning.isHidden()
+
+
+def test_a_design_tflite_converts_shows_no_warning(qtbot, tmp_path):
+    dialog = ExportDialog(seed_design(), weights_note="Fresh", folder=str(tmp_path))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.format_box.setCurrentIndex(dialog.format_box.findData("tflite"))
+    assert dialog.format_warning.isHidden()
