@@ -164,25 +164,14 @@ def _save_weights(weights: Weights, target: Path) -> Path:
         raise ConvasError(f"the weights to keep with the project ({weights.origin}) were in "
                           f"{weights.file}, which is gone. Put it back, or choose Train → Forget "
                           "Weights to save the project without them")
-    if target.is_symlink():
-        target = target.resolve()
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp{WEIGHTS_SUFFIX}")
-    try:
+
+    def fill(tmp: Path) -> None:
         if weights.write is not None:
             weights.write(tmp)
         else:
             shutil.copyfile(weights.file, tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except OSError as exc:
-        _remove_quietly(tmp)
-        raise ConvasError(f"could not save the weights to {target.name}: {exc.strerror or exc}") from exc
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
-    _fsync_folder(target.parent)
-    return target
+
+    return replace_atomically(target, fill, f"the weights to {target.name}", WEIGHTS_SUFFIX)
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -201,30 +190,40 @@ def _sha256(path: Path) -> str:
 
 
 def write_bytes_atomically(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half:
-    a temporary file beside the target, flushed to disk, then :func:`os.replace`. On failure
-    the old file is untouched, the temporary file removed and a :class:`ConvasError` says why."""
-    target = Path(path)
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half
+    (see :func:`replace_atomically`)."""
+    def fill(tmp: Path) -> None:
+        with open(tmp, "xb") as fh:  # "x": fail rather than clobber
+            fh.write(data)
+
+    replace_atomically(Path(path), fill, Path(path).name)
+
+
+def replace_atomically(target: Path, fill: Callable[[Path], None], what: str, suffix: str = "") -> Path:
+    """Replace ``target`` by what ``fill(tmp)`` writes to a temporary file beside it (its name
+    ends in ``suffix``, for writers that insist on one): flushed to disk, given the old file's
+    permissions, then swapped in with :func:`os.replace`. On failure the old file is untouched,
+    the temporary file removed and a :class:`ConvasError` says it "could not save ``what``"."""
     if target.is_symlink():  # replace the file the link points to, not the link
         target = target.resolve()
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp{suffix}")
     try:
+        # The umask gives new files their usual permissions; a replaced file keeps its own.
         mode = target.stat().st_mode & 0o7777 if target.exists() else None
-        # "x": fail rather than clobber; the umask gives new files their usual permissions.
-        with open(tmp, "xb") as fh:
-            fh.write(data)
-            fh.flush()
+        fill(tmp)
+        with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         if mode is not None:
             os.chmod(tmp, mode)
         os.replace(tmp, target)
     except OSError as exc:
         _remove_quietly(tmp)
-        raise ConvasError(f"could not save {target.name}: {exc.strerror or exc}") from exc
+        raise ConvasError(f"could not save {what}: {exc.strerror or exc}") from exc
     except BaseException:
         _remove_quietly(tmp)
         raise
     _fsync_folder(target.parent)
+    return target
 
 
 def to_json_text(doc: Any, width: int = 96) -> str:
