@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 import subprocess
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 
 def best_of(fn: Callable[[], object], repeat: int = 7, number: int = 1) -> float:

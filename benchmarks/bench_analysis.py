@@ -16,10 +16,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from _timing import best_of  # noqa: E402
 from engine.analysis import analyse  # noqa: E402
 from engine.design import Design  # noqa: E402
 from engine.examples import seed_design  # noqa: E402
+
+from _timing import best_of  # noqa: E402
 
 KERAS_LIMIT = 1000  # above this Keras takes minutes (or fails); we say so instead of waiting
 
@@ -50,7 +51,7 @@ def keras_build_seconds(design: Design) -> tuple[float | None, str]:
         return time.perf_counter() - t, ""
     except RecursionError:
         return None, "Keras fails: RecursionError"
-    except Exception as exc:  # Keras's own failure is a result to report, not a crash
+    except Exception as exc:  # noqa: BLE001 - Keras's own failure is a result to report, not a crash
         cause = exc.__cause__ or exc.__context__ or exc
         return None, f"Keras fails: {type(cause).__name__}"
     finally:
@@ -64,7 +65,7 @@ def main() -> None:
     ours = []
     for label, design in rows:
         assert analyse(design).valid, label
-        ours.append(best_of(lambda: analyse(design), repeat=3 if len(design) >= 10000 else 7))
+        ours.append(best_of(lambda design=design: analyse(design), repeat=3 if len(design) >= 10000 else 7))
     print(f"{'design':<22}{'analysis':>12}{'per layer':>12}  {'Keras build':<34}{'speed-up':>9}")
     for (label, design), t in zip(rows, ours):
         keras_text, ratio_text = "-", "-"

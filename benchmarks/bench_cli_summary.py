@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import median_process  # noqa: E402
+from _timing import median_process
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "resources" / "examples" / "seed_cnn.convas"

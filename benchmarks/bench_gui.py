@@ -20,8 +20,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CONVAS_RECOVERY_DIR", tempfile.mkdtemp())
 
-from _timing import median_process  # noqa: E402
 from bench_analysis import conv_stack  # noqa: E402
+
+from _timing import median_process  # noqa: E402
 
 
 def startup() -> None:
@@ -31,7 +32,8 @@ def startup() -> None:
     median_process([py, str(ROOT / "main.py")], repeat=1, env=env, cwd=str(ROOT))
     tf = median_process([py, "-c", "import tensorflow"], repeat=5, env=env)
     app = median_process([py, str(ROOT / "main.py")], repeat=7, env=env, cwd=str(ROOT))
-    print(f"start to visible window        : {app * 1000:8.1f} ms (median of 7, platform {os.environ['QT_QPA_PLATFORM']})")
+    platform = os.environ["QT_QPA_PLATFORM"]
+    print(f"start to visible window        : {app * 1000:8.1f} ms (median of 7, platform {platform})")
     print(f"python -c 'import tensorflow'  : {tf * 1000:8.1f} ms (median of 5)")
     print(f"ratio                          : {app / tf:8.3f}  (goal ≤ 0.25)")
 

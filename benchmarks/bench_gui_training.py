@@ -55,7 +55,7 @@ def wait_until(app, condition, timeout: float) -> None:
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 GUI_CPU: list[float] = []  # GUI-thread CPU seconds per wall second, one per panel run
@@ -86,7 +86,7 @@ def panel_run(app, panel, epochs: int) -> tuple[float, list[float]]:
     loop = QEventLoop()
     panel.sigTrainingFinished.connect(loop.quit)
     panel.start()
-    panel.worker.sigEpoch.connect(lambda _e, _logs: epoch_times.append(time.perf_counter()))
+    panel.session.worker.sigEpoch.connect(lambda _e, _logs: epoch_times.append(time.perf_counter()))
     timer.start()
     wall, cpu = time.perf_counter(), time.thread_time()
     loop.exec()
@@ -148,7 +148,7 @@ def main() -> None:
     print(f"idle RSS after start-up        : {idle:8.1f} MB (window shown, events processed; goal ≤ 250 MB)")
     print(f"RSS with the Train panel shown : {shown:8.1f} MB (plots made, digits loaded; before TensorFlow)")
 
-    from gui.evaluation.worker import running as evaluations_running
+    from gui.workers import running as evaluations_running
 
     def quiet() -> None:  # a finished run starts an evaluation: let it end before measuring
         wait_until(app, lambda: evaluations_running() == 0, 120)

@@ -18,6 +18,7 @@ Memory accounting (float32, 4 bytes a value):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from .design import Design, TensorRef, call_order
@@ -27,13 +28,20 @@ from .shapes import Shape, elements, fmt_shape
 BYTES_PER_VALUE = 4
 
 
+class Severity(StrEnum):
+    """How bad a :class:`Problem` is (a ``str`` too, so it prints and compares as its text)."""
+
+    ERROR = "error"      # Keras would refuse the design: nothing downstream can be analysed
+    WARNING = "warning"  # Keras accepts it, but it is probably not what was meant
+
+
 @dataclass(frozen=True)
 class Problem:
-    """Something wrong (``error``) or suspicious (``warning``) about a node or the whole design."""
+    """Something wrong (an error) or suspicious (a warning) about a node or the whole design."""
 
     node: str | None
     message: str
-    severity: str = "error"
+    severity: Severity = Severity.ERROR
     fixes: tuple[Fix, ...] = ()
     arg: str | None = None
 
@@ -68,7 +76,7 @@ class NodeReport:
 
     @property
     def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
+        return [p for p in self.problems if p.severity == Severity.ERROR]
 
     @property
     def valid(self) -> bool:
@@ -113,11 +121,16 @@ class Analysis:
 
     @property
     def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
+        return [p for p in self.problems if p.severity == Severity.ERROR]
 
     @property
     def warnings(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "warning"]
+        return [p for p in self.problems if p.severity == Severity.WARNING]
+
+    @property
+    def design_problems(self) -> list[Problem]:
+        """Problems of the design as a whole (no InputLayer, a cycle): they name no layer."""
+        return [p for p in self.problems if p.node is None]
 
     @property
     def valid(self) -> bool:
@@ -154,10 +167,16 @@ class Analysis:
 
 def analyse(design: Design, batch_size: int = 1) -> Analysis:
     """Analyse ``design``: never raises for a bad design, reports problems instead."""
+    return _analyse(design, batch_size, branch_fixes=True)
+
+
+def _analyse(design: Design, batch_size: int, branch_fixes: bool) -> Analysis:
+    """The analysis; ``branch_fixes`` looks up the branches of a failing merge for a layer whose
+    padding, set to 'same', would make it fit (found by trying: see :func:`_padding_fixes`)."""
     reports: dict[str, NodeReport] = {}
     problems: list[Problem] = []
 
-    def report(node: str | None, message: str, severity: str = "error",
+    def report(node: str | None, message: str, severity: Severity = Severity.ERROR,
                fixes: tuple[Fix, ...] = (), arg: str | None = None) -> None:
         problem = Problem(node, message, severity, tuple(fixes), arg)
         problems.append(problem)
@@ -196,6 +215,7 @@ def analyse(design: Design, batch_size: int = 1) -> Analysis:
     fields: dict[TensorRef, Field | None] = {}
     weights_of: dict[str, tuple[int, int]] = {}
     built_with: dict[str, list[Shape]] = {}  # the input shapes of the call that built each layer
+    failed_merges: list[str] = []
     for ref in order_calls:
         node = design.nodes[ref.node]
         rep = reports[node.name]
@@ -239,12 +259,23 @@ def analyse(design: Design, batch_size: int = 1) -> Analysis:
                     rep.rf = field_out
                 if spec.lint is not None and ref.call == 0:
                     for message, fixes in spec.lint(rep.args, shapes_in, out):
-                        report(node.name, message, "warning", fixes)
+                        report(node.name, message, Severity.WARNING, fixes)
             except LayerError as exc:
                 out = None
                 report(node.name, exc.message, fixes=exc.fixes)
+                if spec.group == "Merge" and ref.call == 0:
+                    failed_merges.append(node.name)
         shapes[ref] = out
         rep.output_shapes[ref.call] = out
+
+    if branch_fixes:
+        for name in failed_merges:
+            extra = _padding_fixes(design, reports, name)
+            if extra:
+                old = reports[name].errors[-1]
+                new = Problem(old.node, old.message, old.severity, extra + old.fixes, old.arg)
+                problems[problems.index(old)] = new
+                reports[name].problems[reports[name].problems.index(old)] = new
 
     # 4. Whole-design checks.
     if not any(n.kind == "InputLayer" for n in design.nodes.values()):
@@ -252,7 +283,7 @@ def analyse(design: Design, batch_size: int = 1) -> Analysis:
     consumed = {r.node for n in design.nodes.values() for refs in n.inbound for r in refs}
     for name in design.input_names():
         if name not in consumed and len(design.nodes) > 1:
-            report(name, "is not connected to any layer; connect it or delete it", "warning")
+            report(name, "is not connected to any layer; connect it or delete it", Severity.WARNING)
 
     ordered = dict.fromkeys(r.node for r in order_calls)
     node_order = list(ordered) + [n for n in design.nodes if n not in ordered]
@@ -260,6 +291,44 @@ def analyse(design: Design, batch_size: int = 1) -> Analysis:
     peak = _peak_live_bytes(design, order_calls, shapes, outputs)
     return Analysis({n: reports[n] for n in node_order}, node_order, problems, outputs,
                     batch_size, batch_size * peak)
+
+
+_BRANCH_FIX_STEPS = 64      # how far up each branch of a failing merge a padding fix is looked for
+_BRANCH_FIX_TRIALS = 8      # how many candidate layers are tried (each trial is one analysis)
+
+
+def _padding_fixes(design: Design, reports: dict[str, NodeReport], merge: str) -> tuple[Fix, ...]:
+    """Fixes "set padding='same' on L" for window layers L up the merge's branches that shrank
+    their input with padding='valid', each kept only when the merge then fits (tried on a copy)."""
+    fixes: list[Fix] = []
+    trials = 0
+    seen: set[str] = set()
+    for ref in design.nodes[merge].inputs:
+        name: str | None = ref.node
+        for _ in range(_BRANCH_FIX_STEPS):
+            if name is None or name in seen or name not in design.nodes:
+                break
+            seen.add(name)
+            rep = reports[name]
+            if rep.args.get("padding") == "valid" and _shrinks(rep) and trials < _BRANCH_FIX_TRIALS:
+                trials += 1
+                trial = design.copy()
+                trial.set_arg(name, "padding", "same")
+                if _analyse(trial, 1, branch_fixes=False).nodes[merge].valid:
+                    fixes.append(Fix.set_arg("padding", "same", node=name))
+                    break
+            node = design.nodes[name]
+            name = node.inputs[0].node if node.calls == 1 and len(node.inputs) == 1 else None
+    return tuple(fixes)
+
+
+def _shrinks(rep: NodeReport) -> bool:
+    """The layer's (first) output is smaller than its input on some axis besides batch and channels."""
+    if not rep.input_shapes or not rep.input_shapes[0] or rep.output_shape is None:
+        return False
+    before, after = rep.input_shapes[0][0], rep.output_shape
+    return len(before) == len(after) and any(
+        a is not None and b is not None and a < b for b, a in zip(before[1:-1], after[1:-1]))
 
 
 # Keras pins the input rank of these layers when they are built, so a shared one cannot later

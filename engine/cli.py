@@ -10,7 +10,10 @@ Every failure is a message on stderr and an exit status, never a traceback:
 - 130: ``train`` interrupted by Ctrl+C: the first one stops training after the current batch
   and the model trained so far is saved; a second one aborts without saving.
 
-TensorFlow is imported only by ``train``, once its arguments and files have been checked.
+``train`` starts from the weights the design file brings (a ``.keras`` model's own, a project's
+saved weights file; :func:`engine.weights.resolve_weights` decides, as in the window), or from
+fresh ones with ``--fresh``. TensorFlow is imported only by ``train``, once its arguments and
+files have been checked.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ import argparse
 import json
 import math
 import os
-import secrets
 import signal
 import sys
 import tempfile
@@ -28,8 +30,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import __version__
-from .analysis import analyse
-from .errors import ConvasError
+from .analysis import Severity, analyse
+from .errors import ConvasError, first_line
 from .summary import summary_dict, summary_text
 
 EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
@@ -127,6 +129,9 @@ def _add_train_parser(sub: Any) -> None:
     t.add_argument("--log", metavar="FILE.csv",
                    help="write one row per epoch, as Keras's CSVLogger does (plus lr and "
                         "samples_per_s columns)")
+    t.add_argument("--fresh", action="store_true",
+                   help="start from new random weights instead of those the design brings (a "
+                        ".keras model's own, or those saved beside a .convas project)")
 
 
 def _stdout_unicode() -> bool:
@@ -156,7 +161,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
         print(summary_text(design, analysis, unicode=_stdout_unicode()))
     for problem in analysis.problems:
         who = problem.node or design.name
-        prefix = "" if problem.severity == "error" else "warning: "
+        prefix = "" if problem.severity == Severity.ERROR else "warning: "
         print(f"{who}: {prefix}{problem.message}", file=sys.stderr)
     return EXIT_OK if analysis.valid else EXIT_INVALID
 
@@ -197,20 +202,11 @@ def _check_writable(path_text: str, what: str, suffix: str | None = None) -> Pat
 
 
 def save_model_atomically(model: Any, path: Path) -> None:
-    """Save ``model`` to ``path`` so that ``path`` is either untouched or the complete new file:
-    Keras writes a temporary ``.keras`` file beside it (Keras requires that suffix), which then
-    replaces ``path``. The temporary file is removed on any failure."""
-    # Not tempfile.mkstemp: its files are private (0600); the model gets the usual permissions.
-    tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.keras")
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Save ``model`` to ``path`` so that ``path`` is either untouched or the complete new file
+    (:func:`engine.atomic.replace_atomically`; Keras insists on the ``.keras`` suffix)."""
+    from .atomic import replace_atomically
+
+    replace_atomically(path, model.save, path.name, ".keras")
 
 
 def _training_settings(args: argparse.Namespace) -> Any:
@@ -237,6 +233,23 @@ def _training_settings(args: argparse.Namespace) -> Any:
                    config=config)
 
 
+def _starting_weights(args: argparse.Namespace, design: Any) -> Any:
+    """The weights a run starts from (:func:`engine.weights.resolve_weights`, as in the window):
+    those the design file brings (a ``.keras`` model's own, a project's saved weights file),
+    unless ``--fresh``; a missing or changed weights file is a warning."""
+    from .weights import WeightsUse, kept_weights, resolve_weights
+
+    kept = None
+    if not args.fresh:
+        try:
+            kept, warnings = kept_weights(args.design)
+        except ConvasError as exc:
+            raise _fail(str(exc)) from None
+        for warning in warnings:
+            print(f"convas: warning: {warning}", file=sys.stderr)
+    return resolve_weights(design, kept=kept, use=WeightsUse.TRAINING, fresh=args.fresh)
+
+
 class _CtrlC:
     """While active, the first SIGINT asks ``reporter`` to stop; the next raises KeyboardInterrupt."""
 
@@ -256,8 +269,10 @@ class _CtrlC:
     def _handle(self, signum: int, frame: Any) -> None:
         if self.reporter.should_stop():
             raise KeyboardInterrupt
+        from .training import MessageKind
+
         self.reporter.request_stop()
-        self.reporter.on_message("stopping after this batch; the model trained so far will be "
+        self.reporter.on_message(MessageKind.INFO, "stopping after this batch; the model trained so far will be "
                                  "saved (press Ctrl+C again to abort)")
 
     def __exit__(self, *exc: Any) -> None:
@@ -314,6 +329,7 @@ def _train(args: argparse.Namespace) -> int:
                          *(f"  - {p}" for p in problems))
     for warning in dataset.warnings:
         print(f"convas: warning: {warning}", file=sys.stderr)
+    weights = _starting_weights(args, design)
     validation = dataset.validation
     print(f"training {design.name} on {dataset.name}: {len(dataset.train)} training and "
           f"{len(validation) if validation else 0} validation samples, {config.epochs} epoch(s), "
@@ -328,12 +344,19 @@ def _train(args: argparse.Namespace) -> int:
         print("loading TensorFlow...", file=sys.stderr)
     import keras  # noqa: F401 - here, so that its import time is not counted as training time
 
+    from .weights import WeightsError, starting_model
+
+    try:
+        model, started_from = starting_model(design, weights, config.seed)
+    except WeightsError as exc:
+        raise _fail(f"{exc}; use --fresh to start from new weights") from None
+    print(started_from[:1].lower() + started_from[1:], file=sys.stderr)
     reporter = ConsoleReporter(config.epochs, len(dataset.train), config.batch_size)
     started = time.perf_counter()
     with _CtrlC(reporter):
         try:
             reporter.start()
-            result = train(design, dataset.train, validation, config, reporter)
+            result = train(design, dataset.train, validation, config, reporter, model=model)
         except KerasBuildError as exc:
             raise _fail(f"Keras cannot build the design: {exc}", EXIT_INVALID) from None
         except ConvasError as exc:
@@ -341,7 +364,7 @@ def _train(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # noqa: BLE001 - TensorFlow's errors are many; say it in one line
-            raise _fail(f"training failed: {type(exc).__name__}: {_first_line(exc)}",
+            raise _fail(f"training failed: {type(exc).__name__}: {first_line(exc)}",
                         EXIT_INVALID) from None
         reporter.clear_line()
         seconds = time.perf_counter() - started
@@ -354,13 +377,15 @@ def _train(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # noqa: BLE001 - OSError, h5py and Keras errors alike
-            raise _fail(f"could not save the model to {args.out}: {_first_line(exc)}") from None
+            reason = first_line(exc).removeprefix(f"could not save {out.name}: ")
+            raise _fail(f"could not save the model to {args.out}: {reason}") from None
         if log is not None:
             try:
                 write_csv_log(history, log)
-            except OSError as exc:
+            except ConvasError as exc:
+                reason = str(exc).removeprefix(f"could not save {log.name}: ")
                 raise _fail(f"the model was saved to {out}, but the log could not be written "
-                            f"to {args.log}: {exc.strerror or exc}") from None
+                            f"to {args.log}: {reason}") from None
 
     why = f" ({result.stop_reason})" if result.stop_reason else ""
     print(f"trained {result.epochs_run} full epoch(s) in {seconds:.1f} s{why}")
@@ -380,18 +405,13 @@ def _train(args: argparse.Namespace) -> int:
             print("convas: interrupted while testing", file=sys.stderr)
             return EXIT_INTERRUPTED
         except Exception as exc:  # noqa: BLE001 - the model is saved; say why there is no test score
-            print(f"convas: warning: could not evaluate the test split: {_first_line(exc)}",
+            print(f"convas: warning: could not evaluate the test split: {first_line(exc)}",
                   file=sys.stderr)
         else:
             print(f"test ({len(dataset.test)} samples): "
                   + _metrics_text({k: float(v) for k, v in scores.items()}))
     print(saved)
     return EXIT_INTERRUPTED if stopped_by_user else EXIT_OK
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -114,10 +114,17 @@ def dataset_problems(dataset: Dataset, io: ModelIO, loss: str | None) -> list[st
                         f"set the input's shape to {sample}")
     if len(io.output_shape) != 1:
         shape = _fmt(io.output_shape) if io.output_shape else "unknown"
-        problems.append(f"the output '{io.output_layer}' gives {shape} values per image, but a "
-                        f"classifier gives one score per class; end the design with Flatten (or "
-                        f"GlobalAveragePooling2D) and Dense(units={len(dataset.class_names)}, "
-                        f"activation='softmax')")
+        head = f"end the design with Flatten (or GlobalAveragePooling2D) and " \
+               f"Dense(units={len(dataset.class_names)}, activation='softmax')"
+        if tuple(io.output_shape) == tuple(io.input_shape):
+            problems.append(f"the output '{io.output_layer}' gives {shape} values per image, an image "
+                            f"the size of its input: the design reconstructs its input (an "
+                            f"autoencoder), and a reconstruction task is not supported yet (training "
+                            f"is classification only for now); this design shows the architecture. "
+                            f"To train a classifier instead, {head}")
+        else:
+            problems.append(f"the output '{io.output_layer}' gives {shape} values per image, but a "
+                            f"classifier gives one score per class; {head}")
         return problems
     if io.output_units is None:
         problems.append(f"the output '{io.output_layer}' has no fixed number of units")

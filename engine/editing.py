@@ -10,11 +10,13 @@ the GUI pushes as one undo macro.
 from __future__ import annotations
 
 import copy
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-from .design import Design, Node, TensorRef
-from .layers import CATALOGUE, Fix
+from .design import Design, DesignError, Node, TensorRef
+from .layers import CATALOGUE, Fix, FixAction, canonical_kind
+from .layout import Y_SPACING
 
 
 @dataclass(frozen=True)
@@ -70,9 +72,6 @@ class Disconnect:
 
     def describe(self) -> str:
         return f"Disconnect {self.source} → {self.target}"
-
-
-_UNSET = object()
 
 
 @dataclass(frozen=True)
@@ -267,12 +266,14 @@ def _dedupe_bridges(ops: list[Op]) -> list[Op]:
 
 
 def plan_fix(design: Design, node: str, fix: Fix) -> list[Op]:
-    """The ops of a one-click fix offered by the analysis."""
-    if fix.action == "set_arg":
+    """The ops of a one-click fix the analysis offered for a problem of ``node`` (the fix acts
+    on ``fix.node`` instead when it names another layer)."""
+    node = fix.node or node
+    if fix.action == FixAction.SET_ARG:
         if fix.value is None:
             return [SetArg(node, fix.arg or "", None, unset=True)]
         return [SetArg(node, fix.arg or "", fix.value)]
-    if fix.action == "insert_before":
+    if fix.action == FixAction.INSERT_BEFORE:
         target = design.node(node)
         source = target.inputs[fix.input_index]
         pos = _between(design, source.node, node)
@@ -314,3 +315,191 @@ def plan_paste(design: Design, nodes: list[Node], offset: tuple[float, float] = 
                 if ref.node in renames:
                     ops.append(Connect(TensorRef(renames[ref.node], ref.call), renames[node.name], call))
     return ops, [renames[n.name] for n in nodes]
+
+
+# --- where a new layer goes, and what may connect ------------------------------------------------
+#
+# The graph rules of the canvas live here, so that a drop from the palette, a double-click in it
+# and a drawn connection follow the same rules, testable without Qt: the canvas only says what is
+# under the pointer and pushes the plan it gets back.
+
+ROW = Y_SPACING  # how far below the layer it reads a new layer is placed, as the auto-layout does
+
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class OnEdge:
+    """Place on the connection ``source → target`` (call ``call``): the layer is inserted into it."""
+
+    source: TensorRef
+    target: str
+    call: int = 0
+
+
+@dataclass(frozen=True)
+class OnNode:
+    """Place on a layer: the new layer is appended after it (and feeds what it fed)."""
+
+    name: str
+
+
+PlaceTarget = OnEdge | OnNode | Point
+
+
+class EditRefused(DesignError):
+    """A gesture the graph rules refuse; the message says why, for the status bar."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A compound edit ready to push as one undo step: its ``text``, its ``ops``, the layer it
+    creates (``name``, if any) and a ``note`` worth telling the user (what was replaced)."""
+
+    text: str
+    ops: list[Op]
+    name: str | None = None
+    note: str | None = None
+
+
+def attaches(kind: str) -> bool:
+    """Whether a ``kind`` layer placed on an edge or a layer attaches to it (an input layer,
+    which nothing feeds, and an unknown kind do not)."""
+    return canonical_kind(kind) not in (None, "InputLayer")
+
+
+def plan_place(design: Design, kind: str, target: PlaceTarget | None, near: Point | None = None) -> Plan:
+    """Add a ``kind`` layer at ``target``: on an edge it is inserted into it, on a layer it is
+    appended after it, at a point it stands alone. An input layer always stands alone (nothing
+    feeds it), at ``near`` or beside its target. Layers below the new one move down a row when
+    it would cover them. ``near`` is where the pointer is, if anywhere; a position is given only
+    when one can be worked out. :class:`EditRefused` for an unknown kind or target."""
+    canonical = canonical_kind(kind)
+    if canonical is None:
+        raise EditRefused(f"Convas does not know the layer type {kind!r}")
+    if not attaches(canonical) and isinstance(target, (OnEdge, OnNode)):
+        target = near if near is not None else _beside(design, target)
+    if isinstance(target, OnEdge):
+        source, reader = design.node(target.source.node), design.node(target.target)
+        if target.source not in (reader.inbound[target.call] if target.call < reader.calls else []):
+            raise EditRefused(f"{target.source} does not feed {target.target}")
+        at = _on_edge_position(source, reader, near)
+        ops = plan_insert_on_edge(design, canonical, target.source, target.target, target.call, at)
+        if at is not None:
+            ops += _room_below(design, at[1], [target.target])
+        return Plan(f"Insert {canonical}", ops, _added(ops))
+    if isinstance(target, OnNode):
+        after = design.node(target.name)
+        at = (after.position[0], after.position[1] + ROW) if after.position is not None else near
+        ops = plan_append_after(design, canonical, target.name, at)
+        if at is not None:
+            ops += _room_below(design, at[1], sorted({n for n, _c, _s in design.consumers(target.name)}))
+        return Plan(f"Add {canonical} after {target.name}", ops, _added(ops))
+    point = None if target is None else (float(round(target[0])), float(round(target[1])))
+    ops = plan_add(design, canonical, point)
+    return Plan(f"Add {canonical}", ops, _added(ops))
+
+
+def _added(ops: list[Op]) -> str:
+    first = ops[0]
+    assert isinstance(first, AddNode)
+    return first.name
+
+
+def _beside(design: Design, target: OnEdge | OnNode) -> Point | None:
+    """Where a layer that cannot attach to ``target`` goes without a pointer: to its right."""
+    name = target.name if isinstance(target, OnNode) else target.target
+    position = design.node(name).position
+    return None if position is None else (position[0] + 2 * ROW, position[1])
+
+
+def _on_edge_position(source: Node, reader: Node, near: Point | None) -> Point | None:
+    """Under the source, at least a row down; a straight chain stays straight."""
+    if source.position is None or reader.position is None:
+        return None if near is None else (float(round(near[0])), float(round(near[1])))
+    x, y = near if near is not None else ((source.position[0] + reader.position[0]) / 2, source.position[1])
+    if abs(source.position[0] - reader.position[0]) < 1:
+        x = source.position[0]
+    y = max(y, source.position[1] + ROW)
+    return (float(round(x)), float(round(y)))
+
+
+def _room_below(design: Design, y: float, heads: list[str]) -> list[Op]:
+    """Moves that push ``heads`` and everything they feed down, so they start a row below ``y``
+    (keeping the subgraph's shape); nothing when there is room already."""
+    ys = [p[1] for h in heads if (p := design.nodes[h].position) is not None]
+    if not ys or min(ys) >= y + ROW:
+        return []
+    shift = y + ROW - min(ys)
+    readers: dict[str, set[str]] = {}
+    for node in design:
+        for refs in node.inbound:
+            for r in refs:
+                readers.setdefault(r.node, set()).add(node.name)
+    moved = set(heads)
+    queue = deque(heads)
+    while queue:
+        for reader in readers.get(queue.popleft(), ()):
+            if reader not in moved:
+                moved.add(reader)
+                queue.append(reader)
+    return [Move(name, (p[0], p[1] + shift)) for name, node in design.nodes.items()
+            if name in moved and (p := node.position) is not None]
+
+
+def connection_refused(design: Design, source: str, target: str) -> str | None:
+    """Why ``source`` may not feed ``target``, or None when it may. The rules: no layer feeds
+    itself, nothing feeds an input layer, a connection exists once, and the graph has no loops.
+    (A layer that takes one input and has it may still be fed: :func:`plan_connect` replaces it.)"""
+    node = design.node(target)
+    design.node(source)
+    spec = CATALOGUE.get(node.kind)
+    limit = spec.max_inputs if spec is not None else None
+    if source == target:
+        return f"{source} cannot feed itself"
+    if node.kind == "InputLayer" or limit == 0:
+        return f"{target} is an input layer: data enters the model there, so no layer can feed it"
+    if TensorRef(source, 0) in node.inputs:
+        return f"{source} already feeds {target}"
+    if feeds(design, target, source):
+        return f"{target} already feeds {source}; connecting {source} → {target} would make a loop"
+    if limit is not None and limit > 1 and len(node.inputs) >= limit:
+        return f"{target} ({node.kind}) takes {limit} inputs and has them all; remove a connection first"
+    return None
+
+
+def plan_connect(design: Design, source: str, target: str) -> Plan:
+    """Feed ``source`` into ``target``; a layer that takes one input has it replaced in the same
+    edit (the plan's ``note`` says so). :class:`EditRefused` says why a connection is not allowed."""
+    why = connection_refused(design, source, target)
+    if why is not None:
+        raise EditRefused(why)
+    node = design.node(target)
+    spec = CATALOGUE.get(node.kind)
+    ref = TensorRef(source, 0)
+    text = f"Connect {source} → {target}"
+    if spec is not None and spec.max_inputs == 1 and node.inputs:
+        old = list(node.inputs)
+        ops: list[Op] = [Disconnect(r, target) for r in old]
+        ops.append(Connect(ref, target, 0, 0))
+        return Plan(text, ops, note=f"{target} now reads {source} instead of {', '.join(str(r) for r in old)}")
+    return Plan(text, [Connect(ref, target)])
+
+
+def feeds(design: Design, upstream: str, downstream: str) -> bool:
+    """True when ``upstream``'s output reaches ``downstream`` through the design (iterative)."""
+    nodes = design.nodes
+    seen = {downstream}
+    queue = deque([downstream])
+    while queue:
+        node = nodes.get(queue.popleft())
+        if node is None:
+            continue
+        for refs in node.inbound:
+            for r in refs:
+                if r.node == upstream:
+                    return True
+                if r.node not in seen:
+                    seen.add(r.node)
+                    queue.append(r.node)
+    return False

@@ -1,6 +1,8 @@
 """How the example designs in ``resources/examples`` are made.
 
-Each builder returns a valid design laid out top to bottom. ``python -m engine.example_designs``
+Each builder returns a valid design laid out top to bottom. Every one takes images a built-in
+dataset gives (Digits resized to its input) and, except the autoencoder, ends in a 10-class
+classifier, so it trains as it opens. ``python -m engine.example_designs``
 rewrites the shipped ``.convas`` files from these builders; a test checks they still agree.
 """
 
@@ -46,14 +48,17 @@ def small_vgg() -> Design:
 
 
 def resnet_block() -> Design:
+    """A residual block between a convolutional stem on 28×28 grey images and a classifier head."""
     d = Design(name="resnet_block")
-    d.add("InputLayer", "input_layer", {"shape": (32, 32, 16)})
-    d.add("Conv2D", "conv_a", {"filters": 16, "kernel_size": (3, 3), "padding": "same", "use_bias": False}, ["input_layer"])
+    d.add("InputLayer", "input_layer", {"shape": (28, 28, 1)})
+    d.add("Conv2D", "stem", {"filters": 16, "kernel_size": (3, 3), "padding": "same", "activation": "relu"},
+          ["input_layer"])
+    d.add("Conv2D", "conv_a", {"filters": 16, "kernel_size": (3, 3), "padding": "same", "use_bias": False}, ["stem"])
     d.add("BatchNormalization", "bn_a", {}, ["conv_a"])
     d.add("ReLU", "relu_a", {}, ["bn_a"])
     d.add("Conv2D", "conv_b", {"filters": 16, "kernel_size": (3, 3), "padding": "same", "use_bias": False}, ["relu_a"])
     d.add("BatchNormalization", "bn_b", {}, ["conv_b"])
-    d.add("Add", "add", {}, ["bn_b", "input_layer"])
+    d.add("Add", "add", {}, ["bn_b", "stem"])
     d.add("ReLU", "relu_out", {}, ["add"])
     d.add("GlobalAveragePooling2D", "pool", {}, ["relu_out"])
     d.add("Dense", "dense", {"units": 10, "activation": "softmax"}, ["pool"])
@@ -61,15 +66,17 @@ def resnet_block() -> Design:
 
 
 def inception_module() -> Design:
+    """An Inception module between a strided stem on 28×28 grey images and a classifier head."""
     d = Design(name="inception_module")
-    d.add("InputLayer", "input_layer", {"shape": (28, 28, 64)})
+    d.add("InputLayer", "input_layer", {"shape": (28, 28, 1)})
     conv = lambda f, k: {"filters": f, "kernel_size": (k, k), "padding": "same", "activation": "relu"}  # noqa: E731
-    d.add("Conv2D", "branch1x1", conv(32, 1), ["input_layer"])
-    d.add("Conv2D", "branch3x3_reduce", conv(48, 1), ["input_layer"])
+    d.add("Conv2D", "stem", {**conv(64, 3), "strides": (2, 2)}, ["input_layer"])
+    d.add("Conv2D", "branch1x1", conv(32, 1), ["stem"])
+    d.add("Conv2D", "branch3x3_reduce", conv(48, 1), ["stem"])
     d.add("Conv2D", "branch3x3", conv(64, 3), ["branch3x3_reduce"])
-    d.add("Conv2D", "branch5x5_reduce", conv(8, 1), ["input_layer"])
+    d.add("Conv2D", "branch5x5_reduce", conv(8, 1), ["stem"])
     d.add("Conv2D", "branch5x5", conv(16, 5), ["branch5x5_reduce"])
-    d.add("MaxPooling2D", "branch_pool", {"pool_size": (3, 3), "strides": (1, 1), "padding": "same"}, ["input_layer"])
+    d.add("MaxPooling2D", "branch_pool", {"pool_size": (3, 3), "strides": (1, 1), "padding": "same"}, ["stem"])
     d.add("Conv2D", "branch_pool_proj", conv(16, 1), ["branch_pool"])
     d.add("Concatenate", "mixed", {"axis": -1}, ["branch1x1", "branch3x3", "branch5x5", "branch_pool_proj"])
     d.add("GlobalAveragePooling2D", "pool", {}, ["mixed"])

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .design import Design
+from typing import Callable
+
+from .design import Design, chain
 from .errors import FileFormatError
+from .layout import apply_layout
 from .project_file import SUFFIX, load_project
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "resources" / "examples"
 SEED = "seed_cnn"
+UNTITLED = "Untitled"  # the name of a new design until it is saved (Save As proposes it)
+EXAMPLE_TITLES = {
+    "seed_cnn": "Seed CNN", "lenet5": "LeNet-5", "small_vgg": "Small VGG", "resnet_block": "ResNet block",
+    "inception_module": "Inception module", "mobilenet_block": "MobileNet-style block",
+    "conv_autoencoder": "Convolutional autoencoder",
+}
 
 
 def example_names() -> list[str]:
@@ -34,3 +43,46 @@ def load_example(name: str) -> Design:
 def seed_design() -> Design:
     """The seed CNN every new document starts from: 28×28×1 → two conv/pool stages → 10 classes."""
     return load_example(SEED)
+
+
+def example_title(name: str) -> str:
+    """How example ``name`` is called in menus ("LeNet-5")."""
+    return EXAMPLE_TITLES.get(name, name.replace("_", " ").title())
+
+
+def empty_design() -> Design:
+    """A new, empty design named :data:`UNTITLED`."""
+    return Design(name=UNTITLED)
+
+
+def _classifier_skeleton(shape: tuple[int, ...]) -> Design:
+    return chain(("InputLayer", {"shape": shape}), ("Flatten", {}),
+                 ("Dense", {"units": 10, "activation": "softmax"}), name=UNTITLED)
+
+
+# Starting points rather than finished networks: an input and an output to build between.
+TEMPLATES: dict[str, tuple[str, str, Callable[[], Design]]] = {
+    "grayscale_classifier": (
+        "Grayscale classifier skeleton",
+        "28×28×1 input → Flatten → Dense(10, softmax): insert convolutions on the first edge.",
+        lambda: _classifier_skeleton((28, 28, 1))),
+    "colour_classifier": (
+        "Colour classifier skeleton",
+        "32×32×3 input → Flatten → Dense(10, softmax): insert convolutions on the first edge.",
+        lambda: _classifier_skeleton((32, 32, 3))),
+}
+
+
+def template_names() -> list[str]:
+    return list(TEMPLATES)
+
+
+def load_template(name: str) -> Design:
+    """A new design from template ``name``, laid out and named :data:`UNTITLED`."""
+    try:
+        _title, _doc, build = TEMPLATES[name]
+    except KeyError:
+        raise FileFormatError(f"there is no template named {name!r} (known: {', '.join(TEMPLATES)})") from None
+    design = build()
+    apply_layout(design)
+    return design

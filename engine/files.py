@@ -29,7 +29,7 @@ def load_design(path: str | Path) -> Design:
     if suffix == ".convas":
         return load_project(path).design
     if suffix in (".keras", ".zip"):
-        from .export.formats import restore_design
+        from .embedded_design import restore_design
         return restore_design(path, load_keras_design(path))
     if suffix == ".json":
         if _is_convas_json(path):

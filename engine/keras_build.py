@@ -10,13 +10,12 @@ Keras is imported inside the functions only: importing this module costs nothing
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .design import Design, Node, TensorRef, call_order
-from .errors import ConvasError
-from .layers import CATALOGUE, Param
+from .errors import ConvasError, first_line
+from .layers import CATALOGUE, Param, ParamKind
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .analysis import Analysis
@@ -58,7 +57,7 @@ def keras_arguments(node: Node) -> dict[str, Any]:
 
 def _keras_value(param: Param, value: Any) -> Any:
     """Our canonical argument value in the form the Keras constructor expects."""
-    if param.kind == "axes" and value is not None:
+    if param.kind == ParamKind.AXES and value is not None:
         # An "axis" argument (Softmax, LayerNormalization) is an int or a list of them, as in a
         # Keras config; other lists of axes (Permute's dims, PReLU's shared_axes) stay lists.
         if param.name == "axis" and len(value) == 1:
@@ -102,7 +101,7 @@ class KerasGraph:
             return keras.Model(inputs=self.inputs[0] if len(self.inputs) == 1 else self.inputs,
                                outputs=outs[0] if len(outs) == 1 else outs, name=name)
         except Exception as exc:
-            raise KerasBuildError(f"Keras could not assemble the model: {_first_line(exc)}") from exc
+            raise KerasBuildError(f"Keras could not assemble the model: {first_line(exc)}") from exc
 
 
 def build_keras_graph(design: Design) -> KerasGraph:
@@ -135,7 +134,7 @@ def build_keras_graph(design: Design) -> KerasGraph:
         except KerasBuildError:
             raise
         except Exception as exc:  # Keras raises ValueError, TypeError, ... depending on the layer
-            raise KerasBuildError(f"{node.name}: Keras refused this layer: {_first_line(exc)}",
+            raise KerasBuildError(f"{node.name}: Keras refused this layer: {first_line(exc)}",
                                   node.name) from exc
     return KerasGraph([tensors[TensorRef(name, 0)] for name in input_names], tensors, layers)
 
@@ -173,13 +172,3 @@ def _keras_input(keras: Any, node: Node) -> Any:
         raise KerasBuildError(f"{node.name}: {'; '.join(problems.values())}", node.name)
     extra = {k: node.config[k] for k in _INPUT_CONFIG if k in node.config}
     return keras.Input(shape=args["shape"], batch_size=args["batch_size"], name=node.name, **extra)
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def _first_line(exc: BaseException) -> str:
-    """The informative line of a Keras error (without terminal colours or Keras's preamble)."""
-    lines = [ln.strip() for ln in _ANSI.sub("", str(exc)).splitlines()]
-    lines = [ln for ln in lines if ln and not ln.startswith("Exception encountered")]
-    return lines[0] if lines else type(exc).__name__

@@ -26,7 +26,7 @@ from typing import Any, Iterator, NamedTuple
 
 from .design import Design, DesignError, Node, TensorRef
 from .errors import FileFormatError, UnsupportedLayerError
-from .layers import ACTIVATIONS, CATALOGUE, canonical_kind
+from .layers import ACTIVATIONS, CATALOGUE, ParamKind, canonical_kind
 from .layout import apply_layout
 from .project_file import FORMAT as CONVAS_FORMAT, lists_to_tuples, parse_json, read_text
 
@@ -306,7 +306,7 @@ def _node_args(record: _LayerRecord) -> tuple[dict[str, Any], dict[str, Any]]:
             continue
         if arg == "activation":
             value, _ = _activation_problem(value)
-        elif (param.kind in ("int", "optional_int") and isinstance(value, list) and len(value) == 1):
+        elif (param.kind in (ParamKind.INT, ParamKind.OPTIONAL_INT) and isinstance(value, list) and len(value) == 1):
             value = value[0]  # tf.keras wrote some single axes as one-element lists
         args[arg] = lists_to_tuples(value)
     return args, rest

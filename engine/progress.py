@@ -13,7 +13,10 @@ import math
 import shutil
 import sys
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from .training import MessageKind
 
 REDRAWS_PER_S = 10.0
 # Epoch-log keys shown first, in this order; any other metric follows, sorted.
@@ -125,8 +128,9 @@ class ConsoleReporter:
         self._last_draw = -math.inf
         self._print(epoch_line(epoch, self.epochs, logs, seconds))
 
-    def on_message(self, text: str) -> None:
-        self._print(text)
+    def on_message(self, kind: MessageKind, text: str) -> None:
+        """Print ``text`` on its own line; a warning (see :attr:`MessageKind.is_warning`) says so."""
+        self._print(f"warning: {text}" if kind.is_warning else text)
 
     # -- output -------------------------------------------------------------------------------
 

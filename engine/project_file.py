@@ -32,15 +32,15 @@ import hashlib
 import json
 import numbers
 import os
-import secrets
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
 from . import __version__
+from .atomic import replace_atomically, write_bytes_atomically
 from .design import Design, DesignError, Node, TensorRef
 from .errors import ConvasError, FileFormatError
+from .weights import WeightsSource
 
 FORMAT = "convas"
 VERSION = 2
@@ -59,32 +59,17 @@ Migration = Callable[[dict[str, Any]], dict[str, Any]]
 MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2}
 
 
-@dataclass(frozen=True)
-class Weights:
-    """A design's weights, as a ``.keras`` model whose layers are matched to the design's by name.
-
-    When saving, ``file`` is copied beside the project, or, when ``write`` is given, ``write``
-    writes the ``.keras`` model itself (trained weights that live only in memory). When loading,
-    ``file`` is the weights file beside the project. ``origin`` tells the user where they came
-    from ("trained on Digits for 5 epochs", "imported from resnet.keras").
-    """
-
-    origin: str
-    file: Path | None = None
-    write: Callable[[Path], None] | None = None
-    sha256: str | None = None  # as recorded in the project (loading only)
-
-
 @dataclass
 class Project:
     """What a project file holds: the design, the training settings (if any were saved), the
-    weights (if any were saved) and the version of Convas that wrote it. ``warnings`` are
-    problems that did not stop the project opening (a missing weights file), for the user."""
+    weights (if any were saved: a SAVED :class:`~engine.weights.WeightsSource`) and the version
+    of Convas that wrote it. ``warnings`` are problems that did not stop the project opening (a
+    missing weights file), for the user."""
 
     design: Design
     training: dict[str, Any] | None = None
     app_version: str | None = None
-    weights: Weights | None = None
+    weights: WeightsSource | None = None
     warnings: list[str] = field(default_factory=list)
 
 
@@ -135,7 +120,7 @@ def project_to_dict(design: Design, training: dict[str, Any] | None = None,
 
 
 def save_project(path: str | os.PathLike[str], design: Design,
-                 training: dict[str, Any] | None = None, weights: Weights | None = None) -> Path | None:
+                 training: dict[str, Any] | None = None, weights: WeightsSource | None = None) -> Path | None:
     """Write the project to ``path`` atomically, its weights (if any) to :func:`weights_path`.
 
     The text is built in memory first, written to a temporary file beside the target, flushed to
@@ -143,35 +128,31 @@ def save_project(path: str | os.PathLike[str], design: Design,
     one, never half of one. On any failure the old file is untouched, the temporary file is
     removed and a :class:`ConvasError` says why. The weights file is written the same way, first,
     so that a project never names a weights file that is not there. Returns the weights file.
+
+    ``weights`` (trained, imported or saved; see :func:`engine.weights.resolve_weights`) are
+    written beside the project; their description is kept as the entry's ``origin``.
     """
     doc = project_to_dict(design, training)  # refuses unsavable values before touching the disk
     saved = None
     if weights is not None:
         saved = _save_weights(weights, weights_path(path))
         doc["weights"] = {"file": saved.name, "sha256": _sha256(saved), "bytes": saved.stat().st_size,
-                          "origin": weights.origin}
+                          "origin": weights.description}
     write_bytes_atomically(path, to_json_text(doc).encode("utf-8"))
     return saved
 
 
-def _save_weights(weights: Weights, target: Path) -> Path:
+def _save_weights(weights: WeightsSource, target: Path) -> Path:
     """Put the weights at ``target`` (already there: nothing to do), atomically."""
-    if weights.write is None and weights.file is None:
-        raise ConvasError("no weights to save: give a file or a writer")
-    if weights.write is None and _same_file(Path(weights.file), target):
+    if weights.model is None and weights.file is None:
+        raise ConvasError("no weights to save: fresh weights are not kept with a project")
+    if weights.model is None and _same_file(Path(weights.file), target):
         return target
-    if weights.write is None and not Path(weights.file).is_file():
-        raise ConvasError(f"the weights to keep with the project ({weights.origin}) were in "
+    if weights.model is None and not Path(weights.file).is_file():
+        raise ConvasError(f"the weights to keep with the project ({weights.description}) were in "
                           f"{weights.file}, which is gone. Put it back, or choose Train → Forget "
                           "Weights to save the project without them")
-
-    def fill(tmp: Path) -> None:
-        if weights.write is not None:
-            weights.write(tmp)
-        else:
-            shutil.copyfile(weights.file, tmp)
-
-    return replace_atomically(target, fill, f"the weights to {target.name}", WEIGHTS_SUFFIX)
+    return replace_atomically(target, weights.save_to, f"the weights to {target.name}", WEIGHTS_SUFFIX)
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -187,43 +168,6 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def write_bytes_atomically(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half
-    (see :func:`replace_atomically`)."""
-    def fill(tmp: Path) -> None:
-        with open(tmp, "xb") as fh:  # "x": fail rather than clobber
-            fh.write(data)
-
-    replace_atomically(Path(path), fill, Path(path).name)
-
-
-def replace_atomically(target: Path, fill: Callable[[Path], None], what: str, suffix: str = "") -> Path:
-    """Replace ``target`` by what ``fill(tmp)`` writes to a temporary file beside it (its name
-    ends in ``suffix``, for writers that insist on one): flushed to disk, given the old file's
-    permissions, then swapped in with :func:`os.replace`. On failure the old file is untouched,
-    the temporary file removed and a :class:`ConvasError` says it "could not save ``what``"."""
-    if target.is_symlink():  # replace the file the link points to, not the link
-        target = target.resolve()
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp{suffix}")
-    try:
-        # The umask gives new files their usual permissions; a replaced file keeps its own.
-        mode = target.stat().st_mode & 0o7777 if target.exists() else None
-        fill(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except OSError as exc:
-        _remove_quietly(tmp)
-        raise ConvasError(f"could not save {what}: {exc.strerror or exc}") from exc
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
-    _fsync_folder(target.parent)
-    return target
 
 
 def to_json_text(doc: Any, width: int = 96) -> str:
@@ -250,29 +194,6 @@ def _coordinate(value: Any, where: str) -> int | float:
     if not isinstance(number, (int, float)) or isinstance(number, bool):
         raise ConvasError(f"cannot save {where}: {value!r} is not a number")
     return int(number) if isinstance(number, float) and number.is_integer() else number
-
-
-def _remove_quietly(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
-    except OSError:  # the save already failed; that error is the one worth reporting
-        pass
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename itself durable (POSIX); harmless where folders cannot be opened."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _plain(value: Any, where: str) -> Any:
@@ -450,8 +371,9 @@ def upgrade(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def project_from_dict(doc: Any) -> Project:
-    """Check a parsed document (format tag, version, design) and build the project."""
+def project_from_dict(doc: Any, folder: str | os.PathLike[str] | None = None) -> Project:
+    """Check a parsed document (format tag, version, design) and build the project. Its weights
+    file is looked for in ``folder`` (the project's); without one the project has no weights."""
     _expect(doc, dict, "the file", "a JSON object")
     tag = doc.get("format")
     if tag != FORMAT:
@@ -464,11 +386,19 @@ def project_from_dict(doc: Any) -> Project:
         _expect(training, dict, "training", "an object")
     weights = _weights(doc.get("weights"))
     app_version = doc.get("app_version")
-    return Project(_build_design(record), training,
-                   app_version if isinstance(app_version, str) else None, weights)
+    project = Project(_build_design(record), training, app_version if isinstance(app_version, str) else None)
+    if weights is not None and folder is not None:
+        _find_weights(project, weights, Path(folder))
+    return project
 
 
-def _weights(raw: Any) -> Weights | None:
+class _WeightsRecord(NamedTuple):
+    file: str
+    sha256: str | None
+    origin: str
+
+
+def _weights(raw: Any) -> _WeightsRecord | None:
     """The ``weights`` entry; its file name is relative to the project's folder."""
     if raw is None:
         return None
@@ -481,16 +411,12 @@ def _weights(raw: Any) -> Weights | None:
         _expect(sha, str, "weights.sha256", "text")
     origin = raw.get("origin") or "saved weights"
     _expect(origin, str, "weights.origin", "text")
-    return Weights(origin, Path(name), sha256=sha)
+    return _WeightsRecord(name, sha, origin)
 
 
-def _find_weights(project: Project, folder: Path) -> None:
+def _find_weights(project: Project, record: _WeightsRecord, folder: Path) -> None:
     """Point the project's weights at the file beside it, or say why the design opens without."""
-    record = project.weights
-    if record is None or record.file is None:
-        return
     path = folder / record.file
-    project.weights = None
     if not path.is_file():
         project.warnings.append(f"The weights file {path.name} is not beside the project, so the "
                                 "design opens with fresh, untrained weights. Put the file back next "
@@ -500,7 +426,7 @@ def _find_weights(project: Project, folder: Path) -> None:
         project.warnings.append(f"The weights file {path.name} has changed since the project was "
                                 "saved (another program, or a copy from elsewhere); its weights are "
                                 "used as they are now.")
-    project.weights = Weights(record.origin, path, sha256=record.sha256)
+    project.weights = WeightsSource.saved(path, record.origin)
 
 
 def parse_json(text: str, name: str) -> Any:
@@ -537,8 +463,7 @@ def load_project(path: str | os.PathLike[str]) -> Project:
     path = Path(path)
     doc = parse_json(read_text(path), path.name)
     try:
-        project = project_from_dict(doc)
+        project = project_from_dict(doc, path.parent)
     except FileFormatError as exc:
         raise FileFormatError(f"{path.name}: {exc}") from None
-    _find_weights(project, path.parent)
     return project

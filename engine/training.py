@@ -14,9 +14,9 @@ from __future__ import annotations
 import csv
 import math
 import os
-import secrets
 import time
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -151,6 +151,15 @@ class TrainingSettings:
             raise ConvasError(f"the dataset must be digits, shapes or a path, not {dataset!r}")
         return cls(dataset.strip(), TrainingConfig.from_dict(values))
 
+    @classmethod
+    def from_saved(cls, data: Any) -> tuple[TrainingSettings, str | None]:
+        """Settings from a project file's ``training`` object; the defaults and the reason when
+        those are unusable (a file is still worth opening for its design)."""
+        try:
+            return cls.from_dict(data), None
+        except ConvasError as exc:
+            return cls(), str(exc)
+
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
@@ -162,6 +171,26 @@ def _is_number(value: Any) -> bool:
 
 # --------------------------------------------------------------------------------------------
 # Who watches, and what is trained on
+
+class MessageKind(Enum):
+    """What a reporter's message is about, so that a reporter chooses how to show it by its kind,
+    never by its words."""
+
+    INFO = "info"            # worth knowing, nothing wrong (e.g. which weights a run starts from)
+    WARNING = "warning"      # something may be wrong, training goes on
+    NAN = "nan"              # the loss became NaN or infinite: training stopped
+    PAUSED = "paused"        # training waits for should_pause() to turn false
+    RESUMED = "resumed"      # and goes on
+    STOPPED = "stopped"      # training ended before its last epoch (on request, early stopping)
+    RESTORED = "restored"    # the best epoch's weights were put back
+    ERROR = "error"          # the run failed (sent by the runner around train(), not by train)
+
+    @property
+    def is_warning(self) -> bool:
+        """Shown as a warning: the run did not go as asked."""
+        return self in (MessageKind.WARNING, MessageKind.NAN)
+
+
 
 @runtime_checkable
 class Reporter(Protocol):
@@ -176,7 +205,7 @@ class Reporter(Protocol):
 
     def should_pause(self) -> bool: ...
 
-    def on_message(self, text: str) -> None: ...
+    def on_message(self, kind: MessageKind, text: str) -> None: ...
 
 
 class NullReporter:
@@ -194,7 +223,7 @@ class NullReporter:
     def should_pause(self) -> bool:
         return False
 
-    def on_message(self, text: str) -> None:
+    def on_message(self, kind: MessageKind, text: str) -> None:
         pass
 
 
@@ -370,10 +399,10 @@ def train(design: Design | None, data_train: TrainingData, data_val: TrainingDat
                               f"{config.early_stopping_patience} epoch(s)")
     if watcher.restore_best():
         result.restored_epoch = watcher.best_epoch
-        reporter.on_message(f"restored the weights of epoch {watcher.best_epoch + 1}, which had the "
-                            f"best {monitor} ({watcher.best:.4g})")
+        reporter.on_message(MessageKind.RESTORED, f"restored the weights of epoch {watcher.best_epoch + 1}, "
+                            f"which had the best {monitor} ({watcher.best:.4g})")
     if result.stop_reason:
-        reporter.on_message(result.stop_reason)
+        reporter.on_message(MessageKind.NAN if result.diverged else MessageKind.STOPPED, result.stop_reason)
     return result
 
 
@@ -423,11 +452,11 @@ def _watcher_class() -> type:
                 self._nan_stop(loss, batch)
                 return
             if self.reporter.should_pause():
-                self.reporter.on_message("training paused")
+                self.reporter.on_message(MessageKind.PAUSED, "training paused")
                 while self.reporter.should_pause() and not self.reporter.should_stop():
                     time.sleep(PAUSE_POLL_S)
                 if not self.reporter.should_stop():
-                    self.reporter.on_message("training resumed")
+                    self.reporter.on_message(MessageKind.RESUMED, "training resumed")
                 self.started = time.perf_counter() - self.train_time  # a pause is not training time
             if self.reporter.should_stop():
                 self.user_stopped = True
@@ -483,13 +512,14 @@ def _watcher_class() -> type:
 
 def write_csv_log(history: dict[str, list[float]], path: str | os.PathLike[str]) -> None:
     """Write ``history`` as Keras's ``CSVLogger`` would (an ``epoch`` column counting from 0, then
-    the log names sorted; "NA" for a missing value), atomically: a reader never sees half a file."""
+    the log names sorted; "NA" for a missing value), atomically (:mod:`engine.atomic`): a reader
+    never sees half a file. A file that cannot be written is a :class:`ConvasError`."""
+    from .atomic import replace_atomically
+
     keys = sorted(history)
     rows = max((len(v) for v in history.values()), default=0)
-    path = Path(path)
-    # Not tempfile.mkstemp: its files are private (0600); this one gets the usual permissions.
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
+
+    def fill(tmp: Path) -> None:
         with open(tmp, "x", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=["epoch"] + keys, dialect=csv.excel)
             writer.writeheader()
@@ -501,10 +531,5 @@ def write_csv_log(history: dict[str, list[float]], path: str | os.PathLike[str])
                     row[key] = "NA" if value is None or (isinstance(value, float) and math.isnan(value)) \
                         else value
                 writer.writerow(row)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+
+    replace_atomically(Path(path), fill, Path(path).name)

@@ -11,6 +11,9 @@ from PySide6.QtWidgets import QApplication
 
 
 def run(argv: list[str]) -> int:
+    from engine.quiet_tf import quiet_tensorflow
+
+    quiet_tensorflow()  # before any worker imports TensorFlow (training, evaluation, export)
     QCoreApplication.setOrganizationName("Convas")
     QCoreApplication.setApplicationName("Convas")
     QApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)

@@ -3,24 +3,39 @@ document's QUndoStack; each calls exactly one document method in ``redo`` and ``
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Callable
 
 from PySide6.QtGui import QUndoCommand
 
-from engine.editing import Op
+from engine.editing import Op, SetArg
 
 if TYPE_CHECKING:  # pragma: no cover
     from .document import Document
 
+SET_ARG_ID = 1
+# Steps of one argument closer together than this (spin box arrows held or clicked quickly)
+# are one undo step; the window restarts at every step, so holding a key stays one step.
+MERGE_WINDOW_S = 1.0
+
 
 class OpCommand(QUndoCommand):
-    """One engine edit. ``redo`` applies it and keeps the exact inverse for ``undo``."""
+    """One engine edit. ``redo`` applies it and keeps the exact inverse for ``undo``.
 
-    def __init__(self, document: "Document", op: Op, text: str | None = None) -> None:
+    Consecutive ``mergeable`` ``SetArg`` commands (spin box steps) on the same argument of the
+    same layer within :data:`MERGE_WINDOW_S` merge into one (Qt asks :meth:`mergeWith` when
+    ``id()`` matches); a value typed and committed is always a step of its own."""
+
+    clock: Callable[[], float] = staticmethod(time.monotonic)
+
+    def __init__(self, document: "Document", op: Op, text: str | None = None, *,
+                 mergeable: bool = False) -> None:
         super().__init__(text or op.describe())
         self.document = document
         self.op = op
         self.inverse: Op | None = None
+        self.stamp = self.clock()
+        self.mergeable = mergeable and isinstance(op, SetArg)
 
     def redo(self) -> None:
         self.inverse = self.document.apply(self.op)
@@ -28,3 +43,21 @@ class OpCommand(QUndoCommand):
     def undo(self) -> None:
         assert self.inverse is not None
         self.document.apply(self.inverse)
+
+    def id(self) -> int:
+        return SET_ARG_ID if self.mergeable else -1
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not (isinstance(other, OpCommand) and self.mergeable and other.mergeable
+                and isinstance(self.op, SetArg) and isinstance(other.op, SetArg)):
+            return False
+        if (other.op.name, other.op.arg) != (self.op.name, self.op.arg):
+            return False
+        if other.stamp - self.stamp > MERGE_WINDOW_S:
+            return False
+        # ``other`` has been applied already; undoing the merged step restores our old value.
+        self.op = other.op
+        self.stamp = other.stamp
+        self.setText(other.text())
+        self.setObsolete(self.inverse == self.op)  # stepped back to where it started
+        return True

@@ -8,16 +8,17 @@ ops); the design is re-analysed once per step, when the undo stack's index moves
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QUndoStack
 
 from engine.analysis import Analysis, analyse
 from engine.design import Design
-from engine.project_file import Weights
+from engine.weights import WeightsSource
+from engine.training import TrainingSettings
 from engine.editing import (
-    AddNode, Connect, Disconnect, Move, Op, RemoveNode, Rename, RestoreNode, SetArg, apply_op,
+    AddNode, Connect, Disconnect, Move, Op, RemoveNode, Rename, RestoreNode, apply_op,
 )
 
 from .commands import OpCommand
@@ -28,7 +29,6 @@ class Document(QObject):
     nodeRemoved = Signal(str)
     nodeRenamed = Signal(str, str)
     nodeMoved = Signal(str)
-    nodeArgsChanged = Signal(str)
     inputsChanged = Signal(str)          # the inbound connections of this node changed
     analysed = Signal()                  # self.analysis is new
     designReset = Signal()               # a whole new design (new, open, revert)
@@ -41,8 +41,9 @@ class Document(QObject):
         super().__init__(parent)
         self.design = design or Design()
         self.path: Path | None = path
-        self.weights: Weights | None = None  # imported or saved weights (a .keras file), see reset()
-        self.training: dict[str, Any] = {}
+        self.weights: WeightsSource | None = None  # imported or saved weights (a .keras file), see reset()
+        self.training = TrainingSettings()       # the data and settings the Train panel shows
+        self.training_error: str | None = None   # why the opened file's settings were unusable
         self.batch_size = 32
         self._unsaved_without_history = False
         self.undo_stack = QUndoStack(self)
@@ -82,34 +83,43 @@ class Document(QObject):
         """The ``.keras`` file whose weights exports and training start from (by layer name)."""
         return self.weights.file if self.weights is not None else None
 
-    def reset(self, design: Design, path: Path | None = None, training: dict | None = None,
-              weights: Weights | None = None) -> None:
+    def reset(self, design: Design, path: Path | None = None, training: TrainingSettings | None = None,
+              weights: WeightsSource | None = None, training_error: str | None = None) -> None:
         """Replace the whole design (new/open/revert): a fresh undo history, not modified.
         ``weights`` are those of an imported ``.keras`` model or saved beside the project."""
         self.design = design
         self.path = path
         self.weights = weights
-        self.training = dict(training or {})
+        self.training = training if training is not None else TrainingSettings()
+        self.training_error = training_error
         self._unsaved_without_history = False
         self.undo_stack.clear()
         self.undo_stack.setClean()
+        # Analysed before anyone hears of the new design: designReset handlers read the analysis.
+        self.analysis = analyse(self.design, self.batch_size)
         self.designReset.emit()
         self.pathChanged.emit()
         self.weightsChanged.emit()
-        self.reanalyse()
+        self.analysed.emit()
         self.modifiedChanged.emit(False)
 
     def set_path(self, path: Path) -> None:
         self.path = path
         self.pathChanged.emit()
 
-    def set_weights(self, weights: Weights | None, *, saved: bool = False) -> None:
+    def set_weights(self, weights: WeightsSource | None, *, saved: bool = False) -> None:
         """New weights for exports and training to start from; ``saved``: they are the ones the
         project file on disk names, otherwise the change is unsaved."""
         self.weights = weights
         self.weightsChanged.emit()
         if not saved:
             self.mark_unsaved()
+
+    def set_training(self, training: TrainingSettings) -> None:
+        """New training settings (chosen in the Train panel): an unsaved change."""
+        self.training = training
+        self.training_error = None
+        self.mark_unsaved()
 
     def set_batch_size(self, batch_size: int) -> None:
         self.batch_size = batch_size
@@ -121,13 +131,14 @@ class Document(QObject):
 
     # --- editing --------------------------------------------------------------------------
 
-    def edit(self, text: str, ops: Sequence[Op]) -> None:
-        """Run ``ops`` as one undoable step named ``text``."""
+    def edit(self, text: str, ops: Sequence[Op], *, merge: bool = False) -> None:
+        """Run ``ops`` as one undoable step named ``text``. ``merge``: a step of a spin box that
+        joins the previous step on the same argument when it follows quickly (see OpCommand)."""
         ops = list(ops)
         if not ops:
             return
         if len(ops) == 1:
-            self.undo_stack.push(OpCommand(self, ops[0], text))
+            self.undo_stack.push(OpCommand(self, ops[0], text, mergeable=merge))
             return
         self.undo_stack.beginMacro(text)
         for op in ops:
@@ -153,8 +164,6 @@ class Document(QObject):
                 self.inputsChanged.emit(target)
         elif isinstance(op, (Connect, Disconnect)):
             self.inputsChanged.emit(op.target)
-        elif isinstance(op, SetArg):
-            self.nodeArgsChanged.emit(op.name)
         elif isinstance(op, Rename):
             self.nodeRenamed.emit(op.old, op.new)
             for target in readers:

@@ -1,32 +1,36 @@
 """File → Export…: format, options, destination; the export runs on a worker thread and the
 dialog shows each step and then the verification (✓ with the difference, or what went wrong).
 
-The weights are the last training run's when it trained the design as it is now; otherwise the
-design is exported with fresh weights, and the dialog says so.
+The weights are given as a :class:`~engine.weights.WeightsSource` (the window asks
+:func:`engine.weights.resolve_weights`): the last training run's when it trained the design as
+it is now, else those imported or saved with the design, else fresh ones; the dialog's Weights
+line is that source's label.
 
-While an export runs, Cancel (and Esc, or closing the window) asks the worker to stop at the next
-step boundary; a step itself cannot be interrupted, so the dialog stays until the thread ends and
-then says that nothing was written (and closes, when closing was asked for).
+Switching the format changes only the destination's suffix (a SavedModel folder has none): a
+name the user typed is kept.
+
+While an export runs (on a :mod:`gui.workers` worker), Cancel (and Esc, or closing the window)
+asks it to stop at the next step boundary; a step itself cannot be interrupted, so the dialog
+stays until the worker ends and then says that nothing was written (and closes, when closing was
+asked for).
 """
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
                                QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton, QVBoxLayout,
                                QWidget)
 
 from engine.design import Design
-from engine.errors import ConvasError
 from engine.export.formats import FORMATS
+from engine.weights import WeightsSource
 
 from .theme import ERROR_COLOR, OK_COLOR, warning_text_color
-from .training.worker import start_worker
+from .workers import Cancelled, TaskState, Worker, create_worker
 
 CHOICES = [("keras", "Keras model (.keras)"), ("savedmodel", "TensorFlow SavedModel (folder)"),
            ("tflite", "TensorFlow Lite (.tflite)"), ("onnx", "ONNX (.onnx)"),
@@ -36,60 +40,30 @@ SAVEDMODEL_FILTER = "SavedModel folder (*)"
 QUANTIZE = [(None, "None (float32)"), ("dynamic", "Dynamic range (int8 weights)"), ("float16", "Float16")]
 
 
-class ExportWorker(QObject):
-    """Runs :func:`engine.export.run.export_model` on its thread; ends with one of
-    ``sigFinished(result)`` and ``sigFailed(message)``, reporting steps by ``sigStep``.
+def export_task(state: TaskState, design: Design, out: str, options: Any, weights: WeightsSource,
+                project: dict[str, Any] | None, training: Any = None) -> Any:
+    """Run :func:`engine.export.run.export_model` as a worker task: each step is progress, a
+    cancel stops it at the next step boundary (the worker then ends with ``sigCancelled``)."""
+    from engine.export.run import ExportCancelled, export_model
 
-    ``result`` is the ExportResult, or None when the export was cancelled: a cancel is a clean
-    end rather than a failure, and start_worker quits the thread on those two signals only.
-    """
-
-    sigStep = Signal(str)
-    sigFinished = Signal(object)
-    sigFailed = Signal(str)
-
-    def __init__(self, design: Design, out: str, options: Any, model: Any, weights: str | None,
-                 project: dict[str, Any] | None, weights_file: Path | None = None,
-                 training: Any = None) -> None:
-        super().__init__()
-        self.args = (design, out, options)
-        self.kwargs = dict(model=model, weights=weights, project=project, weights_file=weights_file,
-                           training=training)
-        self._cancel = threading.Event()
-
-    def request_cancel(self) -> None:
-        """Called from the GUI thread; the export stops at its next step boundary."""
-        self._cancel.set()
-
-    @Slot()
-    def run(self) -> None:
-        from engine.export.run import ExportCancelled, export_model
-
-        try:
-            result = export_model(*self.args, progress=self.sigStep.emit, cancelled=self._cancel.is_set,
-                                  **self.kwargs)
-        except ExportCancelled:
-            self.sigFinished.emit(None)
-        except ConvasError as exc:
-            self.sigFailed.emit(str(exc))
-        except Exception as exc:  # noqa: BLE001 - whatever TensorFlow raises becomes a message
-            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-            self.sigFailed.emit(f"Export failed: {lines[0] if lines else type(exc).__name__}")
-        else:
-            self.sigFinished.emit(result)
+    try:
+        return export_model(design, out, options, weights=weights, project=project, training=training,
+                            progress=state.progress, cancelled=state.is_cancelled)
+    except ExportCancelled:
+        raise Cancelled from None
 
 
 class ExportDialog(QDialog):
-    def __init__(self, design: Design, *, model: Any = None, weights_note: str, folder: str,
-                 project: dict[str, Any] | None = None, weights_file: Path | None = None,
-                 training: Any = None, parent: QWidget | None = None) -> None:
+    def __init__(self, design: Design, *, folder: str, weights: WeightsSource | None = None,
+                 project: dict[str, Any] | None = None, training: Any = None,
+                 parent: QWidget | None = None) -> None:
+        """``weights``: what the export takes (None: fresh ones)."""
         super().__init__(parent)
         self.setWindowTitle("Export")
         self.setMinimumWidth(560)
-        self.design, self.model, self.project = design.copy(), model, project
-        self.weights_note, self.weights_file, self.training = weights_note, weights_file, training
-        self.thread: QThread | None = None
-        self.worker: ExportWorker | None = None
+        self.design, self.project, self.training = design.copy(), project, training
+        self.weights = weights if weights is not None else WeightsSource.fresh()
+        self.worker: Worker | None = None
         self.result: Any = None
         self._cancelling = False         # Cancel was asked for during the running export
         self._close_when_done = False    # ... by closing the dialog, which closes when it ends
@@ -107,7 +81,7 @@ class ExportDialog(QDialog):
         path_row.addWidget(self.path_edit, 1)
         path_row.addWidget(self.browse_button)
         self.path_label = QLabel("Save to")
-        self.weights_label = QLabel(weights_note)
+        self.weights_label = QLabel(self.weights.label())
         self.weights_label.setWordWrap(True)
 
         form = QFormLayout()
@@ -158,13 +132,28 @@ class ExportDialog(QDialog):
     def fmt(self) -> str:
         return self.format_box.currentData()
 
+    def _default_stem(self) -> str:
+        return "".join(c if c.isalnum() or c in "-_" else "_" for c in self.design.name) or "model"
+
     def _default_path(self) -> Path:
-        stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in self.design.name) or "model"
-        return self._folder / f"{stem}{SUFFIXES[self.fmt()]}"
+        return self._folder / f"{self._default_stem()}{SUFFIXES[self.fmt()]}"
+
+    def _path_for_format(self, text: str) -> Path:
+        """``text`` (the destination as typed) with the chosen format's suffix instead of another
+        format's; the folder and the name stay (an empty name becomes the design's)."""
+        if not text.strip():
+            return self._default_path()
+        current = Path(text.strip())
+        name = current.name
+        for suffix in sorted({s for s in SUFFIXES.values() if s}, key=len, reverse=True):
+            if name.lower().endswith(suffix) and len(name) > len(suffix):
+                name = name[:-len(suffix)]
+                break
+        return current.parent / f"{name or self._default_stem()}{SUFFIXES[self.fmt()]}"
 
     def _format_changed(self) -> None:
         self.weights_label.setText("None — a script rebuilds the architecture, not its weights"
-                                   if self.fmt() == "python" else self.weights_note)
+                                   if self.fmt() == "python" else self.weights.label())
         folder = self._exports_a_folder()
         self.path_label.setText("Save as folder" if folder else "Save to")
         self.path_edit.setPlaceholderText(
@@ -178,11 +167,9 @@ class ExportDialog(QDialog):
         self.format_warning.setVisible(bool(problems))
         if self.fmt() != "tflite":
             self.quantize_box.setCurrentIndex(0)
-        current = Path(self.path_edit.text()) if self.path_edit.text() else None
-        if current is None or current.suffix in set(SUFFIXES.values()):
-            folder = current.parent if current is not None else self._folder
-            self._folder = folder
-            self.path_edit.setText(str(self._default_path()))
+        path = self._path_for_format(self.path_edit.text())
+        self._folder = path.parent
+        self.path_edit.setText(str(path))
 
     def _exports_a_folder(self) -> bool:
         fmt = FORMATS.get(self.fmt())
@@ -203,7 +190,7 @@ class ExportDialog(QDialog):
     def start(self) -> None:
         from engine.export.run import ExportOptions
 
-        if self.thread is not None:
+        if self.worker is not None:
             return
         out = self.path_edit.text().strip()
         if not out:
@@ -215,14 +202,14 @@ class ExportDialog(QDialog):
         self._set_busy(True)
         self.status.setStyleSheet("")
         self.status.setText("Starting (TensorFlow loads the first time; this takes a few seconds)…")
-        worker = ExportWorker(self.design, out, options, self.model,
-                              self.weights_note.split(" — ")[0].lower(), self.project, self.weights_file,
-                              self.training)
-        worker.sigStep.connect(self._on_step)
+        worker = create_worker(export_task, self.design, out, options, self.weights, self.project,
+                               self.training, name="convas-export", failure="Export failed", start=False)
+        worker.sigProgress.connect(self._on_step)
         worker.sigFinished.connect(self._on_finished)
+        worker.sigCancelled.connect(self._on_cancelled)
         worker.sigFailed.connect(self._on_failed)
-        self.worker = worker
-        self.thread = start_worker(worker, self, "convas-export", self._on_thread_finished)
+        worker.sigEnded.connect(self._on_ended)
+        self.worker = worker.start()
 
     def _set_busy(self, busy: bool) -> None:
         """While an export runs, Cancel stands where Close was and the settings are locked."""
@@ -239,7 +226,7 @@ class ExportDialog(QDialog):
         if self.worker is None or self._cancelling:
             return
         self._cancelling = True
-        self.worker.request_cancel()
+        self.worker.cancel()
         self.cancel_button.setEnabled(False)
         self.status.setStyleSheet("")
         self.status.setText("Cancelling… (finishing the current step)")
@@ -250,12 +237,13 @@ class ExportDialog(QDialog):
 
     def _on_finished(self, result: Any) -> None:
         self.result = result
-        if result is None:
-            self.status.setStyleSheet("")
-            self.status.setText("Export cancelled — nothing was written")
-            return
         self.status.setStyleSheet(f"color: {OK_COLOR};")
         self.status.setText(result.summary())
+
+    def _on_cancelled(self) -> None:
+        self.result = None
+        self.status.setStyleSheet("")
+        self.status.setText("Export cancelled — nothing was written")
 
     def _on_failed(self, message: str) -> None:
         self._show_error(message)
@@ -264,21 +252,19 @@ class ExportDialog(QDialog):
         self.status.setStyleSheet(f"color: {ERROR_COLOR};")
         self.status.setText(f"✗ {message}")
 
-    def _on_thread_finished(self) -> None:
-        if self.thread is not None:
-            self.thread.deleteLater()
-        self.thread, self.worker = None, None
+    def _on_ended(self) -> None:
+        self.worker = None
         self._set_busy(False)
         if self._close_when_done:
             self._close_when_done = False
             super().reject()
 
     def is_busy(self) -> bool:
-        return self.thread is not None
+        return self.worker is not None
 
     def reject(self) -> None:
-        """Esc or Close. During an export: cancel it, and close once its thread has ended (the
-        thread is the dialog's child and must not be destroyed while it runs)."""
+        """Esc or Close. During an export: cancel it, and close once it has ended, so that the
+        dialog can say what became of the export."""
         if self.is_busy():
             self._close_when_done = True
             self.cancel()

@@ -14,36 +14,35 @@ from __future__ import annotations
 
 import ast
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QFont, QKeyEvent, QValidator, QWheelEvent
+from PySide6.QtGui import QFont, QKeyEvent
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QLineEdit,
     QPushButton, QScrollArea, QSizePolicy, QSpinBox, QStackedLayout, QToolButton, QVBoxLayout,
     QWidget,
 )
 
-from engine.analysis import NodeReport, Problem
+from engine.analysis import NodeReport, Problem, Severity
 from engine.design import DesignError
 from engine.editing import Rename, SetArg, plan_fix
-from engine.layers import CATALOGUE, Fix
-from engine.layers.base import ArgError, Param, normalise_value
+from engine.layers import CATALOGUE, Fix, FixAction
+from engine.layers.base import ArgError, Param, ParamKind, normalise_value
 from engine.shapes import fmt_shape
 from engine.summary import human_bytes, human_count
 
 from .document import Document
 from .icons import layer_icon, link_icon
 from .theme import ERROR_COLOR, WARNING_COLOR
+from .widgets import NoWheelMixin, NumberSpinBox, mute, section_title, sentence
 
 INT_MIN, INT_MAX = -(2 ** 31), 2 ** 31 - 1
 FLOAT_LIMIT = 1e12
 _MISSING = object()
 _AXIS_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
 _LITERAL_KINDS = ("shape", "axes", "factor", "pair", "padding2d", "any")
-_NUMBER_PREFIX = re.compile(r"[+-]?(\d*\.?\d*)([eE][+-]?\d*)?")
 _MAX_LITERAL = 2000  # longer text is refused before parsing (literal_eval can recurse deeply)
 
 
@@ -118,20 +117,11 @@ def param_tooltip(p: Param) -> str:
 
 # --- input widgets -----------------------------------------------------------------------------
 
-class _NoWheelMixin:
-    """Scrolling the inspector must not change the value under the mouse: the wheel only
-    edits a field that has keyboard focus."""
-
-    def wheelEvent(self, event: QWheelEvent) -> None:
-        if not self.hasFocus():  # type: ignore[attr-defined]
-            event.ignore()
-            return
-        super().wheelEvent(event)  # type: ignore[misc]
-
-
-class _IntSpin(_NoWheelMixin, QSpinBox):
+class _IntSpin(NoWheelMixin, QSpinBox):
     """A whole-number spin box with the argument's Keras range; optional ones show 'None' below
     the minimum."""
+
+    stepping = False  # True while an arrow key, the wheel or a button steps the value
 
     def __init__(self, p: Param, optional: bool, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -150,6 +140,13 @@ class _IntSpin(_NoWheelMixin, QSpinBox):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setMinimumWidth(56)
 
+    def stepBy(self, steps: int) -> None:
+        self.stepping = True
+        try:
+            super().stepBy(steps)
+        finally:
+            self.stepping = False
+
     def python_value(self) -> int | None:
         if self.optional and self.value() == self.minimum():
             return None
@@ -159,70 +156,47 @@ class _IntSpin(_NoWheelMixin, QSpinBox):
         self.setValue(self.minimum() if value is None else value)
 
 
-class _FloatSpin(_NoWheelMixin, QDoubleSpinBox):
-    """A number spin box that shows values as written (0.001, 1e-05, 0.0039…), accepts
-    scientific notation, and steps sensibly for the range; optional ones show 'None'."""
+class _FloatSpin(NumberSpinBox):
+    """A number spin box with the argument's Keras range that steps sensibly for the range;
+    optional ones show 'None' one below the minimum."""
+
+    stepping = False  # True while an arrow key, the wheel or a button steps the value
 
     def __init__(self, p: Param, optional: bool, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.optional = optional
-        self._floor = -FLOAT_LIMIT if p.minimum is None else float(p.minimum)
-        lo = self._floor
+        floor = -FLOAT_LIMIT if p.minimum is None else float(p.minimum)
         hi = FLOAT_LIMIT if p.maximum is None else float(p.maximum)
-        self.setDecimals(12)
+        super().__init__(floor - 1.0 if optional else floor, hi, parent=parent)
+        self.floor = floor
+        self.optional = optional
         if optional:
-            lo = self._floor - 1.0
             self.setSpecialValueText("None")
-        self.setRange(lo, hi)
         if p.minimum is not None and p.maximum is not None and p.maximum - p.minimum <= 1:
             self.setSingleStep(0.05)
         else:
             self.setStepType(QDoubleSpinBox.StepType.AdaptiveDecimalStepType)
-        self.setKeyboardTracking(False)
-        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setMinimumWidth(56)
 
-    def textFromValue(self, value: float) -> str:
-        return f"{value:.10g}"
-
-    def valueFromText(self, text: str) -> float:
-        if self.optional and text.strip().lower() == self.specialValueText().lower():
-            return self.minimum()
-        try:
-            return float(text.strip())
-        except ValueError:
-            return self.value()
-
-    def validate(self, text: str, pos: int) -> QValidator.State:
-        stripped = text.strip()
-        if self.optional and stripped.lower() == self.specialValueText().lower():
-            return QValidator.State.Acceptable
-        if self.optional and stripped and "none".startswith(stripped.lower()):
-            return QValidator.State.Intermediate
-        try:
-            value = float(stripped)
-        except ValueError:
-            # A number being typed ("", "-", "1e", "2.") may still become valid.
-            return QValidator.State.Intermediate if _NUMBER_PREFIX.fullmatch(stripped) \
-                else QValidator.State.Invalid
-        if math.isnan(value) or not self._floor <= value <= self.maximum():
-            return QValidator.State.Intermediate
-        return QValidator.State.Acceptable
-
     def stepBy(self, steps: int) -> None:
+        self.stepping = True
+        try:
+            self._step(steps)
+        finally:
+            self.stepping = False
+
+    def _step(self, steps: int) -> None:
         # 'None' sits one below the real minimum: step straight between them.
         if self.optional and self.python_value() is None:
             if steps > 0:
-                self.setValue(self._floor)
+                self.setValue(self.floor)
             return
-        if self.optional and steps < 0 and math.isclose(self.value(), self._floor):
+        if self.optional and steps < 0 and math.isclose(self.value(), self.floor):
             self.setValue(self.minimum())
             return
         super().stepBy(steps)
 
     def python_value(self) -> float | None:
-        if self.optional and self.value() < self._floor:
+        if self.optional and self.value() < self.floor:
             return None
         return self.value()
 
@@ -230,7 +204,7 @@ class _FloatSpin(_NoWheelMixin, QDoubleSpinBox):
         self.setValue(self.minimum() if value is None else value)
 
 
-class _Combo(_NoWheelMixin, QComboBox):
+class _Combo(NoWheelMixin, QComboBox):
     pass
 
 
@@ -258,6 +232,11 @@ class Editor(QWidget):
         """The widget that takes keyboard focus (for tests and tab order)."""
         return self
 
+    def is_stepping(self) -> bool:
+        """True while the value changes by a step (arrow, wheel) rather than by typing: quick
+        steps join one undo step."""
+        return False
+
 
 class _SpinEditor(Editor):
     """A spin box editor; subclasses say which spin box and what to show for a refused value."""
@@ -266,7 +245,7 @@ class _SpinEditor(Editor):
 
     def __init__(self, param: Param, parent: QWidget | None = None) -> None:
         super().__init__(param, parent)
-        self.spin = self.spin_class(param, param.kind.startswith("optional"), self)
+        self.spin = self.spin_class(param, param.kind.optional, self)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.spin)
@@ -274,6 +253,9 @@ class _SpinEditor(Editor):
 
     def value(self) -> Any:
         return self.spin.python_value()
+
+    def is_stepping(self) -> bool:
+        return self.spin.stepping
 
     def fallback(self) -> Any:
         return self.spin.minimum()
@@ -370,7 +352,7 @@ class IntsEditor(Editor):
     def __init__(self, param: Param, parent: QWidget | None = None) -> None:
         super().__init__(param, parent)
         n = param.length or 1
-        optional = param.kind == "optional_ints"
+        optional = param.kind == ParamKind.OPTIONAL_INTS
         names = _AXIS_NAMES.get(n, tuple(f"axis {i + 1}" for i in range(n)))
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -379,7 +361,7 @@ class IntsEditor(Editor):
         for i in range(n):
             if i:
                 times = QLabel("×", self)
-                _mute(times)
+                mute(times)
                 layout.addWidget(times)
             spin = _IntSpin(param, optional, self)
             spin.setToolTip(f"{param.name}: {names[i]}")
@@ -403,6 +385,9 @@ class IntsEditor(Editor):
     @property
     def locked(self) -> bool:
         return self.lock.isChecked()
+
+    def is_stepping(self) -> bool:
+        return any(spin.stepping for spin in self.spins)
 
     def value(self) -> Any:
         values = [s.python_value() for s in self.spins]
@@ -471,8 +456,9 @@ class LiteralEditor(Editor):
         super().__init__(param, parent)
         self.edit = QLineEdit(self)
         self.edit.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        hints = {"shape": "e.g. (28, 28, 1)", "axes": "e.g. (2, 1)", "factor": "f or (low, high)",
-                 "pair": "(low, high)", "padding2d": "n, (h, w) or ((t, b), (l, r))", "any": "None"}
+        hints = {ParamKind.SHAPE: "e.g. (28, 28, 1)", ParamKind.AXES: "e.g. (2, 1)",
+                 ParamKind.FACTOR: "f or (low, high)", ParamKind.PAIR: "(low, high)",
+                 ParamKind.PADDING2D: "n, (h, w) or ((t, b), (l, r))", ParamKind.ANY: "None"}
         self.edit.setPlaceholderText(hints.get(param.kind, ""))
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -481,19 +467,20 @@ class LiteralEditor(Editor):
         self.edit.editingFinished.connect(self._on_finished)
 
     def set_value(self, value: Any) -> None:
-        self._shown = literal_text(value) if self.param.kind != "str" else str(value or "")
+        self._shown = literal_text(value) if self.param.kind != ParamKind.STR else str(value or "")
         self.edit.setText(self._shown)
         self.edit.setCursorPosition(0)
 
     def value(self) -> Any:
         """The parsed text (ValueError when it is not a literal)."""
-        return self.edit.text() if self.param.kind == "str" else parse_literal(self.edit.text())
+        return self.edit.text() if self.param.kind == ParamKind.STR else parse_literal(self.edit.text())
 
     def _on_finished(self) -> None:
         text = self.edit.text()
         if text.strip() == self._shown.strip():
+            self.edit.setModified(False)  # nothing to commit: Ctrl+Z goes to the design
             return
-        if self.param.kind == "str":
+        if self.param.kind == ParamKind.STR:
             self.committed.emit(text)
             return
         try:
@@ -510,15 +497,15 @@ class LiteralEditor(Editor):
 def make_editor(param: Param, parent: QWidget | None = None) -> Editor:
     """The editor suited to a parameter's kind."""
     kind = param.kind
-    if kind in ("int", "optional_int"):
+    if kind in (ParamKind.INT, ParamKind.OPTIONAL_INT):
         return IntEditor(param, parent)
-    if kind in ("float", "optional_float"):
+    if kind in (ParamKind.FLOAT, ParamKind.OPTIONAL_FLOAT):
         return FloatEditor(param, parent)
-    if kind == "bool":
+    if kind == ParamKind.BOOL:
         return BoolEditor(param, parent)
-    if kind == "choice":
+    if kind == ParamKind.CHOICE:
         return ChoiceEditor(param, parent)
-    if kind in ("ints", "optional_ints") and (param.length or 1) <= 3:
+    if kind in (ParamKind.INTS, ParamKind.OPTIONAL_INTS) and (param.length or 1) <= 3:
         return IntsEditor(param, parent)
     return LiteralEditor(param, parent)
 
@@ -543,11 +530,6 @@ class _Outline(QFrame):
         self._invalid = invalid
         color = ERROR_COLOR if invalid else "transparent"
         self.setStyleSheet(f"QFrame#outline {{ border: 1px solid {color}; border-radius: 4px; }}")
-
-
-def _mute(label: QLabel) -> None:
-    """Secondary text in the palette's placeholder colour (readable in light and dark themes)."""
-    label.setStyleSheet("color: palette(placeholder-text);")
 
 
 def _error_label(parent: QWidget) -> QLabel:
@@ -578,18 +560,6 @@ class _ArgRow:
         self.label.setStyleSheet(f"color: {ERROR_COLOR};" if message else "")
 
 
-def _section(title: str, parent: QWidget) -> QLabel:
-    label = QLabel(title.upper(), parent)
-    font = QFont(label.font())
-    font.setBold(True)
-    font.setPointSizeF(max(6.0, font.pointSizeF() * 0.85))
-    font.setLetterSpacing(QFont.SpacingType.PercentageSpacing, 108)
-    label.setFont(font)
-    _mute(label)
-    label.setContentsMargins(0, 10, 0, 2)
-    return label
-
-
 class _NameEdit(QLineEdit):
     """The layer name; Escape puts back the current name."""
 
@@ -607,14 +577,14 @@ class _ProblemCard(QFrame):
 
     def __init__(self, problem: Problem, on_fix: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        color = ERROR_COLOR if problem.severity == "error" else WARNING_COLOR
+        color = ERROR_COLOR if problem.severity == Severity.ERROR else WARNING_COLOR
         self.setObjectName("problem")
         self.setStyleSheet(f"QFrame#problem {{ border-left: 3px solid {color}; "
                            f"background: {_tint(color)}; border-radius: 3px; }}")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 6, 8, 8)
         layout.setSpacing(6)
-        title = "Error" if problem.severity == "error" else "Warning"
+        title = "Error" if problem.severity == Severity.ERROR else "Warning"
         message = QLabel(f"<b style='color:{color}'>{title}</b> — {_escape(problem.message)}", self)
         message.setWordWrap(True)
         message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -665,14 +635,13 @@ class InspectorWidget(QWidget):
         self.empty_label = QLabel("Select a layer to edit its arguments", self)
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_label.setWordWrap(True)
-        _mute(self.empty_label)
+        mute(self.empty_label)
         self._stack.addWidget(self.empty_label)
 
         scroll = QScrollArea(self)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self._stack.addWidget(scroll)
+        self._stack.addWidget(scroll)  # scrolls across too when the dock is narrower than the fields
         page = QWidget()
         scroll.setWidget(page)
         self._page = page
@@ -705,11 +674,11 @@ class InspectorWidget(QWidget):
         outer.addWidget(self.kind_label)
         self.summary_label = QLabel(page)
         self.summary_label.setWordWrap(True)
-        _mute(self.summary_label)
+        mute(self.summary_label)
         outer.addWidget(self.summary_label)
 
         # Arguments: one row per parameter, rebuilt when the selected node changes.
-        self.args_title = _section("Arguments", page)
+        self.args_title = section_title("Arguments", page)
         outer.addWidget(self.args_title)
         self._args_host = QWidget(page)
         self._args_layout = QVBoxLayout(self._args_host)
@@ -718,7 +687,7 @@ class InspectorWidget(QWidget):
         self._args_grid: QGridLayout | None = None
 
         # Analysis of the node.
-        outer.addWidget(_section("Analysis", page))
+        outer.addWidget(section_title("Analysis", page))
         grid = self._facts_grid = QGridLayout()
         grid.setHorizontalSpacing(12)
         grid.setVerticalSpacing(4)
@@ -729,7 +698,7 @@ class InspectorWidget(QWidget):
                 ("macs", "MACs"), ("memory", "Activations"), ("rf", "Receptive field"),
                 ("stride", "Effective stride")]):
             name = QLabel(title, page)
-            _mute(name)
+            mute(name)
             value = QLabel(page)
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             value.setWordWrap(True)
@@ -739,7 +708,7 @@ class InspectorWidget(QWidget):
         outer.addLayout(grid)
 
         # Problems with their fixes.
-        self.problems_title = _section("Problems", page)
+        self.problems_title = section_title("Problems", page)
         outer.addWidget(self.problems_title)
         self._problems_host = QWidget(page)
         self._problems_layout = QVBoxLayout(self._problems_host)
@@ -954,7 +923,8 @@ class InspectorWidget(QWidget):
             op = SetArg(self._name, p.name, None, unset=True)
         else:
             op = SetArg(self._name, p.name, value)
-        self.document.edit(f"Set {self._name}.{p.name} = {literal_text(value)}", [op])
+        self.document.edit(f"Set {self._name}.{p.name} = {literal_text(value)}", [op],
+                           merge=row.editor.is_stepping())
 
     def _refuse(self, row: _ArgRow, reason: str) -> None:
         row.local_error = reason
@@ -970,7 +940,7 @@ class InspectorWidget(QWidget):
             self.fix_error.show()
             return
         self.fix_error.hide()
-        self.document.edit(fix.label, ops)
+        self.document.edit(fix_step_text(self._name, fix), ops)
 
     def _on_name_finished(self) -> None:
         if self._name is None:
@@ -978,12 +948,13 @@ class InspectorWidget(QWidget):
         new = self.name_edit.text().strip()
         if new == self._name:
             self._show_name_error("")
+            self.name_edit.setModified(False)
             return
         try:
             # The design's own rule for names (valid characters, not taken); nothing is changed.
             self.document.design.check_new_name(new)
         except DesignError as exc:
-            self._show_name_error(_sentence(str(exc)))
+            self._show_name_error(sentence(str(exc)))
             return
         self._show_name_error("")
         self.document.edit(f"Rename {self._name} → {new}", [Rename(self._name, new)])
@@ -1021,6 +992,15 @@ class InspectorWidget(QWidget):
             self.show_node(None)
 
 
+def fix_step_text(node: str, fix: Fix) -> str:
+    """The History entry of a one-click fix, naming the layer it changes:
+    "Fix conv2d_1: padding='same'", "Fix dense: insert Flatten()"."""
+    target = fix.node or node
+    if fix.action == FixAction.SET_ARG:
+        return f"Fix {target}: {fix.arg}={fix.value!r}"
+    return f"Fix {target}: {fix.label[:1].lower()}{fix.label[1:]}"
+
+
 def _discard(widget: QWidget | None) -> None:
     """Take a widget off screen now and delete it when control returns to the event loop."""
     if widget is not None:
@@ -1038,7 +1018,3 @@ def _identical(a: Any, b: Any) -> bool:
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(_identical(a[k], b[k]) for k in a)
     return a == b
-
-
-def _sentence(text: str) -> str:
-    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")

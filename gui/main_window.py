@@ -5,20 +5,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QShowEvent
+from PySide6.QtCore import QByteArray, QEvent, QRect, QSettings, QSize, Qt, QTimer
+from PySide6.QtGui import (
+    QAction, QActionGroup, QCloseEvent, QGuiApplication, QKeySequence, QResizeEvent, QScreen, QShowEvent,
+)
 from PySide6.QtWidgets import (
-    QApplication, QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMessageBox, QUndoView,
-    QWidget,
+    QApplication, QDockWidget, QFileDialog, QFrame, QInputDialog, QLabel, QMainWindow, QMessageBox,
+    QScrollArea, QSizePolicy, QUndoView, QWidget,
 )
 
 from engine import __version__
-from engine.editing import Move, Rename, plan_add, plan_append_after, plan_delete, plan_paste
+from engine.editing import EditRefused, Move, OnNode, Rename, plan_delete, plan_paste, plan_place
+from engine.design import Design
 from engine.errors import ConvasError
-from engine.examples import example_names, load_example, seed_design
+from engine.examples import example_names, example_title, load_example, seed_design
 from engine.layout import layered_positions
-from engine.project_file import Weights, load_project, save_project
+from engine.project_file import load_project, save_project
 from engine.summary import human_bytes, human_count
+from engine.training import TrainingSettings
+from engine.weights import WeightsKind, WeightsSource, WeightsUse, resolve_weights
 
 from .autosave import Autosaver
 from .canvas import GraphScene, GraphView
@@ -26,22 +31,85 @@ from .clipboard import nodes_from_mime, nodes_to_mime
 from .document import Document
 from .inspector import InspectorWidget
 from .palette import PaletteWidget
+from .problems_panel import ProblemCountLabel, ProblemsWidget
+from .start_dialog import StartDialog
 from .summary_panel import SummaryWidget
-from .theme import ERROR_COLOR, OK_COLOR, WARNING_COLOR
+from .undo_shortcuts import UndoShortcutRouter
+from .theme import ERROR_COLOR, OK_COLOR, THEME_KEY, WARNING_COLOR, Theme, apply_theme, saved_theme
 from .evaluation import EvaluationPanel
-from .evaluation.worker import wait_all as wait_for_evaluations
+from .workers import wait_all as wait_for_workers
 from .training import TrainPanel
-from .training.panel import STOP_TIMEOUT_S
+from .training.panel import STOP_TIMEOUT_S, ElidedLabel
 
 PROJECT_FILTER = "Convas projects (*.convas)"
 KERAS_FILTER = "Keras models (*.keras *.json)"
 MAX_RECENT = 8
 
-EXAMPLE_TITLES = {
-    "seed_cnn": "Seed CNN", "lenet5": "LeNet-5", "small_vgg": "Small VGG", "resnet_block": "ResNet block",
-    "inception_module": "Inception module", "mobilenet_block": "MobileNet-style block",
-    "conv_autoencoder": "Convolutional autoencoder",
-}
+# Window geometry and dock layout, saved on close and restored on start. Bump LAYOUT_VERSION
+# when the docks change so much that an old layout would be worse than the default.
+GEOMETRY_KEY = "window/geometry"
+FRAME_KEY = "window/frame"  # the normal frame rectangle, to check it against today's screens
+STATE_KEY = "window/state"
+LAYOUT_VERSION = 1
+DEFAULT_SIZE = QSize(1440, 900)
+SCREEN_SHARE = 0.9  # a first window takes at most this share of the screen's free area
+
+
+def default_geometry(available: QRect) -> QRect:
+    """The window's default rectangle on a screen whose free area is ``available``: its
+    preferred size, at most 90 % of that area, centred in it."""
+    width = min(DEFAULT_SIZE.width(), int(available.width() * SCREEN_SHARE))
+    height = min(DEFAULT_SIZE.height(), int(available.height() * SCREEN_SHARE))
+    rect = QRect(0, 0, width, height)
+    rect.moveCenter(available.center())
+    return rect
+
+
+def _screen_showing(frame: QRect) -> QScreen | None:
+    """The screen that shows enough of ``frame`` to grab its title bar, if any."""
+    for screen in QGuiApplication.screens():
+        shared = screen.availableGeometry().intersected(frame)
+        if shared.width() >= 100 and shared.height() >= 50 and shared.top() <= frame.top() + 10:
+            return screen
+    return None
+
+
+class _Filler(QWidget):
+    """Holds one widget that fills it, and reports that widget's sizes except height-for-width:
+    a scroll area around a word-wrapping panel then scrolls only below the panel's minimum,
+    not whenever it is shorter than the panel would like."""
+
+    def __init__(self, content: QWidget) -> None:
+        super().__init__()
+        self.content = content
+        content.setParent(self)
+
+    def sizeHint(self) -> QSize:
+        return self.content.sizeHint()
+
+    def minimumSizeHint(self) -> QSize:
+        hint, explicit = self.content.minimumSizeHint(), self.content.minimumSize()
+        return QSize(explicit.width() or hint.width(), explicit.height() or hint.height())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        self.content.setGeometry(self.rect())
+        super().resizeEvent(event)
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.LayoutRequest:  # the panel's sizes changed
+            self.updateGeometry()
+        return super().event(event)
+
+
+def shrinkable(widget: QWidget) -> QScrollArea:
+    """``widget`` in a frameless scroll area, so that a dock can be made smaller than the
+    widget's minimum size (it scrolls then) and no panel forces the window past the screen."""
+    scroll = QScrollArea()
+    scroll.setWidget(_Filler(widget))
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll.viewport().setAutoFillBackground(False)
+    return scroll
 
 
 class MainWindow(QMainWindow):
@@ -49,9 +117,11 @@ class MainWindow(QMainWindow):
                  autosave_dir: Path | None = None) -> None:
         super().__init__()
         self.settings = settings or QSettings("Convas", "Convas")
+        self.theme = saved_theme(self.settings)
+        apply_theme(self.theme)
+        QGuiApplication.styleHints().colorSchemeChanged.connect(self._on_system_scheme_changed)
         self.document = document or Document(seed_design())
         self.setWindowIcon(QApplication.windowIcon())
-        self.resize(1440, 900)
 
         self.scene = GraphScene(self.document, self)
         self.view = GraphView(self.scene)
@@ -62,6 +132,7 @@ class MainWindow(QMainWindow):
         self.train_panel = TrainPanel(self.document, self.settings)
         self._saved_model: Any = None  # the trained model whose weights the project file holds
         self.evaluation = EvaluationPanel()
+        self.problems = ProblemsWidget(self.document)
         self.undo_view = QUndoView(self.document.undo_stack)
         self.undo_view.setEmptyLabel("Opened")
         self._docks: dict[str, QDockWidget] = {}
@@ -71,15 +142,20 @@ class MainWindow(QMainWindow):
         self._dock("Summary", self.summary, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._dock("Train", self.train_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._dock("Evaluation", self.evaluation, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._dock("Problems", self.problems, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._docks["Problems"].hide()  # opened from the status bar's problem count
         self.tabifyDockWidget(self._docks["Inspector"], self._docks["History"])
         self._docks["Inspector"].raise_()
         self._train_tabified = False  # see showEvent
-        self.resizeDocks([self._docks["Layers"], self._docks["Inspector"]], [230, 330], Qt.Orientation.Horizontal)
-        self.resizeDocks([self._docks["Summary"]], [230], Qt.Orientation.Vertical)
+        self._default_state: QByteArray | None = None  # the dock layout before any restore
 
         self._status_dot = QLabel()
-        self._status_text = QLabel()
-        self._status_totals = QLabel()
+        self._status_text = ProblemCountLabel()
+        self._status_totals = ElidedLabel()  # long; shortens with "…" rather than widen the window
+        self._status_totals.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self._status_totals.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        self._status_text.setMinimumWidth(1)  # an explicit minimum lets both lines shrink
+        self._status_totals.setMinimumWidth(1)
         self.statusBar().addWidget(self._status_dot)
         self.statusBar().addWidget(self._status_text, 1)
         self.statusBar().addPermanentWidget(self._status_totals)
@@ -90,6 +166,7 @@ class MainWindow(QMainWindow):
         self.autosaver = Autosaver(self.document, autosave_dir, parent=self)
         self._update_title()
         self._update_status()
+        self._restore_geometry()
         QTimer.singleShot(0, self.view.fit_to_view)
 
     # --- construction ---------------------------------------------------------------------
@@ -97,7 +174,7 @@ class MainWindow(QMainWindow):
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> None:
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock_{title.lower()}")
-        dock.setWidget(widget)
+        dock.setWidget(shrinkable(widget))
         self.addDockWidget(area, dock)
         self._docks[title] = dock
 
@@ -112,7 +189,7 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         K = QKeySequence.StandardKey
-        self.act_new = self._action("&New", self.new_file, K.New, "Start a new design from the seed CNN")
+        self.act_new = self._action("&New", self.new_file, K.New, "Start a new design: empty, from an example or from a template")
         self.act_open = self._action("&Open…", self.open_dialog, K.Open)
         self.act_import = self._action("&Import Keras Model…", self.import_dialog, "Ctrl+I",
                                        "Read a .keras or Keras JSON architecture (no code is run)")
@@ -139,6 +216,8 @@ class MainWindow(QMainWindow):
         self.act_fit = self._action("&Fit to Window", self.view.fit_to_view, "Ctrl+Shift+F")
         self.act_layout = self._action("Auto &Layout", self.auto_layout, "Ctrl+L",
                                        "Arrange the layers top to bottom")
+        self.act_reset_layout = self._action("&Reset Layout", self.reset_layout,
+                                             tip="Put every panel back where it started and resize the window")
         self.act_show_training = self._action("Training &Panel", self.show_training_panel, "Ctrl+Shift+T",
                                               "Show the data, settings and curves of training")
         self.act_forget_weights = self._action(
@@ -161,7 +240,7 @@ class MainWindow(QMainWindow):
         self.recent_menu = file.addMenu("Open &Recent")
         self.examples_menu = file.addMenu("&Examples")
         for name in example_names():
-            act = self.examples_menu.addAction(EXAMPLE_TITLES.get(name, name.replace("_", " ").title()))
+            act = self.examples_menu.addAction(example_title(name))
             act.setData(name)
             act.triggered.connect(lambda _=False, n=name: self.open_example(n))
         file.addSeparator()
@@ -187,6 +266,19 @@ class MainWindow(QMainWindow):
         view.addSeparator()
         for dock in self._docks.values():
             view.addAction(dock.toggleViewAction())
+        view.addAction(self.act_reset_layout)
+        view.addSeparator()
+        theme_menu = view.addMenu("&Theme")
+        self.theme_group = QActionGroup(self)
+        self.theme_actions: dict[Theme, QAction] = {}
+        for theme in Theme:
+            act = theme_menu.addAction(theme.title)
+            act.setCheckable(True)
+            act.setChecked(theme is self.theme)
+            act.setData(theme.value)
+            act.triggered.connect(lambda _=False, t=theme: self.set_theme(t))
+            self.theme_group.addAction(act)
+            self.theme_actions[theme] = act
 
         train = bar.addMenu("&Train")
         train.addAction(self.act_show_training)
@@ -207,6 +299,11 @@ class MainWindow(QMainWindow):
         self.scene.sigSelectionChanged.connect(self._on_selection)
         self.scene.sigMessage.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.summary.sigNodeClicked.connect(self._select_from_summary)
+        self.problems.sigNodeClicked.connect(self._select_and_centre)
+        self._status_text.sigClicked.connect(self.show_problems)
+        # Ctrl+Z / Ctrl+Shift+Z undo the design from every panel (see gui/undo_shortcuts.py).
+        self._undo_router = UndoShortcutRouter(self)
+        QApplication.instance().installEventFilter(self._undo_router)
         self.palette_widget.sigActivated.connect(self.add_layer)
         self.train_panel.sigStatusMessage.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.train_panel.sigTrainingStarted.connect(self.show_training_panel)
@@ -230,7 +327,8 @@ class MainWindow(QMainWindow):
         a = self.document.analysis
         errors, warnings = len(a.errors), len(a.warnings)
         if errors:
-            color, text = ERROR_COLOR, f"{errors} problem{'s' if errors != 1 else ''} — select a red layer to see how to fix it"
+            hint = a.design_problems[0].message if a.design_problems else "click to list them"
+            color, text = ERROR_COLOR, f"{errors} problem{'s' if errors != 1 else ''} — {hint}"
         elif warnings:
             color, text = WARNING_COLOR, f"Valid, {warnings} warning{'s' if warnings != 1 else ''}"
         else:
@@ -243,8 +341,21 @@ class MainWindow(QMainWindow):
 
     def _on_selection(self, names: list[str]) -> None:
         self.inspector.show_node(names[0] if len(names) == 1 else None)
-        if len(names) == 1:
-            self.summary.select_node(names[0])
+        self.summary.select_node(names[0] if len(names) == 1 else None)
+
+    def show_problems(self) -> None:
+        """Open the Problems panel (beside the Summary the first time)."""
+        dock = self._docks["Problems"]
+        if dock.isHidden() and not dock.isFloating():
+            self.tabifyDockWidget(self._docks["Summary"], dock)
+        dock.show()
+        dock.raise_()
+
+    def _select_and_centre(self, name: str) -> None:
+        self.scene.select_nodes([name])
+        item = self.scene.node_item(name)
+        if item is not None:
+            self.view.centerOn(item)
 
     def _select_from_summary(self, name: str) -> None:
         self.scene.select_nodes([name])
@@ -259,17 +370,18 @@ class MainWindow(QMainWindow):
         return (centre.x(), centre.y())
 
     def add_layer(self, kind: str) -> None:
-        """Palette double-click/Enter: append after the selected layer, else add at the centre."""
-        design = self.document.design
+        """Palette double-click/Enter: append after the selected layer, else add at the centre
+        (the same rule as a drop: :func:`engine.editing.plan_place`)."""
         selected = self.scene.selected_node_names()
-        if len(selected) == 1 and kind != "InputLayer":
-            after = design.nodes[selected[0]]
-            pos = None if after.position is None else (after.position[0], after.position[1] + 140.0)
-            ops = plan_append_after(design, kind, after.name, pos)
-        else:
-            ops = plan_add(design, kind, self._view_centre())
-        self.document.edit(f"Add {kind}", ops)
-        self.scene.select_nodes([ops[0].name])
+        centre = self._view_centre()
+        target = OnNode(selected[0]) if len(selected) == 1 else centre
+        try:
+            plan = plan_place(self.document.design, kind, target, centre)
+        except EditRefused as exc:
+            self.statusBar().showMessage(str(exc), 5000)
+            return
+        self.document.edit(plan.text, plan.ops)
+        self.scene.select_nodes([plan.name] if plan.name else [])
 
     def delete_selection(self) -> None:
         names = self.scene.selected_node_names()
@@ -351,10 +463,18 @@ class MainWindow(QMainWindow):
             return self.save()
         return answer == QMessageBox.StandardButton.Discard
 
+    def choose_start_design(self) -> Design | None:
+        """The start dialog: a new design (empty, an example, a template), or None if cancelled."""
+        dialog = StartDialog(self)
+        return dialog.design() if dialog.exec() == StartDialog.DialogCode.Accepted else None
+
     def new_file(self) -> None:
-        if self.maybe_save():
-            self.document.reset(seed_design())
-            self.autosaver.discard()
+        """Ask what to start from, then replace the design (after asking about unsaved work)."""
+        design = self.choose_start_design()
+        if design is None or not self.maybe_save():
+            return
+        self.document.reset(design)
+        self.autosaver.discard()
 
     def open_dialog(self) -> None:
         if not self.maybe_save():
@@ -373,7 +493,7 @@ class MainWindow(QMainWindow):
             if path.suffix.lower() in (".keras", ".json", ".zip"):
                 from engine.files import load_design, has_weights
                 design, training, doc_path, warnings = load_design(path), None, None, []
-                weights = Weights(f"imported from {path.name}", path) if has_weights(path) else None
+                weights = WeightsSource.imported(path) if has_weights(path) else None
             else:
                 project = load_project(path)
                 design, training, doc_path = project.design, project.training, path
@@ -384,47 +504,47 @@ class MainWindow(QMainWindow):
         except OSError as exc:
             self._error("Cannot open file", f"{path.name}: {exc.strerror or exc}")
             return False
-        self.document.reset(design, doc_path, training, weights)
+        settings, unusable = TrainingSettings.from_saved(training)  # the file's dict, typed here
+        self.document.reset(design, doc_path, settings, weights, training_error=unusable)
         self.autosaver.discard()
         self._add_recent(path)
         if warnings:
             QMessageBox.warning(self, f"Opened {path.name}", "\n\n".join(warnings))
         return True
 
-    def export_weights(self) -> tuple[Any, Path | None, str]:
-        """What an export's weights are: the model of the last run when it trained this very
-        design, else the document's weights file (imported or saved, matched by layer name),
-        else none (fresh ones); and what to tell the user about them."""
-        from engine.export.run import design_hash
-
+    def _trained_weights(self) -> WeightsSource | None:
+        """The last training run's weights, for the design it trained, if there was a run."""
         panel = self.train_panel
-        trained = panel.result_model is not None and panel.result_design is not None
-        if trained and design_hash(panel.result_design) == design_hash(self.document.design):
-            return panel.result_model, None, "Trained weights — from the last training run"
-        weights = self.document.weights
-        if weights is not None and weights.file is not None:
-            name = weights.file.name
-            if weights.origin == f"imported from {name}":
-                return None, weights.file, f"Imported weights — from {name}, matched by layer name"
-            return None, weights.file, f"Saved weights — {weights.origin}, in {name}, matched by layer name"
-        if trained:
-            return None, None, "Fresh, untrained weights — the design changed since the last training run"
-        return None, None, "Fresh, untrained weights — train first to export what the network learned"
+        if panel.result_model is None or panel.result_design is None:
+            return None
+        epochs = panel.result.epochs_run if panel.result is not None else 0
+        data = panel.result_dataset.name if panel.result_dataset is not None else "the data"
+        return WeightsSource.trained(panel.result_model, panel.result_design,
+                                     f"trained on {data} for {epochs} epoch{'s' if epochs != 1 else ''}")
+
+    def export_weights(self) -> WeightsSource:
+        """The weights an export takes (:func:`engine.weights.resolve_weights`): the last run's
+        when it trained this very design, else the document's (imported or saved, matched by
+        layer name), else fresh ones."""
+        return resolve_weights(self.document.design, trained=self._trained_weights(),
+                               kept=self.document.weights, use=WeightsUse.EXPORT)
 
     def _update_weights_action(self) -> None:
-        weights = self.document.weights
-        self.act_forget_weights.setEnabled(weights is not None)
-        self.act_forget_weights.setText(f"&Forget Weights of {weights.file.name}" if weights and weights.file
+        kept = self.document.weights
+        self.act_forget_weights.setEnabled(kept is not None)
+        self.act_forget_weights.setText(f"&Forget Weights of {kept.file.name}" if kept and kept.file
                                         else "&Forget Saved Weights")
 
     def forget_weights(self) -> None:
         """Train and export from fresh weights (a save then drops them from the project)."""
-        weights = self.document.weights
-        if weights is None:
+        kept = self.document.weights
+        if kept is None:
             return
         self.document.set_weights(None)
-        name = weights.file.name if weights.file else "the saved weights"
-        self.statusBar().showMessage(f"Training and exports now start from fresh weights, not {name}", 8000)
+        design = self.document.design
+        start = resolve_weights(design, kept=None, use=WeightsUse.TRAINING)
+        self.statusBar().showMessage(f"Forgot {kept.summary()}: training starts from {start.summary()}, "
+                                     f"exports take {self.export_weights().summary()}", 8000)
 
     def export_dialog(self) -> None:
         from engine.project_file import project_to_dict
@@ -434,16 +554,11 @@ class MainWindow(QMainWindow):
         if not self.document.analysis.valid:
             self._error("Cannot export", "The design has problems; fix the layers marked in red first.")
             return
-        model, weights_file, note = self.export_weights()
+        weights = self.export_weights()
         folder = str(self.document.path.parent) if self.document.path else self._last_dir()
-        try:  # a Python script's compile() and fit() follow the project's training settings
-            from engine.training import TrainingSettings
-            training = TrainingSettings.from_dict(self.document.training or None).config
-        except ConvasError:
-            training = None
-        dialog = ExportDialog(self.document.design, model=model, weights_note=note, folder=folder,
-                              weights_file=weights_file, training=training,
-                              project=project_to_dict(self.document.design, self.document.training or None),
+        training = self.document.training.config  # a script's compile() and fit() follow it
+        dialog = ExportDialog(self.document.design, weights=weights, folder=folder, training=training,
+                              project=project_to_dict(self.document.design, self.document.training.to_dict()),
                               parent=self)
         self.export_window = dialog
         dialog.exec()
@@ -474,26 +589,23 @@ class MainWindow(QMainWindow):
             target = target.with_suffix(".convas")
         return self._write(target)
 
-    def weights_to_save(self) -> Weights | None:
-        """The weights a save keeps beside the project: the last run's when it trained this very
-        design (saved from memory once, then kept as a file), else those the document has."""
-        from engine.export.run import design_hash
-
-        panel = self.train_panel
-        model, result = panel.result_model, panel.result
-        if (model is not None and model is not self._saved_model and panel.result_design is not None
-                and design_hash(panel.result_design) == design_hash(self.document.design)):
-            epochs = f"{result.epochs_run} epoch{'s' if result.epochs_run != 1 else ''}"
-            data = panel.result_dataset.name if panel.result_dataset is not None else "the data"
-            return Weights(f"trained on {data} for {epochs}", write=lambda tmp: model.save(tmp))
-        return self.document.weights
+    def weights_to_save(self) -> WeightsSource | None:
+        """The weights a save keeps beside the project (:func:`engine.weights.resolve_weights`):
+        the last run's when it trained this very design (written from memory once, then kept as
+        a file), else those the document has; None for none."""
+        trained = self._trained_weights()
+        if trained is not None and trained.model is self._saved_model:
+            trained = None  # already the weights file beside the project
+        source = resolve_weights(self.document.design, trained=trained, kept=self.document.weights,
+                                 use=WeightsUse.SAVE)
+        return None if source.kind is WeightsKind.FRESH else source
 
     def _write(self, path: Path) -> bool:
         weights = self.weights_to_save()
         try:
             QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
             try:
-                saved = save_project(path, self.document.design, self.document.training or None, weights)
+                saved = save_project(path, self.document.design, self.document.training.to_dict(), weights)
             finally:
                 QApplication.restoreOverrideCursor()
         except ConvasError as exc:
@@ -503,9 +615,9 @@ class MainWindow(QMainWindow):
             self._error("Cannot save", f"could not save the trained weights: {exc}")
             return False
         if weights is not None and saved is not None:
-            if weights.write is not None:
-                self._saved_model = self.train_panel.result_model
-            self.document.set_weights(Weights(weights.origin, saved), saved=True)
+            if weights.kind is WeightsKind.TRAINED:
+                self._saved_model = weights.model
+            self.document.set_weights(WeightsSource.saved(saved, weights.description), saved=True)
         self.document.set_path(path)
         self.document.mark_saved()
         self.autosaver.discard()
@@ -543,7 +655,8 @@ class MainWindow(QMainWindow):
             self._error("Cannot recover", f"The autosaved design is unreadable: {exc}")
             self.autosaver.discard()
             return False
-        self.document.reset(project.design, source, project.training)
+        settings, unusable = TrainingSettings.from_saved(project.training)
+        self.document.reset(project.design, source, settings, training_error=unusable)
         self.document.mark_unsaved()
         return True
 
@@ -586,18 +699,20 @@ class MainWindow(QMainWindow):
         dock = self._docks["Train"]
         dock.show()
         dock.raise_()
-        if dock.height() < 330:
-            self.resizeDocks([dock], [340], Qt.Orientation.Vertical)
+        wanted = min(340, self.height() // 2)  # room for the curves, but the canvas stays usable
+        if dock.height() < wanted - 10:
+            self.resizeDocks([dock], [wanted], Qt.Orientation.Vertical)
 
     def stop_training_first(self, verb: str) -> bool:
         """Before closing or replacing the design: ask to stop a running training and wait for it
         (events keep flowing); False when the user cancels or it does not stop in time."""
-        if not self.train_panel.is_training():
+        session = self.train_panel.session
+        if not session.is_training():
             return True
         if not self.ask_stop_training(verb):
             return False
         self.statusBar().showMessage("Stopping training…")
-        if self.train_panel.stop_and_wait(STOP_TIMEOUT_S):
+        if session.stop_and_wait(STOP_TIMEOUT_S):
             self.statusBar().clearMessage()
             return True
         QMessageBox.warning(self, "Training is still running",
@@ -623,13 +738,80 @@ class MainWindow(QMainWindow):
             self.tabifyDockWidget(self._docks["Summary"], self._docks["Train"])
             self.tabifyDockWidget(self._docks["Train"], self._docks["Evaluation"])
             self._docks["Summary"].raise_()
+            self._default_dock_sizes()
+            self._default_state = self.saveState(LAYOUT_VERSION)
+            state = self.settings.value(STATE_KEY)
+            if isinstance(state, QByteArray) and not state.isEmpty():
+                self.restoreState(state, LAYOUT_VERSION)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self.stop_training_first("close") or not self.maybe_save():
             event.ignore()
             return
-        wait_for_evaluations()
+        wait_for_workers()  # a QThread destroyed while it runs would abort the process
         self.autosaver.discard()
+        self.save_layout()
         event.accept()
+
+    # --- layout and theme -----------------------------------------------------------------
+
+    def save_layout(self) -> None:
+        """Remember the window's geometry and dock layout for the next start."""
+        self.settings.setValue(GEOMETRY_KEY, self.saveGeometry())
+        self.settings.setValue(FRAME_KEY, self.normalGeometry() if self.isMaximized() else self.frameGeometry())
+        if self._default_state is not None:  # never shown: the docks are not arranged yet
+            self.settings.setValue(STATE_KEY, self.saveState(LAYOUT_VERSION))
+
+    def reset_layout(self) -> None:
+        """View → Reset Layout: the default docks, sizes and window rectangle."""
+        if self.isMaximized() or self.isFullScreen():
+            self.showNormal()
+        self._apply_default_geometry()
+        if self._default_state is not None:
+            self.restoreState(self._default_state, LAYOUT_VERSION)
+            self._default_dock_sizes()
+
+    def _available(self) -> QRect:
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        return screen.availableGeometry()
+
+    def _apply_default_geometry(self) -> None:
+        self.setGeometry(default_geometry(self._available()))
+
+    def _default_dock_sizes(self) -> None:
+        """Side and bottom docks in proportion to the window, so a small screen keeps a canvas."""
+        width, height = self.width(), self.height()
+        self.resizeDocks([self._docks["Layers"], self._docks["Inspector"]],
+                         [min(230, max(150, width * 17 // 100)), min(330, max(220, width * 24 // 100))],
+                         Qt.Orientation.Horizontal)
+        self.resizeDocks([self._docks["Summary"]], [min(230, height * 28 // 100)], Qt.Orientation.Vertical)
+
+    def _restore_geometry(self) -> None:
+        """The saved window rectangle when it is still on a screen (monitors change), made to fit
+        that screen; else the default."""
+        saved, frame = self.settings.value(GEOMETRY_KEY), self.settings.value(FRAME_KEY)
+        screen = _screen_showing(frame) if isinstance(frame, QRect) else None
+        if screen is None or not isinstance(saved, QByteArray) or not self.restoreGeometry(saved):
+            self._apply_default_geometry()
+            return
+        available = screen.availableGeometry()
+        if not self.isMaximized() and not available.contains(self.geometry()):
+            rect = self.geometry()
+            if rect.width() > available.width() or rect.height() > available.height():
+                rect.setSize(default_geometry(available).size())  # saved on a larger screen
+            rect.moveLeft(max(available.left(), min(rect.left(), available.right() - rect.width())))
+            rect.moveTop(max(available.top(), min(rect.top(), available.bottom() - rect.height())))
+            self.setGeometry(rect)
+
+    def set_theme(self, theme: Theme) -> None:
+        """View → Theme: apply ``theme`` to every widget, card and plot, and remember it."""
+        self.theme = theme
+        self.settings.setValue(THEME_KEY, theme.value)
+        self.theme_actions[theme].setChecked(True)
+        apply_theme(theme)
+
+    def _on_system_scheme_changed(self, _scheme: Qt.ColorScheme) -> None:
+        if self.theme is Theme.SYSTEM:
+            apply_theme(Theme.SYSTEM)
 
 

@@ -23,6 +23,25 @@ from .icons import group_icon, layer_icon, search_icon
 KIND_ROLE = Qt.ItemDataRole.UserRole
 
 
+def match_rank(kind: str, summary: str, text: str) -> int | None:
+    """How well layer ``kind`` matches the filter ``text``: 0 exact name, 1 name prefix, 2 name
+    contains every word, 3 only the description does; None when it does not match at all."""
+    words = text.lower().split()
+    name = kind.lower()
+    query = "".join(words)
+    if not words:
+        return 3
+    if name == query:
+        return 0
+    if name.startswith(query):
+        return 1
+    if all(w in name for w in words):
+        return 2
+    if all(w in f"{name} {summary.lower()}" for w in words):
+        return 3
+    return None
+
+
 class _LayerTree(QTreeWidget):
     """The grouped list of layers; drags layers out and activates them on Enter."""
 
@@ -179,6 +198,7 @@ class PaletteWidget(QWidget):
         layout.addWidget(self.description)
 
         self._groups: dict[str, QTreeWidgetItem] = {}
+        self._kinds: dict[str, list[str]] = {}  # each group's layers in catalogue order
         self._items: dict[str, QTreeWidgetItem] = {}
         self._expanded_before_filter: dict[str, bool] | None = None
         self._populate()
@@ -191,8 +211,18 @@ class PaletteWidget(QWidget):
         return self._items.get(kind)
 
     def visible_kinds(self) -> list[str]:
-        """Layer kinds currently shown (not hidden by the filter), in tree order."""
-        return [kind for kind, item in self._items.items() if not item.isHidden()]
+        """Layer kinds currently shown (not hidden by the filter), in tree order: while
+        filtering, the best matches first (see :func:`match_rank`)."""
+        kinds = []
+        for g in range(self.tree.topLevelItemCount()):
+            group_item = self.tree.topLevelItem(g)
+            if group_item.isHidden():
+                continue
+            for i in range(group_item.childCount()):
+                child = group_item.child(i)
+                if not child.isHidden():
+                    kinds.append(child.data(0, KIND_ROLE))
+        return kinds
 
     def set_filter(self, text: str) -> None:
         """Show only layers whose name or summary contains every word of ``text``."""
@@ -202,16 +232,21 @@ class PaletteWidget(QWidget):
         words = text.lower().split()
         if words and self._expanded_before_filter is None:
             self._expanded_before_filter = {g: item.isExpanded() for g, item in self._groups.items()}
+        # Best matches first ("add": Add above ZeroPadding2D, the Merge group above Reshaping).
+        # Reorder before hiding: a tree item taken out and put back forgets it was hidden.
+        ranks = {kind: match_rank(kind, CATALOGUE[kind].summary, text) for kind in self._items}
+        def order(kind: str) -> int:
+            rank = ranks[kind]
+            return 4 if rank is None else rank
+        group_rank = {g: min(order(k) for k in kinds) for g, kinds in self._kinds.items()}
+        self._order_groups(sorted(self._groups, key=lambda g: group_rank[g]))
         any_shown = False
         for group, group_item in self._groups.items():
+            self._order_children(group_item, sorted(self._kinds[group], key=order))
             shown = 0
-            for i in range(group_item.childCount()):
-                child = group_item.child(i)
-                kind = child.data(0, KIND_ROLE)
-                haystack = f"{kind} {CATALOGUE[kind].summary}".lower()
-                visible = all(w in haystack for w in words)
-                child.setHidden(not visible)
-                shown += visible
+            for kind in self._kinds[group]:
+                self._items[kind].setHidden(ranks[kind] is None)
+                shown += ranks[kind] is not None
             group_item.setHidden(shown == 0)
             any_shown |= shown > 0
             if words:
@@ -222,8 +257,7 @@ class PaletteWidget(QWidget):
             self._expanded_before_filter = None
         self.tree.setVisible(any_shown)
         self.empty_label.setVisible(not any_shown)
-        current = self.tree.currentItem()
-        if words and (current is None or current.isHidden() or not current.data(0, KIND_ROLE)):
+        if words:  # Enter in the filter adds the best match
             first = self._first_visible()
             if first is not None:
                 self.tree.setCurrentItem(first)
@@ -246,6 +280,7 @@ class PaletteWidget(QWidget):
             group_item.setToolTip(0, f"{group}: {len(kinds)} layer{'s' if len(kinds) != 1 else ''}")
             self.tree.addTopLevelItem(group_item)
             self._groups[group] = group_item
+            self._kinds[group] = list(kinds)
             for kind in kinds:
                 item = QTreeWidgetItem([kind])
                 item.setIcon(0, layer_icon(kind))
@@ -256,6 +291,28 @@ class PaletteWidget(QWidget):
                 group_item.addChild(item)
                 self._items[kind] = item
             group_item.setExpanded(True)
+
+    def _order_children(self, group_item: QTreeWidgetItem, kinds: list[str]) -> None:
+        current = [group_item.child(i).data(0, KIND_ROLE) for i in range(group_item.childCount())]
+        if current == kinds:
+            return
+        taken = {c.data(0, KIND_ROLE): c for c in group_item.takeChildren()}
+        group_item.addChildren([taken[k] for k in kinds])
+
+    def _order_groups(self, groups: list[str]) -> None:
+        tree = self.tree
+        current = [tree.topLevelItem(i).text(0) for i in range(tree.topLevelItemCount())]
+        if current == groups:
+            return
+        was_current = tree.currentItem()
+        expanded = {g: item.isExpanded() for g, item in self._groups.items()}
+        while tree.topLevelItemCount():
+            tree.takeTopLevelItem(0)
+        tree.addTopLevelItems([self._groups[g] for g in groups])
+        for g, item in self._groups.items():
+            item.setExpanded(expanded[g])
+        if was_current is not None:
+            tree.setCurrentItem(was_current)
 
     def _first_visible(self) -> QTreeWidgetItem | None:
         for kind in self.visible_kinds():

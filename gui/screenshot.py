@@ -37,15 +37,15 @@ def main(argv: list[str] | None = None) -> int:
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setStyle("Fusion")
-    if args.dark:
-        from .theme import dark_palette
-        app.setPalette(dark_palette())
     from engine.examples import load_example
 
     from .document import Document
     from .main_window import MainWindow
 
     settings = QSettings(str(Path(tempfile.mkdtemp()) / "s.ini"), QSettings.Format.IniFormat)
+    from .theme import THEME_KEY, Theme
+
+    settings.setValue(THEME_KEY, (Theme.DARK if args.dark else Theme.LIGHT).value)  # the window applies it
     window = MainWindow(Document(load_example(args.example)), settings=settings)
     width, height = (int(v) for v in args.size.split("x"))
     window.resize(width, height)
@@ -61,12 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.train or args.panel:
         window.show_training_panel()
         panel = window.train_panel
-        _wait(app, lambda: panel.dataset is not None or bool(panel.problems), 120)
+        _wait(app, lambda: panel.dataset is not None or bool(panel.session.problems), 120)
     if args.train:
         panel.form.epochs_spin.setValue(args.train)
         panel.start()
         _wait(app, lambda: panel.state == "idle" and panel.result is not None, 1800)
-        from .evaluation.worker import running
+        from .workers import running
         _wait(app, lambda: running() == 0, 300)
     if args.panel == "evaluation":
         window._docks["Evaluation"].raise_()

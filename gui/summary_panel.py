@@ -52,7 +52,6 @@ class SummaryModel(QAbstractTableModel):
         self.tooltips: list[str] = []
         self._error = _tint(ERROR_COLOR, 46)
         self._warning = _tint(WARNING_COLOR, 40)
-        self._muted = QBrush(QGuiApplication.palette().placeholderText().color())
         self._right = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self._left = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
 
@@ -116,7 +115,8 @@ class SummaryModel(QAbstractTableModel):
             state = self.states[r]
             return self._error if state == "error" else self._warning if state == "warning" else None
         if role == Qt.ItemDataRole.ForegroundRole:
-            return self._muted if self.states[r] == "blocked" and c != 0 else None
+            blocked = self.states[r] == "blocked" and c != 0
+            return QGuiApplication.palette().placeholderText() if blocked else None  # the current theme's
         if role == Qt.ItemDataRole.DecorationRole and c == 0:
             return layer_icon(self.kinds[r])
         if role == Qt.ItemDataRole.ToolTipRole:

@@ -1,12 +1,33 @@
 """Colours and metrics shared by every widget, for light and dark appearance.
 
-The palette follows the system (Qt's application palette); group colours are chosen to read on
-both. Nothing here holds state.
+Every widget takes its colours from Qt's application palette; :func:`apply_theme` sets that
+palette for the chosen :class:`Theme` (System follows the platform's colour scheme). Group,
+error, warning and OK colours are chosen to read on both. Nothing here holds state: the
+chosen theme lives in the application's QSettings under :data:`THEME_KEY`.
 """
 
 from __future__ import annotations
 
+from enum import Enum
+
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
+from PySide6.QtWidgets import QApplication
+
+
+class Theme(str, Enum):
+    """The appearance the user chose in View → Theme."""
+
+    SYSTEM = "system"
+    LIGHT = "light"
+    DARK = "dark"
+
+    @property
+    def title(self) -> str:
+        return self.value.capitalize()
+
+
+THEME_KEY = "appearance/theme"
 
 # One hue per palette group, used for card headers, palette icons and edges.
 GROUP_COLORS: dict[str, str] = {
@@ -58,7 +79,9 @@ def card_colors() -> dict[str, QColor]:
 
 def dark_palette() -> QPalette:
     """A dark Fusion palette, for systems whose Qt build does not switch by itself."""
-    p = QPalette()
+    # Built from button and window colours so that the bevel roles (Light, Mid, Dark, Shadow)
+    # are dark too, not inherited from the current (maybe light) application palette.
+    p = QPalette(QColor("#2f3136"), QColor("#25272b"))
     roles = QPalette.ColorRole
     for role, color in ((roles.Window, "#25272b"), (roles.WindowText, "#e6e6e6"), (roles.Base, "#1e1f22"),
                         (roles.AlternateBase, "#2a2c30"), (roles.ToolTipBase, "#2b2d31"),
@@ -67,6 +90,45 @@ def dark_palette() -> QPalette:
                         (roles.HighlightedText, "#ffffff"), (roles.Link, "#6ea8fe"),
                         (roles.PlaceholderText, "#8b8f97")):
         p.setColor(role, QColor(color))
-    p.setColor(QPalette.ColorGroup.Disabled, roles.Text, QColor("#6b6f76"))
-    p.setColor(QPalette.ColorGroup.Disabled, roles.ButtonText, QColor("#6b6f76"))
+    for role in (roles.Text, roles.ButtonText, roles.WindowText):
+        p.setColor(QPalette.ColorGroup.Disabled, role, QColor("#7d818a"))
     return p
+
+
+def light_palette() -> QPalette:
+    """Fusion's own light palette, whatever the system's scheme is."""
+    app = QApplication.instance()
+    style = app.style() if isinstance(app, QApplication) else None
+    p = style.standardPalette() if style is not None else QPalette(QColor("#efefef"))
+    # Fusion's light placeholder grey is too faint for the muted text several panels use.
+    p.setColor(QPalette.ColorRole.PlaceholderText, QColor("#6b6f76"))
+    return p
+
+
+def saved_theme(settings: QSettings) -> Theme:
+    """The theme stored in ``settings`` (System when unset or unknown)."""
+    try:
+        return Theme(str(settings.value(THEME_KEY, Theme.SYSTEM.value)))
+    except ValueError:
+        return Theme.SYSTEM
+
+
+def system_is_dark() -> bool:
+    """True when the platform reports a dark colour scheme."""
+    return QGuiApplication.styleHints().colorScheme() == Qt.ColorScheme.Dark
+
+
+def apply_theme(theme: Theme) -> None:
+    """Give the application the palette of ``theme``; every widget, card and plot repaints from
+    it (they react to the palette change). System picks light or dark from the platform."""
+    app = QApplication.instance()
+    if not isinstance(app, QApplication):
+        return
+    dark = system_is_dark() if theme is Theme.SYSTEM else theme is Theme.DARK
+    app.setPalette(dark_palette() if dark else light_palette())
+    # A widget with a style sheet keeps the colours it was polished with; set the sheet again
+    # so that "palette(...)" references and the unstyled parts take the new palette.
+    for widget in app.allWidgets():
+        sheet = widget.styleSheet()
+        if sheet:
+            widget.setStyleSheet(sheet)

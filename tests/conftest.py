@@ -3,7 +3,10 @@
 import os
 import sys
 import tempfile
+import traceback
 from pathlib import Path
+
+import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -16,3 +19,30 @@ os.environ.setdefault("CONVAS_RECOVERY_DIR", os.path.join(_sandbox, "recovery"))
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+
+# pytest-qt fails a test when an exception reaches sys.excepthook while it runs (a Qt slot or
+# virtual method raised: PySide6 can only report it there); pytest turns unraisable and thread
+# exceptions into errors (pyproject.toml). This catches the rest: an exception reported between
+# tests, so that no traceback reaches stderr without failing the run.
+_stray_exceptions: list[str] = []
+
+
+def _record_stray_exception(kind, value, tb) -> None:
+    _stray_exceptions.append("".join(traceback.format_exception(kind, value, tb)))
+    sys.__excepthook__(kind, value, tb)
+
+
+sys.excepthook = _record_stray_exception
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _stray_exceptions:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _stray_exceptions:
+        terminalreporter.section("exceptions raised outside any test", red=True)
+        for text in _stray_exceptions:
+            terminalreporter.write(text)

@@ -219,3 +219,19 @@ def test_extra_unknown_argument_is_reported():
     d = seed()
     d.set_arg("conv2d", "kernal_size", 3)
     assert "conv2d: Conv2D has no argument 'kernal_size'" in messages(analyse(d))
+
+
+def test_severities_fix_actions_and_param_kinds_are_enums():
+    from engine.analysis import Severity
+    from engine.layers import CATALOGUE, FixAction, Param, ParamKind
+
+    d = chain(("InputLayer", {"shape": (4, 4, 1)}), ("Conv2D", {"filters": 2, "kernel_size": 5}),
+              ("Dense", {"units": 3}))
+    d.add("InputLayer", "lonely", {"shape": (2,)})
+    a = analyse(d)
+    assert {type(p.severity) for p in a.problems} == {Severity}
+    assert {p.severity for p in a.problems} == {Severity.ERROR, Severity.WARNING}
+    assert {type(f.action) for p in a.problems for f in p.fixes} == {FixAction}
+    assert all(isinstance(p.kind, ParamKind) for spec in CATALOGUE.values() for p in spec.params)
+    with pytest.raises(ValueError):
+        Param("x", "integer")  # type: ignore[arg-type]  # a typo in a spec fails at import

@@ -334,7 +334,8 @@ def _normalisation_rows() -> list[Row]:
         R("Normalization", {"mean": (0.5,), "variance": (2.0,)}, (4,)),
         R("Normalization", {"axis": (), "mean": 3.0, "variance": 2.0, "invert": True}, (4, 4, 3)),
         R("Normalization", {"axis": (1, 2), "mean": (1.0, 2.0, 3.0, 4.0, 5.0), "variance": (1.0,) * 5}, (4, 5, 3)),
-        R("Normalization", {"axis": (1, 3), "mean": ((1.0, 2.0, 3.0),) * 4, "variance": ((1.0, 1.0, 1.0),) * 4}, (4, 5, 3)),
+        R("Normalization", {"axis": (1, 3), "mean": ((1.0, 2.0, 3.0),) * 4, "variance": ((1.0, 1.0, 1.0),) * 4},
+          (4, 5, 3)),
         R("Normalization", {"axis": (1, 3), "mean": ((1.0, 2.0, 3.0),), "variance": ((1.0, 1.0, 1.0),)}, (4, 5, 3)),
         R("Normalization", {"axis": (-1, 2), "mean": (1.0, 2.0, 3.0), "variance": (1.0, 1.0, 1.0)}, (4, 3)),
         R("Normalization", {"mean": 0.0, "variance": -1.0}, (4, 3)),
@@ -353,7 +354,8 @@ def _normalisation_rows() -> list[Row]:
         E("Normalization", {"mean": ((1.0, 2.0), (3.0,)), "variance": ((1.0, 1.0), (1.0,))}, (2,)),
         E("Normalization", {"axis": (), "mean": (1.0,), "variance": (1.0,)}, (4, 3)),
         E("Normalization", {"axis": (1, 2), "mean": (1.0, 2.0, 3.0), "variance": (1.0, 1.0, 1.0)}, (4, 5, 3)),
-        E("Normalization", {"axis": (-1, 2), "mean": ((1.0, 2.0, 3.0),) * 3, "variance": ((1.0, 1.0, 1.0),) * 3}, (4, 3)),
+        E("Normalization", {"axis": (-1, 2), "mean": ((1.0, 2.0, 3.0),) * 3, "variance": ((1.0, 1.0, 1.0),) * 3},
+          (4, 3)),
         E("Normalization", {"mean": "a", "variance": "b"}, (4,)),
         R("Normalization", {"mean": True, "variance": False}, (4,), expect="stricter",
           why="Keras casts True/False to 1/0; a yes/no mean or variance is surely a mistake"),
@@ -560,7 +562,7 @@ def theirs(keras: Any, row: Row) -> Verdict:
         try:
             args = {"batch_size": None, **row.args}
             tensor = keras.Input(shape=args["shape"], batch_size=args["batch_size"])
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever Keras raises is its verdict
             return Verdict(False, reason=message(exc))
         return Verdict(True, tuple(tensor.shape), (0, 0))
 
@@ -580,7 +582,7 @@ def theirs(keras: Any, row: Row) -> Verdict:
         assert tuple(computed) == shape, f"Keras disagrees with itself: {computed} vs {shape}"
     except AssertionError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever Keras raises is its verdict
         return Verdict(False, reason=message(exc))
     trainable = sum(int(prod(w.shape)) for w in layer.trainable_weights)
     frozen = sum(int(prod(w.shape)) for w in layer.non_trainable_weights)
@@ -588,7 +590,7 @@ def theirs(keras: Any, row: Row) -> Verdict:
     for training in (False, True):
         try:
             out = layer(zeros if merge else zeros[0], training=training)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever Keras raises is its verdict
             return Verdict(False, reason=("cpu-only " if cpu_only_failure(exc) else "") + message(exc))
         ran = tuple(out.shape)
         expected = tuple(2 if d is None and i == 0 else d for i, d in enumerate(shape))
@@ -674,8 +676,9 @@ def test_argument_names_and_defaults_match_keras(keras: Any, kind: str) -> None:
         assert param.name in config, f"{kind} has no argument {param.name!r} in its Keras config"
         keras_default = signature.get(param.name)
         keras_requires = keras_default is not None and keras_default.default is inspect.Parameter.empty
-        assert param.required == keras_requires, \
-            f"{kind}.{param.name}: required={param.required} but Keras {'requires' if keras_requires else 'does not require'} it"
+        assert param.required == keras_requires, (
+            f"{kind}.{param.name}: required={param.required} but Keras "
+            f"{'requires' if keras_requires else 'does not require'} it")
         if param.name in given:
             continue
         mine = normalise_value(param, param.default)
@@ -687,4 +690,5 @@ def test_argument_names_and_defaults_match_keras(keras: Any, kind: str) -> None:
         assert mine == theirs_, f"{kind}.{param.name}: our default {param.default!r} ≠ Keras's {config[param.name]!r}"
     for name, p in signature.items():
         if p.default is inspect.Parameter.empty and name not in ("self", "kwargs", "args"):
-            assert any(q.name == name for q in spec.params), f"{kind}: Keras requires {name!r}, which the catalogue lacks"
+            assert any(q.name == name for q in spec.params), \
+                f"{kind}: Keras requires {name!r}, which the catalogue lacks"

@@ -18,6 +18,7 @@ import pytest
 
 from engine.cli import main as cli
 from engine.progress import ConsoleReporter, epoch_line, format_duration
+from engine.training import MessageKind
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "resources" / "examples" / "seed_cnn.convas"
@@ -84,8 +85,10 @@ def test_reporter_on_a_terminal_redraws_at_most_ten_times_a_second():
     assert 5 <= len(draws) <= 7
     assert draws[-1].startswith("epoch 1/2  batch 100/100  loss 2.0000  accuracy 0.2500  "
                                 "2,000 samples/s  ETA 0 s")
-    reporter.on_message("hello")
+    reporter.on_message(MessageKind.INFO, "hello")
     assert stream.getvalue().endswith("\rhello\n")  # the progress line is wiped first
+    reporter.on_message(MessageKind.NAN, "the loss became NaN")
+    assert stream.getvalue().endswith("\nwarning: the loss became NaN\n")  # said by its kind
 
 
 def test_eta_and_durations():
@@ -317,7 +320,7 @@ def test_log_header_matches_keras_csv_logger(tmp_path):
               validation_data=(data.validation.x[:64], data.validation.y[:64]),
               callbacks=[keras.callbacks.CSVLogger(str(theirs))])
     keras_header = theirs.read_text().splitlines()[0].split(",")
-    ours = "epoch,accuracy,loss,lr,samples_per_s,val_accuracy,val_loss".split(",")
+    ours = ["epoch", "accuracy", "loss", "lr", "samples_per_s", "val_accuracy", "val_loss"]
     assert keras_header == [c for c in ours if c not in ("lr", "samples_per_s")]
 
 
@@ -332,7 +335,7 @@ def test_project_settings_are_the_defaults(tmp_path, capsys):
     project = tmp_path / "project.convas"
     save_project(project, seed_design(), training=settings.to_dict())
     out, log = tmp_path / "m.keras", tmp_path / "log.csv"
-    code, stdout, err = run(capsys, "train", project, "--out", out, "--log", log)
+    code, _stdout, err = run(capsys, "train", project, "--out", out, "--log", log)
     assert code == 0, err
     assert "1348 training and 449 validation samples, 1 epoch(s), batch size 64" in err
     assert len(read_log(log)) == 1 and out.is_file()
@@ -396,7 +399,7 @@ def test_a_failed_save_leaves_no_file(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(keras.Model, "save", broken_save)
     out = tmp_path / "m.keras"
-    code, stdout, err = run(capsys, "train", SEED, "--out", out, "--epochs", "1")
+    code, _stdout, err = run(capsys, "train", SEED, "--out", out, "--epochs", "1")
     assert code == 2
     assert "convas: could not save the model to " in err and "No space left on device" in err
     assert_clean_failure(code, err, "could not save", out)
@@ -446,7 +449,7 @@ def test_ctrl_c_stops_saves_and_exits_130(tmp_path, capsys, monkeypatch, sigint_
 def test_second_ctrl_c_aborts_without_saving(tmp_path, capsys, monkeypatch, sigint_guard):
     _interrupt_at(monkeypatch, 2, times=2)
     out = tmp_path / "m.keras"
-    code, stdout, err = run(capsys, "train", SEED, "--out", out, "--epochs", "5")
+    code, _stdout, err = run(capsys, "train", SEED, "--out", out, "--epochs", "5")
     assert code == 130
     assert err.rstrip().endswith("convas: interrupted; nothing was saved")
     assert_clean_failure(code, err, "interrupted", out)

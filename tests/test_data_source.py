@@ -7,22 +7,21 @@ import csv
 
 import numpy as np
 import pytest
-
-from engine.data_source import ModelIO, SHAPES_SAMPLES, dataset_problems, load_dataset, model_io
-from engine.datasets import Dataset, DatasetError, Split
-from engine.design import Design
-from engine.examples import example_names, load_example, seed_design
-
 from test_datasets import make_folder
+
+from engine.data_source import SHAPES_SAMPLES, ModelIO, dataset_problems, load_dataset, model_io
+from engine.datasets import Dataset, DatasetError, Split
+from engine.design import Design, chain
+from engine.examples import example_names, load_example, seed_design
 
 # What every shipped example looks like from the outside: (input shape, output units, output
 # activation, output layer, output shape).
 EXAMPLE_IO = {
     "conv_autoencoder": ((28, 28, 1), 1, "sigmoid", "conv2d_2", (28, 28, 1)),
-    "inception_module": ((28, 28, 64), 10, "softmax", "dense", (10,)),
+    "inception_module": ((28, 28, 1), 10, "softmax", "dense", (10,)),
     "lenet5": ((28, 28, 1), 10, "softmax", "dense_2", (10,)),
     "mobilenet_block": ((32, 32, 3), 10, "softmax", "dense", (10,)),
-    "resnet_block": ((32, 32, 16), 10, "softmax", "dense", (10,)),
+    "resnet_block": ((28, 28, 1), 10, "softmax", "dense", (10,)),
     "seed_cnn": ((28, 28, 1), 10, "softmax", "dense", (10,)),
     "small_vgg": ((32, 32, 3), 10, "softmax", "dense_1", (10,)),
 }
@@ -212,7 +211,19 @@ def test_wrong_input_size():
 def test_output_that_is_not_a_vector():
     io = model_io(load_example("conv_autoencoder"))
     problems = dataset_problems(digits_like(), io, None)
-    assert problems == ["the output 'conv2d_2' gives 28×28×1 values per image, but a classifier "
+    (problem,) = problems
+    # It says why (reconstruction is not supported yet) and how to make it a classifier.
+    assert problem.startswith("the output 'conv2d_2' gives 28×28×1 values per image, an image the "
+                              "size of its input")
+    assert "a reconstruction task is not supported yet" in problem
+    assert problem.endswith("end the design with Flatten (or GlobalAveragePooling2D) and "
+                            "Dense(units=10, activation='softmax')")
+
+
+def test_output_that_is_not_a_vector_nor_the_input_image():
+    d = chain(("InputLayer", {"shape": (28, 28, 1)}), ("Conv2D", {"filters": 4, "kernel_size": 3}))
+    problems = dataset_problems(digits_like(), model_io(d), None)
+    assert problems == ["the output 'conv2d' gives 26×26×4 values per image, but a classifier "
                         "gives one score per class; end the design with Flatten (or "
                         "GlobalAveragePooling2D) and Dense(units=10, activation='softmax')"]
 

@@ -159,7 +159,7 @@ def test_npz_keras_layout_with_test_and_resize(tmp_path):
     assert ds.name == "mini" and ds.class_names == ["0", "1", "2", "3"]
     assert len(ds.train) == 30 and len(ds.validation) == 10 and len(ds.test) == 8
     assert ds.sample_shape() == (12, 12, 1) and ds.test.x.shape == (8, 12, 12, 1)
-    assert 0 <= ds.train.x.min() and ds.train.x.max() <= 1
+    assert ds.train.x.min() >= 0 and ds.train.x.max() <= 1
     assert sum(ds.class_counts().values()) == 30 and set(ds.class_counts().values()) <= {7, 8}
 
 

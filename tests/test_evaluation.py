@@ -14,7 +14,14 @@ import pytest
 from engine.datasets import Dataset, Split, load_digits_dataset, load_image_folder
 from engine.errors import ConvasError
 from engine.evaluation import (
-    Evaluation, as_probabilities, choose_split, evaluate, feature_map_layers, feature_maps, grad_cam,
+    Evaluation,
+    as_probabilities,
+    choose_split,
+    default_grad_cam_layer,
+    evaluate,
+    feature_map_layers,
+    feature_maps,
+    grad_cam,
 )
 
 NAMES = ["cat", "dog", "owl"]
@@ -186,7 +193,7 @@ def test_grad_cam_gives_a_finite_map_in_zero_one_at_the_input_size(trained, digi
     image = digits.validation.x[3]
     probabilities = trained.predict(image[None], verbose=0)[0]
     cam = grad_cam(trained, image)
-    assert cam.layer_name == "max_pooling2d_1"  # the last layer with an image-like output
+    assert cam.layer_name == "conv2d_1"  # the last convolution, not the pooling layer after it
     assert cam.class_index == int(probabilities.argmax())
     assert cam.probability == pytest.approx(float(probabilities.max()), abs=1e-5)
     for layer in ("conv2d", "max_pooling2d_1"):
@@ -209,6 +216,62 @@ def test_grad_cam_of_the_seed_cnn_usually_finds_evidence(trained, digits):
     found = [grad_cam(trained, image, layer_name="conv2d").heatmap.max() > 0
              for image in digits.validation.x[:20]]
     assert sum(found) >= 17
+
+
+@pytest.mark.slow
+def test_grad_cam_defaults_to_the_last_convolution_not_the_pooling_after_it(trained):
+    from engine.design import chain
+    from engine.example_designs import resnet_block
+    from engine.keras_build import build_keras_model
+
+    assert default_grad_cam_layer(trained) == "conv2d_1"  # seed CNN: conv, pool, conv, pool, flatten, dense
+    ending = chain(("InputLayer", {"shape": (16, 16, 1)}),
+                   ("Conv2D", {"filters": 4, "kernel_size": (3, 3)}),
+                   ("BatchNormalization", {}),
+                   ("ReLU", {}),
+                   ("Conv2D", {"filters": 8, "kernel_size": (3, 3), "activation": "relu"}),
+                   ("MaxPooling2D", {"pool_size": (2, 2)}),
+                   ("Flatten", {}),
+                   ("Dense", {"units": 3, "activation": "softmax"}), name="ending")
+    model = build_keras_model(ending)
+    names = [layer.name for layer in model.layers]
+    assert default_grad_cam_layer(model) == names[names.index("max_pooling2d") - 1]  # the second Conv2D
+    # Normalisation and activation after the last convolution, at its size: the last of them.
+    bn_relu = chain(("InputLayer", {"shape": (16, 16, 1)}),
+                    ("Conv2D", {"filters": 4, "kernel_size": (3, 3)}),
+                    ("BatchNormalization", {}),
+                    ("ReLU", {}),
+                    ("MaxPooling2D", {"pool_size": (2, 2)}),
+                    ("Flatten", {}),
+                    ("Dense", {"units": 3, "activation": "softmax"}), name="bn_relu")
+    model = build_keras_model(bn_relu)
+    relu = next(layer.name for layer in model.layers if type(layer).__name__ == "ReLU")
+    assert default_grad_cam_layer(model) == relu
+    image = np.random.default_rng(0).random((16, 16, 1), dtype=np.float32)
+    assert grad_cam(model, image).layer_name == relu
+    # A residual block: through the batch norm, the add and the ReLU, not the global pooling.
+    assert default_grad_cam_layer(build_keras_model(resnet_block())) == "relu_out"
+
+
+def test_grad_cam_without_convolutions_takes_the_last_map_with_more_than_one_position():
+    class Output:
+        def __init__(self, *shape):
+            self.shape = (None, *shape)
+
+    class Layer:
+        def __init__(self, name, *shape):
+            self.name, self.output = name, Output(*shape)
+
+    class AveragePooling2D(Layer):
+        pass
+
+    class Model:
+        def __init__(self, *layers):
+            self.layers = list(layers)
+
+    model = Model(AveragePooling2D("pool", 4, 4, 1), AveragePooling2D("whole", 1, 1, 1), Layer("flat", 1))
+    assert default_grad_cam_layer(model) == "pool"
+    assert default_grad_cam_layer(Model(Layer("flat", 16))) is None
 
 
 @pytest.mark.slow

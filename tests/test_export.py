@@ -11,11 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.embedded_design import read_metadata
 from engine.examples import example_names, load_example, seed_design
 from engine.export import formats
-from engine.export.formats import FORMATS, read_metadata
-from engine.export.run import ExportError, ExportOptions, design_hash, export_model
+from engine.export.formats import FORMATS
+from engine.export.run import ExportError, ExportOptions, export_model
 from engine.project_file import design_from_dict
+from engine.weights import WeightsSource, design_hash
 
 pytestmark = pytest.mark.slow
 
@@ -171,8 +173,9 @@ def test_trained_weights_are_the_ones_exported(tmp_path: Path) -> None:
     kernel, bias = dense.get_weights()
     dense.set_weights([kernel, bias + 3.0])  # unmistakably not fresh weights
     out = tmp_path / "m.keras"
-    result = export_model(design, out, ExportOptions("keras"), model=model, weights="trained weights")
-    assert "trained weights" in result.summary()
+    weights = WeightsSource.trained(model, design, "trained on Digits for 2 epochs")
+    result = export_model(design, out, ExportOptions("keras"), weights=weights)
+    assert "trained weights (trained on Digits for 2 epochs)" in result.summary()
     loaded = keras.saving.load_model(out, compile=False)
     assert np.allclose(loaded.get_layer("dense").get_weights()[1], bias + 3.0)
 
@@ -248,13 +251,14 @@ def test_python_export_is_verified_in_a_new_process(tmp_path: Path) -> None:
 
 
 def test_generated_designs_export_and_verify(tmp_path: Path) -> None:
-    """Hypothesis-generated valid designs (the differential test's generator) survive every
+    """Hypothesis-generated valid designs (tests/strategies.py) survive every
     binary format (Python: test_export_python.py); an export either verifies or says why, never
     a traceback or stray file."""
     from hypothesis import HealthCheck, given, settings
 
     from engine.analysis import analyse
-    from test_differential import designs
+
+    from strategies import designs
 
     seen: list[str] = []
     refused: list[str] = []
@@ -389,12 +393,13 @@ def test_a_model_that_outputs_nan_is_refused_with_a_reason(tmp_path: Path) -> No
 
 
 def test_tflite_converter_errors_name_the_operation_not_the_location() -> None:
-    from engine.export.run import _first_line
+    from engine.export.run import _export_failure_line
 
-    raw = RuntimeError("loc(callsite(fused[\"MaxPool3D:\", callsite(\"model/pool/MaxPool3D@__inference\"(\"/x.py\":1:1) "
+    raw = RuntimeError("loc(callsite(fused[\"MaxPool3D:\", "
+                       "callsite(\"model/pool/MaxPool3D@__inference\"(\"/x.py\":1:1) "
                        "at fused[\"a\", \"b\"])])): error: 'tf.MaxPool3D' op is neither a custom op nor a flex op\n"
                        "more lines")
-    line = _first_line(raw)
+    line = _export_failure_line(raw)
     assert "loc(" not in line and "fused" not in line
     assert "'tf.MaxPool3D' op is neither a custom op nor a flex op" in line
 

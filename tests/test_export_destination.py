@@ -84,8 +84,8 @@ def test_an_export_cancelled_before_it_starts_builds_nothing(tmp_path: Path,
 
 def test_a_python_export_honours_cancel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Cancelled once its model is built, the script is neither verified nor written."""
-    import engine.keras_build
     import engine.export.python_source
+    import engine.keras_build
 
     built = threading.Event()
     real_build = engine.keras_build.build_keras_model

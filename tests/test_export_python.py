@@ -14,8 +14,7 @@ import pytest
 from engine.design import Design, TensorRef, chain
 from engine.errors import ConvasError
 from engine.examples import example_names, load_example, seed_design
-from engine.export.python_source import (PythonCheck, chain_order, literal, python_source,
-                                         verify_python_source)
+from engine.export.python_source import PythonCheck, chain_order, literal, python_source, verify_python_source
 from engine.training import TrainingConfig
 
 # Each would run code if it were spliced into the script instead of written as a repr; the
@@ -206,7 +205,7 @@ def test_hostile_script_builds_the_named_layer_and_nothing_else(name, tmp_path):
 
 @pytest.mark.slow
 def test_generated_designs_export_as_python_and_rebuild(tmp_path):
-    """Hypothesis-generated valid designs (the differential test's generator, as in
+    """Hypothesis-generated valid designs (tests/strategies.py, as in
     test_export.py) export as scripts whose build_model(), run in a new process, rebuilds the
     same layer types, names, output shapes and parameter counts; a new process per example, so
     only a few examples."""
@@ -214,7 +213,8 @@ def test_generated_designs_export_as_python_and_rebuild(tmp_path):
 
     from engine.analysis import analyse
     from engine.export.run import ExportOptions, export_model
-    from test_differential import designs
+
+    from strategies import designs
 
     seen = []
 

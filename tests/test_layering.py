@@ -36,3 +36,36 @@ def test_layering_checker_finds_nothing():
         return
     out = subprocess.run([sys.executable, str(checker), str(ROOT)], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout
+
+
+# Readers depend on the model core, never on writers: the modules that read design files must not
+# import the exporters (engine.export), at module level or inside a function.
+READERS = ("engine/files.py", "engine/keras_import.py", "engine/project_file.py",
+           "engine/embedded_design.py", "engine/weights.py")
+
+
+def _imported_modules(path: Path) -> list[str]:
+    """Every module ``path`` imports, anywhere in it, as an absolute dotted name."""
+    import ast
+
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    names = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            names.append(module)
+            names += [f"{module}.{alias.name}" for alias in node.names]  # from engine import export
+    return names
+
+
+def test_readers_do_not_import_the_exporters():
+    for reader in READERS:
+        imported = _imported_modules(ROOT / reader)
+        offending = [n for n in imported if n == "engine.export" or n.startswith("engine.export.")]
+        assert not offending, f"{reader} imports {offending}; move what it needs to the reader side"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import itertools
 import json
 import os
 import stat
@@ -15,8 +17,8 @@ from engine.analysis import analyse
 from engine.design import Design, TensorRef
 from engine.errors import ConvasError, FileFormatError
 from engine.examples import example_names, example_path, load_example, seed_design
-from engine.project_file import (Project, Weights, design_from_dict, design_to_dict, load_project,
-                                 save_project)
+from engine.project_file import Project, design_from_dict, design_to_dict, load_project, save_project
+from engine.weights import WeightsKind, WeightsSource
 
 
 def rich_design() -> Design:
@@ -94,7 +96,7 @@ def test_seed_example_is_the_seed_cnn_in_a_tidy_column():
         ("conv2d_1", "Conv2D"), ("max_pooling2d_1", "MaxPooling2D"), ("flatten", "Flatten"),
         ("dense", "Dense")]
     xs, ys = zip(*(n.position for n in design))
-    assert set(xs) == {0.0} and ys[0] == 0 and all(b - a == ys[1] > 0 for a, b in zip(ys, ys[1:]))
+    assert set(xs) == {0.0} and ys[0] == 0 and all(b - a == ys[1] > 0 for a, b in itertools.pairwise(ys))
     a = analyse(design)
     assert a.valid and a.total_params == 34_826
     assert a.nodes["dense"].output_shape == (None, 10)
@@ -313,10 +315,8 @@ def test_any_value_replaced_by_any_wrong_type_loads_or_fails_cleanly(tmp_path: P
                 parent = parent[key]
             parent[where[-1]] = junk
             path.write_text(json.dumps(doc), encoding="utf-8")
-            try:
+            with contextlib.suppress(FileFormatError):
                 load_project(path)
-            except FileFormatError:
-                pass
 
 
 # --- migrations ----------------------------------------------------------------------------
@@ -385,13 +385,24 @@ def _folder_listing(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
 
 
+class _Writes:
+    """A stand-in for a trained Keras model: its ``save`` writes the weights file."""
+
+    def __init__(self, write) -> None:
+        self.save = write
+
+
+def _trained(description: str, write) -> WeightsSource:
+    return WeightsSource(WeightsKind.TRAINED, description, model=_Writes(write))
+
+
 def test_weights_are_copied_beside_the_project_and_found_again(tmp_path: Path):
     source = tmp_path / "imported" / "resnet.keras"
     source.parent.mkdir()
     source.write_bytes(b"pretend keras archive " * 100)
     path = tmp_path / "work" / "net.convas"
     path.parent.mkdir()
-    saved = save_project(path, seed_design(), weights=Weights("imported from resnet.keras", source))
+    saved = save_project(path, seed_design(), weights=WeightsSource.imported(source))
 
     assert saved == path.parent / "net.weights.keras" == project_file.weights_path(path)
     assert saved.read_bytes() == source.read_bytes()
@@ -402,7 +413,7 @@ def test_weights_are_copied_beside_the_project_and_found_again(tmp_path: Path):
 
     project = load_project(path)
     assert project.weights is not None and project.warnings == []
-    assert project.weights.file == saved and project.weights.origin == "imported from resnet.keras"
+    assert project.weights.file == saved and project.weights.description == "imported from resnet.keras"
 
 
 def test_weights_writer_writes_a_temporary_beside_the_target_then_renames(tmp_path: Path):
@@ -414,16 +425,16 @@ def test_weights_writer_writes_a_temporary_beside_the_target_then_renames(tmp_pa
         assert target.parent == tmp_path and not target.exists()
         target.write_bytes(b"trained")
 
-    save_project(path, seed_design(), weights=Weights("trained on Digits for 2 epochs", write=write))
+    save_project(path, seed_design(), weights=_trained("trained on Digits for 2 epochs", write))
     assert len(seen) == 1 and seen[0].name != "net.weights.keras"
     assert (tmp_path / "net.weights.keras").read_bytes() == b"trained"
     assert _folder_listing(tmp_path) == ["net.convas", "net.weights.keras"]
-    assert load_project(path).weights.origin == "trained on Digits for 2 epochs"
+    assert load_project(path).weights.description == "trained on Digits for 2 epochs"
 
 
 def test_saving_again_keeps_the_weights_file_in_place(tmp_path: Path):
     path = tmp_path / "net.convas"
-    save_project(path, seed_design(), weights=Weights("trained", write=lambda p: p.write_bytes(b"w1")))
+    save_project(path, seed_design(), weights=_trained("trained", lambda p: p.write_bytes(b"w1")))
     weights = load_project(path).weights
     before = (tmp_path / "net.weights.keras").stat()
     save_project(path, seed_design(), weights=weights)  # the same file: nothing to copy
@@ -445,7 +456,7 @@ def test_project_without_weights_has_no_entry_and_none_when_loaded(tmp_path: Pat
 
 def test_missing_weights_file_opens_the_design_with_a_warning(tmp_path: Path):
     path = tmp_path / "net.convas"
-    save_project(path, seed_design(), weights=Weights("trained", write=lambda p: p.write_bytes(b"w")))
+    save_project(path, seed_design(), weights=_trained("trained", lambda p: p.write_bytes(b"w")))
     (tmp_path / "net.weights.keras").unlink()
     project = load_project(path)
     assert project.design == seed_design() and project.weights is None
@@ -456,7 +467,7 @@ def test_missing_weights_file_opens_the_design_with_a_warning(tmp_path: Path):
 
 def test_changed_weights_file_is_used_with_a_warning(tmp_path: Path):
     path = tmp_path / "net.convas"
-    save_project(path, seed_design(), weights=Weights("trained", write=lambda p: p.write_bytes(b"w")))
+    save_project(path, seed_design(), weights=_trained("trained", lambda p: p.write_bytes(b"w")))
     (tmp_path / "net.weights.keras").write_bytes(b"other")
     project = load_project(path)
     assert project.weights is not None and project.weights.file == tmp_path / "net.weights.keras"
@@ -465,7 +476,7 @@ def test_changed_weights_file_is_used_with_a_warning(tmp_path: Path):
 
 def test_failed_weights_write_keeps_the_old_project_and_weights(tmp_path: Path):
     path = tmp_path / "net.convas"
-    save_project(path, seed_design(), weights=Weights("first", write=lambda p: p.write_bytes(b"w1")))
+    save_project(path, seed_design(), weights=_trained("first", lambda p: p.write_bytes(b"w1")))
     old_project, old_weights = path.read_bytes(), (tmp_path / "net.weights.keras").read_bytes()
 
     def fail(target: Path) -> None:
@@ -475,7 +486,7 @@ def test_failed_weights_write_keeps_the_old_project_and_weights(tmp_path: Path):
     changed = seed_design()
     changed.name = "changed"
     with pytest.raises(ConvasError, match="could not save the weights to net.weights.keras: No space left"):
-        save_project(path, changed, weights=Weights("second", write=fail))
+        save_project(path, changed, weights=_trained("second", fail))
     assert path.read_bytes() == old_project
     assert (tmp_path / "net.weights.keras").read_bytes() == old_weights
     assert _folder_listing(tmp_path) == ["net.convas", "net.weights.keras"]
@@ -513,5 +524,5 @@ def test_weights_file_gone_before_saving_is_a_clear_error(tmp_path: Path):
     source = tmp_path / "pre.keras"
     path = tmp_path / "net.convas"
     with pytest.raises(ConvasError, match=r"were in .*pre.keras, which is gone.*Forget Weights"):
-        save_project(path, seed_design(), weights=Weights("imported from pre.keras", source))
+        save_project(path, seed_design(), weights=WeightsSource.imported(source))
     assert _folder_listing(tmp_path) == []

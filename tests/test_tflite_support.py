@@ -23,6 +23,7 @@ from typing import Any
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import pytest
+from test_catalogue_keras import ROWS, Row
 
 from engine.analysis import analyse
 from engine.design import Design
@@ -30,7 +31,6 @@ from engine.examples import example_names, load_example
 from engine.export.run import ExportError, ExportOptions, export_model
 from engine.export.tflite_support import TFLITE_UNSUPPORTED, Refusal, tflite_problems
 from engine.layers import CATALOGUE
-from test_catalogue_keras import ROWS, Row
 
 LAYER = "layer"
 # The arguments the table's conditions read: rows setting them mark where a refusal stops.

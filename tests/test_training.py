@@ -9,9 +9,21 @@ import numpy as np
 import pytest
 
 from engine.errors import ConvasError
-from engine.training import (BCE, CCE, MSE, SPARSE_CCE, NullReporter, Reporter, TrainingConfig,
-                             TrainingData, choose_loss, suggested_learning_rate, train,
-                             write_csv_log)
+from engine.training import (
+    BCE,
+    CCE,
+    MSE,
+    SPARSE_CCE,
+    MessageKind,
+    NullReporter,
+    Reporter,
+    TrainingConfig,
+    TrainingData,
+    choose_loss,
+    suggested_learning_rate,
+    train,
+    write_csv_log,
+)
 
 
 class ArrayData:
@@ -39,6 +51,7 @@ class Recorder:
         self.batches: list[tuple[int, int, int | None, dict]] = []
         self.epochs: list[tuple[int, dict]] = []
         self.messages: list[str] = []
+        self.kinds: list[MessageKind] = []
         self.stop_after = stop_after
 
     def on_batch(self, epoch, batch, batches, logs):
@@ -53,8 +66,9 @@ class Recorder:
     def should_pause(self):
         return False
 
-    def on_message(self, text):
+    def on_message(self, kind, text):
         self.messages.append(text)
+        self.kinds.append(kind)
 
 
 def mnist_like(n: int = 128, seed: int = 0, scale: float = 1.0) -> ArrayData:
@@ -180,8 +194,9 @@ def test_reporter_receives_batch_and_epoch_logs(design, tmp_path):
 
 @pytest.mark.slow
 def test_stop_within_one_batch_keeps_trained_weights(design):
-    from engine.keras_build import build_keras_model
     import keras
+
+    from engine.keras_build import build_keras_model
 
     keras.utils.set_random_seed(0)
     model = build_keras_model(design)
@@ -209,6 +224,7 @@ def test_nan_guard(design):
     assert reason is not None and ("NaN" in reason or "infinite" in reason)
     assert "epoch 1, batch " in reason and "1e+06" in reason and "0.001" in reason
     assert reason in reporter.messages
+    assert reporter.kinds[reporter.messages.index(reason)] is MessageKind.NAN  # a kind, not words
     last = reporter.batches[-1]
     assert f"batch {last[1] + 1};" in reason
     assert len(reporter.batches) < 16  # stopped at once, not after both epochs
@@ -263,4 +279,5 @@ def test_pause_waits_until_resumed_then_stop_ends_it():
                    model=model)
     assert time.perf_counter() - start >= 0.3
     assert "training paused" in reporter.messages and "training resumed" in reporter.messages
+    assert reporter.kinds[:2] == [MessageKind.PAUSED, MessageKind.RESUMED]
     assert len(reporter.batches) == 3 and result.stopped_early

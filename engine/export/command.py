@@ -1,7 +1,8 @@
 """``convas export``: write a design as a verified .keras, SavedModel, TFLite, ONNX or Python file.
 
 SOURCE is a ``.convas`` project (the weights saved beside it, else fresh ones; ``--weights
-FILE.keras`` overrides) or a ``.keras`` model (its own weights). Exit 0 with the verification on stdout; 2 with a message on stderr when
+FILE.keras`` overrides) or a ``.keras`` model (its own weights); which weights apply is decided
+by :func:`engine.weights.resolve_weights`, as in the window. Exit 0 with the verification on stdout; 2 with a message on stderr when
 a file cannot be read or written, 1 when the design is invalid or the export fails verification.
 """
 
@@ -54,7 +55,8 @@ class _Failure(Exception):
 def _export(args: argparse.Namespace) -> int:
     from ..analysis import analyse
     from ..files import load_design
-    from .run import ExportError, ExportOptions, export_model, load_keras_model, model_with_weights
+    from ..weights import WeightsSource, resolve_weights
+    from .run import ExportError, ExportOptions, export_model
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     source = Path(args.source)
@@ -73,18 +75,14 @@ def _export(args: argparse.Namespace) -> int:
     is_keras = source.suffix.lower() in (".keras", ".zip")
     if args.weights and is_keras:
         raise _Failure("--weights is for a .convas design; a .keras model brings its own", EXIT_UNREADABLE)
-    saved = None if is_keras or args.weights else _saved_weights(source)
-    model, weights = None, None
+    if args.weights:
+        kept = WeightsSource.imported(args.weights)
+    elif args.format == "python":
+        kept = None  # the architecture only
+    else:
+        kept = _kept_weights(source)
+    weights = resolve_weights(design, kept=kept)
     try:
-        if args.format == "python":
-            pass  # the architecture only
-        elif is_keras:
-            model, weights = load_keras_model(source), f"the weights of {source.name}"
-        elif args.weights:
-            model, weights = model_with_weights(design, Path(args.weights)), f"the weights of {Path(args.weights).name}"
-        elif saved is not None:
-            model = model_with_weights(design, saved.file)
-            weights = f"the saved weights ({saved.origin}, {saved.file.name})"
         label = FORMATS[args.format].label if args.format in FORMATS else "a Python script"
         if args.format == "tflite":
             from .tflite_support import tflite_problems
@@ -93,7 +91,7 @@ def _export(args: argparse.Namespace) -> int:
                 print(f"convas: warning: TensorFlow Lite is known to refuse this: {problem}", file=sys.stderr)
         print(f"Exporting {design.name} as {label}…", file=sys.stderr)
         result = export_model(design, args.out, ExportOptions(args.format, args.quantize, args.opset),
-                              model=model, weights=weights, training=_training(source),
+                              weights=weights, training=_training(source),
                               progress=lambda text: print(f"  {text}…", file=sys.stderr))
     except ExportError as exc:
         status = EXIT_UNREADABLE if str(exc).startswith(("cannot write", "cannot load")) else EXIT_FAILED
@@ -104,19 +102,18 @@ def _export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _saved_weights(source: Path) -> Any:
-    """The weights saved beside a ``.convas`` project (its warnings printed), else None."""
-    from ..project_file import SUFFIX, load_project
+def _kept_weights(source: Path) -> Any:
+    """The weights ``source`` brings (a ``.keras`` model's own, a project's saved ones; see
+    :func:`engine.weights.kept_weights`), warnings printed; None when there are none."""
+    from ..weights import kept_weights
 
-    if source.suffix.lower() != SUFFIX:
-        return None
     try:
-        project = load_project(source)
+        kept, warnings = kept_weights(source)
     except (ConvasError, OSError):
         return None  # load_design already read it; nothing new to say
-    for warning in project.warnings:
+    for warning in warnings:
         print(f"convas: warning: {warning}", file=sys.stderr)
-    return project.weights
+    return kept
 
 
 def _training(source: Path) -> Any:
@@ -130,8 +127,3 @@ def _training(source: Path) -> Any:
         return TrainingSettings.from_dict(load_project(source).training).config
     except (ConvasError, OSError):
         return None
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__

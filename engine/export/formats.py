@@ -21,8 +21,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..embedded_design import METADATA_ENTRY
+
 Predict = Callable[[list[np.ndarray]], list[np.ndarray]]
-METADATA_ENTRY = "convas.json"     # our entry inside a .keras archive (Keras ignores it)
 ONNX_OPSET = 17                    # onnxruntime ≥ 1.12, TensorRT, OpenVINO and ONNX.js read it
 QUANTIZATIONS = ("dynamic", "float16")
 
@@ -78,44 +79,6 @@ def _reload_keras(path: Path, model: Any) -> Predict:
     # safe_mode stays on: a file we (or anyone) wrote is loaded as users load it.
     loaded = keras.saving.load_model(path, compile=False, safe_mode=True)
     return lambda xs: as_list(loaded(model_call(xs), training=False))
-
-
-def read_metadata(path: str | Path) -> dict[str, Any] | None:
-    """Convas's metadata in a ``.keras`` file, or None when it has none (or it is unreadable)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            if METADATA_ENTRY not in archive.namelist():
-                return None
-            data = json.loads(archive.read(METADATA_ENTRY).decode("utf-8"))
-    except (OSError, zipfile.BadZipFile, ValueError, UnicodeDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def restore_design(path: str | Path, imported: Any) -> Any:
-    """The design a ``.keras`` file was exported from (names, layout, order, the arguments as
-    the user set them), when its Convas metadata still describes the same network as the file's
-    Keras config; otherwise ``imported`` (the design read from that config) unchanged."""
-    from ..layers import CATALOGUE
-    from ..project_file import design_from_dict
-
-    meta = read_metadata(path)
-    if not meta or not isinstance(meta.get("project"), dict):
-        return imported
-    try:
-        embedded = design_from_dict(meta["project"]["design"])
-    except Exception:  # a damaged or foreign entry: the Keras config is the truth
-        return imported
-
-    def structure(design: Any) -> dict[str, Any]:
-        out = {}
-        for node in design:
-            spec = CATALOGUE.get(node.kind)
-            args = spec.normalise(node.args)[0] if spec is not None else node.args
-            out[node.name] = (node.kind, node.inbound, repr(sorted(args.items())))
-        return out
-
-    return embedded if structure(embedded) == structure(imported) else imported
 
 
 # --- SavedModel -----------------------------------------------------------------------------

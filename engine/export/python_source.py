@@ -26,7 +26,7 @@ from typing import Any
 
 from .. import __version__
 from ..design import Design, Node, TensorRef
-from ..errors import ConvasError
+from ..errors import ConvasError, last_line
 from ..keras_build import _INPUT_CONFIG, _keras_value, execution_order, keras_arguments
 from ..layers import CATALOGUE, Param
 from ..layers.base import ArgError, normalise_value
@@ -383,11 +383,11 @@ def verify_python_source(source: str, model: Any) -> PythonCheck:
                                   env=env, capture_output=True, text=True, timeout=VERIFY_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             return PythonCheck(False, f"the script did not finish within {VERIFY_TIMEOUT_S} s", 0)
-    stderr = _last_line(done.stderr)
+    stderr = last_line(done.stderr)
     if done.returncode != 0:
         return PythonCheck(False, f"the script failed (exit code {done.returncode}): {stderr}", 0)
     try:
-        got = json.loads(_last_line(done.stdout))
+        got = json.loads(last_line(done.stdout, limit=None))
     except ValueError:
         return PythonCheck(False, f"the script printed no layer list: {stderr}", 0)
     if len(got) != len(expected):
@@ -398,8 +398,3 @@ def verify_python_source(source: str, model: Any) -> PythonCheck:
             return PythonCheck(False, f"layer {mine[1]!r} differs: expected {mine}, the script built "
                                       f"{theirs}", len(got))
     return PythonCheck(True, f"the script rebuilds all {len(got)} layers", len(got))
-
-
-def _last_line(text: str) -> str:
-    lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
-    return lines[-1] if lines else ""

@@ -9,8 +9,6 @@ Qt-free; TensorFlow is imported on first use.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import keyword
 import os
 import re
@@ -25,7 +23,8 @@ import numpy as np
 
 from .. import __version__
 from ..design import Design
-from ..errors import ConvasError
+from ..errors import ConvasError, first_line
+from ..weights import WeightsError, WeightsKind, WeightsSource, design_hash, model_with_weights
 from .formats import FORMATS, ONNX_OPSET, QUANTIZATIONS, WriteOptions, as_list, model_call
 
 FLOAT_TOLERANCE = 1e-4           # max abs difference allowed for float32 exports
@@ -73,14 +72,6 @@ class ExportResult:
                 f"{self.weights}")
 
 
-def design_hash(design: Design) -> str:
-    """SHA-256 of the design's canonical JSON (as a ``.convas`` file stores it)."""
-    from ..project_file import design_to_dict
-
-    text = json.dumps(design_to_dict(design), sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def probe_inputs(model: Any) -> list[np.ndarray]:
     """A fixed random batch for every model input (unknown sizes become 16)."""
     rng = np.random.default_rng(PROBE_SEED)
@@ -94,16 +85,19 @@ def probe_inputs(model: Any) -> list[np.ndarray]:
 
 
 def export_model(design: Design, out: str | os.PathLike[str], options: ExportOptions, *,
-                 model: Any = None, weights: str | None = None, project: dict[str, Any] | None = None,
-                 weights_file: Path | None = None, training: Any = None,
-                 progress: Callable[[str], None] | None = None,
+                 weights: WeightsSource | None = None, model: Any = None,
+                 weights_file: Path | None = None, project: dict[str, Any] | None = None,
+                 training: Any = None, progress: Callable[[str], None] | None = None,
                  cancelled: Callable[[], bool] | None = None) -> ExportResult:
-    """Write ``design`` (with ``model``'s weights, or fresh ones) to ``out`` as ``options.format``
-    and prove the file works; raises :class:`ExportError` when it cannot.
+    """Write ``design`` with the weights of ``weights`` (see :func:`engine.weights.resolve_weights`;
+    None: fresh ones) to ``out`` as ``options.format`` and prove the file works; raises
+    :class:`ExportError` when it cannot. Weights from a file must fit every layer (matched by
+    name). ``model`` (a Keras model of the design) and ``weights_file`` (a ``.keras`` file) are
+    shorthands for a TRAINED and an IMPORTED source.
 
-    ``weights`` describes the weights for the user ("trained weights", ...); ``project`` (a
-    ``.convas`` document) goes into a ``.keras`` file's metadata so that importing it restores
-    the design exactly; ``training`` (a TrainingConfig) sets a Python script's compile and fit.
+    ``project`` (a ``.convas`` document) goes into a ``.keras`` file's metadata so that
+    importing it restores the design exactly; ``training`` (a TrainingConfig) sets a Python
+    script's compile and fit.
     ``cancelled`` (called from this thread, so it must be thread-safe, e.g. ``Event.is_set``) is
     asked between steps; when it answers True, :class:`ExportCancelled` is raised.
     """
@@ -122,18 +116,13 @@ def export_model(design: Design, out: str | os.PathLike[str], options: ExportOpt
     stop_if_cancelled()
     started = time.monotonic()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if model is None and weights_file is not None:
-        say(f"Building the model with the weights of {Path(weights_file).name}")
-        model = model_with_weights(design, Path(weights_file))
-        weights = weights or f"the weights of {Path(weights_file).name}"
-    if model is None:
-        say("Building the model (fresh weights)")
-        from ..keras_build import build_keras_model
-        import keras
-        keras.utils.set_random_seed(0)
-        model = build_keras_model(design)
-        weights = weights or "fresh, untrained weights"
-    weights = weights or "the given weights"
+    source = _source(weights, model, weights_file)
+    if source.kind is not WeightsKind.TRAINED:
+        say(f"Building the model with {source.summary()}")
+    try:
+        model, _ = model_with_weights(design, source, strict=True, seed=0)
+    except WeightsError as exc:
+        raise ExportError(str(exc)) from None
     stop_if_cancelled()
     write_options = WriteOptions(
         quantize=options.quantize, opset=options.opset,
@@ -153,7 +142,7 @@ def export_model(design: Design, out: str | os.PathLike[str], options: ExportOpt
             raise
         except Exception as exc:
             raise _known_refusal(design, fmt.key) or ExportError(
-                f"{fmt.label} export failed: {_first_line(exc)}") from exc
+                f"{fmt.label} export failed: {_export_failure_line(exc)}") from exc
         stop_if_cancelled()
         say(f"Verifying: reloading with {fmt.reloaded_with}")
         try:
@@ -168,8 +157,18 @@ def export_model(design: Design, out: str | os.PathLike[str], options: ExportOpt
         _move_into_place(tmp, target)
     finally:
         _remove(tmp)
-    return ExportResult(fmt.key, target, _size(target), fmt.reloaded_with, diff, tolerance, weights,
-                        time.monotonic() - started)
+    return ExportResult(fmt.key, target, _size(target), fmt.reloaded_with, diff, tolerance,
+                        source.summary(), time.monotonic() - started)
+
+
+def _source(weights: WeightsSource | None, model: Any, weights_file: Path | None) -> WeightsSource:
+    if weights is not None:
+        return weights
+    if model is not None:
+        return WeightsSource(WeightsKind.TRAINED, "", model=model)
+    if weights_file is not None:
+        return WeightsSource.imported(weights_file)
+    return WeightsSource.fresh()
 
 
 def _known_refusal(design: Design, fmt: str) -> ExportError | None:
@@ -183,54 +182,6 @@ def _known_refusal(design: Design, fmt: str) -> ExportError | None:
     if not problems:
         return None
     return ExportError("TensorFlow Lite cannot convert this design: " + " ".join(problems))
-
-
-def load_keras_model(path: Path) -> Any:
-    """A ``.keras`` model loaded as users load it, with safe mode on: a Lambda layer or a custom
-    class is refused by name, never run."""
-    import keras
-
-    try:
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as exc:
-        raise ExportError(f"cannot load the weights of {path}: {_first_line(exc)}") from None
-
-
-def model_with_weights(design: Design, path: Path) -> Any:
-    """The design's model with each layer's weights taken from the layer of the same name in the
-    ``.keras`` file ``path``; a missing layer or a shape mismatch is an error naming it."""
-    from ..keras_build import build_keras_model
-
-    model = build_keras_model(design)
-    transfer_weights(model, path, strict=True)
-    return model
-
-
-def transfer_weights(model: Any, path: Path, *, strict: bool) -> list[str]:
-    """Copy into ``model`` the weights of the same-named layers of the ``.keras`` file ``path``.
-    Strict (exports): a layer missing there, or with other shapes, is an error naming it.
-    Lenient (fine-tuning an edited design): such layers keep fresh weights and are returned."""
-    if not Path(path).is_file():
-        raise ExportError(f"cannot load the weights of {path}: no such file")
-    source = {layer.name: layer for layer in load_keras_model(path).layers}
-    fresh = []
-    for layer in model.layers:
-        mine = layer.get_weights()
-        if not mine:
-            continue
-        theirs = source.get(layer.name)
-        shapes = [tuple(w.shape) for w in theirs.get_weights()] if theirs is not None else None
-        if theirs is None or shapes != [tuple(w.shape) for w in mine]:
-            if not strict:
-                fresh.append(layer.name)
-                continue
-            if theirs is None:
-                raise ExportError(f"{Path(path).name} has no layer named {layer.name!r} to take weights "
-                                  "from; rename the layer or use a file trained on this design")
-            raise ExportError(f"{Path(path).name}: layer {layer.name!r} has weights of shapes {shapes}, "
-                              f"the design needs {[tuple(w.shape) for w in mine]}")
-        layer.set_weights(theirs.get_weights())
-    return fresh
 
 
 _SCOPE_NAME = re.compile(r"^[A-Za-z0-9_.\\/>-]*$")   # TensorFlow's rule for graph scope names
@@ -275,8 +226,8 @@ def _export_python(design: Design, target: Path, training: Any, say: Callable[[s
                    stop_if_cancelled: Callable[[], None]) -> ExportResult:
     """The architecture as a Keras script; verified by running ``build_model()`` in a new
     process and comparing layer types, output shapes and parameter counts."""
+    from ..atomic import write_bytes_atomically
     from ..keras_build import build_keras_model
-    from ..project_file import write_bytes_atomically
     from .python_source import python_source, verify_python_source
 
     _check_destination(target, directory=False)
@@ -305,7 +256,7 @@ def _verify(fmt: Any, path: Path, model: Any, options: ExportOptions) -> tuple[f
         expected = as_list(model(model_call(xs), training=False))
     except Exception as exc:
         raise ExportError(f"the model itself cannot run on this machine, so there is nothing to "
-                          f"compare the {fmt.label} file with: {_first_line(exc)}") from exc
+                          f"compare the {fmt.label} file with: {first_line(exc)}") from exc
     if any(not np.all(np.isfinite(e)) for e in expected):
         raise ExportError("the model outputs NaN or infinite values on the probe batch (random "
                           "inputs in [0, 1)), so the export cannot be verified; look for a layer "
@@ -315,7 +266,7 @@ def _verify(fmt: Any, path: Path, model: Any, options: ExportOptions) -> tuple[f
         got = fmt.reload(path, model)(xs)
     except Exception as exc:
         raise ExportError(f"verification failed: {fmt.reloaded_with} could not load or run the "
-                          f"{fmt.label} file: {_first_line(exc)}") from exc
+                          f"{fmt.label} file: {first_line(exc)}") from exc
     if len(got) != len(expected) or any(g.shape != e.shape for g, e in zip(got, expected)):
         raise ExportError(f"verification failed: the reloaded {fmt.label} model returns shapes "
                           f"{[g.shape for g in got]}, the model {[e.shape for e in expected]}")
@@ -361,7 +312,10 @@ def _check_destination(target: Path, directory: bool) -> None:
 
 
 def _move_into_place(tmp: Path, target: Path) -> None:
-    """Replace ``target`` by ``tmp`` (a file atomically; a folder via a moment-long backup)."""
+    """Replace ``target`` by ``tmp``, already written and verified beside it: a file atomically;
+    a folder (a SavedModel) via a moment-long backup, since no system call swaps two folders.
+    Not :func:`engine.atomic.replace_atomically`: that one writes the temporary file itself,
+    while an export must verify the file it wrote before it may replace anything."""
     if not tmp.is_dir():
         os.replace(tmp, target)
         return
@@ -395,15 +349,15 @@ def _size(path: Path) -> int:
     return path.stat().st_size
 
 
-def _first_line(exc: BaseException) -> str:
-    """The informative line of an error; for the TFLite converter's MLIR diagnostics
-    (``loc(callsite(...)): error: 'tf.X' op ...``) the part after the location."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    line = lines[0] if lines else type(exc).__name__
+def _export_failure_line(exc: BaseException) -> str:
+    """The informative line of a writer's error (:func:`first_line`); for the TFLite
+    converter's MLIR diagnostics (``loc(callsite(...)): error: 'tf.X' op ...``) the part after
+    the location."""
+    line = first_line(exc, limit=2000)  # the location part is long; cut after rewriting it
     if "loc(" in line and "error: " in line:
         detail = line.rsplit("error: ", 1)[1]
         op = re.search(r"'(?:tf|tfl)\.[A-Za-z0-9_]+' op.*", detail)  # past the nested loc(...)
         line = ("TensorFlow Lite has no kernel for part of this model ("
                 + (op.group(0) if op else detail.split("): ")[-1])
                 + "); TFLite supports fewer layers than TensorFlow (e.g. some 3-D convolutions)")
-    return line
+    return first_line(line)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from . import activations, convolution, core, merge, normalization, pooling, preprocessing, reshaping
-from .base import ACTIVATIONS, Field, Fix, LayerError, LayerSpec, Param
+from .base import ACTIVATIONS, Field, Fix, FixAction, LayerError, LayerSpec, Param, ParamKind
 
 GROUPS: tuple[str, ...] = (
     "Input", "Convolution", "Pooling", "Reshaping", "Core", "Normalization", "Regularization",
@@ -50,5 +50,5 @@ def snake_name(kind: str) -> str:
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-__all__ = ["ACTIVATIONS", "ALIASES", "CATALOGUE", "GROUPS", "Field", "Fix", "LayerError", "LayerSpec",
-           "Param", "canonical_kind", "snake_name", "spec_for"]
+__all__ = ["ACTIVATIONS", "ALIASES", "CATALOGUE", "GROUPS", "Field", "Fix", "FixAction", "LayerError", "LayerSpec",
+           "Param", "ParamKind", "canonical_kind", "snake_name", "spec_for"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from math import prod
 
 from ..shapes import Shape, fmt_shape
-from .base import ACTIVATIONS, Args, LayerError, LayerSpec, Param
+from .base import ACTIVATIONS, Args, LayerError, LayerSpec, Param, ParamKind
 
 
 def _same(args: Args, inputs: list[Shape]) -> Shape:
@@ -51,41 +51,41 @@ SPECS = [
     LayerSpec(
         kind="Activation", group="Activation",
         summary="Applies an activation function to every value.",
-        params=(Param("activation", "choice", "relu", choices=ACTIVATIONS, required=True,
+        params=(Param("activation", ParamKind.CHOICE, "relu", choices=ACTIVATIONS, required=True,
                       doc="The function applied."),),
         infer=_same, card=lambda a: a["activation"],
     ),
     LayerSpec(
         kind="ReLU", group="Activation",
         summary="Rectified linear unit: keeps positive values, zeroes (or scales) the rest.",
-        params=(Param("max_value", "optional_float", None, minimum=0.0, doc="Upper clip (None: no clip)."),
-                Param("negative_slope", "float", 0.0, minimum=0.0, doc="Slope below the threshold."),
-                Param("threshold", "float", 0.0, doc="Values below this are treated as negative.")),
+        params=(Param("max_value", ParamKind.OPTIONAL_FLOAT, None, minimum=0.0, doc="Upper clip (None: no clip)."),
+                Param("negative_slope", ParamKind.FLOAT, 0.0, minimum=0.0, doc="Slope below the threshold."),
+                Param("threshold", ParamKind.FLOAT, 0.0, doc="Values below this are treated as negative.")),
         infer=_same,
     ),
     LayerSpec(
         kind="LeakyReLU", group="Activation",
         summary="ReLU with a small fixed slope for negative values.",
-        params=(Param("negative_slope", "float", 0.3, minimum=0.0, doc="Slope for negative values."),),
+        params=(Param("negative_slope", ParamKind.FLOAT, 0.3, minimum=0.0, doc="Slope for negative values."),),
         infer=_same, card=lambda a: f"slope {a['negative_slope']:g}",
     ),
     LayerSpec(
         kind="PReLU", group="Activation",
         summary="ReLU with a learned slope for negative values (per value, or shared along axes).",
-        params=(Param("shared_axes", "axes", None, shape_relevant=True,
+        params=(Param("shared_axes", ParamKind.AXES, None, shape_relevant=True,
                       doc="Axes (from 1) sharing one slope, e.g. (1, 2) for one per channel."),),
         infer=_prelu_infer, weights=_prelu_weights, macs=_elementwise_macs,
     ),
     LayerSpec(
         kind="ELU", group="Activation",
         summary="Exponential linear unit: smooth for negative values, linear for positive ones.",
-        params=(Param("alpha", "float", 1.0, doc="Scale of the negative part."),),
+        params=(Param("alpha", ParamKind.FLOAT, 1.0, doc="Scale of the negative part."),),
         infer=_same,
     ),
     LayerSpec(
         kind="Softmax", group="Activation",
         summary="Turns values along an axis into probabilities that sum to 1.",
-        params=(Param("axis", "axes", -1, doc="Axis (or axes) normalised over."),),
+        params=(Param("axis", ParamKind.AXES, -1, doc="Axis (or axes) normalised over."),),
         infer=_softmax_infer,
     ),
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from enum import StrEnum
 from fractions import Fraction
 from typing import Any, Callable, Mapping, Sequence
 
@@ -39,30 +40,41 @@ class LayerError(ValueError):
         self.fixes = tuple(fixes)
 
 
+class FixAction(StrEnum):
+    """What a :class:`Fix` does (a ``str`` too, so files and messages read it as plain text)."""
+
+    SET_ARG = "set_arg"              # set ``arg`` to ``value``
+    INSERT_BEFORE = "insert_before"  # insert ``layer`` on input ``input_index``
+
+
 @dataclass(frozen=True)
 class Fix:
     """A mechanical repair of a problem, applied by the designer as one undoable edit.
 
-    ``action`` is ``"set_arg"`` (set ``arg`` to ``value`` on the node) or ``"insert_before"``
-    (insert a ``layer`` with ``layer_args`` on input number ``input_index`` of the node).
+    ``action`` is :attr:`FixAction.SET_ARG` (set ``arg`` to ``value``) or
+    :attr:`FixAction.INSERT_BEFORE` (insert a ``layer`` with ``layer_args`` on input number
+    ``input_index``). Both act on the layer with the problem unless ``node`` names another one
+    (a merge's fix may set padding on the layer up a branch that shrank it).
     """
 
     label: str
-    action: str
+    action: FixAction
     arg: str | None = None
     value: Any = None
     layer: str | None = None
     layer_args: Mapping[str, Any] = field(default_factory=dict)
     input_index: int = 0
+    node: str | None = None
 
     @staticmethod
-    def set_arg(arg: str, value: Any) -> "Fix":
-        return Fix(f"Set {arg}={value!r}", "set_arg", arg=arg, value=value)
+    def set_arg(arg: str, value: Any, node: str | None = None) -> "Fix":
+        where = f" on {node}" if node else ""
+        return Fix(f"Set {arg}={value!r}{where}", FixAction.SET_ARG, arg=arg, value=value, node=node)
 
     @staticmethod
     def insert(layer: str, input_index: int = 0, **layer_args: Any) -> "Fix":
         shown = ", ".join(f"{k}={v!r}" for k, v in layer_args.items())
-        return Fix(f"Insert {layer}({shown})", "insert_before", layer=layer,
+        return Fix(f"Insert {layer}({shown})", FixAction.INSERT_BEFORE, layer=layer,
                    layer_args=layer_args, input_index=input_index)
 
 
@@ -138,20 +150,41 @@ def no_field(args: Args, fields: list[Field | None], inputs: list[Shape], out: S
     return None
 
 
+class ParamKind(StrEnum):
+    """The type of a layer argument's values (a ``str`` too: ``ParamKind.INT == "int"``)."""
+
+    INT = "int"
+    FLOAT = "float"
+    BOOL = "bool"
+    CHOICE = "choice"                  # one of ``choices``
+    STR = "str"
+    INTS = "ints"                      # an int or a tuple of ``length`` ints, stored as a tuple
+    SHAPE = "shape"                    # a tuple of ints or None
+    AXES = "axes"                      # a tuple of ints
+    OPTIONAL_INT = "optional_int"
+    OPTIONAL_INTS = "optional_ints"    # None or ``ints``
+    OPTIONAL_FLOAT = "optional_float"
+    FACTOR = "factor"                  # a float or a (low, high) pair
+    PAIR = "pair"                      # two floats
+    PADDING2D = "padding2d"            # ((top, bottom), (left, right))
+    ANY = "any"                        # kept as given
+
+    @property
+    def optional(self) -> bool:
+        """None is a valid value of its own (not "use the default")."""
+        return self in (ParamKind.OPTIONAL_INT, ParamKind.OPTIONAL_INTS, ParamKind.OPTIONAL_FLOAT)
+
+
 @dataclass(frozen=True)
 class Param:
     """One constructor argument of a layer, with Keras's name and default.
 
-    ``kind`` is one of: ``int``, ``float``, ``bool``, ``choice``, ``str``, ``ints`` (an int or a
-    tuple of ``length`` ints, stored as a tuple), ``shape`` (a tuple of ints or None),
-    ``axes`` (a tuple of ints), ``optional_int``, ``optional_ints`` (None or ``ints``),
-    ``factor`` (a float or a (low, high) pair), ``pair`` (two floats), ``padding2d``
-    ((top, bottom), (left, right)), ``optional_float``, ``any`` (kept as given).
+    ``kind`` is a :class:`ParamKind` (given as its text in the specs, turned into the enum here).
     ``shape_relevant`` marks arguments that change output shape or parameter counts.
     """
 
     name: str
-    kind: str
+    kind: ParamKind
     default: Any = None
     minimum: float | None = None
     maximum: float | None = None
@@ -161,6 +194,10 @@ class Param:
     shape_relevant: bool = False
     required: bool = False
     min_exclusive: bool = False
+
+    def __post_init__(self) -> None:
+        # ValueError for a kind that does not exist: a typo in a spec fails at import.
+        object.__setattr__(self, "kind", ParamKind(self.kind))
 
 
 class ArgError(ValueError):
@@ -186,19 +223,19 @@ def normalise_value(p: Param, value: Any) -> Any:
     if value is None:
         if p.required:
             raise ArgError(f"{name} is required")
-        if p.default is None or p.kind.startswith("optional") or p.kind == "any":
+        if p.default is None or p.kind.optional or p.kind == ParamKind.ANY:
             return None
         # Keras treats None as "use the default" (e.g. data_format=None → channels_last).
         return normalise_value(p, p.default)
     k = p.kind
-    if k == "int" or k == "optional_int":
+    if k in (ParamKind.INT, ParamKind.OPTIONAL_INT):
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if not _is_int(value):
             raise ArgError(f"{name} must be a whole number, got {value!r}")
         _check_range(p, value)
         return value
-    if k in ("float", "optional_float"):
+    if k in (ParamKind.FLOAT, ParamKind.OPTIONAL_FLOAT):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ArgError(f"{name} must be a number, got {value!r}")
         value = float(value)
@@ -206,20 +243,20 @@ def normalise_value(p: Param, value: Any) -> Any:
             raise ArgError(f"{name} must be a number, got NaN")
         _check_range(p, value)
         return value
-    if k == "bool":
+    if k == ParamKind.BOOL:
         if not isinstance(value, bool):
             raise ArgError(f"{name} must be true or false, got {value!r}")
         return value
-    if k == "choice":
+    if k == ParamKind.CHOICE:
         if value not in p.choices:
             allowed = ", ".join(repr(c) for c in p.choices)
             raise ArgError(f"{name} must be one of {allowed}; got {value!r}")
         return value
-    if k == "str":
+    if k == ParamKind.STR:
         if not isinstance(value, str):
             raise ArgError(f"{name} must be text, got {value!r}")
         return value
-    if k in ("ints", "optional_ints"):
+    if k in (ParamKind.INTS, ParamKind.OPTIONAL_INTS):
         items = _as_tuple(value)
         if p.length is not None and len(items) == 1:
             items = items * p.length
@@ -234,7 +271,7 @@ def normalise_value(p: Param, value: Any) -> Any:
             _check_range(p, item)
             out.append(item)
         return tuple(out)
-    if k == "shape":
+    if k == ParamKind.SHAPE:
         items = _as_tuple(value)
         out = []
         for item in items:
@@ -250,22 +287,22 @@ def normalise_value(p: Param, value: Any) -> Any:
         if not out and p.minimum is not None:
             raise ArgError(f"{name} needs at least one dimension")
         return tuple(out)
-    if k == "axes":
+    if k == ParamKind.AXES:
         items = _as_tuple(value)
         if not all(_is_int(i) for i in items):
             raise ArgError(f"{name} must hold whole numbers, got {value!r}")
         return tuple(items)
-    if k == "factor":
+    if k == ParamKind.FACTOR:
         items = _as_tuple(value)
         if len(items) not in (1, 2) or not all(isinstance(i, (int, float)) and not isinstance(i, bool) for i in items):
             raise ArgError(f"{name} must be a number or a (low, high) pair, got {value!r}")
         return float(items[0]) if len(items) == 1 and not isinstance(value, (list, tuple)) else tuple(float(i) for i in items)
-    if k == "pair":
+    if k == ParamKind.PAIR:
         items = _as_tuple(value)
         if len(items) != 2 or not all(isinstance(i, (int, float)) and not isinstance(i, bool) for i in items):
             raise ArgError(f"{name} must be two numbers, got {value!r}")
         return tuple(float(i) for i in items)
-    if k == "padding2d":
+    if k == ParamKind.PADDING2D:
         return _padding2d(name, value, p)
     return value
 

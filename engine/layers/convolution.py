@@ -5,7 +5,7 @@ from __future__ import annotations
 from math import prod
 
 from ..shapes import Shape, deconv_length, spatial_axes
-from .base import Args, Field, Fix, LayerError, LayerSpec, Param
+from .base import Args, Field, Fix, LayerError, LayerSpec, Param, ParamKind
 from .windows import (
     check_rank, conv_card, p_activation, p_data_format, p_dilation, p_filters, p_kernel,
     p_padding, p_strides, p_use_bias, place, require_channels, window_sizes,
@@ -100,7 +100,7 @@ def conv(rank: int) -> LayerSpec:
         summary=f"Slides learned {rank}-D filters over {what}, producing one feature map per filter.",
         params=(p_filters(), p_kernel(rank), p_strides(rank), p_padding(causal=rank == 1),
                 p_data_format(), p_dilation(rank),
-                Param("groups", "int", 1, minimum=1, maximum=1 << 20, shape_relevant=True,
+                Param("groups", ParamKind.INT, 1, minimum=1, maximum=1 << 20, shape_relevant=True,
                       doc="Split channels into this many independent groups."),
                 p_activation(), p_use_bias()),
         infer=_conv_infer(rank), weights=_conv_weights, macs=_conv_macs, field=_window_field,
@@ -183,7 +183,7 @@ def conv_transpose(rank: int) -> LayerSpec:
         kind=f"Conv{rank}DTranspose", group="Convolution",
         summary=f"Learned {rank}-D up-sampling: the reverse of a strided convolution (a 'deconvolution').",
         params=(p_filters(), p_kernel(rank), p_strides(rank), p_padding(),
-                Param("output_padding", "optional_ints", None, minimum=0, maximum=4096, length=rank,
+                Param("output_padding", ParamKind.OPTIONAL_INTS, None, minimum=0, maximum=4096, length=rank,
                       shape_relevant=True, doc="Extra rows/columns added to one side of the output."),
                 p_data_format(), p_dilation(rank), p_activation(), p_use_bias()),
         infer=_transpose_infer(rank), weights=_transpose_weights, macs=_transpose_macs,
@@ -194,7 +194,7 @@ def conv_transpose(rank: int) -> LayerSpec:
 # --- Depthwise and separable --------------------------------------------------------------
 
 def p_depth_multiplier() -> Param:
-    return Param("depth_multiplier", "int", 1, minimum=1, maximum=1 << 16, shape_relevant=True,
+    return Param("depth_multiplier", ParamKind.INT, 1, minimum=1, maximum=1 << 16, shape_relevant=True,
                  doc="Output channels per input channel of the depthwise step.")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from math import prod
 
 from ..shapes import Shape, fmt_shape
-from .base import Args, Field, Fix, LayerError, LayerSpec, Param
+from .base import Args, Field, Fix, LayerError, LayerSpec, Param, ParamKind
 from .windows import check_rank, p_activation, p_data_format, p_use_bias
 
 
@@ -45,10 +45,13 @@ def _dense_lint(args: Args, inputs: list[Shape], out: Shape) -> list[tuple[str, 
     shape = inputs[0]
     if len(shape) < 4:
         return []
+    fixes = [Fix.insert("Flatten")]
+    if len(shape) in (4, 5):  # images or volumes: the global pooling of that rank also fits
+        fixes.append(Fix.insert(f"GlobalAveragePooling{len(shape) - 2}D"))
+    first = " or ".join(f.layer for f in fixes if f.layer)
     return [(f"Dense acts on the last axis only, so its {fmt_shape(shape)} input gives "
-             f"{fmt_shape(out)}, not one vector per sample; Flatten or GlobalAveragePooling2D first "
-             "was probably meant",
-             (Fix.insert("Flatten"), Fix.insert("GlobalAveragePooling2D")))]
+             f"{fmt_shape(out)}, not one vector per sample; {first} first was probably meant",
+             tuple(fixes))]
 
 
 def _dense_card(args: Args) -> str:
@@ -57,11 +60,11 @@ def _dense_card(args: Args) -> str:
 
 
 def _rate(doc: str) -> Param:
-    return Param("rate", "float", 0.5, minimum=0.0, maximum=1.0, required=True, doc=doc)
+    return Param("rate", ParamKind.FLOAT, 0.5, minimum=0.0, maximum=1.0, required=True, doc=doc)
 
 
 def _seed() -> Param:
-    return Param("seed", "optional_int", None, minimum=0, doc="Random seed (None: different every run).")
+    return Param("seed", ParamKind.OPTIONAL_INT, None, minimum=0, doc="Random seed (None: different every run).")
 
 
 def _spatial_dropout_infer(args: Args, inputs: list[Shape]) -> Shape:
@@ -72,9 +75,9 @@ SPECS = [
     LayerSpec(
         kind="InputLayer", group="Input",
         summary="Where data enters the network: the shape of one sample.",
-        params=(Param("shape", "shape", (28, 28, 1), minimum=1, shape_relevant=True,
+        params=(Param("shape", ParamKind.SHAPE, (28, 28, 1), minimum=1, shape_relevant=True,
                       doc="Shape of one sample without the batch axis, e.g. (28, 28, 1)."),
-                Param("batch_size", "optional_int", None, minimum=1, shape_relevant=True,
+                Param("batch_size", ParamKind.OPTIONAL_INT, None, minimum=1, shape_relevant=True,
                       doc="Fixed batch size (None: any).")),
         infer=_input_infer, field=_input_field, min_inputs=0, max_inputs=0,
         card=lambda a: fmt_shape(a["shape"]),
@@ -82,7 +85,7 @@ SPECS = [
     LayerSpec(
         kind="Dense", group="Core",
         summary="Fully connected: every output unit is a learned weighted sum of all inputs on the last axis.",
-        params=(Param("units", "int", None, minimum=1, maximum=1 << 24, required=True,
+        params=(Param("units", ParamKind.INT, None, minimum=1, maximum=1 << 24, required=True,
                       shape_relevant=True, doc="Number of output units."),
                 p_activation(), p_use_bias()),
         infer=_dense_infer, weights=_dense_weights, macs=_dense_macs, lint=_dense_lint,
@@ -92,7 +95,7 @@ SPECS = [
         kind="Dropout", group="Regularization",
         summary="During training, zeroes a random fraction of values to fight overfitting.",
         params=(_rate("Fraction of values dropped during training."),
-                Param("noise_shape", "any", None, doc="Shape of the dropout mask (None: the input's)."),
+                Param("noise_shape", ParamKind.ANY, None, doc="Shape of the dropout mask (None: the input's)."),
                 _seed()),
         infer=lambda a, i: i[0], card=lambda a: f"rate {a['rate']:g}",
     ),
@@ -105,7 +108,7 @@ SPECS = [
     LayerSpec(
         kind="GaussianNoise", group="Regularization",
         summary="During training, adds zero-mean Gaussian noise to every value.",
-        params=(Param("stddev", "float", 0.1, minimum=0.0, maximum=1.0, required=True,
+        params=(Param("stddev", ParamKind.FLOAT, 0.1, minimum=0.0, maximum=1.0, required=True,
                       doc="Standard deviation of the noise."), _seed()),
         infer=lambda a, i: i[0], card=lambda a: f"σ {a['stddev']:g}",
     ),

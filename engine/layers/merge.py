@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from math import prod
 
-from ..shapes import Dim, Shape, fmt_shape
-from .base import Args, Field, Fix, LayerError, LayerSpec, Param
+from ..shapes import Dim, Shape, fmt_shape, fmt_size
+from .base import Args, Field, Fix, LayerError, LayerSpec, Param, ParamKind
 
 
 def _broadcast(a: tuple[Dim, ...], b: tuple[Dim, ...], kind: str, all_shapes: list[Shape]) -> tuple[Dim, ...]:
@@ -24,22 +24,65 @@ def _broadcast(a: tuple[Dim, ...], b: tuple[Dim, ...], kind: str, all_shapes: li
             out.append(i)
         else:
             shown = " and ".join(fmt_shape(s) for s in all_shapes)
-            raise LayerError(f"cannot combine inputs of shapes {shown}: {i} ≠ {j}; make the shapes "
-                             "match, e.g. with a 1×1 Conv2D projection or pooling on one branch",
-                             _projection_fixes(all_shapes))
+            advice, fixes = _matching_fixes(all_shapes, channels_too=True)
+            raise LayerError(f"cannot combine inputs of shapes {shown}: {i} ≠ {j}; {advice}", fixes)
     return tuple(out)
 
 
-def _projection_fixes(shapes: list[Shape]) -> tuple[Fix, ...]:
-    """A 1×1 Conv2D that gives a branch the channels of the first input, when only channels differ."""
-    first = shapes[0]
-    if len(first) != 4 or first[-1] is None:
-        return ()
-    fixes = []
-    for n, s in enumerate(shapes[1:], start=1):
-        if len(s) == 4 and s[1:3] == first[1:3] and s[-1] != first[-1]:
-            fixes.append(Fix.insert("Conv2D", input_index=n, filters=first[-1], kernel_size=(1, 1)))
-    return tuple(fixes)
+# What to say when no resizing layer fits exactly: cropping or padding works for any two sizes.
+# (When a window layer up a branch shrank it, the analysis offers its padding='same' as a fix.)
+_RESIZE_BY_HAND = "make the branches the same size, e.g. with Cropping2D or ZeroPadding2D on one of them"
+
+
+def _matching_fixes(shapes: list[Shape], channels_too: bool) -> tuple[str, tuple[Fix, ...]]:
+    """Advice and one-click fixes that bring every input to the size of the smallest one.
+
+    For images (batch, height, width, channels): an input whose height and width are whole
+    multiples of the smallest input's gets pooling, or a strided 1×1 Conv2D that also sets its
+    channels (``channels_too``, the element-wise merges); an input of the same size but other
+    channels gets a 1×1 Conv2D projection. For vectors, a Dense layer. Each fix is exact: after
+    it, that input has the reference shape. Padding fixes on the branches themselves need the
+    graph; the analysis adds those."""
+    known = all(all(d is not None for d in s[1:]) for s in shapes)
+    if not known or len({len(s) for s in shapes}) != 1:
+        return "make the shapes of the inputs match", ()
+    rank = len(shapes[0])
+    if rank == 2 and channels_too:
+        units = shapes[0][-1]
+        dense = tuple(Fix.insert("Dense", input_index=n, units=units)
+                      for n, s in enumerate(shapes) if s[-1] != units)
+        return f"give every input {units} values, e.g. with a Dense layer on the others", dense
+    if rank != 4:
+        return "make the shapes of the inputs match", ()
+    area = [s[1] * s[2] for s in shapes]  # type: ignore[operator]
+    ref_i = min(range(len(shapes)), key=lambda n: (area[n], n))
+    ref = shapes[ref_i]
+    fixes: list[Fix] = []
+    hints: list[str] = []
+    for n, s in enumerate(shapes):
+        if n == ref_i:
+            continue
+        same_size = s[1:3] == ref[1:3]
+        same_channels = s[3] == ref[3] or not channels_too
+        if same_size and same_channels:
+            continue
+        if same_size:
+            fixes.append(Fix.insert("Conv2D", input_index=n, filters=ref[3], kernel_size=(1, 1)))
+            hints.append(f"project input {n + 1} to {ref[3]} channels with a 1×1 Conv2D")
+            continue
+        if s[1] % ref[1] or s[2] % ref[2] or s[1] < ref[1] or s[2] < ref[2]:  # type: ignore[operator]
+            continue
+        ratio = (s[1] // ref[1], s[2] // ref[2])  # type: ignore[operator]
+        if same_channels:
+            fixes.append(Fix.insert("MaxPooling2D", input_index=n, pool_size=ratio))
+            hints.append(f"shrink input {n + 1} with MaxPooling2D(pool_size={ratio})")
+        if channels_too:
+            fixes.append(Fix.insert("Conv2D", input_index=n, filters=ref[3], kernel_size=(1, 1), strides=ratio))
+            hints.append(f"{'or ' if same_channels else ''}give input {n + 1} the size {fmt_size(ref[1:3])} "
+                         f"and {ref[3]} channels with a 1×1 Conv2D of strides {ratio}")
+    if not hints:
+        return _RESIZE_BY_HAND, ()
+    return "; ".join(hints), tuple(fixes)
 
 
 def _elementwise_infer(kind: str, exact_two: bool = False):
@@ -94,9 +137,10 @@ def _concat_infer(args: Args, inputs: list[Shape]) -> Shape:
         known = {s[i] for s in inputs} - {None}
         if len(known) > 1:
             shown = " and ".join(fmt_shape(s) for s in inputs)
+            advice, fixes = (_matching_fixes(inputs, channels_too=False) if rank == 4 and ax == 3
+                             else ("make those axes match", ()))
             raise LayerError(f"inputs {shown} differ on axis {i} ({' vs '.join(map(str, sorted(known)))}); "
-                             f"all axes except the concatenation axis {axis} must match — resize a "
-                             "branch (pooling, strides, UpSampling2D or Cropping2D)")
+                             f"all axes except the concatenation axis {axis} must match: {advice}", fixes)
     out = list(inputs[0])
     total: Dim = 0
     for s in inputs:
@@ -123,7 +167,7 @@ SPECS = [
     LayerSpec(
         kind="Concatenate", group="Merge",
         summary="Joins its inputs along an axis (by default the channels).",
-        params=(Param("axis", "int", -1, shape_relevant=True, doc="The axis joined along."),),
+        params=(Param("axis", ParamKind.INT, -1, shape_relevant=True, doc="The axis joined along."),),
         infer=_concat_infer, field=_merge_field, min_inputs=1, max_inputs=None,
         lint=_single_input_lint, card=lambda a: f"axis {a['axis']}",
     ),

@@ -7,7 +7,7 @@ from numbers import Real
 from typing import Any
 
 from ..shapes import Shape, fmt_shape
-from .base import Args, Fix, LayerError, LayerSpec, Param
+from .base import Args, Fix, LayerError, LayerSpec, Param, ParamKind
 
 
 def _axes(axis: int | tuple[int, ...], shape: Shape) -> list[int]:
@@ -194,40 +194,44 @@ def _norm_card(args: Args) -> str:
     return f"axis {shown}, {how}" + (", inverted" if args["invert"] else "")
 
 
-_EPSILON = Param("epsilon", "float", 1e-3, minimum=0.0, min_exclusive=True, doc="Added to the variance to avoid dividing by zero.")
-_CENTER = Param("center", "bool", True, shape_relevant=True, doc="Learn an offset (beta).")
-_SCALE = Param("scale", "bool", True, shape_relevant=True, doc="Learn a scale (gamma).")
+_EPSILON = Param("epsilon", ParamKind.FLOAT, 1e-3, minimum=0.0, min_exclusive=True,
+                 doc="Added to the variance to avoid dividing by zero.")
+_CENTER = Param("center", ParamKind.BOOL, True, shape_relevant=True, doc="Learn an offset (beta).")
+_SCALE = Param("scale", ParamKind.BOOL, True, shape_relevant=True, doc="Learn a scale (gamma).")
 
 SPECS = [
     LayerSpec(
         kind="BatchNormalization", group="Normalization",
         summary="Normalises each channel with batch statistics; keeps moving averages for inference.",
-        params=(Param("axis", "int", -1, shape_relevant=True, doc="The feature (channel) axis."),
-                Param("momentum", "float", 0.99, minimum=0.0, maximum=1.0, doc="Momentum of the moving averages."),
+        params=(Param("axis", ParamKind.INT, -1, shape_relevant=True, doc="The feature (channel) axis."),
+                Param("momentum", ParamKind.FLOAT, 0.99, minimum=0.0, maximum=1.0,
+                      doc="Momentum of the moving averages."),
                 _EPSILON, _CENTER, _SCALE,
-                Param("renorm", "bool", False, shape_relevant=True, doc="Batch renormalisation (adds statistics).")),
+                Param("renorm", ParamKind.BOOL, False, shape_relevant=True,
+                      doc="Batch renormalisation (adds statistics).")),
         infer=_bn_infer, weights=_bn_weights, macs=_elementwise_macs, lint=_batch_axis_lint,
     ),
     LayerSpec(
         kind="LayerNormalization", group="Normalization",
         summary="Normalises each sample over its features (no batch statistics).",
-        params=(Param("axis", "axes", -1, shape_relevant=True, doc="Axis or axes normalised over."),
+        params=(Param("axis", ParamKind.AXES, -1, shape_relevant=True, doc="Axis or axes normalised over."),
                 _EPSILON, _CENTER, _SCALE,
-                Param("rms_scaling", "bool", False, shape_relevant=True, doc="Scale by the RMS only (no offset).")),
+                Param("rms_scaling", ParamKind.BOOL, False, shape_relevant=True,
+                      doc="Scale by the RMS only (no offset).")),
         infer=_ln_infer, weights=_ln_weights, macs=_elementwise_macs, lint=_batch_axis_lint,
     ),
     LayerSpec(
         kind="Normalization", group="Preprocessing & Augmentation",
         summary="Shifts and scales inputs to mean 0 and variance 1 with a fixed mean and variance "
                 "(given, or computed from data by adapt()).",
-        params=(Param("axis", "axes", -1, shape_relevant=True,
+        params=(Param("axis", ParamKind.AXES, -1, shape_relevant=True,
                       doc="Axis or axes with their own mean and variance; () for one scalar mean and "
                           "variance (Keras's axis=None)."),
-                Param("mean", "any", None, shape_relevant=True,
+                Param("mean", ParamKind.ANY, None, shape_relevant=True,
                       doc="Fixed mean: a number or a list per kept axis (None: learned by adapt())."),
-                Param("variance", "any", None, shape_relevant=True,
+                Param("variance", ParamKind.ANY, None, shape_relevant=True,
                       doc="Fixed variance, with mean (None: learned by adapt())."),
-                Param("invert", "bool", False, doc="Undo the normalisation instead (x·σ + μ).")),
+                Param("invert", ParamKind.BOOL, False, doc="Undo the normalisation instead (x·σ + μ).")),
         infer=_norm_infer, weights=_norm_weights, macs=_elementwise_macs, lint=_norm_lint,
         card=_norm_card,
     ),

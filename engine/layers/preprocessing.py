@@ -6,7 +6,7 @@ from math import prod
 from fractions import Fraction
 
 from ..shapes import Shape, fmt_shape
-from .base import Args, Field, Fix, LayerError, LayerSpec, Param
+from .base import Args, Field, Fix, LayerError, LayerSpec, Param, ParamKind
 from .windows import check_rank, p_data_format, place
 from ..shapes import spatial_axes
 
@@ -55,19 +55,20 @@ def _elementwise_macs(args: Args, inputs: list[Shape], out: Shape) -> int:
 
 
 def _factor(doc: str, default: object = 0.1) -> Param:
-    return Param("factor", "factor", default, required=True, doc=doc)
+    return Param("factor", ParamKind.FACTOR, default, required=True, doc=doc)
 
 
-_SEED = Param("seed", "optional_int", None, minimum=0, doc="Random seed (None: different every run).")
-_VALUE_RANGE = Param("value_range", "pair", (0.0, 255.0), doc="The range of the input pixel values.")
+_SEED = Param("seed", ParamKind.OPTIONAL_INT, None, minimum=0, doc="Random seed (None: different every run).")
+_VALUE_RANGE = Param("value_range", ParamKind.PAIR, (0.0, 255.0), doc="The range of the input pixel values.")
 
 
 def _geometric(kind: str, summary: str, factors: tuple[Param, ...]) -> LayerSpec:
     return LayerSpec(
         kind=kind, group="Preprocessing & Augmentation", summary=summary,
-        params=factors + (Param("fill_mode", "choice", "reflect", choices=_FILL, doc="How new pixels are filled."),
-                          Param("interpolation", "choice", "bilinear", choices=_INTERP, doc="Resampling."),
-                          _SEED, Param("fill_value", "float", 0.0, doc="Value for fill_mode='constant'."),
+        params=factors + (Param("fill_mode", ParamKind.CHOICE, "reflect", choices=_FILL,
+                                doc="How new pixels are filled."),
+                          Param("interpolation", ParamKind.CHOICE, "bilinear", choices=_INTERP, doc="Resampling."),
+                          _SEED, Param("fill_value", ParamKind.FLOAT, 0.0, doc="Value for fill_mode='constant'."),
                           p_data_format()),
         infer=_image(kind),
     )
@@ -77,28 +78,31 @@ SPECS = [
     LayerSpec(
         kind="Rescaling", group="Preprocessing & Augmentation",
         summary="Multiplies every value by scale and adds offset, e.g. 1/255 to map pixels to [0, 1].",
-        params=(Param("scale", "float", 1 / 255, required=True, doc="Multiplier."),
-                Param("offset", "float", 0.0, doc="Added after scaling.")),
+        params=(Param("scale", ParamKind.FLOAT, 1 / 255, required=True, doc="Multiplier."),
+                Param("offset", ParamKind.FLOAT, 0.0, doc="Added after scaling.")),
         infer=_same, macs=_elementwise_macs, card=lambda a: f"×{a['scale']:.4g} + {a['offset']:g}",
     ),
     LayerSpec(
         kind="Resizing", group="Preprocessing & Augmentation",
         summary="Resizes images to a fixed height and width.",
-        params=(Param("height", "int", 32, minimum=1, maximum=1 << 16, required=True, shape_relevant=True, doc="Output height."),
-                Param("width", "int", 32, minimum=1, maximum=1 << 16, required=True, shape_relevant=True, doc="Output width."),
-                Param("interpolation", "choice", "bilinear",
+        params=(Param("height", ParamKind.INT, 32, minimum=1, maximum=1 << 16, required=True, shape_relevant=True,
+                      doc="Output height."),
+                Param("width", ParamKind.INT, 32, minimum=1, maximum=1 << 16, required=True, shape_relevant=True,
+                      doc="Output width."),
+                Param("interpolation", ParamKind.CHOICE, "bilinear",
                       choices=("bilinear", "nearest", "bicubic", "lanczos3", "lanczos5", "area"), doc="Resampling."),
-                Param("crop_to_aspect_ratio", "bool", False, doc="Crop instead of distorting the aspect ratio."),
-                Param("pad_to_aspect_ratio", "bool", False, doc="Pad instead of distorting the aspect ratio."),
-                Param("fill_mode", "choice", "constant", choices=("constant",), doc="Fill for padding."),
-                Param("fill_value", "float", 0.0, doc="Padding value."),
+                Param("crop_to_aspect_ratio", ParamKind.BOOL, False,
+                      doc="Crop instead of distorting the aspect ratio."),
+                Param("pad_to_aspect_ratio", ParamKind.BOOL, False, doc="Pad instead of distorting the aspect ratio."),
+                Param("fill_mode", ParamKind.CHOICE, "constant", choices=("constant",), doc="Fill for padding."),
+                Param("fill_value", ParamKind.FLOAT, 0.0, doc="Padding value."),
                 p_data_format()),
         infer=_resizing_infer, field=_resizing_field, card=lambda a: f"{a['height']}×{a['width']}",
     ),
     LayerSpec(
         kind="RandomFlip", group="Preprocessing & Augmentation",
         summary="During training, flips images horizontally and/or vertically at random.",
-        params=(Param("mode", "choice", "horizontal_and_vertical",
+        params=(Param("mode", ParamKind.CHOICE, "horizontal_and_vertical",
                       choices=("horizontal", "vertical", "horizontal_and_vertical"), doc="Which flips."),
                 _SEED),
         infer=_image("RandomFlip"), card=lambda a: a["mode"].replace("_and_", "+"),
@@ -106,11 +110,14 @@ SPECS = [
     _geometric("RandomRotation", "During training, rotates images by a random angle (factor × 2π).",
                (_factor("Rotation range as a fraction of a full turn: f or (low, high)."),)),
     _geometric("RandomZoom", "During training, zooms images in or out at random.",
-               (Param("height_factor", "factor", 0.1, required=True, doc="Zoom range for height: f or (low, high)."),
-                Param("width_factor", "factor", None, doc="Zoom range for width (None: same as height)."))),
+               (Param("height_factor", ParamKind.FACTOR, 0.1, required=True,
+                      doc="Zoom range for height: f or (low, high)."),
+                Param("width_factor", ParamKind.FACTOR, None, doc="Zoom range for width (None: same as height)."))),
     _geometric("RandomTranslation", "During training, shifts images by a random offset.",
-               (Param("height_factor", "factor", 0.1, required=True, doc="Vertical shift as a fraction of height."),
-                Param("width_factor", "factor", 0.1, required=True, doc="Horizontal shift as a fraction of width."))),
+               (Param("height_factor", ParamKind.FACTOR, 0.1, required=True,
+                      doc="Vertical shift as a fraction of height."),
+                Param("width_factor", ParamKind.FACTOR, 0.1, required=True,
+                      doc="Horizontal shift as a fraction of width."))),
     LayerSpec(
         kind="RandomContrast", group="Preprocessing & Augmentation",
         summary="During training, changes image contrast by a random factor.",

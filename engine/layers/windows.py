@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..shapes import Dim, Shape, conv_length, effective_kernel, fmt_shape, fmt_size, spatial_axes
-from .base import Args, Fix, LayerError, Param, ACTIVATIONS, DATA_FORMATS
+from .base import Args, Fix, LayerError, Param, ParamKind, ACTIVATIONS, DATA_FORMATS
 
 
 def check_rank(inputs: list[Shape], rank: int, kind: str) -> Shape:
@@ -21,9 +21,9 @@ def check_rank(inputs: list[Shape], rank: int, kind: str) -> Shape:
         example = {1: "(steps, channels)", 2: "(height, width, channels)",
                    3: "(depth, height, width, channels)"}[rank]
         fixes: list[Fix] = []
-        if len(shape) == want - 1 and rank >= 1:
-            fixes.append(Fix.insert("Reshape", target_shape=tuple(shape[1:]) + (1,))
-                         if all(d is not None for d in shape[1:]) else Fix.insert("Reshape"))
+        # A Reshape adding a channel axis is only exact when every size is known.
+        if len(shape) == want - 1 and all(d is not None for d in shape[1:]):
+            fixes.append(Fix.insert("Reshape", target_shape=tuple(shape[1:]) + (1,)))
         hint = "add a Reshape" if len(shape) < want else "use a layer of the matching rank or Reshape"
         raise LayerError(
             f"expects a {rank + 1}-D input {example} per sample, but its input has shape "
@@ -62,13 +62,15 @@ def window_sizes(shape: Shape, data_format: str, kernel: Sequence[int], strides:
         what_text = f"{fmt_size(kernel)} {what}"
         if dilated:
             what_text += f" with dilation {fmt_size(dil)} spans {fmt_size(span)} and"
+        # The largest window that fits each axis: its dilated span k_eff = (k − 1)·d + 1 ≤ size.
+        fitting = tuple(k if s is None else max(1, min(k, (s - 1) // d + 1))
+                        for s, k, d in zip(sizes, kernel, dil))
         known = [s for s in sizes if s is not None]
-        limit = min(known) if known else 0
-        advice = f"use padding='same' or a {what} ≤ {limit}"
+        advice = f"use padding='same' or a {what} ≤ {min(known) if known else 1}"
         if dilated:
-            advice = f"use padding='same', a smaller dilation_rate or a {what} ≤ {limit}"
+            advice = f"use padding='same', a smaller dilation_rate or a {what} of {fmt_size(fitting)}"
         raise LayerError(f"{what_text} is larger than its {fmt_size(sizes)} input; {advice}",
-                         [Fix.set_arg("padding", "same")])
+                         [Fix.set_arg("padding", "same"), Fix.set_arg(arg, fitting)])
     return out
 
 
@@ -82,44 +84,44 @@ def place(shape: Shape, data_format: str, spatial: Sequence[Dim], channels: Dim)
 # Argument builders shared by every window layer, with Keras's names and defaults.
 
 def p_filters() -> Param:
-    return Param("filters", "int", None, minimum=1, maximum=1 << 20, required=True,
+    return Param("filters", ParamKind.INT, None, minimum=1, maximum=1 << 20, required=True,
                  shape_relevant=True, doc="Number of output channels.")
 
 
 def p_kernel(rank: int, name: str = "kernel_size", default: Any = None) -> Param:
-    return Param(name, "ints", default, minimum=1, maximum=4096, length=rank,
+    return Param(name, ParamKind.INTS, default, minimum=1, maximum=4096, length=rank,
                  required=default is None, shape_relevant=True, doc="Window size per spatial axis.")
 
 
 def p_strides(rank: int, default: Any = 1, optional: bool = False) -> Param:
-    return Param("strides", "optional_ints" if optional else "ints", default, minimum=1,
+    return Param("strides", ParamKind.OPTIONAL_INTS if optional else ParamKind.INTS, default, minimum=1,
                  maximum=4096, length=rank, shape_relevant=True,
                  doc="Step of the window per spatial axis" + (" (None: the pool size)." if optional else "."))
 
 
 def p_padding(causal: bool = False) -> Param:
     choices = ("valid", "same", "causal") if causal else ("valid", "same")
-    return Param("padding", "choice", "valid", choices=choices, shape_relevant=True,
+    return Param("padding", ParamKind.CHOICE, "valid", choices=choices, shape_relevant=True,
                  doc="'valid': no padding, the output shrinks; 'same': pad so that output = ⌈input / stride⌉."
                  + (" 'causal': pad on the left only (for sequences)." if causal else ""))
 
 
 def p_data_format() -> Param:
-    return Param("data_format", "choice", "channels_last", choices=DATA_FORMATS, shape_relevant=True,
+    return Param("data_format", ParamKind.CHOICE, "channels_last", choices=DATA_FORMATS, shape_relevant=True,
                  doc="Where the channels are: last (batch, ..., channels) or first (batch, channels, ...).")
 
 
 def p_dilation(rank: int) -> Param:
-    return Param("dilation_rate", "ints", 1, minimum=1, maximum=4096, length=rank, shape_relevant=True,
+    return Param("dilation_rate", ParamKind.INTS, 1, minimum=1, maximum=4096, length=rank, shape_relevant=True,
                  doc="Spacing between kernel taps (atrous convolution).")
 
 
 def p_activation() -> Param:
-    return Param("activation", "choice", "linear", choices=ACTIVATIONS, doc="Applied to the output.")
+    return Param("activation", ParamKind.CHOICE, "linear", choices=ACTIVATIONS, doc="Applied to the output.")
 
 
 def p_use_bias() -> Param:
-    return Param("use_bias", "bool", True, shape_relevant=True, doc="Add a learned bias per output channel.")
+    return Param("use_bias", ParamKind.BOOL, True, shape_relevant=True, doc="Add a learned bias per output channel.")
 
 
 def conv_card(args: Args) -> str:

@@ -1,41 +1,46 @@
 """A connection on the canvas: a smooth curve from a layer's output port to an input port.
 
 An edge is named by what it mirrors, ``(source TensorRef, target, call, slot)``; its ends are
-recomputed from the two cards whenever either moves.
+recomputed from the two cards whenever either moves, and it is routed around the other cards
+(:func:`engine.layout.route`) rather than drawn behind them.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QPainter, QPainterPath, QPainterPathStroker, QPen, QPolygonF
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsSceneHoverEvent, QStyleOptionGraphicsItem, QWidget
 
 from engine.design import TensorRef
+from engine.layout import Rect, route
 
 from .node_item import PORT_RADIUS, CardStyle
 
 ARROW_LENGTH = 8.0
 ARROW_HALF_WIDTH = 4.5
-SKIP_MIN_DY = 200.0   # an edge longer than this passes other ranks of the layout…
-SKIP_SIDE = 125.0     # …and detours this far beside them when it would cross their cards
 
 
-def curve(start: QPointF, end: QPointF) -> QPainterPath:
-    """A vertical S-curve from ``start`` down to ``end`` (a loop when ``end`` is above)."""
+def curve(start: QPointF, end: QPointF, lane: tuple[float, float, float] | None = None) -> QPainterPath:
+    """A vertical S-curve from ``start`` down to ``end`` (a loop when ``end`` is above).
+
+    With ``lane`` = ``(x, top, bottom)`` (from :func:`engine.layout.route`) it bends into the
+    vertical line at ``x`` just below ``start``, runs down it and bends into ``end``: around the
+    cards a straight curve would run behind."""
+    path = QPainterPath(start)
+    if lane is not None:
+        # Each bend stays inside the gap it is routed through (between the rows of cards).
+        x, top, bottom = lane
+        upper, lower = (start.y() + top) / 2, (bottom + end.y()) / 2
+        path.cubicTo(QPointF(start.x(), upper), QPointF(x, upper), QPointF(x, top))
+        path.lineTo(QPointF(x, bottom))
+        path.cubicTo(QPointF(x, lower), QPointF(end.x(), lower), end)
+        return path
     dy = end.y() - start.y()
     bend = max(24.0, abs(dy) * 0.5, abs(end.x() - start.x()) * 0.25)
     if dy < 0:  # going back up: swing wide so the curve does not run through the cards
         bend = max(bend, 80.0)
-    path = QPainterPath(start)
-    if dy > SKIP_MIN_DY and abs(end.x() - start.x()) < SKIP_SIDE:
-        # A skip connection over layers stacked in between: swing out to the right of the column
-        # instead of running through their cards.
-        side = max(start.x(), end.x()) + SKIP_SIDE
-        top, bottom = QPointF(side, start.y() + 70.0), QPointF(side, end.y() - 70.0)
-        path.cubicTo(QPointF(start.x(), start.y() + 40.0), QPointF(side, start.y() + 30.0), top)
-        path.lineTo(bottom)
-        path.cubicTo(QPointF(side, end.y() - 30.0), QPointF(end.x(), end.y() - 40.0), end)
-        return path
     path.cubicTo(QPointF(start.x(), start.y() + bend), QPointF(end.x(), end.y() - bend), end)
     return path
 
@@ -66,12 +71,15 @@ class EdgeItem(QGraphicsItem):
         """What :func:`engine.editing.plan_delete` takes to remove this connection."""
         return (self.source, self.target, self.call)
 
-    def set_ends(self, start: QPointF, port: QPointF) -> None:
-        """Run from ``start`` (an output port) to the input port centred at ``port``."""
+    def set_ends(self, start: QPointF, port: QPointF, cards: Iterable[Rect] = ()) -> None:
+        """Run from ``start`` (an output port) to the input port centred at ``port``, around
+        ``cards`` (scene rectangles of the other cards) when a straight curve would cross one."""
         self.prepareGeometryChange()
         tip = QPointF(port.x(), port.y() - PORT_RADIUS - 1.0)
         base = QPointF(tip.x(), tip.y() - ARROW_LENGTH)
-        self._path = curve(start, base)
+        corners = route((start.x(), start.y()), (base.x(), base.y()), cards)
+        lane = (corners[1][0], corners[1][1], corners[2][1]) if len(corners) == 4 else None
+        self._path = curve(start, base, lane)
         self._arrow = QPolygonF([tip, QPointF(base.x() - ARROW_HALF_WIDTH, base.y()),
                                  QPointF(base.x() + ARROW_HALF_WIDTH, base.y())])
         stroker = QPainterPathStroker()
@@ -101,11 +109,6 @@ class EdgeItem(QGraphicsItem):
         painter.setPen(QPen(colour, 1.0))
         painter.setBrush(colour)
         painter.drawPolygon(self._arrow)
-
-    def set_highlighted(self, on: bool) -> None:
-        if on != self.highlighted:
-            self.highlighted = on
-            self.update()
 
     def hoverEnterEvent(self, event: QGraphicsSceneHoverEvent) -> None:
         self.hovered = True   # the scene's helpEvent shows the tensor's shape

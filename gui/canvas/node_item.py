@@ -16,7 +16,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsSceneHoverEvent, QGraphicsSceneMouseEvent, QStyleOptionGraphicsItem, QWidget
 
-from engine.analysis import NodeReport
+from engine.analysis import NodeReport, Severity
 from engine.design import Node
 from engine.layers import CATALOGUE
 from engine.shapes import fmt_shape
@@ -60,7 +60,7 @@ def card_text(node: Node, report: NodeReport | None) -> CardText:
     if report is None:
         return CardText(node.name, node.kind, args, ("…",), "", "pending")
     errors = report.errors
-    warnings = [p for p in report.problems if p.severity == "warning"]
+    warnings = [p for p in report.problems if p.severity == Severity.WARNING]
     if errors:
         state = "error"
         shapes: tuple[str, ...] = (f"⚠ {errors[0].message}",)
@@ -105,8 +105,8 @@ def card_tooltip(node: Node, report: NodeReport | None) -> str:
     if report.blocked and not report.errors:
         lines.append("<i>An upstream layer is invalid, so this layer's shape is unknown.</i>")
     for p in report.problems:
-        colour = ERROR_COLOR if p.severity == "error" else WARNING_COLOR
-        word = "Error" if p.severity == "error" else "Warning"
+        colour = ERROR_COLOR if p.severity == Severity.ERROR else WARNING_COLOR
+        word = "Error" if p.severity == Severity.ERROR else "Warning"
         lines.append(f"<span style='color:{colour}'><b>{word}:</b></span> {e(p.message)}")
         for fix in p.fixes:
             lines.append(f"&nbsp;&nbsp;→ Fix: {e(fix.label)}")
@@ -160,6 +160,23 @@ class CardStyle:
         return shown
 
 
+    def wrap(self, font: int, text: str, width: float, max_lines: int) -> tuple[str, ...]:
+        """``text`` broken at spaces into at most ``max_lines`` lines of ``width``, the last one
+        elided with "…" when the text does not fit."""
+        words = text.split()
+        lines: list[str] = []
+        while words and len(lines) < max_lines - 1:
+            line = words.pop(0)
+            while words and self.width(font, f"{line} {words[0]}") <= width:
+                line = f"{line} {words.pop(0)}"
+            if self.width(font, line) > width:  # one word longer than a line: cut it
+                words.insert(0, line)
+                break
+            lines.append(line)
+        if words:
+            lines.append(self.elide(font, " ".join(words), width))
+        return tuple(lines) or ("",)
+
     def width(self, font: int, text: str) -> float:
         """Advance of ``text`` in ``font``, remembered like :meth:`elide`."""
         key = (font, text, -1.0)
@@ -176,6 +193,7 @@ def _header_text_color(fill: QColor) -> QColor:
     return QColor("#1f2328") if luma > 160 else QColor("#ffffff")
 
 
+ERROR_LINES = 2  # an error message on a card wraps to this many lines
 LOD_TEXT = 0.3  # below this scale card texts are not drawn
 
 
@@ -197,6 +215,7 @@ class NodeItem(QGraphicsItem):
         self.port_hovered = False
         self.highlighted = False                        # drop or connection target
         self._shown: dict[str, str] = {}                # elided texts, as painted
+        self._shape_count = 0                           # lines of shapes (or error) painted
         self._connecting = False                        # the press began on the output port
         self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
                       | QGraphicsItem.GraphicsItemFlag.ItemIsMovable)
@@ -211,10 +230,6 @@ class NodeItem(QGraphicsItem):
         """Show ``text``; returns False (and repaints nothing) when it is what is shown already."""
         if text == self.text:
             return False
-        height = HEIGHT + LINE * (len(text.shapes) - 1)
-        if height != self.height:
-            self.prepareGeometryChange()
-            self.height = height
         self.text = text
         self._elide()
         self.setOpacity(0.5 if text.state == "blocked" else 1.0)
@@ -230,6 +245,10 @@ class NodeItem(QGraphicsItem):
             self._elide()
         self.update()
 
+    def shape_lines(self) -> list[str]:
+        """The lines under the arguments as painted: shapes, or the error wrapped to two lines."""
+        return [self._shown[f"shape{i}"] for i in range(self._shape_count)]
+
     def _elide(self) -> None:
         assert self.text is not None
         st, t = self.style, self.text
@@ -242,8 +261,17 @@ class NodeItem(QGraphicsItem):
             "kind": st.elide(st.SMALL, t.kind, max(0.0, kind_width)),
             "args": st.elide(st.BODY, t.args or "—", inner),
         }
-        for i, line in enumerate(t.shapes):
-            self._shown[f"shape{i}"] = st.elide(st.SHAPE, line, inner)
+        if t.state == "error":  # the full message is in the card's tooltip
+            lines = st.wrap(st.SHAPE, t.shapes[0], inner, ERROR_LINES)
+        else:
+            lines = tuple(st.elide(st.SHAPE, line, inner) for line in t.shapes)
+        for i, line in enumerate(lines):
+            self._shown[f"shape{i}"] = line
+        self._shape_count = len(lines)
+        height = HEIGHT + LINE * (len(lines) - 1)
+        if height != self.height:
+            self.prepareGeometryChange()
+            self.height = height
 
     def sync_ports(self, node: Node) -> None:
         """Lay out input ports from the node's connections: one per input, plus a free one
@@ -369,7 +397,7 @@ class NodeItem(QGraphicsItem):
         colour = {"error": QColor(ERROR_COLOR), "blocked": c["muted"], "pending": c["muted"]}.get(state, c["text"])
         painter.setFont(st.shape_font)
         painter.setPen(colour)
-        for i in range(len(self.text.shapes) if self.text else 0):
+        for i in range(self._shape_count if self.text else 0):
             painter.drawText(QRectF(left, top + LINE * (2 + i), inner, LINE), flags_l, shown[f"shape{i}"])
 
     def _paint_ports(self, painter: QPainter, r: QRectF) -> None:

@@ -7,19 +7,19 @@ of engine ops, so undo, redo and saving never need to ask the canvas anything.
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Sequence
 
-from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QObject, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QPen
 from PySide6.QtWidgets import (
     QGraphicsPathItem, QGraphicsScene, QGraphicsSceneHelpEvent, QGraphicsSceneMouseEvent, QToolTip,
 )
 
 from engine.design import Node, TensorRef
-from engine.editing import Connect, Disconnect, Move, Op, plan_add, plan_append_after, plan_insert_on_edge
-from engine.layers import CATALOGUE, canonical_kind
-from engine.layout import X_SPACING, layered_positions
+from engine.editing import (
+    ROW as PLACE_ROW, EditRefused, Move, OnEdge, OnNode, Op, PlaceTarget, attaches, plan_connect, plan_place,
+)
+from engine.layout import X_SPACING, Rect, layered_positions
 from engine.shapes import fmt_shape
 
 from ..document import Document
@@ -27,7 +27,7 @@ from .edge_item import EdgeItem, curve
 from .node_item import HEIGHT, WIDTH, CardStyle, NodeItem, card_text, card_tooltip
 
 # Vertical distance between a layer and the one it feeds when the canvas places a new layer.
-ROW = HEIGHT + 24.0
+ROW = PLACE_ROW
 
 
 class GraphScene(QGraphicsScene):
@@ -49,6 +49,8 @@ class GraphScene(QGraphicsScene):
         self._hint: NodeItem | EdgeItem | None = None
         self._connect_from: str | None = None
         self._connect_line: QGraphicsPathItem | None = None
+        self._card_rects: dict[str, Rect] | None = None   # where the cards are, for edge routing
+        self._reroute_pending = False
         document.designReset.connect(self.rebuild)
         document.nodeAdded.connect(self._on_node_added)
         document.nodeRemoved.connect(self._on_node_removed)
@@ -134,6 +136,7 @@ class GraphScene(QGraphicsScene):
             self._nodes.clear()
             self._incoming.clear()
             self._outgoing.clear()
+            self._card_rects = None
             design = self.document.design
             self._place_unpositioned([n for n in design if n.position is None])
             for node in design:
@@ -214,9 +217,11 @@ class GraphScene(QGraphicsScene):
             self._place_one(node)
         self._add_node_item(node)
         self._rebuild_incoming(name)
+        self._cards_changed()
 
     def _on_node_removed(self, name: str) -> None:
         item = self._nodes.pop(name, None)
+        self._cards_changed()
         if self._connect_from == name:
             self._end_connect()
         for edge in self._incoming.pop(name, []):
@@ -256,6 +261,7 @@ class GraphScene(QGraphicsScene):
         if (item.x(), item.y()) != node.position:
             item.setPos(QPointF(*node.position))
             self.node_item_moved(item)
+        self._cards_changed()
 
     def _on_inputs_changed(self, name: str) -> None:
         item = self._nodes.get(name)
@@ -290,7 +296,7 @@ class GraphScene(QGraphicsScene):
                 if source is None:
                     continue  # a dangling reference: the analysis reports it
                 edge = EdgeItem(ref, target, call, slot, self.card_style)
-                edge.set_ends(source.output_port_pos(), item.input_port_pos(call, slot))
+                self._place_edge(edge)
                 self.addItem(edge)
                 edges.append(edge)
                 self._outgoing.setdefault(ref.node, set()).add(edge)
@@ -302,15 +308,37 @@ class GraphScene(QGraphicsScene):
             self.node_item_moved(item)
 
     def node_item_moved(self, item: NodeItem) -> None:
-        """A card moved or changed height: its edges follow."""
-        for edge in self._incoming.get(item.name, ()):
-            edge.set_ends(item.output_port_pos() if edge.source.node == item.name
-                          else self._nodes[edge.source.node].output_port_pos(),
-                          item.input_port_pos(edge.call, edge.slot))
-        for edge in self._outgoing.get(item.name, ()):
-            target = self._nodes.get(edge.target)
-            if target is not None:
-                edge.set_ends(item.output_port_pos(), target.input_port_pos(edge.call, edge.slot))
+        """A card moved or changed height: its edges follow (routed around the other cards)."""
+        self._card_rects = None
+        for edge in (*self._incoming.get(item.name, ()), *self._outgoing.get(item.name, ())):
+            self._place_edge(edge)
+
+    def _place_edge(self, edge: EdgeItem) -> None:
+        """Put ``edge`` between its cards' ports, around any other card in its way."""
+        source, target = self._nodes.get(edge.source.node), self._nodes.get(edge.target)
+        if source is None or target is None:
+            return
+        if self._card_rects is None:
+            self._card_rects = {}
+            for name, card in self._nodes.items():
+                r = card.mapRectToScene(card.card_rect())
+                self._card_rects[name] = (r.left(), r.top(), r.right(), r.bottom())
+        ends = (edge.source.node, edge.target)
+        others = (r for name, r in self._card_rects.items() if name not in ends)  # read only if needed
+        edge.set_ends(source.output_port_pos(), target.input_port_pos(edge.call, edge.slot), others)
+
+    def _cards_changed(self) -> None:
+        """A card came, went or was moved by an edit: once the edit is mirrored, route every edge
+        again, since any of them may now pass it (dragging only re-routes the dragged cards')."""
+        self._card_rects = None
+        if not self._reroute_pending:
+            self._reroute_pending = True
+            QTimer.singleShot(0, self, self._reroute_all)
+
+    def _reroute_all(self) -> None:
+        self._reroute_pending = False
+        for edge in self.edge_items():
+            self._place_edge(edge)
 
     def _on_selection_changed(self) -> None:
         if self._quiet:
@@ -399,56 +427,17 @@ class GraphScene(QGraphicsScene):
     def connect_nodes(self, source: str, target: str) -> bool:
         """Feed ``source`` into ``target`` as one edit, or say (``sigMessage``) why not.
 
-        A layer that takes one input has it replaced, in the same edit."""
-        design = self.document.design
-        node = design.nodes[target]
-        spec = CATALOGUE.get(node.kind)
-        limit = spec.max_inputs if spec is not None else None
-        ref = TensorRef(source, 0)
-        if source == target:
-            return self._refuse(f"{source} cannot feed itself")
-        if limit == 0:
-            return self._refuse(f"{target} is an input layer: data enters the model there, "
-                                "so no layer can feed it")
-        if ref in node.inputs:
-            return self._refuse(f"{source} already feeds {target}")
-        if self._feeds(target, source):
-            return self._refuse(f"{target} already feeds {source}; connecting {source} → {target} "
-                                "would make a loop")
-        if limit == 1 and node.inputs:
-            old = list(node.inputs)
-            ops: list[Op] = [Disconnect(r, target) for r in old] + [Connect(ref, target, 0, 0)]
-            self.document.edit(f"Connect {source} → {target}", ops)
-            self.sigMessage.emit(f"{target} now reads {source} instead of "
-                                 f"{', '.join(str(r) for r in old)}")
-            return True
-        if limit is not None and len(node.inputs) >= limit:
-            return self._refuse(f"{target} ({node.kind}) takes {limit} inputs and has them all; "
-                                "remove a connection first")
-        self.document.edit(f"Connect {source} → {target}", [Connect(ref, target)])
+        A layer that takes one input has it replaced, in the same edit (see
+        :func:`engine.editing.plan_connect`, which holds the rules)."""
+        try:
+            plan = plan_connect(self.document.design, source, target)
+        except EditRefused as exc:
+            self.sigMessage.emit(str(exc))
+            return False
+        self.document.edit(plan.text, plan.ops)
+        if plan.note:
+            self.sigMessage.emit(plan.note)
         return True
-
-    def _refuse(self, message: str) -> bool:
-        self.sigMessage.emit(message)
-        return False
-
-    def _feeds(self, upstream: str, downstream: str) -> bool:
-        """True when ``upstream``'s output reaches ``downstream`` through the design."""
-        nodes = self.document.design.nodes
-        seen = {downstream}
-        queue = deque([downstream])
-        while queue:
-            node = nodes.get(queue.popleft())
-            if node is None:
-                continue
-            for refs in node.inbound:
-                for r in refs:
-                    if r.node == upstream:
-                        return True
-                    if r.node not in seen:
-                        seen.add(r.node)
-                        queue.append(r.node)
-        return False
 
     def _node_at(self, pos: QPointF) -> NodeItem | None:
         item = self._item_at(pos)
@@ -480,73 +469,31 @@ class GraphScene(QGraphicsScene):
 
     def show_drop_hint(self, kind: str, pos: QPointF) -> None:
         """Highlight what a layer dropped at ``pos`` would attach to."""
-        self._set_hint(None if canonical_kind(kind) in (None, "InputLayer") else self._item_at(pos))
+        self._set_hint(self._item_at(pos) if attaches(kind) else None)
 
     def clear_drop_hint(self) -> None:
         self._set_hint(None)
 
     def drop_layer(self, kind: str, pos: QPointF) -> str | None:
         """Add a ``kind`` layer dropped at ``pos``: on an edge it is inserted into it; on a card it
-        is appended after that layer; elsewhere it stands alone. One edit; returns the new name."""
+        is appended after that layer; elsewhere it stands alone (the rule is
+        :func:`engine.editing.plan_place`). One edit; returns the new name."""
         self.clear_drop_hint()
-        canonical = canonical_kind(kind)
-        if canonical is None:
-            self.sigMessage.emit(f"Convas does not know the layer type {kind!r}")
+        under = self._item_at(pos)
+        near = (pos.x(), pos.y())
+        target: PlaceTarget = near
+        if isinstance(under, EdgeItem):
+            target = OnEdge(under.source, under.target, under.call)
+        elif isinstance(under, NodeItem):
+            target = OnNode(under.name)
+        try:
+            plan = plan_place(self.document.design, kind, target, near)
+        except EditRefused as exc:
+            self.sigMessage.emit(str(exc))
             return None
-        design = self.document.design
-        target = None if canonical == "InputLayer" else self._item_at(pos)
-        ops: list[Op]
-        if isinstance(target, EdgeItem):
-            source, reader = design.nodes[target.source.node], design.nodes[target.target]
-            x = pos.x()
-            if source.position and reader.position and abs(source.position[0] - reader.position[0]) < 1:
-                x = source.position[0]   # keep a straight chain straight
-            y = pos.y() if source.position is None else max(pos.y(), source.position[1] + ROW)
-            at = (float(round(x)), float(round(y)))
-            ops = plan_insert_on_edge(design, canonical, target.source, target.target, target.call, at)
-            ops += self._room_below(at[1], [target.target])
-            text = f"Insert {canonical}"
-        elif isinstance(target, NodeItem):
-            after = design.nodes[target.name]
-            ax, ay = after.position or (pos.x(), pos.y())
-            at = (ax, ay + ROW)
-            ops = plan_append_after(design, canonical, target.name, at)
-            ops += self._room_below(at[1], sorted({n for n, _c, _s in design.consumers(target.name)}))
-            text = f"Add {canonical} after {target.name}"
-        else:
-            ops = plan_add(design, canonical, (float(round(pos.x())), float(round(pos.y()))))
-            text = f"Add {canonical}"
-        name = ops[0].name  # type: ignore[union-attr]
-        self.document.edit(text, ops)
-        self.select_nodes([name])
-        return name
-
-    def _room_below(self, y: float, heads: list[str]) -> list[Op]:
-        """Moves that push ``heads`` and everything they feed down, so they start a row below
-        ``y`` (keeping the subgraph's shape); nothing when there is room already."""
-        design = self.document.design
-        ys = [design.nodes[h].position[1] for h in heads if design.nodes[h].position is not None]
-        if not ys or min(ys) >= y + ROW:
-            return []
-        shift = y + ROW - min(ys)
-        readers: dict[str, set[str]] = {}
-        for node in design:
-            for refs in node.inbound:
-                for r in refs:
-                    readers.setdefault(r.node, set()).add(node.name)
-        moved = set(heads)
-        queue = deque(heads)
-        while queue:
-            for reader in readers.get(queue.popleft(), ()):
-                if reader not in moved:
-                    moved.add(reader)
-                    queue.append(reader)
-        ops: list[Op] = []
-        for name in design.nodes:
-            position = design.nodes[name].position
-            if name in moved and position is not None:
-                ops.append(Move(name, (position[0], position[1] + shift)))
-        return ops
+        self.document.edit(plan.text, plan.ops)
+        self.select_nodes([plan.name] if plan.name else [])
+        return plan.name
 
 
 __all__ = ["GraphScene", "ROW"]

@@ -6,7 +6,7 @@ import math
 
 from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt
 from PySide6.QtGui import (
-    QColor, QDragEnterEvent, QDragLeaveEvent, QDragMoveEvent, QDropEvent, QKeyEvent, QMouseEvent,
+    QColor, QDragEnterEvent, QFont, QDragLeaveEvent, QDragMoveEvent, QDropEvent, QKeyEvent, QMouseEvent,
     QPainter, QPen, QTransform, QWheelEvent,
 )
 from PySide6.QtWidgets import QGraphicsView, QWidget
@@ -19,6 +19,7 @@ MAX_ZOOM = 4.0
 FIT_MAX_ZOOM = 1.5
 FIT_MARGIN = 40.0
 GRID = 20.0            # minor grid step, scene units; every fifth line is a major one
+EMPTY_HINT = "Add an InputLayer: drag it from Layers or double-click it"
 # The scene is unbounded for the user: panning may go anywhere.
 WORLD = QRectF(-50_000, -50_000, 100_000, 100_000)
 
@@ -46,6 +47,9 @@ class GraphView(QGraphicsView):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._pan_from: QPoint | None = None
         self._space_held = False
+        document = scene.document
+        for signal in (document.nodeAdded, document.nodeRemoved, document.designReset):
+            signal.connect(self._on_design_changed)
 
     # --- zoom -------------------------------------------------------------------------------
 
@@ -204,6 +208,32 @@ class GraphView(QGraphicsView):
                 x += step
             y += step
         painter.drawPoints(points)
+
+    # --- empty design -------------------------------------------------------------------------
+
+    def hint_text(self) -> str:
+        """What the canvas says on top of an empty design ('' once it has a layer)."""
+        return "" if self.graph_scene.document.design.nodes else EMPTY_HINT
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
+        super().drawForeground(painter, rect)
+        hint = self.hint_text()
+        if not hint:
+            return
+        painter.save()
+        painter.resetTransform()  # viewport pixels: the hint keeps its size at any zoom
+        area = QRectF(self.viewport().rect()).adjusted(40, 40, -40, -40)
+        font = QFont(self.font())
+        font.setPointSizeF(font.pointSizeF() * 1.25)
+        painter.setFont(font)
+        painter.setPen(self.graph_scene.card_style.colors["muted"])
+        painter.drawText(area, int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap), hint)
+        painter.restore()
+
+    def _on_design_changed(self, *_args: object) -> None:
+        # The hint follows the document; repaint when a design may have become (un)empty.
+        if len(self.graph_scene.document.design.nodes) <= 1:
+            self.viewport().update()
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):

@@ -3,22 +3,39 @@
 Cells are tinted by the share of their row (the true class): the diagonal in blue (right), the
 rest in red (wrong), so the worst confusions stand out whatever the class sizes. Clicking a cell
 announces it with ``sigCellClicked(true_class, predicted_class)``.
+
+Cells scale with the room the view has, down to :data:`MIN_CELL`, so that the whole matrix with
+its class names and axis titles fits the Evaluation dock as training leaves it (a 10-class matrix
+at the default window size); only below that does the view ask its scroll area for more.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 from PySide6.QtCore import QPoint, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPaintEvent, QPalette, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QMouseEvent, QPainter, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from ..theme import ERROR_COLOR
 
 RIGHT_COLOR = "#2e86de"
-MIN_CELL = 22      # below this the counts no longer fit; the view asks for scrolling instead
+MIN_CELL = 16      # below this a count or a class name no longer fits; the view asks for scrolling
 MAX_CELL = 72      # larger cells only spread the numbers apart
 MAX_LABEL = 120    # class names longer than this (pixels) are elided
 GAP = 6
+
+
+@dataclass(frozen=True)
+class AxisLabel:
+    """A class name or axis title as painted: ``shown`` is ``text`` unless it had to be elided."""
+
+    text: str
+    shown: str
+    rect: QRectF       # where it is drawn, in widget coordinates (before rotation: see below)
+    rotated: bool      # drawn upright, reading bottom to top, in the same box turned by 90°
 
 
 def _mix(base: QColor, tint: QColor, amount: float) -> QColor:
@@ -80,8 +97,9 @@ class ConfusionView(QWidget):
         k = max(len(self.confusion), 2)
         fm = self.fontMetrics()
         side = k * MIN_CELL
+        labels_h = self._column_label_height(MIN_CELL)[0]
         return QSize(side + fm.height() + 2 * GAP + self._label_width() + 8,
-                     side + 2 * fm.height() + 4 * GAP + 8)
+                     GAP + side + 2 + labels_h + GAP // 2 + fm.height() + GAP)
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
         k = max(len(self.confusion), 2)
@@ -92,18 +110,20 @@ class ConfusionView(QWidget):
     # --- geometry -----------------------------------------------------------------------------
 
     def _label_width(self) -> int:
-        fm = self.fontMetrics()
+        # Measured in fractions of a pixel and rounded up: an integer advance can fall short of
+        # the text's real width by a fraction, which is enough for eliding to cut the widest name.
+        fm = QFontMetricsF(self.font())
         widest = max((fm.horizontalAdvance(n) for n in self.class_names), default=fm.horizontalAdvance("0"))
-        return min(widest, MAX_LABEL) + GAP
+        return min(math.ceil(widest) + 1, MAX_LABEL) + GAP
 
     def _column_label_height(self, cell: float) -> tuple[int, bool]:
         """Height of the predicted-class labels under the grid, and whether they stand upright
         (rotated) because they are wider than a cell."""
-        fm = self.fontMetrics()
-        widest = max((fm.horizontalAdvance(n) for n in self.class_names), default=0)
+        fm = QFontMetricsF(self.font())
+        widest = math.ceil(max((fm.horizontalAdvance(n) for n in self.class_names), default=0))
         if widest <= cell - 4:
-            return fm.height() + 2, False
-        return min(widest, MAX_LABEL) + 4, True
+            return math.ceil(fm.height()) + 2, False
+        return min(widest + 1, MAX_LABEL) + 4, True
 
     def _geometry(self) -> tuple[float, float, float, int, bool]:
         """left, top, cell size, column-label height, rotated labels."""
@@ -117,7 +137,7 @@ class ConfusionView(QWidget):
         labels_h, rotated = fm.height() + 2, False
         for _ in range(2):  # the label height depends on the cell size and vice versa
             height = self.height() - top - bottom_fixed - labels_h - GAP
-            cell = max(float(MIN_CELL) * 0.5, min(MAX_CELL, width / k, height / k))
+            cell = max(float(MIN_CELL), min(MAX_CELL, width / k, height / k))
             labels_h, rotated = self._column_label_height(cell)
         grid = cell * k
         spare = max(0.0, width - grid)
@@ -136,11 +156,9 @@ class ConfusionView(QWidget):
         text = palette.color(QPalette.ColorRole.Text)
         muted = palette.color(QPalette.ColorRole.PlaceholderText)
         grid_pen = QPen(palette.color(QPalette.ColorRole.Window), 1)
-        fm = self.fontMetrics()
-        left, top, cell, labels_h, rotated = self._geometry()
+        left, top, cell = self._geometry()[:3]
         totals = self.confusion.sum(axis=1)
-        bold = QFont(self.font())
-        bold.setBold(True)
+        fonts = self._count_fonts()
         right, wrong = QColor(RIGHT_COLOR), QColor(ERROR_COLOR)
 
         for t in range(k):
@@ -153,7 +171,8 @@ class ConfusionView(QWidget):
                 painter.setPen(grid_pen)
                 painter.drawRect(rect)
                 label = self.cell_text(t, p)
-                if fm.horizontalAdvance(label) > cell - 4 or fm.height() > cell:
+                font = self._count_font(fonts[1] if t == p and count else fonts[0], label, cell)
+                if font is None:
                     continue  # too small to read: the tooltip tells
                 if count == 0:
                     painter.setPen(muted)
@@ -161,9 +180,11 @@ class ConfusionView(QWidget):
                     painter.setPen(QColor("#ffffff"))
                 else:
                     painter.setPen(text)
-                painter.setFont(bold if t == p and count else self.font())
+                painter.setFont(font)
                 painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, label)
         painter.setFont(self.font())
+        bold = QFont(self.font())
+        bold.setBold(True)
 
         for cell_pos, color, width in ((self._hover, palette.color(QPalette.ColorRole.Text), 1),
                                        (self.selected, palette.color(QPalette.ColorRole.Highlight), 3)):
@@ -177,34 +198,76 @@ class ConfusionView(QWidget):
                 painter.drawRect(rect.adjusted(half, half, -half, -half))
 
         painter.setPen(text)
+        for index, axis in enumerate(self.axis_labels()):
+            is_title = index >= 2 * k
+            painter.setFont(bold if is_title else self.font())
+            if axis.rotated:
+                painter.save()
+                painter.translate(axis.rect.left(), axis.rect.bottom())
+                painter.rotate(-90)
+                align = (Qt.AlignmentFlag.AlignCenter if is_title
+                         else Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                painter.drawText(QRectF(0, 0, axis.rect.height(), axis.rect.width()), align, axis.shown)
+                painter.restore()
+            else:
+                align = (Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter if index < k
+                         else Qt.AlignmentFlag.AlignCenter)
+                painter.drawText(axis.rect, align, axis.shown)
+        painter.end()
+
+    def _count_fonts(self) -> tuple[list[QFont], list[QFont]]:
+        """(regular, bold) fonts for the counts, each at full size and then smaller, so that the
+        small cells of a matrix fitted to a short dock still show two- or three-digit counts."""
+        sizes = []
+        for bold in (False, True):
+            fonts = []
+            for scale in (1.0, 0.8, 0.7):
+                font = QFont(self.font())
+                font.setBold(bold)
+                if scale != 1.0:
+                    font.setPointSizeF(font.pointSizeF() * scale)
+                fonts.append(font)
+            sizes.append(fonts)
+        return sizes[0], sizes[1]
+
+    @staticmethod
+    def _count_font(fonts: list[QFont], label: str, cell: float) -> QFont | None:
+        """The first of ``fonts`` in which ``label`` fits a cell, or None."""
+        for font in fonts:
+            metrics = QFontMetricsF(font)
+            if metrics.horizontalAdvance(label) <= cell - 3 and metrics.height() <= cell + 1:
+                return font
+        return None
+
+    def axis_labels(self) -> list[AxisLabel]:
+        """What the axes show, in painting order: the true classes (rows), the predicted classes
+        (columns), then the titles "Predicted" and "True". A rotated label's ``rect`` is the box
+        it occupies on screen."""
+        k = len(self.confusion)
+        if not k:
+            return []
+        fm = self.fontMetrics()
+        left, top, cell, labels_h, rotated = self._geometry()
         label_w = self._label_width() - GAP
         grid = cell * k
+        labels = []
         for t, name in enumerate(self.class_names):  # true classes, right-aligned left of the rows
-            rect = QRectF(left - GAP - label_w, top + t * cell, label_w, cell)
-            painter.drawText(rect, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                             fm.elidedText(name, Qt.TextElideMode.ElideRight, label_w))
+            labels.append(AxisLabel(name, fm.elidedText(name, Qt.TextElideMode.ElideRight, label_w),
+                                    QRectF(left - GAP - label_w, top + t * cell, label_w, cell), False))
         below = top + grid + 2
         for p, name in enumerate(self.class_names):  # predicted classes, under the columns
             if rotated:
-                painter.save()
-                painter.translate(left + p * cell + cell / 2 + fm.ascent() / 2 - 1, below + 2)
-                painter.rotate(-90)
-                painter.drawText(QRectF(-labels_h + 4, -fm.ascent(), labels_h - 4, fm.height()),
-                                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                                 fm.elidedText(name, Qt.TextElideMode.ElideRight, labels_h - 4))
-                painter.restore()
+                shown = fm.elidedText(name, Qt.TextElideMode.ElideRight, int(labels_h - 4))
+                labels.append(AxisLabel(name, shown, QRectF(left + p * cell + (cell - fm.height()) / 2, below + 2,
+                                                            fm.height(), labels_h - 4), True))
             else:
-                painter.drawText(QRectF(left + p * cell, below, cell, labels_h), Qt.AlignmentFlag.AlignCenter, name)
-
-        painter.setFont(bold)
-        painter.drawText(QRectF(left, below + labels_h + GAP / 2, grid, fm.height()),
-                         Qt.AlignmentFlag.AlignCenter, "Predicted")
-        painter.save()
-        painter.translate(left - self._label_width() - GAP / 2 - fm.height(), top + grid / 2)
-        painter.rotate(-90)
-        painter.drawText(QRectF(-grid / 2, 0, grid, fm.height()), Qt.AlignmentFlag.AlignCenter, "True")
-        painter.restore()
-        painter.end()
+                shown = fm.elidedText(name, Qt.TextElideMode.ElideRight, int(cell))
+                labels.append(AxisLabel(name, shown, QRectF(left + p * cell, below, cell, labels_h), False))
+        labels.append(AxisLabel("Predicted", "Predicted", QRectF(left, below + labels_h + GAP / 2, grid, fm.height()),
+                                False))
+        true_left = left - self._label_width() - GAP / 2 - fm.height()
+        labels.append(AxisLabel("True", "True", QRectF(true_left, top, fm.height(), grid), True))
+        return labels
 
     # --- mouse --------------------------------------------------------------------------------
 

@@ -6,6 +6,9 @@ channel that is constant for this sample (often a dead ReLU) shows as flat black
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 from PySide6.QtCore import QSize
 from PySide6.QtGui import QIcon
@@ -57,14 +60,19 @@ class FeatureMapsView(InspectorView):
         layout.setContentsMargins(10, 8, 10, 6)
         layout.setSpacing(6)
         layout.addLayout(top)
-        layout.addWidget(self.note)
+        layout.addWidget(self.status_row)
         layout.addWidget(self.tiles, 1)
 
     def tile_count(self) -> int:
         return self.tiles.count()
 
-    def compute(self, results: Results, index: int, layer_name: str) -> None:
-        maps = feature_maps(results.model, layer_name, results.image(index))
+    def compute(self, results: Results, index: int, layer_name: str
+                ) -> tuple[Callable[[], Any], Callable[[Any], None]]:
+        model, image = results.model, results.image(index)
+        return (lambda: feature_maps(model, layer_name, image)), (lambda maps: self.show_maps(layer_name, maps))
+
+    def show_maps(self, layer_name: str, maps: np.ndarray) -> None:
+        """Tiles for the first channels of ``maps`` (H, W, C), the activations of ``layer_name``."""
         height, width, channels = maps.shape
         shown = min(channels, MAX_CHANNELS)
         self.tiles.clear()

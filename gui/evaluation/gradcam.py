@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from engine.evaluation import GradCam, grad_cam
+from engine.evaluation import GradCam, default_grad_cam_layer, grad_cam
 
 from .images import ImageLabel, colour_bar, heat_overlay, to_qimage
 from .inspector_base import InspectorView
@@ -74,11 +76,14 @@ class GradCamView(InspectorView):
         layout.setSpacing(6)
         layout.addWidget(self.chooser)
         layout.addLayout(controls)
-        layout.addWidget(self.note)
+        layout.addWidget(self.status_row)
         layout.addLayout(pictures, 1)
 
     def default_layer_row(self) -> int:
-        return self.layer_combo.count() - 1  # the last image-like layer, as grad_cam's default
+        """grad_cam's own default: the last convolution (or what follows it at its size)."""
+        name = default_grad_cam_layer(self.results.model) if self.results is not None else None
+        row = self.layer_combo.findData(name) if name is not None else -1
+        return row if row >= 0 else self.layer_combo.count() - 1
 
     def results_changed(self) -> None:
         self.class_combo.blockSignals(True)
@@ -94,14 +99,19 @@ class GradCamView(InspectorView):
     def overlay_image(self):
         return self.overlay_view.image()
 
-    def compute(self, results: Results, index: int, layer_name: str) -> None:
-        image = results.image(index)
-        cam = grad_cam(results.model, image, self.class_index(), layer_name)
+    def compute(self, results: Results, index: int, layer_name: str
+                ) -> tuple[Callable[[], Any], Callable[[Any], None]]:
+        model, image, class_index = results.model, results.image(index), self.class_index()
+        return ((lambda: grad_cam(model, image, class_index, layer_name)),
+                (lambda cam: self.show_cam(results, image, class_index, cam)))
+
+    def show_cam(self, results: Results, image: Any, class_index: int | None, cam: GradCam) -> None:
+        """The sample and its overlay for ``cam``, asked for ``class_index`` (None: predicted)."""
         self.last = cam
         self.image_view.set_image(to_qimage(image))
         self.overlay_view.set_image(heat_overlay(image, cam.heatmap, ALPHA))
         name = html.escape(results.name(cam.class_index))
-        chosen = "predicted class" if self.class_index() is None else "class"
+        chosen = "predicted class" if class_index is None else "class"
         text = (f"Evidence for the {chosen} <b>{name}</b> (probability <b>{cam.probability:.2f}</b>) "
                 f"at layer <b>{html.escape(cam.layer_name)}</b>.")
         if float(cam.heatmap.max()) <= 0.0:

@@ -1,21 +1,39 @@
 """What the feature-map and Grad-CAM views share: a sample chooser, a layer combo, a note, and
-computing only when shown (one forward pass per change, on the GUI thread: a single image takes
-milliseconds, while a worker thread would make every click wait for a round trip)."""
+computing only when shown, off the GUI thread.
+
+The first look at a layer builds a Keras sub-model (tens of milliseconds on the seed CNN, seconds
+on a big model), so every computation runs on a :mod:`gui.workers` worker while the view says it
+is busy. One runs at a time per view: a request made meanwhile replaces any older waiting one
+and is computed next, and the running one's answer is dropped, as is any answer for results
+that have since changed. A lock keeps the views from calling into Keras at the same time.
+"""
 
 from __future__ import annotations
 
 import html
+import threading
+from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QLabel, QSizePolicy, QWidget
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QWidget
 
-from engine.errors import ConvasError
 from engine.evaluation import feature_map_layers
 
 from ..theme import ERROR_COLOR
+from ..workers import TaskState, Worker, create_worker
 from .results import Results
 from .samples import SampleChooser
+
+BUSY_DELAY_MS = 150  # a quick answer shows no busy bar (it would only flicker)
+
+_KERAS = threading.Lock()  # one inspector computation at a time, whichever view asks
+
+
+def _locked(state: TaskState, work: Callable[[], Any]) -> Any:
+    with _KERAS:
+        state.check()  # replaced while it waited: skip the work
+        return work()
 
 
 def shape_text(shape: Any) -> str:
@@ -26,11 +44,17 @@ class InspectorView(QWidget):
     """Base of the views that look inside the model for one sample at one layer."""
 
     sigSampleChanged = Signal(int)
+    sigComputed = Signal()  # a computation's answer (or its error) is now shown
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.results: Results | None = None
         self._stale = False
+        self._request = 0                                  # bumped by every refresh
+        self._worker: Worker | None = None                 # at most one computing
+        self._worker_request = 0                           # ... for this request
+        self._worker_show: Callable[[Any], None] | None = None  # ... to be shown by this
+        self._waiting: tuple[int, Callable[[], Any], Callable[[Any], None]] | None = None
         self.chooser = SampleChooser(self)
         self.chooser.sigChanged.connect(self._on_sample)
         self.layer_combo = QComboBox(self)
@@ -41,6 +65,23 @@ class InspectorView(QWidget):
         self.note.setWordWrap(True)
         self.note.setTextFormat(Qt.TextFormat.RichText)
         self.note.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.busy_bar = QProgressBar(self)
+        self.busy_bar.setRange(0, 0)
+        self.busy_bar.setTextVisible(False)
+        self.busy_bar.setFixedSize(90, 8)
+        self.busy_bar.setToolTip("Computing…")
+        self.busy_bar.hide()
+        self._busy_timer = QTimer(self)
+        self._busy_timer.setSingleShot(True)
+        self._busy_timer.setInterval(BUSY_DELAY_MS)
+        self._busy_timer.timeout.connect(lambda: self.busy_bar.setVisible(self.is_busy()))
+        # The note with the busy bar beside it: what subclasses put in their layouts.
+        self.status_row = QWidget(self)
+        row = QHBoxLayout(self.status_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(8)
+        row.addWidget(self.note, 1)
+        row.addWidget(self.busy_bar, 0, Qt.AlignmentFlag.AlignVCenter)
 
     # --- public -------------------------------------------------------------------------------
 
@@ -82,24 +123,31 @@ class InspectorView(QWidget):
         if self.isVisible():
             self.refresh()
 
+    def is_busy(self) -> bool:
+        """A computation runs or waits for this view."""
+        return self._worker is not None or self._waiting is not None
+
     def refresh(self) -> None:
+        """Start computing what the controls ask for; the answer replaces the view when it comes."""
         self._stale = False
-        if self.results is None:
+        self._request += 1
+        self._waiting = None
+        layer_name = self.layer_name()
+        if self.results is None or layer_name is None:
+            self._cancel_running()
             self.show_nothing()
+            if self.results is not None:
+                self.show_error("The model has no layer with an image-like output (convolution, pooling...) "
+                                "to look at.")
+            self._update_busy()
             return
-        if self.layer_name() is None:
-            self.show_nothing()
-            self.show_error("The model has no layer with an image-like output (convolution, pooling...) "
-                            "to look at.")
-            return
-        try:
-            self.compute(self.results, self.chooser.index(), self.layer_name())
-        except ConvasError as exc:
-            self.show_nothing()
-            self.show_error(str(exc))
-        except Exception as exc:  # noqa: BLE001 - whatever Keras raises becomes a message, not a crash
-            self.show_nothing()
-            self.show_error(f"Could not compute this view: {exc}")
+        work, show = self.compute(self.results, self.chooser.index(), layer_name)
+        self._waiting = (self._request, work, show)
+        if self._worker is None:
+            self._start_waiting()
+        else:
+            self._cancel_running()  # its answer is stale; this request runs once it ends
+        self._update_busy()
 
     def show_error(self, message: str) -> None:
         self.note.setText(f"<span style='color:{ERROR_COLOR}'>{html.escape(message)}</span>")
@@ -112,13 +160,62 @@ class InspectorView(QWidget):
     def results_changed(self) -> None:
         """New results arrived (before the first refresh)."""
 
-    def compute(self, results: Results, index: int, layer_name: str) -> None:
+    def compute(self, results: Results, index: int, layer_name: str
+                ) -> tuple[Callable[[], Any], Callable[[Any], None]]:
+        """What to compute for this sample and layer, as ``(work, show)``: ``work()`` runs on a
+        worker thread (give it plain data: the model, an image, numbers; never widgets) and its
+        answer is passed to ``show`` on the GUI thread."""
         raise NotImplementedError
 
     def show_nothing(self) -> None:
         raise NotImplementedError
 
     # --- internals ----------------------------------------------------------------------------
+
+    def _start_waiting(self) -> None:
+        assert self._waiting is not None
+        request, work, show = self._waiting
+        self._waiting = None
+        worker = create_worker(_locked, work, name="convas-inspector", failure="Could not compute this view",
+                               start=False)
+        # Bound methods, not lambdas: should this view be deleted first, Qt drops the connections.
+        worker.sigFinished.connect(self._on_answer)
+        worker.sigFailed.connect(self._on_failure)
+        worker.sigEnded.connect(self._on_ended)
+        self._worker, self._worker_request, self._worker_show = worker, request, show
+        worker.start()
+
+    def _wanted(self) -> bool:
+        """The running computation's answer is still what the controls ask for."""
+        return self._worker_request == self._request and self._waiting is None
+
+    def _on_answer(self, answer: Any) -> None:
+        if self._wanted() and self._worker_show is not None:
+            self._worker_show(answer)
+            self.sigComputed.emit()
+
+    def _on_failure(self, message: str) -> None:
+        if self._wanted():
+            self.show_nothing()
+            self.show_error(message)
+            self.sigComputed.emit()
+
+    def _on_ended(self) -> None:
+        self._worker = self._worker_show = None
+        if self._waiting is not None:
+            self._start_waiting()
+        self._update_busy()
+
+    def _cancel_running(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+
+    def _update_busy(self) -> None:
+        if not self.is_busy():
+            self._busy_timer.stop()
+            self.busy_bar.hide()
+        elif not self.busy_bar.isVisible() and not self._busy_timer.isActive():
+            self._busy_timer.start()
 
     def _on_sample(self, index: int) -> None:
         self.request_refresh()

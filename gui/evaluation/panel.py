@@ -12,27 +12,35 @@ import html
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QFont, QPalette
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
-    QFrame, QLabel, QProgressBar, QScrollArea, QSplitter, QStackedWidget, QTabWidget, QVBoxLayout, QWidget,
+    QFrame, QLabel, QProgressBar, QPushButton, QScrollArea, QSplitter, QStackedWidget, QTabWidget, QVBoxLayout,
+    QWidget,
 )
 
 from engine.datasets import Dataset
+from engine.design import Design
+from engine.weights import WeightsKind, WeightsSource
 from engine.errors import ConvasError
 from engine.evaluation import Evaluation, choose_split
 
 from ..theme import ERROR_COLOR
+from ..widgets import mute
+from ..workers import Worker
 from .class_table import ClassTable
 from .confusion import ConfusionView
 from .feature_maps import FeatureMapsView
 from .gradcam import GradCamView
 from .results import Results
 from .samples import SampleGrid, SamplesView, shown_note
-from .worker import EvaluationWorker, start_worker
+from .worker import start_evaluation
 
 EMPTY_TEXT = "Train the design to see how it performs"
 EMPTY_DETAIL = ("Once a model is trained, this panel shows its accuracy, which classes it confuses, "
                 "the samples it gets most wrong, and what its layers look at.")
+WEIGHTS_TEXT = "This design has {what}"
+WEIGHTS_DETAIL = ("{label}. Evaluate them on the data chosen in the Train panel, or train the design "
+                  "to see how a new run performs.")
 
 
 class _MessagePage(QWidget):
@@ -54,9 +62,7 @@ class _MessagePage(QWidget):
             label.setAlignment(Qt.AlignmentFlag.AlignCenter)
             label.setWordWrap(True)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        muted = self.detail.palette()
-        muted.setColor(QPalette.ColorRole.WindowText, muted.color(QPalette.ColorRole.PlaceholderText))
-        self.detail.setPalette(muted)
+        mute(self.detail)  # follows the theme, unlike a palette copied now
         layout = QVBoxLayout(self)
         layout.setContentsMargins(32, 24, 32, 24)
         layout.setSpacing(10)
@@ -64,14 +70,20 @@ class _MessagePage(QWidget):
         layout.addWidget(self.title)
         layout.addWidget(self.detail)
         layout.addWidget(self.busy, 0, Qt.AlignmentFlag.AlignHCenter)
+        self.button = QPushButton(self)  # an action the message offers (shown only with a text)
+        self.button.hide()
+        layout.addWidget(self.button, 0, Qt.AlignmentFlag.AlignHCenter)
         layout.addStretch(2)
 
-    def show_message(self, title: str, detail: str = "", busy: bool = False, error: bool = False) -> None:
+    def show_message(self, title: str, detail: str = "", busy: bool = False, error: bool = False,
+                     button: str = "") -> None:
         self.title.setText(title)
         self.title.setStyleSheet(f"color: {ERROR_COLOR};" if error else "")
         self.detail.setText(detail)
         self.detail.setVisible(bool(detail))
         self.busy.setVisible(busy)
+        self.button.setText(button)
+        self.button.setVisible(bool(button))
 
 
 class _FlippingSplitter(QSplitter):
@@ -97,6 +109,7 @@ class EvaluationPanel(QWidget):
 
     sigEvaluated = Signal()
     sigFailed = Signal(str)
+    sigEvaluateWeights = Signal()   # the user asked to evaluate the weights offered (offer_weights)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -104,7 +117,9 @@ class EvaluationPanel(QWidget):
         self._run = 0
         self._busy = False
         self._pending: tuple[Any, Dataset] | None = None
-        self._runs: dict[int, tuple[EvaluationWorker, Any, Dataset]] = {}  # until each run answers
+        self._weights: WeightsSource | None = None  # imported or saved weights, offered while empty
+        self._loading: Worker | None = None         # builds the model of evaluate_weights
+        self._current: tuple[Worker, int, Any, Dataset] | None = None  # the run until it answers
 
         self.message_page = _MessagePage(self)
         self.summary = QLabel(self)
@@ -151,6 +166,7 @@ class EvaluationPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.stack)
 
+        self.message_page.button.clicked.connect(self.sigEvaluateWeights)
         for grid in (self.cell_grid, self.samples.grid):
             grid.sigSampleChosen.connect(self.inspect_sample)
             grid.sigInspect.connect(self._inspect_and_show)
@@ -177,12 +193,57 @@ class EvaluationPanel(QWidget):
         self._start(model, dataset)
 
     def clear(self) -> None:
-        """Forget the results and invite the user to train."""
+        """Forget the results and invite the user to train (or to evaluate the weights offered)."""
         self._run += 1
         self._pending = None
         self._show_results(None)
-        self.message_page.show_message(EMPTY_TEXT, EMPTY_DETAIL)
+        self._show_empty()
         self.stack.setCurrentWidget(self.message_page)
+
+    def offer_weights(self, weights: WeightsSource | None) -> None:
+        """While nothing is shown, offer to evaluate ``weights`` (the design's imported or saved
+        ones; None: nothing to offer). A click emits ``sigEvaluateWeights``."""
+        self._weights = weights if weights is not None and weights.file is not None else None
+        if self.results is None and not self._busy and self._loading is None:
+            self._show_empty()
+
+    def evaluate_weights(self, weights: WeightsSource, design: Design, dataset: Dataset) -> None:
+        """Build ``design``'s model holding ``weights`` (matched by layer name) off the GUI
+        thread, then evaluate it on ``dataset`` as :meth:`set_result` does."""
+        from ..workers import create_worker
+
+        self._run += 1
+        run = self._run
+        self.message_page.show_message(f"Loading {weights.summary()}…",
+                                       "Building the design's model with them.", busy=True)
+        self.stack.setCurrentWidget(self.message_page)
+        worker = create_worker(_model_with_weights, design.copy(), weights, name="convas-weights",
+                               failure="Could not load the weights")
+        self._loading = worker
+
+        def loaded(model: Any) -> None:
+            self._loading = None
+            if run == self._run:
+                self.set_result(model, dataset)
+
+        def failed(message: str) -> None:
+            self._loading = None
+            if run == self._run:
+                self.message_page.show_message("The weights could not be evaluated", message, error=True)
+                self.sigFailed.emit(message)
+
+        worker.sigFinished.connect(loaded)
+        worker.sigFailed.connect(failed)
+
+    def _show_empty(self) -> None:
+        weights = self._weights
+        if weights is None:
+            self.message_page.show_message(EMPTY_TEXT, EMPTY_DETAIL)
+            return
+        which = "imported" if weights.kind is WeightsKind.IMPORTED else "saved"
+        self.message_page.show_message(WEIGHTS_TEXT.format(what=f"{which} weights"),
+                                       WEIGHTS_DETAIL.format(label=weights.label()),
+                                       button=f"Evaluate {which} weights")
 
     @Slot(int, int)
     def show_cell(self, true_class: int, predicted_class: int) -> None:
@@ -219,23 +280,26 @@ class EvaluationPanel(QWidget):
         self.message_page.show_message(f"Evaluating on {where}…",
                                        "Predicting every sample with the trained model.", busy=True)
         self.stack.setCurrentWidget(self.message_page)
-        worker = EvaluationWorker(run, model, dataset)
+        worker = start_evaluation(model, dataset)
         worker.sigFinished.connect(self._on_finished)
         worker.sigFailed.connect(self._on_failed)
-        self._runs[run] = (worker, model, dataset)
-        start_worker(worker)
+        self._current = (worker, run, model, dataset)
 
-    @Slot(int, object)
-    def _on_finished(self, run: int, evaluation: Evaluation) -> None:
-        _worker, model, dataset = self._runs[run]
+    @Slot(object)
+    def _on_finished(self, evaluation: Evaluation) -> None:
+        if self._current is None:
+            return
+        _worker, run, model, dataset = self._current
         if self._end_run(run):
             self._show_results(Results(model, dataset, evaluation))
             self.stack.setCurrentWidget(self.content)
             self.sigEvaluated.emit()
 
-    @Slot(int, str)
-    def _on_failed(self, run: int, message: str) -> None:
-        if self._end_run(run):
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        if self._current is None:
+            return
+        if self._end_run(self._current[1]):
             self._show_results(None)
             self.message_page.show_message("The model could not be evaluated", message, error=True)
             self.stack.setCurrentWidget(self.message_page)
@@ -243,7 +307,7 @@ class EvaluationPanel(QWidget):
 
     def _end_run(self, run: int) -> bool:
         """Finish bookkeeping of ``run``; True when its answer is still wanted."""
-        self._runs.pop(run, None)
+        self._current = None
         self._busy = False
         if self._pending is not None:
             model, dataset = self._pending
@@ -315,3 +379,14 @@ class EvaluationPanel(QWidget):
     def _inspect_and_show(self, index: int) -> None:
         self.inspect_sample(index)
         self.tabs.setCurrentWidget(self.grad_cam)
+
+
+def _model_with_weights(_state: Any, design: Design, weights: WeightsSource) -> Any:
+    """The design's Keras model holding ``weights`` (on a worker thread: imports TensorFlow).
+    Strict: a layer the file lacks is an error naming it, not a silently fresh layer."""
+    from engine.quiet_tf import quiet_tensorflow
+    from engine.weights import model_with_weights
+
+    quiet_tensorflow()
+    model, _fresh = model_with_weights(design, weights, strict=True)
+    return model

@@ -18,7 +18,7 @@ from typing import Any
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QGraphicsItem, QHBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QHBoxLayout, QSizePolicy, QVBoxLayout, QWidget
 
 from .series import PLOTS, BatchSeries, EpochSeries, nice_ceiling
 
@@ -56,16 +56,27 @@ def _color(hex_or_color: Any, alpha: int = 255) -> QColor:
 
 
 class TrainingCurves(QWidget):
-    """Two plots side by side: the loss, and the first metric (accuracy), against epochs."""
+    """Two plots side by side: the loss, and the first metric (accuracy), against epochs; their
+    legend is a row above them, so that it never hides a curve."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.runs: list[RunCurves] = []
         self.plots: dict[str, pg.PlotWidget] = {}
         self._x_end = 1.0
-        layout = QHBoxLayout(self)
+        column = QVBoxLayout(self)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        self.legend_view = pg.GraphicsLayoutWidget(self)
+        self.legend_view.ci.setContentsMargins(0, 0, 0, 0)
+        self.legend_view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.legend_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.legend_view.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        column.addWidget(self.legend_view)
+        layout = QHBoxLayout()
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)
+        column.addLayout(layout, 1)
         for key, title in (("loss", "Loss"), ("metric", "Accuracy")):
             widget = pg.PlotWidget(self)
             widget.setMinimumSize(160, 120)
@@ -88,8 +99,12 @@ class TrainingCurves(QWidget):
         self.plots["metric"].setYRange(0.0, 1.0, padding=Y_PADDING)
         self._loss_range = (0.0, 1.0)
         self.plots["loss"].setYRange(*self._loss_range, padding=Y_PADDING)
-        self.legend = self.plots["loss"].getPlotItem().addLegend(offset=(-6, 6), labelTextSize="8pt",
-                                                                 verSpacing=-6, colCount=2)
+        self.legend = pg.LegendItem(labelTextSize="8pt", verSpacing=-6, colCount=MAX_RUNS + 3)
+        self.legend.layout.setContentsMargins(4, 0, 4, 0)
+        self.legend_view.addItem(self.legend)
+        self.legend_view.ci.layout.setColumnStretchFactor(0, 0)
+        self.legend_view.ci.addItem(pg.GraphicsWidget(), 0, 1)  # takes the rest: the legend stays compact
+        self.legend_view.ci.layout.setColumnStretchFactor(1, 1)
         self._rebuild_legend()
         self.apply_palette()
 
@@ -214,9 +229,10 @@ class TrainingCurves(QWidget):
                 axis.setTextPen(pg.mkPen(text))
             item.titleLabel.setAttr("color", text.name())
             item.titleLabel.setText(item.titleLabel.text)
+        self.legend_view.setBackground(self.palette().color(QPalette.ColorRole.Window))
         self.legend.setLabelTextColor(text)
-        self.legend.setBrush(pg.mkBrush(_color(background, 215)))
-        self.legend.setPen(pg.mkPen(_color(muted, 120)))
+        self.legend.setBrush(pg.mkBrush(None))  # a row of its own: no box to tell it from the data
+        self.legend.setPen(pg.mkPen(None))
         self._restyle_faded()
 
     def changeEvent(self, event: QEvent) -> None:
@@ -282,6 +298,7 @@ class TrainingCurves(QWidget):
         self.legend.clear()
         run = self.current
         self.legend.setVisible(run is not None)  # no empty box before the first run
+        self.legend_view.setVisible(run is not None)
         if run is None:
             return
         items = run.items["loss"]
@@ -290,3 +307,5 @@ class TrainingCurves(QWidget):
         self.legend.addItem(items["smooth"], f"Run {run.number} · per batch")
         for earlier in reversed(self.runs[:-1]):
             self.legend.addItem(earlier.items["loss"]["smooth"], f"Run {earlier.number}")
+        self.legend.updateSize()
+        self.legend_view.setFixedHeight(int(math.ceil(self.legend.boundingRect().height())) + 2)

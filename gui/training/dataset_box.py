@@ -20,9 +20,9 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
-from engine.errors import ConvasError
+from engine.errors import ConvasError, first_line
 
-from ..inspector import _mute, _NoWheelMixin
+from ..widgets import NoWheelMixin as _NoWheelMixin, mute as _mute
 from ..theme import ERROR_COLOR
 
 THUMB = 48                 # thumbnail size in pixels
@@ -107,7 +107,7 @@ class _LoadJob(QRunnable):
         except ConvasError as exc:
             self._emit(self.relay.sigFailed, self.token, str(exc))
         except Exception as exc:  # noqa: BLE001 - an unreadable file is a message, not a crash
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            first = first_line(exc)
             self._emit(self.relay.sigFailed, self.token, f"cannot load {self.args[0]}: {first}")
         else:
             self._emit(self.relay.sigLoaded, self.token, loaded)

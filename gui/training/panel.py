@@ -1,10 +1,11 @@
 """The Train panel: data, settings, Train/Pause/Stop, progress and live curves.
 
 The panel mirrors ``document.training`` (the settings a ``.convas`` file keeps) and writes each
-change back, marking the document modified. It trains a copy of the design taken when Train is
-pressed, on a worker thread (:mod:`.worker`), so edits on the canvas never disturb a run. Per-batch
-signals only append to numpy buffers; a timer redraws the curves and the progress, up to 20 Hz
-but within a CPU budget (:mod:`.pacing`).
+change back, marking the document modified. What a run is — its state, thread, clock, messages and
+results, and the data loaded for the design — lives in a widget-free :class:`.session.TrainingSession`
+that this panel draws; the run trains a copy of the design taken when Train is pressed, so edits on
+the canvas never disturb it. Per-batch signals only append to numpy buffers; a timer redraws the
+curves and the progress, up to 20 Hz but within a CPU budget (:mod:`.pacing`).
 
 Heavy parts wait until the panel is first shown (or Train is pressed): the plots import
 pyqtgraph, the dataset loads off the GUI thread, and TensorFlow is imported by the worker.
@@ -15,10 +16,10 @@ from __future__ import annotations
 import math
 import sys
 import time
-from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QBuffer, QIODevice, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QPainter, QPaintEvent, QPalette, QShowEvent
 from PySide6.QtWidgets import (
     QFrame, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QScrollArea, QSizePolicy, QStyle,
@@ -26,24 +27,26 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import ConvasError
-from engine.training import TrainingConfig, TrainingSettings
+from engine.training import MessageKind, TrainingSettings
 
 from ..document import Document
-from ..inspector import _mute, _section, _sentence
+from ..widgets import mute as _mute, section_title as _section, sentence as _sentence
 from ..theme import ERROR_COLOR, WARNING_COLOR
-from .dataset_box import DatasetBox, DatasetLoader, LoadedData, SamplePreview
+from .dataset_box import DatasetBox, LoadedData, SamplePreview
 from .pacing import FASTEST_MS, RedrawPacer
 from .series import PLOTS
+from .session import STOP_TIMEOUT_S, RunState, TrainingSession
 from .settings_form import SettingsForm
-from .worker import TrainingWorker, start_worker
+
+__all__ = ["STOP_TIMEOUT_S", "TrainPanel", "format_duration"]
 
 GIL_SWITCH_S = 0.001      # sys.setswitchinterval while training (see start)
 PROGRESS_S = 0.2          # the progress bar moves at most this often
-STOP_TIMEOUT_S = 30.0     # how long closing waits for a run to stop
 MESSAGES_SHOWN = 4
-_QUIET_MESSAGES = ("training paused", "training resumed")  # the buttons already say so
+_QUIET_MESSAGES = (MessageKind.PAUSED, MessageKind.RESUMED)  # the Pause button already says so
 
-IDLE, STARTING, RUNNING, PAUSED, STOPPING = "idle", "starting", "running", "paused", "stopping"
+IDLE, STARTING, RUNNING, PAUSED, STOPPING = (RunState.IDLE, RunState.STARTING, RunState.RUNNING,
+                                             RunState.PAUSED, RunState.STOPPING)
 
 
 def format_duration(seconds: float) -> str:
@@ -95,70 +98,11 @@ class _Divider(QWidget):
         QPainter(self).fillRect(self.rect(), color)
 
 
-class _RunClock:
-    """Where a run is and how fast it goes: batches done, pauses, rate, ETA."""
-
-    def __init__(self, epochs: int, batch_size: int) -> None:
-        self.epochs, self.batch_size = epochs, batch_size
-        self.started = time.perf_counter()
-        self.first_batch: float | None = None
-        self.batches = 0                  # per epoch, known from the first batch
-        self.done = 0                     # batches reported (over all epochs)
-        self.epoch = self.batch = 0
-        self.paused_total = 0.0
-        self.paused_since: float | None = None
-
-    def on_batch(self, epoch: int, batch: int, batches: int) -> None:
-        if self.first_batch is None:
-            self.first_batch = time.perf_counter()
-        self.batches = batches or self.batches
-        self.epoch, self.batch = epoch, batch
-        self.done += 1
-
-    def pause(self, paused: bool) -> None:
-        now = time.perf_counter()
-        if paused and self.paused_since is None:
-            self.paused_since = now
-        elif not paused and self.paused_since is not None:
-            self.paused_total += now - self.paused_since
-            self.paused_since = None
-
-    @property
-    def total(self) -> int:
-        return self.epochs * self.batches
-
-    @property
-    def position(self) -> int:
-        return self.epoch * self.batches + self.batch + 1 if self.done else 0
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.started
-
-    def batch_seconds(self) -> float | None:
-        """Seconds per batch since the first batch (validation included, pauses excluded)."""
-        if self.first_batch is None or self.done < 2:
-            return None
-        now = self.paused_since or time.perf_counter()
-        active = now - self.first_batch - self.paused_total
-        return active / (self.done - 1) if active > 0 else None
-
-    def samples_per_s(self) -> float | None:
-        seconds = self.batch_seconds()
-        return self.batch_size / seconds if seconds else None
-
-    def eta(self) -> float | None:
-        seconds = self.batch_seconds()
-        if seconds is None or not self.total:
-            return None
-        return max(0, self.total - self.position) * seconds
-
-
 class TrainPanel(QWidget):
-    """Trains the document's design and shows how it goes.
+    """Trains the document's design and shows how it goes; :attr:`session` is the run itself.
 
-    Attributes after a run: ``result`` (the :class:`engine.training.TrainingResult`),
-    ``result_model`` (the trained Keras model) and ``result_dataset`` (the dataset it was trained
-    on); ``dataset`` is the dataset loaded for the current design.
+    ``result``, ``result_model``, ``result_design`` and ``result_dataset`` read the session's
+    outcome of the last run that trained a model.
     """
 
     sigTrainingStarted = Signal()
@@ -171,44 +115,22 @@ class TrainPanel(QWidget):
         super().__init__(parent)
         self.document = document
         self.app_settings = settings  # the window's QSettings (the last data folder lives there)
-        self.state = IDLE
-        self.dataset: Any = None
-        self.preview: LoadedData | None = None
-        self.problems: list[str] = []
-        self.notes: list[str] = []                 # warnings that do not block training
-        self.messages: list[tuple[str, str]] = []  # (level, text) of the current or last run
-        self.result: Any = None
-        self.result_model: Any = None
-        self.result_design: Any = None             # the snapshot the result was trained on
-        self._run_design: Any = None
-        self.result_dataset: Any = None
-        self.worker: TrainingWorker | None = None
-        self.thread: Any = None
-        self._old_thread: Any = None
+        self.session = TrainingSession(self)
         self.curves: Any = None                    # TrainingCurves, made on first show
-        self.batches_seen = 0                      # batch signals of the current or last run
-        self.batches_after_stop = 0                # of those, how many came after Stop
         self._active = False
-        self._io: Any = None
-        self._io_error: str | None = None
-        self._dataset_error: str | None = None
-        self._loaded_key: tuple | None = None
-        self._loading_key: tuple | None = None
-        self._failed_key: tuple | None = None
-        self._clock: _RunClock | None = None
-        self._run_dataset: Any = None
-        self._run_config: TrainingConfig | None = None
-        self._run_result: Any = None
-        self._run_error: str | None = None
-        self._stop_requested = False
         self._dirty = False
-        self._waiting = False
-        self._start_pending = False               # Train was pressed while the data loaded
-        self._hand_on = True                       # emit sigTrainingFinished when the run ends
 
-        self.loader = DatasetLoader(self)
-        self.loader.sigLoaded.connect(self._on_dataset_loaded)
-        self.loader.sigFailed.connect(self._on_dataset_failed)
+        session = self.session
+        session.sigStateChanged.connect(self._on_state_changed)
+        session.sigPhase.connect(self._on_phase)
+        session.sigBatch.connect(self._on_batch)
+        session.sigEpoch.connect(self._on_epoch)
+        session.sigMessagesChanged.connect(self._show_messages)
+        session.sigEnded.connect(self._on_run_ended)
+        session.sigFinished.connect(self.sigTrainingFinished)
+        session.sigDataLoading.connect(self._on_dataset_loading)
+        session.sigDataLoaded.connect(self._on_dataset_loaded)
+        session.sigDataFailed.connect(self._on_dataset_failed)
         self._timer = QTimer(self)
         self._flush_turn = 0
         self._progress_shown = 0.0  # time.monotonic() of the last progress bar move
@@ -221,6 +143,33 @@ class TrainPanel(QWidget):
         document.analysed.connect(self._on_analysed)
         document.designReset.connect(self._on_design_reset)
         self._update_controls()
+
+    # --- the session's outcome, read-only (the window's weights code reads these) -------------
+
+    @property
+    def state(self) -> RunState:
+        return self.session.state
+
+    @property
+    def dataset(self) -> Any:
+        """The dataset loaded for the current design (None until it is)."""
+        return self.session.dataset
+
+    @property
+    def result(self) -> Any:
+        return self.session.result
+
+    @property
+    def result_model(self) -> Any:
+        return self.session.result_model
+
+    @property
+    def result_design(self) -> Any:
+        return self.session.result_design
+
+    @property
+    def result_dataset(self) -> Any:
+        return self.session.result_dataset
 
     # --- construction ---------------------------------------------------------------------
 
@@ -253,9 +202,10 @@ class TrainPanel(QWidget):
         self.left_scroll.setWidget(left)
         self.left_scroll.setWidgetResizable(True)
         self.left_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.left_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         width = max(left.sizeHint().width(), 400) + self.left_scroll.verticalScrollBar().sizeHint().width()
-        self.left_scroll.setFixedWidth(width)
+        # Its natural width when there is room; narrower (scrolling) on a small screen.
+        self.left_scroll.setMaximumWidth(width)
+        self.left_scroll.setMinimumWidth(min(width, 240))
 
         # Right: controls, progress, messages, then curves and samples.
         self.train_button = self._button(self.act_train)
@@ -276,15 +226,19 @@ class TrainPanel(QWidget):
 
         self.stats_label = ElidedLabel(self)
         self.epoch_label = ElidedLabel(self)
-        self.snapshot_label = ElidedLabel(self)
+        # Which snapshot a run trains: wrapped over the two lines beside the stats, never cut short.
+        self.snapshot_label = QLabel(self)
+        self.snapshot_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.snapshot_label.setWordWrap(True)
         _mute(self.snapshot_label)
         self.snapshot_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.snapshot_label.hide()
         stats = QGridLayout()
         stats.setHorizontalSpacing(16)
         stats.setVerticalSpacing(2)
         stats.addWidget(self.stats_label, 0, 0)
         stats.addWidget(self.epoch_label, 1, 0)
-        stats.addWidget(self.snapshot_label, 1, 1)
+        stats.addWidget(self.snapshot_label, 0, 1, 2, 1)
         stats.setColumnStretch(0, 3)
         stats.setColumnStretch(1, 2)
 
@@ -358,28 +312,25 @@ class TrainPanel(QWidget):
         self._refresh_data()
 
     def is_training(self) -> bool:
-        return self.thread is not None
+        return self.session.is_training()
 
     def can_train(self) -> bool:
         """True when Train would start a run right now."""
-        return (self.state == IDLE and not self.is_training() and self.dataset is not None
-                and self._loading_key is None and self._io is not None and not self.problems)
+        return self.session.can_train()
 
     def _train_enabled(self) -> bool:
         """Train may be pressed: ready, or not known to be impossible while the data loads."""
-        if self.state != IDLE or self.is_training() or self.problems:
+        session = self.session
+        if session.state != IDLE or session.is_training() or session.problems:
             return False
-        return not self._active or self._loading_key is not None or self.can_train()
+        return not self._active or session.is_loading() or session.can_train()
 
     def load_settings(self) -> None:
         """Show ``document.training``; unusable saved settings become the defaults."""
-        try:
-            settings = TrainingSettings.from_dict(self.document.training or None)
-        except ConvasError as exc:
-            settings = TrainingSettings()
-            self.document.training = {}
-            self.sigStatusMessage.emit(f"The training settings in this file are not usable ({exc}); "
-                                       f"using the defaults")
+        settings = self.document.training
+        if self.document.training_error is not None:
+            self.sigStatusMessage.emit(f"The training settings in this file are not usable "
+                                       f"({self.document.training_error}); using the defaults")
         self.form.set_config(settings.config)
         self.dataset_box.set_source(settings.dataset)
 
@@ -395,10 +346,11 @@ class TrainPanel(QWidget):
         # (measured in benchmarks/bench_gui_training.py). 1 ms keeps both moving.
         sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_S))
         self.activate()
-        self._start_pending = False
-        if not self.can_train():
-            if self.state == IDLE and self._loading_key is not None and not self.problems:
-                self._start_pending = True
+        session = self.session
+        session.start_pending = False
+        if not session.can_train():
+            if session.state == IDLE and session.is_loading() and not session.problems:
+                session.start_pending = True
                 self.stats_label.setText("Training starts when the data is loaded…")
             return
         try:
@@ -406,88 +358,29 @@ class TrainPanel(QWidget):
         except ConvasError as exc:
             self.sigStatusMessage.emit(str(exc))
             return
-        design = self.document.design.copy()
-        self._run_design = design.copy()
-        self._run_dataset, self._run_config = self.dataset, config
-        self._run_result, self._run_error = None, None
-        self._stop_requested = False
-        self._hand_on = True
-        self.batches_seen = self.batches_after_stop = 0
-        self.messages.clear()
         self.epoch_label.clear()
-        self._show_messages()
-        self._clock = _RunClock(config.epochs, config.batch_size)
-        self.curves.start_run(len(self._run_dataset.train), config.batch_size, config.epochs,
+        self.curves.start_run(len(session.dataset.train), config.batch_size, config.epochs,
                               config.metrics[0] if config.metrics else "accuracy")
-        self.snapshot_label.setText(f"Training a snapshot of the design from "
-                                    f"{datetime.now():%H:%M}; edits apply to the next run")
         self.progress.setRange(0, 0)  # busy until the first batch tells how many there are
         self.progress.setFormat("Starting…")
         self.stats_label.setText("Starting…")
         self.tabs.setCurrentWidget(self.curves_page)
-
-        worker = TrainingWorker(design, self._run_dataset, config, self.document.weights_file)
-        worker.sigPhase.connect(self._on_phase)
-        worker.sigBatch.connect(self._on_batch)
-        worker.sigEpoch.connect(self._on_epoch)
-        worker.sigMessage.connect(self._on_message)
-        worker.sigFinished.connect(self._on_finished)
-        worker.sigFailed.connect(self._on_failed)
-        self.worker = worker
-        if self._old_thread is not None:
-            self._old_thread.deleteLater()  # the previous run's thread, finished long ago
-            self._old_thread = None
-        self.thread = start_worker(worker, self, on_thread_finished=self._on_thread_finished)
+        session.start(self.document.design, config, self.document.weights)
         self._timer.start(self._pacer.restart())
-        self._set_state(STARTING)
+        self._show_snapshot()
+        self._update_problems()  # problems of the design now concern the next run
         self.sigTrainingStarted.emit()
 
     def toggle_pause(self) -> None:
-        if self.worker is None or self.state not in (RUNNING, PAUSED):
-            return
-        paused = self.state == RUNNING
-        self.worker.set_paused(paused)
-        if self._clock is not None:
-            self._clock.pause(paused)
-        self._set_state(PAUSED if paused else RUNNING)
+        self.session.toggle_pause()
 
     def stop(self) -> None:
         """Ask the run to stop after its current batch (the weights trained so far are kept)."""
-        if self.worker is None or self.state not in (STARTING, RUNNING, PAUSED):
-            return
-        self._stop_requested = True
-        self.worker.request_stop()
-        if self._clock is not None:
-            self._clock.pause(False)
-        self._set_state(STOPPING)
+        self.session.stop()
 
     def stop_and_wait(self, timeout_s: float = STOP_TIMEOUT_S) -> bool:
-        """Stop a run and wait (handling events) until its thread ends; False on time-out.
-
-        For closing or replacing the design: the model is kept in ``result_model`` but not handed
-        on with ``sigTrainingFinished`` (nothing should start evaluating it now)."""
-        if not self.is_training():
-            return True
-        if self._waiting:
-            return False
-        self._hand_on = False
-        self.stop()
-        thread = self.thread
-        loop = QEventLoop()
-        thread.finished.connect(loop.quit)
-        QTimer.singleShot(int(timeout_s * 1000), loop.quit)
-        self._waiting = True
-        try:
-            if thread.isRunning():
-                loop.exec()
-        finally:
-            self._waiting = False
-        if self.thread is not thread:
-            return True  # _on_thread_finished has run
-        if not thread.wait(100):
-            return False
-        self._on_thread_finished()  # its queued call has not come yet
-        return True
+        """See :meth:`TrainingSession.stop_and_wait`."""
+        return self.session.stop_and_wait(timeout_s)
 
     def clear_runs(self) -> None:
         if self.curves is not None:
@@ -499,81 +392,61 @@ class TrainPanel(QWidget):
         """Re-read the design's input/output; load the data again if its input changed."""
         if not self._active:
             return
-        from engine.data_source import model_io  # numpy; not needed before the panel shows
-        from engine.datasets import DatasetError
-
-        try:
-            self._io, self._io_error = model_io(self.document.design, self.document.analysis), None
-        except DatasetError as exc:
-            self._io, self._io_error = None, str(exc)
+        self.session.read_design(self.document.design, self.document.analysis)
         self._request_dataset()
         self._update_problems()
 
-    def _dataset_key(self) -> tuple | None:
-        if self._io is None:
-            return None
-        config = self.form.config()
-        return (self.dataset_box.source, tuple(self._io.input_shape), config.validation_split, config.seed)
-
     def _request_dataset(self) -> None:
-        key = self._dataset_key()
-        if key is None or key in (self._loaded_key, self._loading_key, self._failed_key):
-            return
-        if self.is_training():
-            return  # the run keeps its data; _on_thread_finished asks again
-        self._loading_key = key
-        self._dataset_error = None
+        try:
+            key = self.session.dataset_key(self.dataset_box.source, self.form.config())
+        except ConvasError:
+            return  # the form says why
+        self.session.request_dataset(key)
+
+    def _on_dataset_loading(self) -> None:
         self.dataset_box.show_loading()
-        self.loader.load(*key)
         self._update_controls()
 
     def _on_dataset_loaded(self, loaded: LoadedData) -> None:
-        self._loaded_key, self._loading_key, self._failed_key = self._loading_key, None, None
-        self.dataset, self.preview = loaded.dataset, loaded
-        self.notes = list(loaded.dataset.warnings)
         self.dataset_box.show_dataset(loaded.dataset)
         self.sample_preview.show_data(loaded)
         self._update_problems()
         self._request_dataset()  # the design may have changed while this one loaded
-        if self._start_pending and self.state == IDLE:
-            if self.can_train():
+        session = self.session
+        if session.start_pending and session.state == IDLE:
+            if session.can_train():
                 self.start()
-            elif self._loading_key is None:
-                self._start_pending = False
+            elif not session.is_loading():
+                session.start_pending = False
                 self.stats_label.clear()
 
     def _on_dataset_failed(self, message: str) -> None:
-        self._failed_key, self._loading_key, self._loaded_key = self._loading_key, None, None
-        self.dataset, self.preview, self.notes = None, None, []
-        self._dataset_error = message
         self.dataset_box.show_error(message)
         self.sample_preview.show_message("No images: the data could not be loaded.")
         self._update_problems()
         self._request_dataset()
-        if self._start_pending and self._loading_key is None:
-            self._start_pending = False
+        session = self.session
+        if session.start_pending and not session.is_loading():
+            session.start_pending = False
             self.stats_label.clear()
 
     def _update_problems(self) -> None:
-        problems: list[str] = []
-        if self._io_error:
-            problems = [self._io_error]
-        elif self._dataset_error:
-            problems = [self._dataset_error]
-        elif self.dataset is not None and self._loading_key is None and self._io is not None:
-            from engine.data_source import dataset_problems
-
-            problems = dataset_problems(self.dataset, self._io, self.form.config().loss)
-        self.problems = problems
+        try:
+            loss = self.form.config().loss
+        except ConvasError:
+            loss = None
+        problems = self.session.find_problems(loss)
+        # While a run goes on, the design's problems are about the next run, not this one.
+        training = self.session.is_training()
+        title = "The next run cannot start yet:" if training else "Cannot train yet:"
         parts = []
         if len(problems) == 1:
-            parts.append(f"<b>Cannot train yet:</b> {_escape(_sentence(problems[0]))}")
+            parts.append(f"<b>{title}</b> {_escape(_sentence(problems[0]))}")
         elif problems:
-            parts.append("<b>Cannot train yet:</b><br>"
-                         + "<br>".join(f"• {_escape(_sentence(p))}" for p in problems))
+            parts.append(f"<b>{title}</b><br>" + "<br>".join(f"• {_escape(_sentence(p))}" for p in problems))
         if parts:
-            parts[0] = f"<span style='color:{ERROR_COLOR}'>{parts[0]}</span>"
-        parts += [f"<span style='color:{WARNING_COLOR}'>⚠</span> {_escape(note)}" for note in self.notes]
+            parts[0] = f"<span style='color:{WARNING_COLOR if training else ERROR_COLOR}'>{parts[0]}</span>"
+        parts += [f"{_icon_html(self, MessageKind.WARNING)} {_escape(note)}" for note in self.session.notes]
         text = "<br>".join(parts)
         self.problem_label.setText(text)
         self.problem_label.setVisible(bool(text))
@@ -585,47 +458,46 @@ class TrainPanel(QWidget):
         self._refresh_data()
 
     def _on_design_reset(self) -> None:
+        """A whole new design: the last run's model is not its model; when no run is going,
+        nothing of that run is shown either."""
         self.load_settings()
-        self.result = self.result_model = self.result_dataset = None
+        self.session.forget_results()
         if self.curves is not None:
             self.curves.clear_runs(keep_current=self.is_training())
         if not self.is_training():
-            self.snapshot_label.clear()
-            self.messages.clear()
-            self._show_messages()
+            self.session.forget_run()
+            self.stats_label.clear()
+            self.epoch_label.clear()
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
+            self.progress.setFormat("Not started")
+            self._show_snapshot()
         self._refresh_data()
 
     def _on_settings_changed(self, *_args: Any) -> None:
         try:
-            new = self.settings().to_dict()
+            new = self.settings()
         except ConvasError as exc:
             self.sigStatusMessage.emit(str(exc))
             return
-        try:
-            old = TrainingSettings.from_dict(self.document.training or None).to_dict()
-        except ConvasError:
-            old = None
-        if new != old:
-            self.document.training = new
-            self.document.mark_unsaved()
+        if new != self.document.training:
+            self.document.set_training(new)
         self._request_dataset()
         self._update_problems()
 
     # --- the run --------------------------------------------------------------------------
 
+    def _on_state_changed(self, state: RunState) -> None:
+        self._update_controls()
+        self._show_snapshot()
+        self.sigStateChanged.emit(state.value)
+
     def _on_phase(self, text: str) -> None:
-        if self.state in (STARTING, STOPPING):
-            self.progress.setFormat(text)
-            self.stats_label.setText(text)
+        self.progress.setFormat(text)
+        self.stats_label.setText(text)
 
     def _on_batch(self, epoch: int, batch: int, batches: int, logs: dict) -> None:
-        # O(1): counters and buffer appends; drawing waits for the timer.
-        self.batches_seen += 1
-        if self._stop_requested:
-            self.batches_after_stop += 1
-        if self.state == STARTING:
-            self._set_state(RUNNING)
-        self._clock.on_batch(epoch, batch, batches)
+        # O(1): buffer appends; drawing waits for the timer.
         self.curves.add_batch(epoch, batch, batches, logs)
         self._dirty = True
 
@@ -634,58 +506,33 @@ class TrainPanel(QWidget):
         self._show_epoch(epoch, logs)
         self._dirty = True
 
-    def _on_message(self, text: str) -> None:
-        if text in _QUIET_MESSAGES:
-            return
-        level = "warning" if ("became nan" in text.lower() or "became infinite" in text.lower()) else "info"
-        self.messages.append((level, text))
-        self._show_messages()
-
-    def _on_finished(self, result: Any) -> None:
-        self._run_result = result
-
-    def _on_failed(self, message: str) -> None:
-        self._run_error = message
-        self.messages.append(("error", message))
-        self._show_messages()
-
-    def _on_thread_finished(self) -> None:
-        """The run is over and its thread has ended: show the outcome, hand the model on."""
-        thread = self.thread
-        if thread is None:
-            return
-        thread.wait()
-        self.thread = self.worker = None
-        self._old_thread = thread
+    def _on_run_ended(self) -> None:
+        """Show the outcome of the run that ended (the session keeps it)."""
+        session = self.session
         self._timer.stop()
         self._tick(force=True)
-        result, clock = self._run_result, self._clock
+        result, clock = session.run_result, session.clock
         if self.progress.maximum() == 0:
             self.progress.setRange(0, 1)
             self.progress.setValue(0)
-        if self._run_error is not None:
+        if session.run_error is not None:
             self.progress.setFormat("Failed")
-            self.sigStatusMessage.emit(self._run_error)
-        elif result is not None and result.model is not None:
-            self.result, self.result_model, self.result_dataset = result, result.model, self._run_dataset
-            self.result_design = self._run_design
+            self.sigStatusMessage.emit(session.run_error)
+        elif session.trained():
             if not result.stopped_early and clock is not None and clock.total:
                 self.progress.setValue(self.progress.maximum())
             done = "Stopped" if result.stopped_early else "Finished"
             epochs = f"{result.epochs_run} epoch{'s' if result.epochs_run != 1 else ''}"
             rate = clock.samples_per_s() if clock is not None else None
-            self.stats_label.setText(f"{done} after {epochs} in {format_duration(clock.elapsed())}"
+            elapsed = format_duration(clock.elapsed()) if clock is not None else "–"
+            self.stats_label.setText(f"{done} after {epochs} in {elapsed}"
                                      + (f" · {rate:,.0f} samples/s" if rate else ""))
-            self.snapshot_label.setText(self.snapshot_label.text().replace("Training a", "Trained a")
-                                        .split(";")[0])
             self.progress.setFormat(f"{done} · {self.progress.format()}" if clock and clock.done else done)
         else:
             self.progress.setFormat("Stopped before training began")
             self.stats_label.setText("Stopped before training began")
-        self._set_state(IDLE)
+        self._show_snapshot()
         self._refresh_data()  # the design or the data may have changed during the run
-        if result is not None and result.model is not None and self._run_error is None and self._hand_on:
-            self.sigTrainingFinished.emit(result.model, self._run_dataset)
 
     def _tick(self, force: bool = False) -> None:
         """Redraw curves and progress (up to 20 Hz while training, slower when drawing would
@@ -697,8 +544,8 @@ class TrainPanel(QWidget):
             # One plot per tick, in turn (each redraws at 10 Hz), all of them when forced.
             self._flush_turn = (self._flush_turn + 1) % len(PLOTS)
             self.curves.flush(PLOTS if force else (PLOTS[self._flush_turn],))
-        clock = self._clock
-        if clock is None or not (self._dirty or force or self.state in (RUNNING, STARTING)):
+        clock, state = self.session.clock, self.session.state
+        if clock is None or not (self._dirty or force or state in (RUNNING, STARTING)):
             return
         self._dirty = False
         now = time.monotonic()
@@ -710,18 +557,18 @@ class TrainPanel(QWidget):
             self.progress.setValue(min(clock.position, clock.total))
             self.progress.setFormat(f"Epoch {clock.epoch + 1}/{clock.epochs} · batch "
                                     f"{clock.batch + 1}/{clock.batches}")
-        if self.state in (RUNNING, PAUSED, STOPPING) and clock.done:
+        if state in (RUNNING, PAUSED, STOPPING) and clock.done:
             parts = []
             rate = clock.samples_per_s()
             if rate:
                 parts.append(f"{rate:,.0f} samples/s")
             eta = clock.eta()
-            if eta is not None and self.state == RUNNING:
+            if eta is not None and state == RUNNING:
                 parts.append(f"ETA {format_duration(eta)}")
             parts.append(f"{format_duration(clock.elapsed())} elapsed")
-            if self.state == PAUSED:
+            if state == PAUSED:
                 parts.insert(0, "Paused")
-            elif self.state == STOPPING:
+            elif state == STOPPING:
                 parts.insert(0, "Stopping after this batch…")
             text = " · ".join(parts)
             if text != self.stats_label.text():
@@ -734,36 +581,49 @@ class TrainPanel(QWidget):
         shown.sort(key=lambda kv: (order.get(kv[0], 9), kv[0]))
         values = [f"{k.replace('_', ' ')} {v * 100:.1f} %" if k.endswith("accuracy") and math.isfinite(v)
                   else f"{k.replace('_', ' ')} {v:.4g}" for k, v in shown]
-        config = self._run_config
+        config = self.session.run_config
         if "lr" in logs and config is not None and not math.isclose(logs["lr"], config.learning_rate,
                                                                     rel_tol=1e-5):
             values.append(f"learning rate now {logs['lr']:.3g}")  # lowered on a plateau
         self.epoch_label.setText(f"Epoch {epoch + 1}: " + " · ".join(values))
 
     def _show_messages(self) -> None:
+        """The last few messages of the run, each with the icon of its kind."""
         lines = []
-        for level, text in self.messages[-MESSAGES_SHOWN:]:
-            body = _escape(_sentence(text))
-            if level == "warning":
-                lines.append(f"<span style='color:{WARNING_COLOR}'><b>⚠ {body}</b></span>")
-            elif level == "error":
-                lines.append(f"<span style='color:{ERROR_COLOR}'><b>✕ {body}</b></span>")
+        shown = [m for m in self.session.messages if m.kind not in _QUIET_MESSAGES]
+        for message in shown[-MESSAGES_SHOWN:]:
+            body = _escape(_sentence(message.text))
+            icon = _icon_html(self, message.kind)
+            if message.kind is MessageKind.ERROR:
+                lines.append(f"{icon} <span style='color:{ERROR_COLOR}'><b>{body}</b></span>")
+            elif message.kind.is_warning:
+                lines.append(f"{icon} <span style='color:{WARNING_COLOR}'><b>{body}</b></span>")
             else:
-                lines.append(f"ⓘ {body}")
+                lines.append(f"{icon} {body}")
         self.message_label.setText("<br>".join(lines))
         self.message_label.setVisible(bool(lines))
 
+    def _show_snapshot(self) -> None:
+        """Which design the current or last run trains, said from the session's state."""
+        session = self.session
+        when = session.started_at
+        if when is None:
+            text = ""
+        elif session.is_training():
+            text = f"Training a snapshot of the design from {when:%H:%M}; edits apply to the next run"
+        elif session.trained():
+            text = f"Trained a snapshot of the design from {when:%H:%M}"
+        else:
+            text = ""
+        self.snapshot_label.setText(text)
+        self.snapshot_label.setToolTip(text)
+        self.snapshot_label.setVisible(bool(text))
+
     # --- state ----------------------------------------------------------------------------
 
-    def _set_state(self, state: str) -> None:
-        if state == self.state:
-            return
-        self.state = state
-        self._update_controls()
-        self.sigStateChanged.emit(state)
-
     def _update_controls(self) -> None:
-        state = self.state
+        session = self.session
+        state = session.state
         busy = state != IDLE
         self.act_train.setEnabled(self._train_enabled())
         self.act_pause.setEnabled(state in (RUNNING, PAUSED))
@@ -778,9 +638,9 @@ class TrainPanel(QWidget):
             button.setIcon(action.icon())
         self.dataset_box.setEnabled(not busy)
         self.form.setEnabled(not busy)
-        if state == IDLE and self.problems:
+        if state == IDLE and session.problems:
             self.train_button.setToolTip("Fix the problems shown to train")
-        elif state == IDLE and self._loading_key is not None:
+        elif state == IDLE and session.is_loading():
             self.train_button.setToolTip("Loading the data…")
         else:
             self.train_button.setToolTip(self.act_train.statusTip())
@@ -798,6 +658,30 @@ class TrainPanel(QWidget):
     def _activate_if_seen(self) -> None:
         if self.isVisible() and not self.visibleRegion().isEmpty():
             self.activate()
+
+
+_MESSAGE_ICONS = {MessageKind.ERROR: QStyle.StandardPixmap.SP_MessageBoxCritical,
+                  MessageKind.WARNING: QStyle.StandardPixmap.SP_MessageBoxWarning,
+                  MessageKind.NAN: QStyle.StandardPixmap.SP_MessageBoxWarning}
+
+
+def _icon_html(widget: QWidget, kind: MessageKind) -> str:
+    """An ``<img>`` of the style's icon for a message of ``kind``, one text line high (a glyph
+    such as ⓘ is missing from many Linux fonts and shows as a box)."""
+    pixmap = _MESSAGE_ICONS.get(kind, QStyle.StandardPixmap.SP_MessageBoxInformation)
+    size = max(12, widget.fontMetrics().height() - 2)
+    return _icon_data(widget.style(), pixmap, size, widget.devicePixelRatioF())
+
+
+@lru_cache(maxsize=32)
+def _icon_data(style: QStyle, pixmap: QStyle.StandardPixmap, size: int, ratio: float) -> str:
+    image = style.standardIcon(pixmap).pixmap(size, size, ratio)
+    buffer = QBuffer()
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    image.save(buffer, "PNG")
+    data = bytes(buffer.data().toBase64()).decode("ascii")
+    return (f"<img src='data:image/png;base64,{data}' width='{size}' height='{size}' "
+            f"style='vertical-align: middle'>")
 
 
 def _escape(text: str) -> str:

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QLabel, QSizePolicy, QSpinBox, QWidget,
 )
 
 from engine.training import TrainingConfig
 
-from ..inspector import _NoWheelMixin
+from ..widgets import NoWheelMixin, NumberSpinBox
 
 OPTIMIZER_CHOICES = (("Adam", "adam"), ("AdamW", "adamw"), ("SGD (momentum)", "sgd"), ("RMSprop", "rmsprop"))
 AUTOMATIC_LOSS = "Automatic"
@@ -30,7 +28,6 @@ LOSS_NAMES = (
     "categorical_hinge", "hinge", "squared_hinge", "mean_squared_error", "mean_absolute_error", "huber",
 )
 LR_MIN, LR_MAX = 1e-8, 1e6
-_NUMBER_PREFIX = re.compile(r"[+-]?(\d*\.?\d*)([eE][+-]?\d*)?")
 _MANTISSAS = (1.0, 2.0, 5.0)  # the learning rate steps 1e-3, 2e-3, 5e-3, 1e-2, …
 
 
@@ -48,41 +45,17 @@ def _log_steps(value: float, steps: int) -> float:
     return _MANTISSAS[index % 3] * 10.0 ** exponent
 
 
-class LearningRateSpin(_NoWheelMixin, QDoubleSpinBox):
+class LearningRateSpin(NumberSpinBox):
     """A positive number typed as written (0.001, 3e-4) that steps along 1, 2, 5, 10, …"""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setDecimals(12)
-        self.setRange(LR_MIN, LR_MAX)
-        self.setKeyboardTracking(False)
-        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-
-    def textFromValue(self, value: float) -> str:
-        return f"{value:.6g}"
-
-    def valueFromText(self, text: str) -> float:
-        try:
-            return float(text.strip())
-        except ValueError:
-            return self.value()
-
-    def validate(self, text: str, pos: int) -> QValidator.State:
-        stripped = text.strip()
-        try:
-            value = float(stripped)
-        except ValueError:
-            return QValidator.State.Intermediate if _NUMBER_PREFIX.fullmatch(stripped) \
-                else QValidator.State.Invalid
-        if not math.isfinite(value) or not LR_MIN <= value <= LR_MAX:
-            return QValidator.State.Intermediate
-        return QValidator.State.Acceptable
+        super().__init__(LR_MIN, LR_MAX, digits=6, parent=parent)
 
     def stepBy(self, steps: int) -> None:
         self.setValue(min(LR_MAX, max(LR_MIN, _log_steps(self.value(), steps))))
 
 
-class _Spin(_NoWheelMixin, QSpinBox):
+class _Spin(NoWheelMixin, QSpinBox):
     def __init__(self, lo: int, hi: int, parent: QWidget | None = None, off: bool = False,
                  suffix: str = "") -> None:
         super().__init__(parent)
@@ -95,7 +68,7 @@ class _Spin(_NoWheelMixin, QSpinBox):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
 
-class _Combo(_NoWheelMixin, QComboBox):
+class _Combo(NoWheelMixin, QComboBox):
     pass
 
 
@@ -241,7 +214,7 @@ class SettingsForm(QWidget):
             self.sigChanged.emit()
 
 
-class _NoWheelDoubleSpin(_NoWheelMixin, QDoubleSpinBox):
+class _NoWheelDoubleSpin(NoWheelMixin, QDoubleSpinBox):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setKeyboardTracking(False)

@@ -86,7 +86,7 @@ def drag_mouse(qtbot, view: GraphView, start: QPointF, end: QPointF, steps: int 
 
 
 def test_scene_mirrors_design_and_lays_it_out(canvas):
-    document, scene, view = canvas
+    document, scene, _view = canvas
     assert [i.name for i in scene.node_items()] == list(document.design.nodes)
     assert edges(scene) == [("conv2d", "max_pooling2d"), ("flatten", "dense"),
                             ("input_layer", "conv2d"), ("max_pooling2d", "flatten")]
@@ -264,7 +264,7 @@ def test_dragging_cards_is_one_move_command(canvas, qtbot):
 
 
 def test_selection_signal_and_edges(canvas, qtbot):
-    document, scene, view = canvas
+    _document, scene, _view = canvas
     with qtbot.waitSignal(scene.sigSelectionChanged) as blocker:
         scene.select_nodes(["dense", "conv2d"])
     assert blocker.args == [["conv2d", "dense"]]
@@ -275,7 +275,7 @@ def test_selection_signal_and_edges(canvas, qtbot):
 
 
 def test_hovering_shows_tooltips(canvas):
-    document, scene, view = canvas
+    _document, scene, view = canvas
     conv = scene.node_item("conv2d")
     pool = scene.node_item("max_pooling2d")
     for where, expected in ((conv.pos(), "conv2d</b> — Conv2D"),
@@ -288,7 +288,7 @@ def test_hovering_shows_tooltips(canvas):
 
 
 def test_invalid_and_blocked_cards(canvas):
-    document, scene, view = canvas
+    document, scene, _view = canvas
     document.edit("Set kernel", [SetArg("conv2d", "kernel_size", 40)])
     conv, pool = scene.node_item("conv2d"), scene.node_item("max_pooling2d")
     assert conv.text.state == "error" and "Error" in scene.node_tooltip("conv2d")
@@ -299,7 +299,7 @@ def test_invalid_and_blocked_cards(canvas):
 
 def test_rename_and_reset_keep_the_mirror(canvas):
     from engine.editing import Rename
-    document, scene, view = canvas
+    document, scene, _view = canvas
     document.edit("Rename", [Rename("flatten", "to_vector")])
     assert scene.node_item("flatten") is None and scene.node_item("to_vector").text.name == "to_vector"
     assert ("to_vector", "dense") in edges(scene) and ("max_pooling2d", "to_vector") in edges(scene)
@@ -312,7 +312,7 @@ def test_rename_and_reset_keep_the_mirror(canvas):
 
 def test_long_names_are_elided_not_clipped(canvas):
     from engine.editing import Rename
-    document, scene, view = canvas
+    document, scene, _view = canvas
     long = "a_remarkably_long_layer_name_that_cannot_fit_on_a_card"
     document.edit("Rename", [Rename("flatten", long)])
     item = scene.node_item(long)
@@ -322,7 +322,7 @@ def test_long_names_are_elided_not_clipped(canvas):
 
 
 def test_zoom_is_clamped_and_fit_shows_everything(canvas):
-    document, scene, view = canvas
+    _document, scene, view = canvas
     for _ in range(30):
         view.zoom_in()
     assert view.zoom() == pytest.approx(4.0)
@@ -367,3 +367,42 @@ def test_300_layer_chain_builds_and_refreshes_quickly(qtbot):
     assert scene.refresh_cards() == 0
     document.undo_stack.undo()
     assert shape_text(scene, "activation_298") == "(None, 33)"
+
+
+def _edges_through_cards(scene: GraphScene) -> list[tuple[str, str, str]]:
+    """(source, target, card) for every edge whose drawn path runs through another card."""
+    from PySide6.QtGui import QPainterPath, QPainterPathStroker
+
+    stroker = QPainterPathStroker()
+    stroker.setWidth(1.0)
+    found = []
+    for edge in scene.edge_items():
+        line = edge.mapToScene(stroker.createStroke(edge._path))  # the curve as drawn, not its fill
+        for card in scene.node_items():
+            if card.name in (edge.source.node, edge.target):
+                continue
+            box = QPainterPath()
+            box.addRect(card.mapRectToScene(card.card_rect()))
+            if line.intersects(box):
+                found.append((edge.source.node, edge.target, card.name))
+    return found
+
+
+def test_edges_run_around_cards_not_behind_them(qtbot):
+    from engine.design import Design
+    from engine.editing import Move
+
+    design = Design()
+    design.add("InputLayer", "x", {"shape": (8, 8, 4)}, position=(0.0, 0.0))
+    previous = "x"
+    for i in range(3):
+        design.add("ReLU", f"r{i}", {}, [previous], position=(0.0, 140.0 * (i + 1)))
+        previous = f"r{i}"
+    design.add("Add", "add", {}, [previous, "x"], position=(0.0, 560.0))   # a skip behind r0…r2
+    document = Document(design)
+    scene = GraphScene(document)
+    assert _edges_through_cards(scene) == []
+    # A card moved into an edge's way by an edit: the edge goes around it once the edit is shown.
+    document.edit("Move", [Move("r1", (60.0, 280.0))])
+    qtbot.wait_until(lambda: not scene._reroute_pending)
+    assert _edges_through_cards(scene) == []

@@ -143,33 +143,86 @@ def test_choosing_a_thumbnail_inspects_that_sample(evaluated, qtbot):
     assert panel.grad_cam.chooser.index() == chosen
 
 
+def settled(view, qtbot) -> None:
+    """Wait until the view has shown the answer to its latest request."""
+    qtbot.waitUntil(lambda: not view.is_busy(), timeout=TIMEOUT_MS)
+
+
 def test_switching_the_feature_map_layer_shows_one_tile_per_channel(evaluated, qtbot):
     panel = evaluated
     panel.tabs.setCurrentWidget(panel.feature_maps)
     view = panel.feature_maps
     assert view.layer_names() == ["conv_a", "conv_b"]
-    view.select_layer("conv_a")
-    assert view.tile_count() == 4
+    settled(view, qtbot)  # shown: the first layer, computed
+    assert view.layer_name() == "conv_a" and view.tile_count() == 4
     assert "all 4 channels" in view.note.text()
-    view.select_layer("conv_b")
+    with qtbot.waitSignal(view.sigComputed, timeout=TIMEOUT_MS):
+        view.select_layer("conv_b")
     assert view.tile_count() == MAX_CHANNELS == 64
     assert "the first 64 of 70 channels" in view.note.text()
-    view.chooser.spin.setValue(5)
+    with qtbot.waitSignal(view.sigComputed, timeout=TIMEOUT_MS):
+        view.chooser.spin.setValue(5)
     assert view.tile_count() == 64 and panel.grad_cam.chooser.index() == 5
+
+
+def test_feature_maps_and_grad_cam_are_computed_off_the_gui_thread(evaluated, qtbot, monkeypatch):
+    import threading
+
+    from gui.evaluation import feature_maps as feature_maps_module
+    from gui.evaluation import gradcam as gradcam_module
+
+    ran_on: dict[str, int] = {}
+    for module, name in ((feature_maps_module, "feature_maps"), (gradcam_module, "grad_cam")):
+        original = getattr(module, name)
+
+        def recording(*args, _original=original, _name=name, **kwargs):
+            ran_on[_name] = threading.get_ident()
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, recording)
+    panel = evaluated
+    for view in (panel.feature_maps, panel.grad_cam):
+        with qtbot.waitSignal(view.sigComputed, timeout=TIMEOUT_MS):
+            qtbot.mouseClick(panel.tabs.tabBar(), Qt.MouseButton.LeftButton,
+                             pos=panel.tabs.tabBar().tabRect(panel.tabs.indexOf(view)).center())
+        assert panel.tabs.currentWidget() is view
+    main = threading.get_ident()
+    assert set(ran_on) == {"feature_maps", "grad_cam"}
+    assert main not in ran_on.values()
+
+
+def test_a_newer_request_replaces_an_older_one(evaluated, qtbot):
+    panel = evaluated
+    panel.tabs.setCurrentWidget(panel.feature_maps)
+    view = panel.feature_maps
+    settled(view, qtbot)
+    shown = []
+    view.sigComputed.connect(lambda: shown.append((view.layer_name(), view.tile_count())))
+    assert view.layer_name() == "conv_a"
+    view.select_layer("conv_b")  # three requests in a row, each before the last has answered
+    view.chooser.spin.setValue(3)
+    view.select_layer("conv_a")
+    assert view.is_busy()
+    settled(view, qtbot)
+    # Only the latest request is shown; the first runs, but its answer is dropped.
+    assert shown == [("conv_a", 4)]
+    assert "conv_a" in view.note.text() and view.chooser.index() == 3
 
 
 def test_grad_cam_overlays_a_heat_map_on_the_sample(evaluated, qtbot):
     panel = evaluated
-    panel.tabs.setCurrentWidget(panel.grad_cam)
+    with qtbot.waitSignal(panel.grad_cam.sigComputed, timeout=TIMEOUT_MS):
+        panel.tabs.setCurrentWidget(panel.grad_cam)
     view = panel.grad_cam
-    assert view.layer_name() == "conv_b"  # the last image-like layer
+    assert view.layer_name() == "conv_b"  # the last convolution
     overlay = view.overlay_image()
     assert overlay is not None and (overlay.width(), overlay.height()) == (8, 8)
     assert not view.overlay_view.pixmap().isNull() and view.overlay_view.pixmap().width() > 64
     predicted = int(panel.evaluation.y_pred[0])
     assert view.last.class_index == predicted
     assert f"{panel.evaluation.probabilities[0, predicted]:.2f}" in view.note.text()
-    view.class_combo.setCurrentIndex(view.class_combo.findData(1))  # ask about "mid" instead
+    with qtbot.waitSignal(view.sigComputed, timeout=TIMEOUT_MS):
+        view.class_combo.setCurrentIndex(view.class_combo.findData(1))  # ask about "mid" instead
     assert view.last.class_index == 1 and "<b>mid</b>" in view.note.text()
 
 

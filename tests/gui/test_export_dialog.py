@@ -10,25 +10,11 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDialogButtonBox, QFileDialog
 
-from PySide6.QtCore import QSettings
-
 from engine.examples import seed_design
-from gui.document import Document
 from gui.export_dialog import ExportDialog
-from gui.main_window import MainWindow
 
 pytestmark = pytest.mark.slow
 EXPORT_TIMEOUT_MS = 240_000
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(Document(seed_design()), settings=settings, autosave_dir=tmp_path / "recovery")
-    qtbot.addWidget(win, before_close_func=lambda w: w.document.mark_saved())
-    win.show()
-    qtbot.waitExposed(win)
-    return win
 
 
 def _drive(qtbot, window, steps) -> None:
@@ -192,7 +178,7 @@ def test_closing_during_an_export_cancels_it_and_closes_when_it_ends(qtbot, wind
         release.set()
     assert report["after esc"] == (True, True, "Cancelling… (finishing the current step)")
     dialog = report["dialog"]
-    assert not dialog.is_busy() and dialog.thread is None
+    assert not dialog.is_busy() and dialog.worker is None
     assert dialog.result is None
     assert list(tmp_path.glob("*seed*")) == []
 
@@ -238,7 +224,7 @@ def test_choosing_tflite_warns_about_layers_it_cannot_convert(qtbot, tmp_path):
     design = Design(name="volume")
     design.add("InputLayer", "scan", {"shape": (8, 8, 8, 1)})
     design.add("MaxPooling3D", "pool", {"pool_size": 2}, inputs=["scan"])
-    dialog = ExportDialog(design, weights_note="Fresh", folder=str(tmp_path))
+    dialog = ExportDialog(design, folder=str(tmp_path))
     qtbot.addWidget(dialog)
     dialog.show()
     assert dialog.format_warning.isHidden()
@@ -255,8 +241,36 @@ def test_choosing_tflite_warns_about_layers_it_cannot_convert(qtbot, tmp_path):
 
 
 def test_a_design_tflite_converts_shows_no_warning(qtbot, tmp_path):
-    dialog = ExportDialog(seed_design(), weights_note="Fresh", folder=str(tmp_path))
+    dialog = ExportDialog(seed_design(), folder=str(tmp_path))
     qtbot.addWidget(dialog)
     dialog.show()
     dialog.format_box.setCurrentIndex(dialog.format_box.findData("tflite"))
     assert dialog.format_warning.isHidden()
+
+
+def test_switching_format_keeps_the_typed_name(qtbot, tmp_path):
+    """The user's file name survives a change of format; only the suffix follows the format
+    (a SavedModel is a folder: no suffix)."""
+    dialog = ExportDialog(seed_design(), folder=str(tmp_path))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    combo = dialog.format_box
+    assert combo.currentData() == "keras"
+    dialog.path_edit.clear()
+    qtbot.keyClicks(dialog.path_edit, str(tmp_path / "phone_model.keras"))
+    combo.setFocus()
+    names = {}
+    for _ in range(combo.count() - 1):
+        qtbot.keyClick(combo, Qt.Key.Key_Down)
+        names[combo.currentData()] = dialog.path_edit.text()
+    assert names == {"savedmodel": str(tmp_path / "phone_model"),
+                     "tflite": str(tmp_path / "phone_model.tflite"),
+                     "onnx": str(tmp_path / "phone_model.onnx"),
+                     "python": str(tmp_path / "phone_model.py")}
+    # A name typed without a suffix gets one; a dotted name keeps its dots.
+    dialog.path_edit.setText(str(tmp_path / "v1.2_final"))
+    qtbot.keyClick(combo, Qt.Key.Key_Up)
+    assert combo.currentData() == "onnx" and dialog.path_edit.text() == str(tmp_path / "v1.2_final.onnx")
+    dialog.path_edit.clear()
+    qtbot.keyClick(combo, Qt.Key.Key_Up)  # an empty destination gets the design's name
+    assert dialog.path_edit.text() == str(tmp_path / "seed_cnn.tflite")

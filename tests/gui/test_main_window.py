@@ -6,34 +6,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from engine.analysis import analyse
 from engine.design import TensorRef
 from engine.examples import seed_design
 from engine.project_file import load_project
-from gui.document import Document
-from gui.main_window import MainWindow
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(Document(seed_design()), settings=settings, autosave_dir=tmp_path / "recovery")
-    qtbot.addWidget(win, before_close_func=discard_changes)
-    win.show()
-    qtbot.waitExposed(win)
-    win.activateWindow()
-    return win
-
-
-def discard_changes(win) -> None:
-    """Teardown closes the window: no question dialog for changes a test left behind."""
-    win.document.mark_saved()
 
 
 def menu_action(win, menu_title: str, text: str):
@@ -109,14 +90,12 @@ def test_corrupt_file_shows_dialog_and_leaves_design_untouched(window, tmp_path,
     assert window.document.design.nodes == before.nodes
 
 
-def test_autosave_then_recovery_in_a_new_window(window, qtbot, tmp_path, monkeypatch):
+def test_autosave_then_recovery_in_a_new_window(window, new_window, monkeypatch):
     window.scene.select_nodes(["flatten"])
     window.palette_widget.sigActivated.emit("Dropout")
     assert window.autosaver.save_now()
     # The crash: the window goes away without a clean close; a new start finds the recovery file.
-    settings = QSettings(str(tmp_path / "settings2.ini"), QSettings.Format.IniFormat)
-    again = MainWindow(Document(seed_design()), settings=settings, autosave_dir=tmp_path / "recovery")
-    qtbot.addWidget(again, before_close_func=discard_changes)
+    again = new_window(settings="settings2.ini", recovery="recovery")
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     again.offer_recovery()
     assert "dropout" in again.document.design.nodes
@@ -172,6 +151,8 @@ def test_window_start_does_not_import_tensorflow():
 
 
 def test_status_bar_reports_problems(window):
-    window.document.edit("bad", [__import__("engine.editing", fromlist=["SetArg"]).SetArg("conv2d_1", "kernel_size", 15)])
+    from engine.editing import SetArg
+
+    window.document.edit("bad", [SetArg("conv2d_1", "kernel_size", 15)])
     assert "problem" in window._status_text.text()
     assert not analyse(window.document.design).valid

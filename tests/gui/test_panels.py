@@ -233,7 +233,7 @@ def test_fix_button_repairs_a_kernel_larger_than_its_input(qtbot):
     widget.show_node("conv2d")
     assert not document.analysis.valid
     buttons = widget.fix_buttons()
-    assert [b.text() for b in buttons] == ["Set padding='same'"]
+    assert [b.text() for b in buttons] == ["Set padding='same'", "Set kernel_size=(4, 4)"]
     qtbot.mouseClick(buttons[0], Qt.MouseButton.LeftButton)
     assert document.analysis.valid
     assert document.undo_stack.count() == 1

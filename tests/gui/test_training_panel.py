@@ -7,17 +7,18 @@ thread; each run after that is one short epoch of the seed CNN on the built-in d
 from __future__ import annotations
 
 import math
-import time
+import threading
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QEventLoop, QSettings, Qt
-from PySide6.QtWidgets import QApplication, QFileDialog
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog
 
 from engine.editing import SetArg, plan_delete
 from engine.examples import seed_design
 from engine.project_file import load_project, save_project
-from gui.document import Document
+from engine.training import MessageKind, TrainingSettings
+from engine.weights import WeightsKind
 from gui.main_window import MainWindow
 from gui.theme import WARNING_COLOR
 from gui.training.series import BatchSeries
@@ -25,28 +26,6 @@ from gui.training.settings_form import _log_steps
 
 TRAIN_TIMEOUT_MS = 180_000  # the first run includes the TensorFlow import
 PROJECT = "Convas projects (*.convas)"
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(Document(seed_design()), settings=settings, autosave_dir=tmp_path / "recovery")
-    qtbot.addWidget(win, before_close_func=stop_and_discard)
-    win.show()
-    qtbot.waitExposed(win)
-    return win
-
-
-def stop_and_discard(win) -> None:
-    """Teardown closes the window: end any run (and the evaluation a finished run started, while
-    events flow) and skip the unsaved-changes question."""
-    assert win.train_panel.stop_and_wait(60)
-    from gui.evaluation.worker import running
-
-    deadline = time.monotonic() + 60
-    while running() and time.monotonic() < deadline:
-        QApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
-    win.document.mark_saved()
 
 
 @pytest.fixture
@@ -85,8 +64,17 @@ def short_run(qtbot, panel, epochs: int = 1, batch: int = 64) -> None:
 def click_train(qtbot, panel):
     assert panel.train_button.isEnabled()
     qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
-    assert panel.is_training() and panel.worker is not None
-    return panel.worker
+    assert panel.is_training() and panel.session.worker is not None
+    return panel.session.worker
+
+
+def wait_for_a_batch(qtbot, worker) -> None:
+    """Wait until the worker has trained a batch. Not ``qtbot.waitSignal(worker.sigBatch)``: the
+    worker emits on its own thread, where the blocker would stop its GUI-thread timer (Qt warns
+    "Timers cannot be stopped from another thread")."""
+    trained = threading.Event()
+    worker.sigBatch.connect(lambda *_: trained.set(), Qt.ConnectionType.DirectConnection)
+    qtbot.waitUntil(trained.is_set, timeout=TRAIN_TIMEOUT_MS)
 
 
 # --- no TensorFlow -------------------------------------------------------------------------------
@@ -111,7 +99,9 @@ def test_dataset_box_shows_digits_counts_and_shapes_replace_them(panel, qtbot):
     assert "1,600</b> training" in summary and "400</b> validation" in summary
     assert [label.toolTip() for label in panel.sample_preview.class_labels] == \
         ["circle", "square", "triangle", "cross"]
-    assert panel.document.training["dataset"] == "shapes" and panel.window().isWindowModified()
+    # The document keeps typed settings, converted to a dict only when a file is written.
+    assert isinstance(panel.document.training, TrainingSettings)
+    assert panel.document.training.dataset == "shapes" and panel.window().isWindowModified()
     # Four classes do not fit the seed CNN's ten outputs: said in red, and Train is off.
     assert not panel.train_button.isEnabled()
     assert "units=4" in panel.problem_label.text()
@@ -145,6 +135,7 @@ def test_settings_survive_save_and_reopen(window, panel, qtbot, tmp_path, monkey
     assert saved["epochs"] == 12 and saved["optimizer"] == "rmsprop" and saved["dataset"] == "digits"
     assert math.isclose(saved["learning_rate"], 3e-4)
 
+    monkeypatch.setattr(window, "choose_start_design", seed_design)  # the start dialog's choice
     window.new_file()
     assert panel.form.epochs_spin.value() == 8 and panel.form.optimizer_combo.currentText() == "Adam"
     assert window.open_path(target, ask=False)
@@ -217,14 +208,14 @@ def test_a_short_run_draws_curves_and_hands_on_the_model(panel, qtbot):
 def test_stop_ends_the_run_within_a_batch_and_keeps_the_model(panel, qtbot):
     short_run(qtbot, panel, epochs=20)
     worker = click_train(qtbot, panel)
-    qtbot.waitSignal(worker.sigBatch, timeout=TRAIN_TIMEOUT_MS).wait()
+    wait_for_a_batch(qtbot, worker)
     with qtbot.waitSignal(panel.sigTrainingFinished, timeout=30_000):
         qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
         assert panel.state == "stopping" and not panel.stop_button.isEnabled()
     assert worker.batches_after_stop <= 1
     assert panel.state == "idle" and not panel.is_training() and panel.result_model is not None
     assert panel.result.stopped_early and "stopped on request" in panel.message_label.text().lower()
-    assert panel.batches_seen < 20 * 23
+    assert panel.session.batches_seen < 20 * 23
 
 
 @pytest.mark.slow
@@ -236,11 +227,11 @@ def test_pause_holds_the_run_until_resumed(panel, qtbot):
     qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
     assert panel.state == "paused" and panel.pause_button.text() == "Resume"
     qtbot.wait(300)  # a batch that was running ends, then nothing more arrives
-    seen = panel.batches_seen
+    seen = panel.session.batches_seen
     qtbot.wait(400)
-    assert panel.batches_seen == seen
+    assert panel.session.batches_seen == seen
     qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: panel.batches_seen > seen, timeout=10_000)
+    qtbot.waitUntil(lambda: panel.session.batches_seen > seen, timeout=10_000)
     assert panel.stop_and_wait()
 
 
@@ -262,16 +253,16 @@ def test_nan_guard_names_the_batch_and_suggests_a_lower_learning_rate(panel, qtb
 def test_closing_during_training_stops_it_then_closes(window, panel, qtbot, monkeypatch):
     short_run(qtbot, panel, epochs=20)
     worker = click_train(qtbot, panel)
-    thread = panel.thread
-    qtbot.waitSignal(worker.sigBatch, timeout=TRAIN_TIMEOUT_MS).wait()
+    task = panel.session.task
+    wait_for_a_batch(qtbot, worker)
     asked = []
     monkeypatch.setattr(window, "ask_stop_training", lambda verb: asked.append(verb) or False)
     assert not window.close()  # Cancel: the run goes on
-    assert asked == ["close"] and panel.is_training() and thread.isRunning()
+    assert asked == ["close"] and panel.is_training() and task.is_running()
     monkeypatch.setattr(window, "ask_stop_training", lambda verb: True)
     window.document.mark_saved()  # only the training question here, not the unsaved-changes one
     assert window.close()
-    assert not thread.isRunning() and not panel.is_training() and not window.isVisible()
+    assert not task.is_running() and not panel.is_training() and not window.isVisible()
     assert panel.result_model is not None
 
 
@@ -280,7 +271,7 @@ def test_editing_the_canvas_during_training_does_not_touch_the_run(window, panel
     short_run(qtbot, panel, epochs=2)
     with qtbot.waitSignal(panel.sigTrainingFinished, timeout=TRAIN_TIMEOUT_MS):
         worker = click_train(qtbot, panel)
-        qtbot.waitSignal(worker.sigBatch, timeout=TRAIN_TIMEOUT_MS).wait()
+        wait_for_a_batch(qtbot, worker)
         window.document.edit("Delete", plan_delete(window.document.design, ["dense", "flatten"]))
         assert "dense" not in window.document.design.nodes
     assert not panel.result.stopped_early and panel.result.epochs_run == 2
@@ -293,9 +284,10 @@ def test_editing_the_canvas_during_training_does_not_touch_the_run(window, panel
 def test_new_file_during_training_asks_first(window, panel, qtbot, monkeypatch):
     short_run(qtbot, panel, epochs=20)
     worker = click_train(qtbot, panel)
-    qtbot.waitSignal(worker.sigBatch, timeout=TRAIN_TIMEOUT_MS).wait()
+    wait_for_a_batch(qtbot, worker)
     monkeypatch.setattr(window, "ask_stop_training", lambda verb: verb == "open another design")
     window.document.mark_saved()
+    monkeypatch.setattr(window, "choose_start_design", seed_design)  # the start dialog's choice
     window.new_file()
     assert not panel.is_training() and panel.result_model is None  # a new design starts clean
 
@@ -330,7 +322,8 @@ def test_an_imported_model_is_fine_tuned_from_its_weights(window, qtbot, tmp_pat
     short_run(qtbot, panel)
     with qtbot.waitSignal(panel.sigTrainingFinished, timeout=TRAIN_TIMEOUT_MS):
         click_train(qtbot, panel)
-    assert any("Starting from the weights of pretrained.keras" in text for _level, text in panel.messages)
+    assert any(message.kind is MessageKind.INFO and "Starting from the weights of pretrained.keras" in message.text
+               for message in panel.session.messages)
     tuned = panel.result_model.get_layer("dense").get_weights()[1]
     assert np.all(np.abs(tuned - saved_bias) < 0.5)  # a few Adam steps from +5, not from 0
 
@@ -344,17 +337,16 @@ def save_as(window, monkeypatch, target) -> None:
     assert window.document.path == target and not window.document.modified
 
 
-def reopened(qtbot, tmp_path, path) -> MainWindow:
+def reopened(new_window, path) -> MainWindow:
     """The project opened in a second window, as after restarting Convas."""
-    settings = QSettings(str(tmp_path / "settings2.ini"), QSettings.Format.IniFormat)
-    again = MainWindow(Document(seed_design()), settings=settings, autosave_dir=tmp_path / "recovery2")
-    qtbot.addWidget(again, before_close_func=stop_and_discard)
+    again = new_window(settings="settings2.ini", recovery="recovery2")
     assert again.open_path(path, ask=False)
     return again
 
 
 @pytest.mark.slow
-def test_trained_weights_are_saved_beside_the_project_and_reopened(window, panel, qtbot, tmp_path, monkeypatch):
+def test_trained_weights_are_saved_beside_the_project_and_reopened(window, new_window, panel, qtbot, tmp_path,
+                                                                   monkeypatch):
     import keras
 
     short_run(qtbot, panel)
@@ -376,15 +368,16 @@ def test_trained_weights_are_saved_beside_the_project_and_reopened(window, panel
     window.act_save.trigger()
     assert (weights_file.stat().st_ino, weights_file.stat().st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
 
-    again = reopened(qtbot, tmp_path, target)
+    again = reopened(new_window, target)
     assert again.document.weights_file == weights_file
-    _model, file, note = again.export_weights()
-    assert file == weights_file
-    assert note == "Saved weights — trained on digits for 1 epoch, in net.weights.keras, matched by layer name"
+    weights = again.export_weights()
+    assert weights.kind is WeightsKind.SAVED and weights.file == weights_file
+    assert weights.label() == ("Saved weights — trained on digits for 1 epoch, in net.weights.keras, "
+                               "matched by layer name")
 
 
 @pytest.mark.slow
-def test_imported_weights_survive_save_reopen_and_can_be_forgotten(window, qtbot, tmp_path, monkeypatch):
+def test_imported_weights_survive_save_reopen_and_can_be_forgotten(window, new_window, tmp_path, monkeypatch):
     from PySide6.QtWidgets import QMessageBox
 
     from pretrained import save_pretrained
@@ -398,16 +391,16 @@ def test_imported_weights_survive_save_reopen_and_can_be_forgotten(window, qtbot
     source.unlink()  # the project no longer needs the imported file
     assert (folder / "tuned.weights.keras").is_file()
 
-    again = reopened(qtbot, tmp_path, folder / "tuned.convas")
-    assert again.document.weights.origin == "imported from pretrained.keras"
-    assert again.export_weights()[2] == ("Saved weights — imported from pretrained.keras, in "
+    again = reopened(new_window, folder / "tuned.convas")
+    assert again.document.weights.description == "imported from pretrained.keras"
+    assert again.export_weights().label() == ("Saved weights — imported from pretrained.keras, in "
                                          "tuned.weights.keras, matched by layer name")
 
     # Forgetting them: exports and training start fresh, and the project is modified.
     again.act_forget_weights.trigger()
     assert again.document.weights is None and again.document.modified
     assert not again.act_forget_weights.isEnabled()
-    assert again.export_weights()[2].startswith("Fresh, untrained weights")
+    assert again.export_weights().kind is WeightsKind.FRESH
     again.document.mark_saved()
 
     # A missing weights file: the design opens with fresh weights, and a dialog says why.

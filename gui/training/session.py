@@ -1,0 +1,373 @@
+"""The training session: the data for the current design, one run at a time and its outcome.
+
+:class:`TrainingSession` owns what a run is — its state, thread and worker, clock, messages and
+results — and the dataset loaded for the design, without a single widget. The Train panel draws
+it and the window asks it (``is_training``, ``stop_and_wait``, ``result_model``). A run trains a
+copy of the design taken at :meth:`TrainingSession.start`, on a worker thread (:mod:`.worker`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from PySide6.QtCore import QEventLoop, QObject, QTimer, Signal
+
+from engine.design import Design
+from engine.training import MessageKind, TrainingConfig
+from engine.weights import WeightsSource
+
+from ..workers import Worker
+from .dataset_box import DatasetLoader, LoadedData
+from .worker import TrainingWorker
+
+STOP_TIMEOUT_S = 30.0     # how long closing waits for a run to stop
+
+
+class RunState(StrEnum):
+    """Where the session is; a ``str`` so that it reads as its value (``"idle"``)."""
+
+    IDLE = "idle"            # no run (the last one, if any, is over)
+    STARTING = "starting"    # a run began; no batch has ended yet
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPING = "stopping"    # asked to stop; ends after the current batch
+
+
+@dataclass(frozen=True)
+class RunMessage:
+    """One message of a run: its kind (which decides how it is shown) and its words."""
+
+    kind: MessageKind
+    text: str
+
+
+class RunClock:
+    """Where a run is and how fast it goes: batches done, pauses, rate, ETA."""
+
+    def __init__(self, epochs: int, batch_size: int) -> None:
+        self.epochs, self.batch_size = epochs, batch_size
+        self.started = time.perf_counter()
+        self.first_batch: float | None = None
+        self.batches = 0                  # per epoch, known from the first batch
+        self.done = 0                     # batches reported (over all epochs)
+        self.epoch = self.batch = 0
+        self.paused_total = 0.0
+        self.paused_since: float | None = None
+
+    def on_batch(self, epoch: int, batch: int, batches: int) -> None:
+        if self.first_batch is None:
+            self.first_batch = time.perf_counter()
+        self.batches = batches or self.batches
+        self.epoch, self.batch = epoch, batch
+        self.done += 1
+
+    def pause(self, paused: bool) -> None:
+        now = time.perf_counter()
+        if paused and self.paused_since is None:
+            self.paused_since = now
+        elif not paused and self.paused_since is not None:
+            self.paused_total += now - self.paused_since
+            self.paused_since = None
+
+    @property
+    def total(self) -> int:
+        return self.epochs * self.batches
+
+    @property
+    def position(self) -> int:
+        return self.epoch * self.batches + self.batch + 1 if self.done else 0
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def batch_seconds(self) -> float | None:
+        """Seconds per batch since the first batch (validation included, pauses excluded)."""
+        if self.first_batch is None or self.done < 2:
+            return None
+        now = self.paused_since or time.perf_counter()
+        active = now - self.first_batch - self.paused_total
+        return active / (self.done - 1) if active > 0 else None
+
+    def samples_per_s(self) -> float | None:
+        seconds = self.batch_seconds()
+        return self.batch_size / seconds if seconds else None
+
+    def eta(self) -> float | None:
+        seconds = self.batch_seconds()
+        if seconds is None or not self.total:
+            return None
+        return max(0, self.total - self.position) * seconds
+
+
+class TrainingSession(QObject):
+    """The data for the current design, and the current or last run of a design snapshot.
+
+    After a run that trained a model: ``result`` (the :class:`engine.training.TrainingResult`),
+    ``result_model``, ``result_design`` (the snapshot it was trained on) and ``result_dataset``.
+    """
+
+    sigStateChanged = Signal(object)       # RunState
+    sigStarted = Signal()                  # a run began (state STARTING)
+    sigPhase = Signal(str)                 # what happens before the first batch
+    sigBatch = Signal(int, int, int, object)
+    sigEpoch = Signal(int, object)
+    sigMessagesChanged = Signal()
+    sigEnded = Signal()                    # the run is over, its thread has ended, its outcome is set
+    sigFinished = Signal(object, object)   # a trained Keras model and its dataset, to look at now
+    sigDataLoading = Signal()
+    sigDataLoaded = Signal(object)         # LoadedData
+    sigDataFailed = Signal(str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.state = RunState.IDLE
+        # The data for the current design (its input and output as the design says them).
+        self.io: Any = None
+        self.io_error: str | None = None
+        self.dataset: Any = None
+        self.preview: LoadedData | None = None
+        self.notes: list[str] = []                 # warnings about the data that do not block training
+        self.dataset_error: str | None = None
+        self.problems: list[str] = []              # why the current design cannot train on the data
+        self.loaded_key: tuple | None = None
+        self.loading_key: tuple | None = None
+        self.failed_key: tuple | None = None
+        self.start_pending = False                 # Train was pressed while the data loaded
+        self.loader = DatasetLoader(self)
+        self.loader.sigLoaded.connect(self._on_dataset_loaded)
+        self.loader.sigFailed.connect(self._on_dataset_failed)
+        # The current or last run.
+        self.worker: TrainingWorker | None = None
+        self.task: Worker | None = None            # the run's worker (gui.workers) until it has ended
+        self.clock: RunClock | None = None
+        self.started_at: datetime | None = None    # when the snapshot was taken (None: no run shown)
+        self.run_design: Design | None = None
+        self.run_dataset: Any = None
+        self.run_config: TrainingConfig | None = None
+        self.run_result: Any = None
+        self.run_error: str | None = None
+        self.messages: list[RunMessage] = []
+        self.batches_seen = 0                      # batch signals of the current or last run
+        self.batches_after_stop = 0                # of those, how many came after Stop
+        self.stop_requested = False
+        self._hand_on = True                       # emit sigFinished when the run ends
+        self._waiting = False
+        # The last run that trained a model.
+        self.result: Any = None
+        self.result_model: Any = None
+        self.result_design: Design | None = None
+        self.result_dataset: Any = None
+
+    # --- asking ---------------------------------------------------------------------------
+
+    def is_training(self) -> bool:
+        """A run's worker is alive (from Train until its outcome is known)."""
+        return self.task is not None
+
+    def is_loading(self) -> bool:
+        return self.loading_key is not None
+
+    def can_train(self) -> bool:
+        """True when a run could start right now on the loaded data."""
+        return (self.state == RunState.IDLE and not self.is_training() and self.dataset is not None
+                and self.loading_key is None and self.io is not None and not self.problems)
+
+    def trained(self) -> bool:
+        """The last run ended with a model (and did not fail)."""
+        return self.run_error is None and self.run_result is not None and self.run_result.model is not None
+
+    # --- the data -------------------------------------------------------------------------
+
+    def read_design(self, design: Design, analysis: Any) -> None:
+        """Note the input and output of the current design (or why they are unknown)."""
+        from engine.data_source import model_io  # numpy; not needed before the panel shows
+        from engine.datasets import DatasetError
+
+        try:
+            self.io, self.io_error = model_io(design, analysis), None
+        except DatasetError as exc:
+            self.io, self.io_error = None, str(exc)
+
+    def dataset_key(self, source: str, config: TrainingConfig) -> tuple | None:
+        """What the data to load depends on, or None when the design's input is unknown."""
+        if self.io is None:
+            return None
+        return (source, tuple(self.io.input_shape), config.validation_split, config.seed)
+
+    def request_dataset(self, key: tuple | None) -> bool:
+        """Load the data for ``key`` unless it is loaded, loading or failed already (or a run
+        holds the data: the run's end asks again). True when a load began."""
+        if key is None or key in (self.loaded_key, self.loading_key, self.failed_key) or self.is_training():
+            return False
+        self.loading_key = key
+        self.dataset_error = None
+        self.loader.load(*key)
+        self.sigDataLoading.emit()
+        return True
+
+    def _on_dataset_loaded(self, loaded: LoadedData) -> None:
+        self.loaded_key, self.loading_key, self.failed_key = self.loading_key, None, None
+        self.dataset, self.preview = loaded.dataset, loaded
+        self.notes = list(loaded.dataset.warnings)
+        self.sigDataLoaded.emit(loaded)
+
+    def _on_dataset_failed(self, message: str) -> None:
+        self.failed_key, self.loading_key, self.loaded_key = self.loading_key, None, None
+        self.dataset, self.preview, self.notes = None, None, []
+        self.dataset_error = message
+        self.sigDataFailed.emit(message)
+
+    def find_problems(self, loss: str | None) -> list[str]:
+        """Why the current design cannot train on the data (empty when it can), kept in
+        ``problems``. During a run these concern the next run, not the one going on."""
+        problems: list[str] = []
+        if self.io_error:
+            problems = [self.io_error]
+        elif self.dataset_error:
+            problems = [self.dataset_error]
+        elif self.dataset is not None and self.loading_key is None and self.io is not None:
+            from engine.data_source import dataset_problems
+
+            problems = dataset_problems(self.dataset, self.io, loss)
+        self.problems = problems
+        return problems
+
+    # --- the run --------------------------------------------------------------------------
+
+    def start(self, design: Design, config: TrainingConfig, weights: WeightsSource | None = None) -> None:
+        """Train a copy of ``design`` on the loaded data with ``config`` (see :meth:`can_train`),
+        starting from the design's imported or saved ``weights`` when there are some."""
+        self.run_design = design.copy()
+        self.run_dataset, self.run_config = self.dataset, config
+        self.run_result, self.run_error = None, None
+        self.stop_requested = False
+        self._hand_on = True
+        self.batches_seen = self.batches_after_stop = 0
+        self.messages.clear()
+        self.clock = RunClock(config.epochs, config.batch_size)
+        self.started_at = datetime.now()
+
+        worker = TrainingWorker(design.copy(), self.run_dataset, config, weights)
+        worker.sigPhase.connect(self._on_phase)
+        worker.sigBatch.connect(self._on_batch)
+        worker.sigEpoch.connect(self.sigEpoch)
+        worker.sigMessage.connect(self._on_message)
+        worker.sigFinished.connect(self._on_finished)
+        worker.sigFailed.connect(self._on_failed)
+        worker.sigEnded.connect(self._on_thread_finished)
+        self.worker = worker
+        self.task = worker.start()
+        self._set_state(RunState.STARTING)
+        self.sigMessagesChanged.emit()
+        self.sigStarted.emit()
+
+    def toggle_pause(self) -> None:
+        if self.worker is None or self.state not in (RunState.RUNNING, RunState.PAUSED):
+            return
+        paused = self.state == RunState.RUNNING
+        self.worker.set_paused(paused)
+        if self.clock is not None:
+            self.clock.pause(paused)
+        self._set_state(RunState.PAUSED if paused else RunState.RUNNING)
+
+    def stop(self) -> None:
+        """Ask the run to stop after its current batch (the weights trained so far are kept)."""
+        if self.worker is None or self.state not in (RunState.STARTING, RunState.RUNNING, RunState.PAUSED):
+            return
+        self.stop_requested = True
+        self.worker.request_stop()
+        if self.clock is not None:
+            self.clock.pause(False)
+        self._set_state(RunState.STOPPING)
+
+    def stop_and_wait(self, timeout_s: float = STOP_TIMEOUT_S) -> bool:
+        """Stop a run and wait (handling events) until its thread ends; False on time-out.
+
+        For closing or replacing the design: the model is kept in ``result_model`` but not handed
+        on with ``sigFinished`` (nothing should start evaluating it now)."""
+        if not self.is_training():
+            return True
+        if self._waiting:
+            return False
+        self._hand_on = False
+        self.stop()
+        task = self.task
+        assert task is not None
+        loop = QEventLoop()
+        task.sigEnded.connect(loop.quit)  # after _on_thread_finished, connected first
+        QTimer.singleShot(int(timeout_s * 1000), loop.quit)
+        self._waiting = True
+        try:
+            if self.task is task:
+                loop.exec()
+        finally:
+            self._waiting = False
+            task.sigEnded.disconnect(loop.quit)
+        return self.task is not task  # _on_thread_finished has run
+
+    def forget_results(self) -> None:
+        """A new design: the last run's model is not this design's."""
+        self.result = self.result_model = self.result_design = self.result_dataset = None
+
+    def forget_run(self) -> None:
+        """Nothing of the last run is shown any more (only when no run is going)."""
+        if self.is_training():
+            return
+        self.clock = None
+        self.started_at = None
+        self.run_result = self.run_error = None
+        self.messages.clear()
+        self.sigMessagesChanged.emit()
+
+    # --- from the worker (queued to this thread) -------------------------------------------
+
+    def _on_phase(self, text: str) -> None:
+        if self.state in (RunState.STARTING, RunState.STOPPING):
+            self.sigPhase.emit(text)
+
+    def _on_batch(self, epoch: int, batch: int, batches: int, logs: dict) -> None:
+        # O(1): counters; drawing waits for the panel's timer.
+        self.batches_seen += 1
+        if self.stop_requested:
+            self.batches_after_stop += 1
+        if self.state == RunState.STARTING:
+            self._set_state(RunState.RUNNING)
+        if self.clock is not None:
+            self.clock.on_batch(epoch, batch, batches)
+        self.sigBatch.emit(epoch, batch, batches, logs)
+
+    def _on_message(self, kind: MessageKind, text: str) -> None:
+        self.messages.append(RunMessage(kind, text))
+        self.sigMessagesChanged.emit()
+
+    def _on_finished(self, result: Any) -> None:
+        self.run_result = result
+
+    def _on_failed(self, message: str) -> None:
+        self.run_error = message
+        self.messages.append(RunMessage(MessageKind.ERROR, message))
+        self.sigMessagesChanged.emit()
+
+    def _on_thread_finished(self) -> None:
+        """The run is over and its thread has ended: keep the outcome, hand the model on."""
+        if self.task is None:
+            return
+        self.task = self.worker = None
+        if self.trained():
+            result = self.run_result
+            self.result, self.result_model, self.result_dataset = result, result.model, self.run_dataset
+            self.result_design = self.run_design
+        self._set_state(RunState.IDLE)
+        self.sigEnded.emit()
+        if self.trained() and self._hand_on:
+            self.sigFinished.emit(self.run_result.model, self.run_dataset)
+
+    def _set_state(self, state: RunState) -> None:
+        if state == self.state:
+            return
+        self.state = state
+        self.sigStateChanged.emit(state)
