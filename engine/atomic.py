@@ -8,10 +8,11 @@ step, so :mod:`engine.export.run` moves those into place through a moment-long b
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .errors import ConvasError
 
@@ -59,10 +60,8 @@ def write_bytes_atomically(path: str | os.PathLike[str], data: bytes) -> None:
 
 def remove_quietly(path: Path) -> None:
     """Delete ``path`` if it is there; a failure is ignored (it is cleanup after another error)."""
-    try:
+    with contextlib.suppress(OSError):
         path.unlink()
-    except OSError:
-        pass
 
 
 def fsync_folder(folder: Path) -> None:

@@ -27,12 +27,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from . import __version__
 from .analysis import Severity, analyse
 from .errors import ConvasError, first_line
 from .summary import summary_dict, summary_text
+
+if TYPE_CHECKING:
+    from .design import Design
+    from .weights import WeightsSource
 
 EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a process ended by Ctrl+C
@@ -233,7 +237,7 @@ def _training_settings(args: argparse.Namespace) -> Any:
                    config=config)
 
 
-def _starting_weights(args: argparse.Namespace, design: Any) -> Any:
+def _starting_weights(args: argparse.Namespace, design: Design) -> WeightsSource:
     """The weights a run starts from (:func:`engine.weights.resolve_weights`, as in the window):
     those the design file brings (a ``.keras`` model's own, a project's saved weights file),
     unless ``--fresh``; a missing or changed weights file is a warning."""
@@ -346,17 +350,16 @@ def _train(args: argparse.Namespace) -> int:
 
     from .weights import WeightsError, starting_model
 
-    try:
-        model, started_from = starting_model(design, weights, config.seed)
-    except WeightsError as exc:
-        raise _fail(f"{exc}; use --fresh to start from new weights") from None
-    print(started_from[:1].lower() + started_from[1:], file=sys.stderr)
     reporter = ConsoleReporter(config.epochs, len(dataset.train), config.batch_size)
-    started = time.perf_counter()
     with _CtrlC(reporter):
         try:
+            model, started_from = starting_model(design, weights, config.seed)
+            print(started_from[:1].lower() + started_from[1:], file=sys.stderr)
+            started = time.perf_counter()
             reporter.start()
             result = train(design, dataset.train, validation, config, reporter, model=model)
+        except WeightsError as exc:  # the weights file is unreadable: not the design's fault
+            raise _fail(f"{exc}; use --fresh to start from new weights") from None
         except KerasBuildError as exc:
             raise _fail(f"Keras cannot build the design: {exc}", EXIT_INVALID) from None
         except ConvasError as exc:

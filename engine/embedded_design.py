@@ -40,7 +40,7 @@ def restore_design(path: str | Path, imported: Design) -> Design:
         return imported
     try:
         embedded = design_from_dict(meta["project"]["design"])
-    except Exception:  # a damaged or foreign entry: the Keras config is the truth
+    except Exception:  # noqa: BLE001 - a damaged or foreign entry: the Keras config is the truth
         return imported
 
     def structure(design: Design) -> dict[str, Any]:

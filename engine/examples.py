@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from typing import Callable
+from collections.abc import Callable
 
 from .design import Design, chain
 from .errors import FileFormatError

@@ -15,8 +15,11 @@ A file looks like::
 the same references (empty: every unconsumed tensor is an output). ``weights`` (optional, version 2)
 names a Keras ``.keras`` model saved beside the project, whose layers' weights the design's
 same-named layers take: JSON is no place for megabytes of floats, and a ``.keras`` file is one
-every Keras user can open. Its hash tells a project whose weights file was swapped or damaged. Argument tuples are written as
-JSON lists and read back as tuples, so a design survives a save and a load unchanged.
+every Keras user can open. Its hash tells a project whose weights file was swapped or damaged.
+``origin`` is the weights' description for people (:class:`engine.weights.WeightsSource`); it is
+never parsed: weights read from a project are of kind SAVED, whatever the words say. Argument
+tuples are written as JSON lists and read back as tuples, so a design survives a save and a load
+unchanged.
 
 Reading has two steps, as in orange-canvas-core: the JSON is parsed and checked into plain
 records (every mistake becomes a :class:`FileFormatError` that says where and what), and only then
@@ -144,14 +147,15 @@ def save_project(path: str | os.PathLike[str], design: Design,
 
 def _save_weights(weights: WeightsSource, target: Path) -> Path:
     """Put the weights at ``target`` (already there: nothing to do), atomically."""
-    if weights.model is None and weights.file is None:
-        raise ConvasError("no weights to save: fresh weights are not kept with a project")
-    if weights.model is None and _same_file(Path(weights.file), target):
-        return target
-    if weights.model is None and not Path(weights.file).is_file():
-        raise ConvasError(f"the weights to keep with the project ({weights.description}) were in "
-                          f"{weights.file}, which is gone. Put it back, or choose Train → Forget "
-                          "Weights to save the project without them")
+    if weights.model is None:  # weights in a file: copied, unless they are there already
+        if weights.file is None:
+            raise ConvasError("no weights to save: fresh weights are not kept with a project")
+        if _same_file(Path(weights.file), target):
+            return target
+        if not Path(weights.file).is_file():
+            raise ConvasError(f"the weights to keep with the project ({weights.description}) were in "
+                              f"{weights.file}, which is gone. Put it back, or choose Train → Forget "
+                              "Weights to save the project without them")
     return replace_atomically(target, weights.save_to, f"the weights to {target.name}", WEIGHTS_SUFFIX)
 
 

@@ -52,7 +52,7 @@ class WeightsSource:
     """Where a design's weights come from.
 
     ``file`` holds them (IMPORTED, SAVED). ``model`` is the Keras model holding them in memory
-    (TRAINED). ``design_hash`` is :func:`design_hash` of the design they were trained on
+    (TRAINED). ``structure_hash`` is :func:`structure_hash` of the design they were trained on
     (TRAINED); weights in a file have none, since they are matched to any design by layer
     name. ``description`` says where they came from ("trained on Digits for 5 epochs",
     "imported from resnet.keras"); for FRESH weights, why there are no others. A project file
@@ -62,13 +62,13 @@ class WeightsSource:
     kind: WeightsKind
     description: str = ""
     file: Path | None = None
-    design_hash: str | None = None
+    structure_hash: str | None = None
     model: Any = field(default=None, compare=False, repr=False)
 
     @classmethod
     def trained(cls, model: Any, design: Design, description: str = "trained in this session") -> WeightsSource:
         """The weights of ``model``, which a run trained on ``design``."""
-        return cls(WeightsKind.TRAINED, description, design_hash=design_hash(design), model=model)
+        return cls(WeightsKind.TRAINED, description, structure_hash=structure_hash(design), model=model)
 
     @classmethod
     def imported(cls, path: str | os.PathLike[str]) -> WeightsSource:
@@ -114,10 +114,6 @@ class WeightsSource:
         if self.model is not None:
             self.model.save(path)
         elif self.file is not None:
-            if not Path(self.file).is_file():
-                raise ConvasError(f"the weights ({self.description}) were in {self.file}, which is "
-                                  "gone. Put it back, or choose Train → Forget Weights to go on "
-                                  "without them")
             shutil.copyfile(self.file, path)
         else:
             raise ConvasError("fresh weights are not kept in a file; there is nothing to save")
@@ -125,10 +121,34 @@ class WeightsSource:
 
 def design_hash(design: Design) -> str:
     """SHA-256 of the design's canonical JSON (as a ``.convas`` file stores it): equal for two
-    designs exactly when they would be saved alike (layer positions included)."""
+    designs exactly when they would be saved alike (layer positions included). An exported
+    ``.keras`` file records it, to tell whether its embedded design is still the one its Keras
+    configuration describes; whether weights fit a design is :func:`structure_hash`'s question."""
+    return _sha256(_design_dict(design))
+
+
+def structure_hash(design: Design) -> str:
+    """SHA-256 of what the design computes, without its layout: its layers (names, kinds,
+    arguments, Keras settings), their wiring, its inputs and outputs. Moving a card on the
+    canvas or renaming the design leaves it alone; any change of a layer does not.
+
+    Trained weights belong to this structure: they still apply to a design that was only
+    rearranged since the run (:func:`resolve_weights`)."""
+    data = _design_dict(design)
+    del data["name"]  # the design's (the Keras model's) name: no weight depends on it
+    for node in data["nodes"]:
+        del node["position"]
+    return _sha256(data)
+
+
+def _design_dict(design: Design) -> dict[str, Any]:
     from .project_file import design_to_dict
 
-    text = json.dumps(design_to_dict(design), sort_keys=True, separators=(",", ":"), default=str)
+    return design_to_dict(design)
+
+
+def _sha256(data: dict[str, Any]) -> str:
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -137,8 +157,9 @@ def resolve_weights(design: Design, *, trained: WeightsSource | None = None,
                     fresh: bool = False) -> WeightsSource:
     """The weights that apply to ``design`` for ``use``.
 
-    ``trained``: the last training run's weights (kind TRAINED), if any; they apply only to the
-    very design they were trained on, by :func:`design_hash`. ``kept``: the weights the design
+    ``trained``: the last training run's weights (kind TRAINED), if any; they apply only to a
+    design of the very structure they were trained on (:func:`structure_hash`: the layout may
+    have changed since, a layer may not). ``kept``: the weights the design
     carries from a file (IMPORTED or SAVED). ``fresh``: the user asked for new weights.
 
     - EXPORT: trained weights of this design, else the kept ones, else fresh (the description
@@ -146,16 +167,15 @@ def resolve_weights(design: Design, *, trained: WeightsSource | None = None,
     - SAVE: the same; the caller leaves out trained weights it has saved already, so that an
       unchanged weights file is not written again. FRESH means there is nothing to keep.
     - TRAINING: the kept weights, else fresh. A run never starts from the previous run's result
-      in memory: every run starts from the same weights, those a save would put on disk.
+      in memory: until the design's weights change (a save, an import, Forget Weights), every
+      run starts from the same weights, as ``convas train`` does from the same file.
     """
     if fresh:
         return WeightsSource.fresh("new weights were asked for")
-    matches = False
     if trained is not None and use is not WeightsUse.TRAINING:
         if trained.kind is not WeightsKind.TRAINED or trained.model is None:
             raise ValueError(f"trained weights must be a TRAINED source with a model, not {trained.kind}")
-        matches = trained.design_hash == design_hash(design)
-        if matches:
+        if trained.structure_hash == structure_hash(design):
             return trained
     if kept is not None:
         if kept.kind not in (WeightsKind.IMPORTED, WeightsKind.SAVED) or kept.file is None:
@@ -196,7 +216,7 @@ def load_keras_model(path: str | os.PathLike[str]) -> Any:
         raise WeightsError(f"cannot load the weights of {path}: no such file")
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever Keras raises becomes one line
         raise WeightsError(f"cannot load the weights of {path}: {first_line(exc)}") from None
 
 

@@ -4,7 +4,8 @@ document's QUndoStack; each calls exactly one document method in ``redo`` and ``
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QUndoCommand
 
@@ -28,7 +29,7 @@ class OpCommand(QUndoCommand):
 
     clock: Callable[[], float] = staticmethod(time.monotonic)
 
-    def __init__(self, document: "Document", op: Op, text: str | None = None, *,
+    def __init__(self, document: Document, op: Op, text: str | None = None, *,
                  mergeable: bool = False) -> None:
         super().__init__(text or op.describe())
         self.document = document

@@ -15,11 +15,11 @@ from PySide6.QtGui import QUndoStack
 
 from engine.analysis import Analysis, analyse
 from engine.design import Design
-from engine.weights import WeightsSource
 from engine.training import TrainingSettings
 from engine.editing import (
     AddNode, Connect, Disconnect, Move, Op, RemoveNode, Rename, RestoreNode, apply_op,
 )
+from engine.weights import WeightsSource
 
 from .commands import OpCommand
 

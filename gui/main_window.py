@@ -109,6 +109,7 @@ def shrinkable(widget: QWidget) -> QScrollArea:
     scroll.setWidgetResizable(True)
     scroll.setFrameShape(QFrame.Shape.NoFrame)
     scroll.viewport().setAutoFillBackground(False)
+    scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # not a stop for Tab, and keys stay with the panel
     return scroll
 
 
@@ -272,7 +273,7 @@ class MainWindow(QMainWindow):
         self.theme_group = QActionGroup(self)
         self.theme_actions: dict[Theme, QAction] = {}
         for theme in Theme:
-            act = theme_menu.addAction(theme.title)
+            act = theme_menu.addAction(theme.label)
             act.setCheckable(True)
             act.setChecked(theme is self.theme)
             act.setData(theme.value)
@@ -314,6 +315,13 @@ class MainWindow(QMainWindow):
         # Trained weights are unsaved work: closing asks first, and Save keeps them beside it.
         self.train_panel.sigTrainingFinished.connect(lambda *_: self.document.mark_unsaved())
         self.document.designReset.connect(self.evaluation.clear)
+        # Imported or saved weights can be evaluated without training first.
+        self._evaluate_weights_pending = False
+        self.document.weightsChanged.connect(lambda: self.evaluation.offer_weights(self.document.weights))
+        self.evaluation.sigEvaluateWeights.connect(self.evaluate_kept_weights)
+        self.train_panel.session.sigDataLoaded.connect(self._evaluate_when_data_loaded)
+        self.train_panel.session.sigDataFailed.connect(self._evaluate_when_data_loaded)
+        self.evaluation.offer_weights(self.document.weights)
         self._docks["Train"].visibilityChanged.connect(
             lambda visible: visible and self.train_panel.activate_when_seen())
 
@@ -514,12 +522,12 @@ class MainWindow(QMainWindow):
 
     def _trained_weights(self) -> WeightsSource | None:
         """The last training run's weights, for the design it trained, if there was a run."""
-        panel = self.train_panel
-        if panel.result_model is None or panel.result_design is None:
+        session = self.train_panel.session
+        if session.result_model is None or session.result_design is None:
             return None
-        epochs = panel.result.epochs_run if panel.result is not None else 0
-        data = panel.result_dataset.name if panel.result_dataset is not None else "the data"
-        return WeightsSource.trained(panel.result_model, panel.result_design,
+        epochs = session.result.epochs_run if session.result is not None else 0
+        data = session.result_dataset.name if session.result_dataset is not None else "the data"
+        return WeightsSource.trained(session.result_model, session.result_design,
                                      f"trained on {data} for {epochs} epoch{'s' if epochs != 1 else ''}")
 
     def export_weights(self) -> WeightsSource:
@@ -702,6 +710,28 @@ class MainWindow(QMainWindow):
         wanted = min(340, self.height() // 2)  # room for the curves, but the canvas stays usable
         if dock.height() < wanted - 10:
             self.resizeDocks([dock], [wanted], Qt.Orientation.Vertical)
+
+    def evaluate_kept_weights(self) -> None:
+        """Evaluate the design's imported or saved weights on the Train panel's data (loaded
+        first when it is not there yet)."""
+        weights = self.document.weights
+        if weights is None:
+            return
+        session = self.train_panel.session
+        self.train_panel.activate()  # loads the data for the design, off the GUI thread
+        if session.is_loading():
+            self._evaluate_weights_pending = True
+            return
+        if session.dataset is None:
+            self.show_training_panel()
+            self.statusBar().showMessage("Choose data that fits the design in the Train panel first", 8000)
+            return
+        self.evaluation.evaluate_weights(weights, self.document.design, session.dataset)
+
+    def _evaluate_when_data_loaded(self, _loaded_or_error: Any) -> None:
+        if self._evaluate_weights_pending and not self.train_panel.session.is_loading():
+            self._evaluate_weights_pending = False
+            self.evaluate_kept_weights()
 
     def stop_training_first(self, verb: str) -> bool:
         """Before closing or replacing the design: ask to stop a running training and wait for it

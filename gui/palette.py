@@ -199,6 +199,8 @@ class PaletteWidget(QWidget):
 
         self._groups: dict[str, QTreeWidgetItem] = {}
         self._kinds: dict[str, list[str]] = {}  # each group's layers in catalogue order
+        self._order: dict[str, list[str]] = {}  # each group's layers as the tree shows them
+        self._group_order: list[str] = []       # the groups as the tree shows them
         self._items: dict[str, QTreeWidgetItem] = {}
         self._expanded_before_filter: dict[str, bool] | None = None
         self._populate()
@@ -213,16 +215,8 @@ class PaletteWidget(QWidget):
     def visible_kinds(self) -> list[str]:
         """Layer kinds currently shown (not hidden by the filter), in tree order: while
         filtering, the best matches first (see :func:`match_rank`)."""
-        kinds = []
-        for g in range(self.tree.topLevelItemCount()):
-            group_item = self.tree.topLevelItem(g)
-            if group_item.isHidden():
-                continue
-            for i in range(group_item.childCount()):
-                child = group_item.child(i)
-                if not child.isHidden():
-                    kinds.append(child.data(0, KIND_ROLE))
-        return kinds
+        return [kind for group in self._group_order if not self._groups[group].isHidden()
+                for kind in self._order[group] if not self._items[kind].isHidden()]
 
     def set_filter(self, text: str) -> None:
         """Show only layers whose name or summary contains every word of ``text``."""
@@ -242,7 +236,7 @@ class PaletteWidget(QWidget):
         self._order_groups(sorted(self._groups, key=lambda g: group_rank[g]))
         any_shown = False
         for group, group_item in self._groups.items():
-            self._order_children(group_item, sorted(self._kinds[group], key=order))
+            self._order_children(group, sorted(self._kinds[group], key=order))
             shown = 0
             for kind in self._kinds[group]:
                 self._items[kind].setHidden(ranks[kind] is None)
@@ -281,6 +275,8 @@ class PaletteWidget(QWidget):
             self.tree.addTopLevelItem(group_item)
             self._groups[group] = group_item
             self._kinds[group] = list(kinds)
+            self._order[group] = list(kinds)
+            self._group_order.append(group)
             for kind in kinds:
                 item = QTreeWidgetItem([kind])
                 item.setIcon(0, layer_icon(kind))
@@ -292,18 +288,19 @@ class PaletteWidget(QWidget):
                 self._items[kind] = item
             group_item.setExpanded(True)
 
-    def _order_children(self, group_item: QTreeWidgetItem, kinds: list[str]) -> None:
-        current = [group_item.child(i).data(0, KIND_ROLE) for i in range(group_item.childCount())]
-        if current == kinds:
+    def _order_children(self, group: str, kinds: list[str]) -> None:
+        if self._order[group] == kinds:
             return
-        taken = {c.data(0, KIND_ROLE): c for c in group_item.takeChildren()}
-        group_item.addChildren([taken[k] for k in kinds])
+        self._order[group] = kinds
+        group_item = self._groups[group]
+        group_item.takeChildren()
+        group_item.addChildren([self._items[k] for k in kinds])
 
     def _order_groups(self, groups: list[str]) -> None:
         tree = self.tree
-        current = [tree.topLevelItem(i).text(0) for i in range(tree.topLevelItemCount())]
-        if current == groups:
+        if self._group_order == groups:
             return
+        self._group_order = groups
         was_current = tree.currentItem()
         expanded = {g: item.isExpanded() for g, item in self._groups.items()}
         while tree.topLevelItemCount():

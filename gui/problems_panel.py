@@ -56,7 +56,10 @@ class ProblemsWidget(QWidget):
         return self.tree.topLevelItemCount()
 
     def row(self, index: int) -> QTreeWidgetItem:
-        return self.tree.topLevelItem(index)
+        item = self.tree.topLevelItem(index)
+        if item is None:
+            raise IndexError(index)
+        return item
 
     def refresh(self) -> None:
         problems = self.document.analysis.problems

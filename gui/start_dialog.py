@@ -76,7 +76,7 @@ class StartDialog(QDialog):
         """("empty", ""), ("example", name) or ("template", name)."""
         item = self.list.currentItem()
         data = item.data(CHOICE_ROLE) if item is not None else None
-        return tuple(data) if data else EMPTY  # type: ignore[return-value]
+        return (str(data[0]), str(data[1])) if data else EMPTY
 
     def design(self) -> Design:
         """A fresh design of the chosen kind."""

@@ -8,14 +8,14 @@ chosen theme lives in the application's QSettings under :data:`THEME_KEY`.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
 
-class Theme(str, Enum):
+class Theme(StrEnum):
     """The appearance the user chose in View → Theme."""
 
     SYSTEM = "system"
@@ -23,7 +23,7 @@ class Theme(str, Enum):
     DARK = "dark"
 
     @property
-    def title(self) -> str:
+    def label(self) -> str:
         return self.value.capitalize()
 
 
@@ -124,6 +124,12 @@ def apply_theme(theme: Theme) -> None:
     app = QApplication.instance()
     if not isinstance(app, QApplication):
         return
+    hints = QGuiApplication.styleHints()
+    # Tell the platform too, so that title bars and native dialogs match where it can.
+    if theme is Theme.SYSTEM:
+        hints.unsetColorScheme()
+    else:
+        hints.setColorScheme(Qt.ColorScheme.Dark if theme is Theme.DARK else Qt.ColorScheme.Light)
     dark = system_is_dark() if theme is Theme.SYSTEM else theme is Theme.DARK
     app.setPalette(dark_palette() if dark else light_palette())
     # A widget with a style sheet keeps the colours it was polished with; set the sheet again

@@ -31,11 +31,15 @@ def _spin_box_of(widget: QWidget) -> QAbstractSpinBox | None:
 
 def committed_text(spin: QAbstractSpinBox) -> str | None:
     """What a spin box shows for its current value (None for kinds it cannot tell)."""
-    if not isinstance(spin, (QSpinBox, QDoubleSpinBox)):
+    if isinstance(spin, QSpinBox):
+        at_minimum, text = spin.value() == spin.minimum(), spin.textFromValue(spin.value())
+    elif isinstance(spin, QDoubleSpinBox):
+        at_minimum, text = spin.value() == spin.minimum(), spin.textFromValue(spin.value())
+    else:
         return None
-    if spin.specialValueText() and spin.value() == spin.minimum():
+    if spin.specialValueText() and at_minimum:
         return spin.specialValueText()
-    return spin.prefix() + spin.textFromValue(spin.value()) + spin.suffix()
+    return spin.prefix() + text + spin.suffix()
 
 
 def has_uncommitted_text(widget: QWidget | None) -> bool:

@@ -58,7 +58,7 @@ class NumberSpinBox(NoWheelMixin, QDoubleSpinBox):
         except ValueError:
             return self.value()
 
-    def validate(self, text: str, pos: int) -> QValidator.State:
+    def validate(self, text: str, pos: int) -> QValidator.State:  # type: ignore[override]  # PySide accepts a bare State
         stripped = text.strip()
         special = self.specialValueText().lower()
         if self.special_text_matches(stripped):

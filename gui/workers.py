@@ -235,7 +235,8 @@ def create_worker(func: Callable[..., Any], *args: Any, name: str = "convas-work
     worker is also safe, as every signal is delivered through the GUI thread's event loop).
 
     ``name`` names the thread; an unexpected exception fails with ``describe(exc)``, by default
-    "``failure``: <first line of the error>".
+    "``failure``: <first line of the error>". Those four keywords are the worker's own and never
+    reach ``func``.
     """
     worker = Worker(func, *args, name=name, failure=failure, describe=describe, **kwargs)
     return worker.start() if start else worker

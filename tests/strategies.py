@@ -84,7 +84,7 @@ def _fmt(r: Draws) -> str:
 
 
 def _window(r: Draws, rank: int, hi: int = 4) -> tuple[int, ...] | int:
-    return r.randint(1, hi) if r.chance(0.7) else tuple(r.randint(1, hi) for _ in range(rank))
+    return tuple(r.randint(1, hi) for _ in range(rank)) if r.chance(0.3) else r.randint(1, hi)
 
 
 def _conv_args(r: Draws, rank: int, channels: int | None) -> dict[str, Any]:

@@ -228,7 +228,7 @@ class Reached(BaseException):
 def test_a_design_that_fits_after_resizing_reaches_training(tmp_path, monkeypatch):
     import engine.training
 
-    def no_training(design, data_train, data_val, config, reporter=None):
+    def no_training(design, data_train, data_val, config, reporter=None, model=None):
         raise Reached(design.name, data_train.sample_shape, len(data_train), config.epochs)
 
     monkeypatch.setattr(engine.training, "train", no_training)

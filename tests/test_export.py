@@ -422,3 +422,71 @@ def test_tflite_refusal_is_announced_and_explained(tmp_path: Path, capsys: pytes
     assert "warning: TensorFlow Lite is known to refuse this: Layer 'pool' (MaxPooling3D" in err
     assert "convas: TensorFlow Lite cannot convert this design: Layer 'pool'" in err
     assert "ONNX or SavedModel" in err and "loc(" not in err and not out.exists()
+
+
+@pytest.mark.parametrize(("kind", "activation"), [
+    ("Dense", "gelu"), ("Activation", "gelu"), ("Conv2D", "gelu"), ("Dense", "celu")])
+def test_activations_tf2onnx_leaves_unconverted_export_to_onnx(tmp_path: Path, kind: str, activation: str) -> None:
+    """Keras's exact GELU computes erfc, its CELU expm1; tf2onnx copies both operations into the
+    file unconverted, and onnxruntime refused it as an invalid model. They are rewritten as
+    standard ONNX operations (1 - Erf, Exp - 1), and the file computes what Keras does."""
+    import onnx
+
+    from engine.design import Design
+
+    design = Design(name="act")
+    if kind == "Conv2D":
+        design.add("InputLayer", "x", {"shape": (6, 6, 2)})
+        design.add("Conv2D", "layer", {"filters": 3, "kernel_size": 3, "activation": activation}, inputs=["x"])
+    elif kind == "Dense":
+        design.add("InputLayer", "x", {"shape": (4,)})
+        design.add("Dense", "layer", {"units": 3, "activation": activation}, inputs=["x"])
+    else:
+        design.add("InputLayer", "x", {"shape": (4,)})
+        design.add("Dense", "dense", {"units": 3}, inputs=["x"])
+        design.add("Activation", "layer", {"activation": activation}, inputs=["dense"])
+    out = tmp_path / "m.onnx"
+    result = export_model(design, out, ExportOptions("onnx"))
+    assert result.max_abs_diff <= 1e-4
+    ops = {node.op_type for node in onnx.load(str(out)).graph.node}
+    assert not ops & {"Erfc", "Expm1"} and ({"Erf"} if activation == "gelu" else {"Exp"}) <= ops
+    onnx.checker.check_model(str(out), full_check=True)
+
+
+def test_every_activation_of_the_catalogue_exports_to_onnx(tmp_path: Path) -> None:
+    """One Dense layer per activation name the designer offers, side by side in one design: the
+    ONNX file loads in onnxruntime and computes what Keras does for every one of them."""
+    from engine.design import Design
+    from engine.layers import ACTIVATIONS
+
+    design = Design(name="activations")
+    design.add("InputLayer", "x", {"shape": (4,)})
+    for activation in ACTIVATIONS:
+        design.add("Dense", f"dense_{activation}", {"units": 3, "activation": activation}, inputs=["x"])
+    result = export_model(design, tmp_path / "m.onnx", ExportOptions("onnx"))
+    assert result.max_abs_diff <= 1e-4
+
+
+def test_unconverted_tensorflow_operations_are_rewritten_as_onnx_ones() -> None:
+    import math
+
+    import onnx
+    import onnxruntime
+    from onnx import TensorProto, helper
+
+    ops = ("Erfc", "Expm1", "Log1p")
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 4])
+    graph = helper.make_graph(
+        [helper.make_node(op, ["x"], [op.lower()], name=op) for op in ops], "g", [x],
+        [helper.make_tensor_value_info(op.lower(), TensorProto.FLOAT, [None, 4]) for op in ops])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", formats.ONNX_OPSET)])
+    assert formats._rewrite_unconverted_ops(model)
+    onnx.checker.check_model(model, full_check=True)
+    assert not {node.op_type for node in model.graph.node} & set(ops)
+    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    v = np.array([[-3.0, -0.5, 0.0, 1e-3], [0.5, 2.0, 4.0, 10.0]], np.float32)
+    erfc, expm1, log1p = session.run(None, {"x": v})
+    np.testing.assert_allclose(erfc, np.vectorize(math.erfc)(v), atol=1e-6)
+    np.testing.assert_allclose(expm1, np.expm1(v), atol=1e-6, rtol=1e-6)
+    np.testing.assert_allclose(log1p[v > -1], np.log1p(v[v > -1]), atol=1e-6)
+    assert not formats._rewrite_unconverted_ops(model)  # nothing left to rewrite

@@ -121,3 +121,17 @@ def test_cli_train_of_a_project_starts_from_its_saved_weights(tmp_path: Path, ca
     err = _train(capsys, path, tmp_path / "fresh.keras")
     assert "warning: The weights file net.weights.keras is not beside the project" in err
     assert "starting from fresh, untrained weights" in err
+
+
+def test_cli_train_with_an_unreadable_weights_file_says_so_and_offers_fresh(tmp_path: Path, capsys) -> None:
+    from engine.cli import main
+
+    path, _bias = _project_with_shifted_weights(tmp_path, 1.0)
+    (tmp_path / "net.weights.keras").write_bytes(b"PK\x03\x04 not a model")
+    out = tmp_path / "tuned.keras"
+    code = main(["train", str(path), "--data", "digits", "--out", str(out), *TINY_STEP])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "has changed since the project was saved" in err
+    assert "cannot load the weights of" in err and "use --fresh to start from new weights" in err
+    assert not out.exists()

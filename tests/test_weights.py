@@ -12,7 +12,15 @@ from engine.atomic import replace_atomically
 from engine.errors import ConvasError, first_line, last_line
 from engine.examples import seed_design
 from engine.project_file import load_project, save_project
-from engine.weights import WeightsKind, WeightsSource, WeightsUse, design_hash, kept_weights, resolve_weights
+from engine.weights import (
+    WeightsKind,
+    WeightsSource,
+    WeightsUse,
+    design_hash,
+    kept_weights,
+    resolve_weights,
+    structure_hash,
+)
 
 EXPORT, TRAINING, SAVE = WeightsUse.EXPORT, WeightsUse.TRAINING, WeightsUse.SAVE
 
@@ -38,14 +46,14 @@ def trained():
 def test_trained_weights_apply_to_the_design_they_trained(trained):
     for use in (EXPORT, SAVE):
         assert resolve_weights(seed_design(), trained=trained, use=use) is trained
-    assert trained.design_hash == design_hash(seed_design())
+    assert trained.structure_hash == structure_hash(seed_design())
     assert trained.label() == "Trained weights — from the last training run"
     assert trained.summary() == "trained weights (trained on Digits for 2 epochs)"
 
 
 def test_design_changed_since_training_means_not_trained(trained):
     design = edited(seed_design())
-    assert design_hash(design) != trained.design_hash
+    assert structure_hash(design) != trained.structure_hash
     source = resolve_weights(design, trained=trained, use=EXPORT)
     assert source.kind is WeightsKind.FRESH and source.model is None
     assert source.label() == "Fresh, untrained weights — the design changed since the last training run"
@@ -58,6 +66,41 @@ def test_moving_a_layer_changes_the_design_hash():
     moved.nodes["dense"].position = (999.0, 999.0)
     assert design_hash(design) == design_hash(seed_design().copy())
     assert design_hash(moved) != design_hash(design)
+
+
+def test_the_structure_hash_ignores_the_layout_and_the_design_name():
+    design = seed_design()
+    rearranged = design.copy()
+    for i, node in enumerate(rearranged):
+        node.position = (10.0 * i, -3.5)
+    rearranged.nodes["dense"].position = None
+    rearranged.name = "renamed"
+    assert design_hash(rearranged) != design_hash(design)
+    assert structure_hash(rearranged) == structure_hash(design)
+    for change in (lambda d: d.nodes["dense"].args.__setitem__("units", 7),
+                   lambda d: d.nodes["dense"].config.__setitem__("kernel_initializer", "zeros"),
+                   lambda d: d.rename("dense", "head")):
+        changed = design.copy()
+        change(changed)
+        assert structure_hash(changed) != structure_hash(design)
+
+
+def test_trained_weights_survive_moving_a_layer_but_not_changing_one(trained):
+    """Dragging a card after training keeps the trained weights for export and save; editing a
+    layer's arguments makes them stale."""
+    from engine.editing import Move, SetArg, apply_op
+
+    design = seed_design()
+    for name in list(design.nodes):
+        apply_op(design, Move(name, (123.0, 456.0)))
+    assert design_hash(design) != design_hash(seed_design())
+    for use in (EXPORT, SAVE):
+        assert resolve_weights(design, trained=trained, use=use) is trained
+    apply_op(design, SetArg("dense", "units", 7))
+    for use in (EXPORT, SAVE):
+        source = resolve_weights(design, trained=trained, use=use)
+        assert source.kind is WeightsKind.FRESH
+        assert source.description == "the design changed since the last training run"
 
 
 def test_kept_weights_apply_when_there_are_no_trained_ones(tmp_path, trained):

@@ -161,8 +161,7 @@ def _write_onnx(model: Any, path: Path, options: WriteOptions) -> None:
         warnings.simplefilter("ignore", FutureWarning)  # numpy, inside Keras's tf2onnx patch
         model.export(str(path), format="onnx", opset_version=options.opset, verbose=False,
                      input_signature=specs if len(specs) == 1 else [specs])
-    if options.output_names:
-        _rename_onnx_outputs(path, [onnx_name(n) for n in options.output_names])
+    _finish_onnx(path, [onnx_name(n) for n in options.output_names])
 
 
 def _embed_constant_tensors(model: Any) -> None:
@@ -182,14 +181,97 @@ def _embed_constant_tensors(model: Any) -> None:
                 object.__setattr__(layer, name, value.numpy())
 
 
-def _rename_onnx_outputs(path: Path, names: list[str]) -> None:
-    """Name the graph's outputs after the design's output layers (tf2onnx says ``Identity:0``)."""
+def _finish_onnx(path: Path, output_names: list[str]) -> None:
+    """Rewrite the operations tf2onnx leaves unconverted (:data:`_UNCONVERTED_OPS`) and name the
+    graph's outputs after the design's output layers (``output_names``; none: as tf2onnx named
+    them)."""
     import onnx
 
     proto = onnx.load(str(path))
-    graph = proto.graph
+    changed = _rewrite_unconverted_ops(proto)
+    if output_names:
+        _rename_onnx_outputs(proto.graph, output_names)
+        changed = True
+    if changed:
+        onnx.save(proto, str(path))
+
+
+# TensorFlow operations tf2onnx 1.17 has no handler for, each as two standard ONNX operations:
+# the first computes ``y`` from the node's input ``x``, the second the node's output from ``y``
+# (``1`` is a constant one). tf2onnx does not fail on them: it copies the node unchanged, and
+# since ONNX has no such operator, onnxruntime then refuses the whole file as an invalid model.
+# Keras's exact GELU (``activation="gelu"``) is ``0.5·x·erfc(-x/√2)``, its CELU uses ``expm1``.
+# The rewrites lose precision only where the result is tiny next to 1 (a few float32 ulps of 1,
+# absolute), far below the export tolerance.
+_UNCONVERTED_OPS: dict[str, tuple[tuple[str, tuple[str, ...]], tuple[str, tuple[str, ...]]]] = {
+    "Erfc": (("Erf", ("x",)), ("Sub", ("1", "y"))),       # erfc(x) = 1 - erf(x); Erf: opset 9
+    "Expm1": (("Exp", ("x",)), ("Sub", ("y", "1"))),      # expm1(x) = exp(x) - 1
+    "Log1p": (("Add", ("x", "1")), ("Log", ("y",))),      # log1p(x) = log(x + 1)
+}
+
+
+def _rewrite_unconverted_ops(proto: Any) -> bool:
+    """Replace every node of :data:`_UNCONVERTED_OPS` by its two ONNX nodes; True when there was one."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    graphs, pending = [], [proto.graph]
+    while pending:  # the main graph and the bodies of its control flow, if any
+        graph = pending.pop()
+        graphs.append(graph)
+        pending += [a.g for node in graph.node for a in node.attribute if a.type == onnx.AttributeProto.GRAPH]
+        pending += [g for node in graph.node for a in node.attribute for g in a.graphs]
+    found = [(graph, i) for graph in graphs for i, node in enumerate(graph.node)
+             if node.op_type in _UNCONVERTED_OPS and node.domain in ("", "ai.onnx")]
+    if not found:
+        return False
+    types = _element_types(proto)
+    taken = {name for graph in graphs for node in graph.node for name in (*node.input, *node.output, node.name)}
+    taken |= {t.name for graph in graphs for t in (*graph.input, *graph.initializer)}
+    for graph, index in sorted(found, key=lambda f: -f[1]):  # from the end: indices stay valid
+        node = graph.node[index]
+        base = node.name or node.output[0]
+        y, one = _fresh(f"{base}/y", taken), _fresh(f"{base}/one", taken)
+        dtype = helper.tensor_dtype_to_np_dtype(types.get(node.input[0], onnx.TensorProto.FLOAT))
+        graph.initializer.append(numpy_helper.from_array(np.ones((), dtype), one))
+        names = {"x": node.input[0], "y": y, "1": one}
+        (first, first_in), (second, second_in) = _UNCONVERTED_OPS[node.op_type]
+        replacement = [helper.make_node(first, [names[n] for n in first_in], [y], name=y),
+                       helper.make_node(second, [names[n] for n in second_in], list(node.output),
+                                        name=_fresh(f"{base}/{second.lower()}", taken))]
+        del graph.node[index]
+        for offset, new in enumerate(replacement):
+            graph.node.insert(index + offset, new)
+    return True
+
+
+def _element_types(proto: Any) -> dict[str, int]:
+    """Every typed tensor of the model's main graph: name → ONNX element type."""
+    import onnx
+
+    try:
+        graph = onnx.shape_inference.infer_shapes(proto).graph
+    except Exception:  # noqa: BLE001 - no types known: the caller assumes float32
+        graph = proto.graph
+    typed = [*graph.input, *graph.value_info, *graph.output]
+    types = {v.name: v.type.tensor_type.elem_type for v in typed if v.type.HasField("tensor_type")}
+    types.update({t.name: t.data_type for t in graph.initializer})
+    return types
+
+
+def _fresh(name: str, taken: set[str]) -> str:
+    new, i = name, 1
+    while new in taken:
+        i += 1
+        new = f"{name}_{i}"
+    taken.add(new)
+    return new
+
+
+def _rename_onnx_outputs(graph: Any, names: list[str]) -> None:
+    """Name the graph's outputs after the design's output layers (tf2onnx says ``Identity:0``)."""
     taken = {i.name for i in graph.input}
-    renames = {}
+    renames: dict[str, str] = {}
     for output, name in zip(graph.output, names):
         if name in taken or name in renames.values():
             continue
@@ -199,7 +281,6 @@ def _rename_onnx_outputs(path: Path, names: list[str]) -> None:
         node.input[:] = [renames.get(i, i) for i in node.input]
     for output in graph.output:
         output.name = renames.get(output.name, output.name)
-    onnx.save(proto, str(path))
 
 
 def _reload_onnx(path: Path, model: Any) -> Predict:

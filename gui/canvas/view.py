@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QRectF, Qt
 from PySide6.QtGui import (
     QColor, QDragEnterEvent, QFont, QDragLeaveEvent, QDragMoveEvent, QDropEvent, QKeyEvent, QMouseEvent,
     QPainter, QPen, QTransform, QWheelEvent,
@@ -215,7 +215,7 @@ class GraphView(QGraphicsView):
         """What the canvas says on top of an empty design ('' once it has a layer)."""
         return "" if self.graph_scene.document.design.nodes else EMPTY_HINT
 
-    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
+    def drawForeground(self, painter: QPainter, rect: QRectF | QRect) -> None:
         super().drawForeground(painter, rect)
         hint = self.hint_text()
         if not hint:

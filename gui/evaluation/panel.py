@@ -20,9 +20,9 @@ from PySide6.QtWidgets import (
 
 from engine.datasets import Dataset
 from engine.design import Design
-from engine.weights import WeightsKind, WeightsSource
 from engine.errors import ConvasError
 from engine.evaluation import Evaluation, choose_split
+from engine.weights import WeightsKind, WeightsSource
 
 from ..theme import ERROR_COLOR
 from ..widgets import mute
@@ -39,8 +39,8 @@ EMPTY_TEXT = "Train the design to see how it performs"
 EMPTY_DETAIL = ("Once a model is trained, this panel shows its accuracy, which classes it confuses, "
                 "the samples it gets most wrong, and what its layers look at.")
 WEIGHTS_TEXT = "This design has {what}"
-WEIGHTS_DETAIL = ("{label}. Evaluate them on the data chosen in the Train panel, or train the design "
-                  "to see how a new run performs.")
+WEIGHTS_DETAIL = ("{summary} can be evaluated on the data chosen in the Train panel; training the "
+                  "design makes new ones.")
 
 
 class _MessagePage(QWidget):
@@ -242,7 +242,7 @@ class EvaluationPanel(QWidget):
             return
         which = "imported" if weights.kind is WeightsKind.IMPORTED else "saved"
         self.message_page.show_message(WEIGHTS_TEXT.format(what=f"{which} weights"),
-                                       WEIGHTS_DETAIL.format(label=weights.label()),
+                                       WEIGHTS_DETAIL.format(summary=_capitalized(weights.summary())),
                                        button=f"Evaluate {which} weights")
 
     @Slot(int, int)
@@ -384,9 +384,14 @@ class EvaluationPanel(QWidget):
 def _model_with_weights(_state: Any, design: Design, weights: WeightsSource) -> Any:
     """The design's Keras model holding ``weights`` (on a worker thread: imports TensorFlow).
     Strict: a layer the file lacks is an error naming it, not a silently fresh layer."""
-    from engine.quiet_tf import quiet_tensorflow
+    from engine.quiet_tf import importing_tensorflow
     from engine.weights import model_with_weights
 
-    quiet_tensorflow()
+    with importing_tensorflow():
+        import keras  # noqa: F401  (the slow import, on this thread)
     model, _fresh = model_with_weights(design, weights, strict=True)
     return model
+
+
+def _capitalized(text: str) -> str:
+    return text[:1].upper() + text[1:]

@@ -308,4 +308,4 @@ class TrainingCurves(QWidget):
         for earlier in reversed(self.runs[:-1]):
             self.legend.addItem(earlier.items["loss"]["smooth"], f"Run {earlier.number}")
         self.legend.updateSize()
-        self.legend_view.setFixedHeight(int(math.ceil(self.legend.boundingRect().height())) + 2)
+        self.legend_view.setFixedHeight(math.ceil(self.legend.boundingRect().height()) + 2)

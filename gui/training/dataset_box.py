@@ -1,165 +1,28 @@
-"""Which data to train on: the choice (digits, shapes, a file or a folder), a loader that works
-off the GUI thread, a one-line summary and a preview grid of samples and counts per class.
-
-The loader runs :func:`engine.data_source.load_dataset` on a thread pool (a folder can take
-seconds; even the built-in digits import scikit-learn the first time) and makes the preview
-thumbnails there too, as QImages (QPixmaps are made on the GUI thread). Answers carry a token so
-the box ignores a load that a newer request replaced.
+"""Which data to train on: the choice (digits, shapes, a file or a folder), a one-line summary
+and a preview grid of samples and counts per class. The data loads off the GUI thread
+(:mod:`.loading`), for the training session.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QSettings, QSize, Qt, QThreadPool, Signal
-from PySide6.QtGui import QImage, QPainter, QPixmap
+from PySide6.QtCore import QSettings, QSize, Qt, Signal
+from PySide6.QtGui import QPainter, QPixmap
 from PySide6.QtWidgets import (
     QComboBox, QFileDialog, QFrame, QGridLayout, QLabel, QScrollArea, QSizePolicy,
     QVBoxLayout, QWidget,
 )
 
-from engine.errors import ConvasError, first_line
-
 from ..widgets import NoWheelMixin as _NoWheelMixin, mute as _mute
 from ..theme import ERROR_COLOR
+from .loading import MAX_PREVIEW_CLASSES, SAMPLES_PER_CLASS, THUMB, LoadedData
 
-THUMB = 48                 # thumbnail size in pixels
-SAMPLES_PER_CLASS = 3
-MAX_PREVIEW_CLASSES = 24   # more classes are counted but not all drawn
 _SPACING = 4
 DATA_FILTER = "Datasets (*.npz *.csv);;NumPy archives (*.npz);;CSV tables (*.csv);;All files (*)"
 BUILTIN_TITLES = (("Digits", "digits"), ("Shapes", "shapes"))
 _OPEN_FILE, _OPEN_FOLDER = "\x00file", "\x00folder"
-
-
-@dataclass
-class LoadedData:
-    """A dataset ready for the panel, with its preview made off the GUI thread."""
-
-    dataset: Any                           # engine.datasets.Dataset
-    thumbnails: list[list[QImage]]         # per class (at most MAX_PREVIEW_CLASSES)
-    validation_counts: list[int]           # per class
-
-
-def _image_from_array(array: Any) -> QImage:
-    """A QImage of one float [0, 1] image shaped (H, W, C) with C 1 or 3."""
-    import numpy as np
-
-    pixels = np.ascontiguousarray((np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
-    height, width, channels = pixels.shape
-    if channels == 1:
-        image = QImage(pixels.tobytes(), width, height, width, QImage.Format.Format_Grayscale8)
-    else:
-        image = QImage(pixels.tobytes(), width, height, 3 * width, QImage.Format.Format_RGB888)
-    return image.copy()  # own the pixels: the bytes object goes away
-
-
-def _thumbnail(image: QImage) -> QImage:
-    if image.isNull():
-        return image
-    upscale = image.width() <= THUMB and image.height() <= THUMB
-    mode = Qt.TransformationMode.FastTransformation if upscale else Qt.TransformationMode.SmoothTransformation
-    return image.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio, mode)
-
-
-def make_preview(dataset: Any, per_class: int = SAMPLES_PER_CLASS) -> LoadedData:
-    """Thumbnails of the first ``per_class`` training images of each class (decoded from their
-    files for a lazy image folder) and the validation count of each class."""
-    import numpy as np
-
-    classes = len(dataset.class_names)
-    train = dataset.train
-    thumbs: list[list[QImage]] = []
-    for index in range(min(classes, MAX_PREVIEW_CLASSES)):
-        picks = np.flatnonzero(train.y == index)[:per_class]
-        if train.x is not None:
-            images = [_image_from_array(train.x[i]) for i in picks]
-        else:
-            images = [QImage(train.paths[i]) for i in picks]
-        thumbs.append([_thumbnail(im) for im in images if not im.isNull()])
-    validation = dataset.validation
-    if validation is not None and len(validation):
-        val_counts = np.bincount(validation.y, minlength=classes)[:classes].tolist()
-    else:
-        val_counts = [0] * classes
-    return LoadedData(dataset, thumbs, [int(v) for v in val_counts])
-
-
-class _Relay(QObject):
-    sigLoaded = Signal(int, object)   # token, LoadedData
-    sigFailed = Signal(int, str)      # token, message
-
-
-class _LoadJob(QRunnable):
-    def __init__(self, relay: _Relay, token: int, source: str, input_shape: tuple[int, ...],
-                 validation_split: float, seed: int) -> None:
-        super().__init__()
-        self.relay, self.token = relay, token
-        self.args = (source, input_shape, validation_split, seed)
-
-    def run(self) -> None:
-        try:
-            from engine.data_source import load_dataset
-
-            loaded = make_preview(load_dataset(*self.args))
-        except ConvasError as exc:
-            self._emit(self.relay.sigFailed, self.token, str(exc))
-        except Exception as exc:  # noqa: BLE001 - an unreadable file is a message, not a crash
-            first = first_line(exc)
-            self._emit(self.relay.sigFailed, self.token, f"cannot load {self.args[0]}: {first}")
-        else:
-            self._emit(self.relay.sigLoaded, self.token, loaded)
-
-    @staticmethod
-    def _emit(signal: Any, *args: Any) -> None:
-        try:
-            signal.emit(*args)
-        except RuntimeError:
-            pass  # the panel was closed while this load ran
-
-
-class DatasetLoader(QObject):
-    """Loads one dataset at a time off the GUI thread; only the newest request is answered."""
-
-    sigLoaded = Signal(object)   # LoadedData
-    sigFailed = Signal(str)
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
-        self._relay = _Relay(self)
-        self._relay.sigLoaded.connect(self._on_loaded)
-        self._relay.sigFailed.connect(self._on_failed)
-        self._token = 0
-
-    @property
-    def busy(self) -> bool:
-        return self._pool.activeThreadCount() > 0
-
-    def load(self, source: str, input_shape: tuple[int, ...], validation_split: float, seed: int) -> None:
-        self._token += 1
-        self._pool.clear()  # queued requests are out of date now
-        self._pool.start(_LoadJob(self._relay, self._token, source, tuple(input_shape),
-                                  validation_split, seed))
-
-    def cancel(self) -> None:
-        """Forget the pending request (its answer will be ignored)."""
-        self._token += 1
-        self._pool.clear()
-
-    def wait(self, msecs: int = -1) -> bool:
-        return self._pool.waitForDone(msecs)
-
-    def _on_loaded(self, token: int, loaded: LoadedData) -> None:
-        if token == self._token:
-            self.sigLoaded.emit(loaded)
-
-    def _on_failed(self, token: int, message: str) -> None:
-        if token == self._token:
-            self.sigFailed.emit(message)
 
 
 # --- widgets -------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import time
 from functools import lru_cache
 from typing import Any
 
-from PySide6.QtCore import QBuffer, QIODevice, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QBuffer, QIODevice, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QPainter, QPaintEvent, QPalette, QShowEvent
 from PySide6.QtWidgets import (
     QFrame, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QScrollArea, QSizePolicy, QStyle,
@@ -32,7 +32,8 @@ from engine.training import MessageKind, TrainingSettings
 from ..document import Document
 from ..widgets import mute as _mute, section_title as _section, sentence as _sentence
 from ..theme import ERROR_COLOR, WARNING_COLOR
-from .dataset_box import DatasetBox, LoadedData, SamplePreview
+from .dataset_box import DatasetBox, SamplePreview
+from .loading import LoadedData
 from .pacing import FASTEST_MS, RedrawPacer
 from .series import PLOTS
 from .session import STOP_TIMEOUT_S, RunState, TrainingSession
@@ -675,7 +676,7 @@ def _icon_html(widget: QWidget, kind: MessageKind) -> str:
 
 @lru_cache(maxsize=32)
 def _icon_data(style: QStyle, pixmap: QStyle.StandardPixmap, size: int, ratio: float) -> str:
-    image = style.standardIcon(pixmap).pixmap(size, size, ratio)
+    image = style.standardIcon(pixmap).pixmap(QSize(size, size), ratio)
     buffer = QBuffer()
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
     image.save(buffer, "PNG")

@@ -21,7 +21,7 @@ from engine.training import MessageKind, TrainingConfig
 from engine.weights import WeightsSource
 
 from ..workers import Worker
-from .dataset_box import DatasetLoader, LoadedData
+from .loading import DatasetLoader, LoadedData
 from .worker import TrainingWorker
 
 STOP_TIMEOUT_S = 30.0     # how long closing waits for a run to stop

@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, Signal
 
 from engine.design import Design
 from engine.errors import first_line
-from engine.quiet_tf import quiet_tensorflow
+from engine.quiet_tf import importing_tensorflow
 from engine.training import MessageKind, TrainingConfig, TrainingResult, train
 from engine.weights import WeightsSource
 
@@ -95,8 +95,8 @@ class TrainingWorker(QObject):
         """The task, on the worker thread; what it raises becomes ``sigFailed``."""
         if "keras" not in sys.modules:
             self.sigPhase.emit("Loading TensorFlow…")
-            quiet_tensorflow()
-        import keras  # noqa: F401  (the one slow import, paid on this thread)
+        with importing_tensorflow():  # its start-up lines stay off the user's terminal
+            import keras  # noqa: F401  (the one slow import, paid on this thread)
 
         if state.is_cancelled():
             return TrainingResult(model=None, stopped_early=True, stop_reason="stopped before training began")

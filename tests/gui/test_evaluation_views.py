@@ -209,6 +209,37 @@ def test_a_newer_request_replaces_an_older_one(evaluated, qtbot):
     assert "conv_a" in view.note.text() and view.chooser.index() == 3
 
 
+def test_a_slow_computation_shows_a_busy_bar_until_its_answer(evaluated, qtbot, monkeypatch):
+    import threading
+
+    from gui.evaluation import feature_maps as feature_maps_module
+
+    release = threading.Event()
+    original = feature_maps_module.feature_maps
+    monkeypatch.setattr(feature_maps_module, "feature_maps",
+                        lambda *args: release.wait(10) and original(*args))
+    panel = evaluated
+    view = panel.feature_maps
+    panel.tabs.setCurrentWidget(view)
+    assert view.is_busy()
+    qtbot.waitUntil(view.busy_bar.isVisible, timeout=TIMEOUT_MS)
+    with qtbot.waitSignal(view.sigComputed, timeout=TIMEOUT_MS):
+        release.set()
+    assert not view.is_busy() and not view.busy_bar.isVisible() and view.tile_count() == 4
+
+
+def test_closing_the_panel_mid_evaluation_neither_aborts_nor_answers(qtbot, model, dataset):
+    from gui import workers
+
+    widget = EvaluationPanel()
+    widget.show()
+    widget.set_result(model, dataset)
+    assert widget.is_busy() and workers.running() >= 1
+    widget.close()
+    widget.deleteLater()  # the worker, not the panel, owns the running thread
+    qtbot.waitUntil(lambda: workers.running() == 0, timeout=TIMEOUT_MS)
+
+
 def test_grad_cam_overlays_a_heat_map_on_the_sample(evaluated, qtbot):
     panel = evaluated
     with qtbot.waitSignal(panel.grad_cam.sigComputed, timeout=TIMEOUT_MS):

@@ -57,6 +57,14 @@ def test_clicking_the_problem_count_lists_every_problem_and_a_row_selects_its_la
     qtbot.mouseClick(tree.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert window.scene.selected_node_names() == ["dense"]
     assert window.inspector.node_name == "dense"
+    view = window.view
+    centre = view.mapToScene(view.viewport().rect().center())
+    assert (centre - window.scene.node_item("dense").pos()).manhattanLength() < 20  # centred on it
+
+    design_row = next(i for i in range(3) if panel.row(i).text(0) == DESIGN_LABEL)
+    rect = tree.visualItemRect(panel.row(design_row))
+    qtbot.mouseClick(tree.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert window.scene.selected_node_names() == ["dense"]  # a design problem selects no layer
 
 
 def choose_in_start_dialog(qtbot, title: str | None) -> None:

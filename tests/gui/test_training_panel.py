@@ -68,6 +68,16 @@ def click_train(qtbot, panel):
     return panel.session.worker
 
 
+def fits(label) -> bool:
+    """All of ``label``'s text is on screen: wrapped to its width, it needs no more height."""
+    from PySide6.QtCore import QRect
+
+    rect = label.contentsRect()
+    needed = label.fontMetrics().boundingRect(QRect(0, 0, max(rect.width(), 1), 10_000),
+                                              int(Qt.TextFlag.TextWordWrap), label.text())
+    return label.isVisible() and needed.width() <= rect.width() and needed.height() <= rect.height()
+
+
 def wait_for_a_batch(qtbot, worker) -> None:
     """Wait until the worker has trained a batch. Not ``qtbot.waitSignal(worker.sigBatch)``: the
     worker emits on its own thread, where the blocker would stop its GUI-thread timer (Qt warns
@@ -189,6 +199,8 @@ def test_a_short_run_draws_curves_and_hands_on_the_model(panel, qtbot):
     with qtbot.waitSignal(panel.sigTrainingFinished, timeout=TRAIN_TIMEOUT_MS):
         click_train(qtbot, panel)
         assert "snapshot of the design from" in panel.snapshot_label.text()
+        assert "edits apply to the next run" in panel.snapshot_label.text()
+        qtbot.waitUntil(lambda: fits(panel.snapshot_label), timeout=5_000)
         assert not panel.train_button.isEnabled() and panel.stop_button.isEnabled()
     assert started and finished
     model, data = finished[0]
@@ -215,6 +227,9 @@ def test_stop_ends_the_run_within_a_batch_and_keeps_the_model(panel, qtbot):
     assert worker.batches_after_stop <= 1
     assert panel.state == "idle" and not panel.is_training() and panel.result_model is not None
     assert panel.result.stopped_early and "stopped on request" in panel.message_label.text().lower()
+    # Message lines carry the style's icons, not glyphs a font may lack (ⓘ shows as a box on Linux).
+    assert "<img src='data:image/png" in panel.message_label.text()
+    assert not any(glyph in panel.message_label.text() for glyph in "ⓘ⚠✕")
     assert panel.session.batches_seen < 20 * 23
 
 
@@ -274,6 +289,10 @@ def test_editing_the_canvas_during_training_does_not_touch_the_run(window, panel
         wait_for_a_batch(qtbot, worker)
         window.document.edit("Delete", plan_delete(window.document.design, ["dense", "flatten"]))
         assert "dense" not in window.document.design.nodes
+        # The run goes on: the edited design's problems are about the next run, not blocking this one.
+        text = panel.problem_label.text()
+        assert "Cannot train yet" not in text and "The next run cannot start yet" in text
+        assert panel.stop_button.isEnabled()
     assert not panel.result.stopped_early and panel.result.epochs_run == 2
     assert "dense" in [layer.name for layer in panel.result_model.layers]
     # The edited design no longer fits the data: shown now that the run is over.
@@ -307,6 +326,18 @@ def test_after_training_the_evaluation_dock_shows_the_validation_results(window,
     accuracy = np.trace(counts) / counts.sum()
     assert f"{accuracy * 100:.1f}%" in evaluation.summary.text()
     assert "Validation" in evaluation.summary.text()
+    # In the dock as training left it, at the default window size: every class name and axis
+    # title of the matrix whole and on screen; Grad-CAM at the last convolution.
+    window._docks["Evaluation"].raise_()
+    view = evaluation.confusion
+
+    def cut_labels() -> list[str]:
+        visible = view.visibleRegion().boundingRect()
+        return [label.text for label in view.axis_labels()
+                if label.shown != label.text or not visible.contains(label.rect.toAlignedRect())]
+
+    qtbot.waitUntil(lambda: view.isVisible() and not cut_labels())  # once the docks have settled
+    assert evaluation.grad_cam.layer_name() == "conv2d_1"
 
 
 @pytest.mark.slow

@@ -61,6 +61,9 @@ def test_train_and_evaluation_panels_fit(window, qtbot):
     qtbot.wait_until(lambda: window._docks["Train"].isVisible())
     assert_fits_small_screens(window)
     assert inside_screen(window)
+    spin = window.train_panel.form.batch_spin  # the example of a field cut off-screen
+    corner = spin.mapTo(window, spin.rect().bottomRight())
+    assert window.rect().contains(corner) and not spin.visibleRegion().isEmpty()
     window._docks["Evaluation"].raise_()
     qtbot.wait(10)
     assert window._docks["Evaluation"].isVisible()
@@ -80,7 +83,9 @@ def test_window_reopens_with_its_geometry_and_docks(new_window, qtbot):
     first.show()
     qtbot.waitExposed(first)
     available = first.screen().availableGeometry()
-    moved = QRect(available.left() + 60, available.top() + 80, available.width() // 2, available.height() // 2)
+    least = first.minimumSizeHint()
+    moved = QRect(available.left() + 60, available.top() + 80,
+                  max(available.width() // 2, least.width()), max(available.height() // 2, least.height()))
     first.setGeometry(moved)
     first._docks["History"].toggleViewAction().trigger()
     assert not shown(first, "History")
@@ -176,7 +181,7 @@ def test_saved_theme_is_applied_to_a_new_window(new_window, qtbot):
 
 def test_every_theme_has_a_menu_item(window):
     for theme in Theme:
-        assert menu_action(window, "View", "Theme", theme.title).isCheckable()
+        assert menu_action(window, "View", "Theme", theme.label).isCheckable()
 
 
 def _contrast(a: QColor, b: QColor) -> float:
