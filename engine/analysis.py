@@ -195,8 +195,8 @@ def _analyse(design: Design, batch_size: int, branch_fixes: bool) -> Analysis:
                    "catalogue layer or remove it")
             continue
         specs[node.name] = spec
-        rep.args, bad = _normalised(spec, node.args)
-        for arg, why in bad.items():
+        rep.args, bad_args = _normalised(spec, node.args)
+        for arg, why in bad_args.items():
             report(node.name, why, arg=arg)
         unknown = set(node.args) - {p.name for p in spec.params}
         for arg in sorted(unknown):

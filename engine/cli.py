@@ -26,8 +26,9 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .analysis import Severity, analyse
@@ -262,7 +263,7 @@ class _CtrlC:
         self.previous: Any = None
         self.installed = False
 
-    def __enter__(self) -> "_CtrlC":
+    def __enter__(self) -> _CtrlC:
         try:
             self.previous = signal.signal(signal.SIGINT, self._handle)
             self.installed = True

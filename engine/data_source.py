@@ -18,8 +18,8 @@ from .datasets import (Dataset, DatasetError, check_compatibility, load_csv_data
                        load_digits_dataset, load_image_folder, load_npz_dataset,
                        make_shapes_dataset)
 from .design import Design
+from .shapes import known_sizes
 
-BUILTIN_SOURCES = ("digits", "shapes")
 SHAPES_SAMPLES = 2000
 
 
@@ -51,14 +51,15 @@ def model_io(design: Design, analysis: Analysis | None = None) -> ModelIO:
         raise DatasetError(f"training on a classification dataset needs exactly one output; the "
                            f"design has {len(outputs)} ({', '.join(str(r) for r in outputs)})")
     shape = analysis.nodes[inputs[0]].output_shape
-    if shape is None or any(d is None for d in shape[1:]):
+    sizes = None if shape is None else known_sizes(shape[1:])
+    if sizes is None:
         raise DatasetError(f"the input '{inputs[0]}' has no fixed size {shape}; give it a shape such "
                            f"as (28, 28, 1)")
     out = outputs[0]
     report = analysis.nodes[out.node]
     out_shape = report.output_shapes[out.call] if out.call < len(report.output_shapes) else None
     units = out_shape[-1] if out_shape else None
-    return ModelIO(tuple(int(d) for d in shape[1:]), units, _activation(report.kind, report.args),
+    return ModelIO(sizes, units, _activation(report.kind, report.args),
                    out.node, tuple(out_shape[1:]) if out_shape else ())
 
 

@@ -14,9 +14,9 @@ import csv
 import math
 import struct
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -46,17 +46,22 @@ class Split:
     image_shape: tuple[int, ...] | None = None
 
     @classmethod
-    def from_files(cls, paths: Sequence[str], labels: Sequence[int], image_shape: Sequence[int]) -> "Split":
+    def from_files(cls, paths: Sequence[str], labels: Sequence[int], image_shape: Sequence[int]) -> Split:
         """A split whose images stay on disk until ``as_tf_dataset`` decodes them."""
         return cls(x=None, y=np.asarray(labels, dtype=np.int64), paths=[str(p) for p in paths],
                    image_shape=tuple(int(d) for d in image_shape))
 
     def __len__(self) -> int:
-        return int(len(self.y))
+        return len(self.y)
 
     @property
     def is_lazy(self) -> bool:
         return self.x is None
+
+    def _files(self) -> tuple[list[str], tuple[int, ...]]:
+        """The paths and image shape of a file-backed split (one made by :meth:`from_files`)."""
+        assert self.paths is not None and self.image_shape is not None, "a split holds x or files"
+        return self.paths, self.image_shape
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -71,8 +76,8 @@ class Split:
         if self.x is not None:
             data = tf.data.Dataset.from_tensor_slices((self.x, self.y))
         else:
-            image_shape = self.image_shape
-            data = tf.data.Dataset.from_tensor_slices((np.asarray(self.paths, dtype=str), self.y))
+            paths, image_shape = self._files()
+            data = tf.data.Dataset.from_tensor_slices((np.asarray(paths, dtype=str), self.y))
 
             def decode(path, label):
                 return decode_image_file(path, image_shape), label
@@ -91,9 +96,10 @@ class Split:
         indices = np.atleast_1d(np.asarray(indices, dtype=np.intp))
         if self.x is not None:
             return self.x[indices]
+        paths, image_shape = self._files()
         if not len(indices):
-            return np.zeros((0, *self.image_shape), dtype=np.float32)
-        return np.stack([np.asarray(decode_image_file(self.paths[int(i)], self.image_shape))
+            return np.zeros((0, *image_shape), dtype=np.float32)
+        return np.stack([np.asarray(decode_image_file(paths[int(i)], image_shape))
                          for i in indices]).astype(np.float32)
 
 
@@ -144,7 +150,7 @@ def _check_input_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
                            "Set the model's Input to e.g. (28, 28, 1).")
     if shape[2] not in (1, 3):
         raise DatasetError(f"The model's input has {shape[2]} channels; image datasets support 1 (grey) or 3 (RGB).")
-    return shape  # type: ignore[return-value]
+    return shape
 
 
 def _check_validation_split(validation_split: float) -> float:
@@ -156,7 +162,7 @@ def _check_validation_split(validation_split: float) -> float:
 def resize_bilinear(images: np.ndarray, height: int, width: int) -> np.ndarray:
     """Resize ``(N, H, W, C)`` images bilinearly (half-pixel centres, like tf.image.resize)."""
     images = np.asarray(images, dtype=np.float32)
-    n, h, w, c = images.shape
+    _, h, w, _ = images.shape
     if (h, w) == (height, width):
         return images
 
@@ -277,7 +283,7 @@ def split_indices(y: np.ndarray, validation_split: float, seed: int) -> tuple[np
     # Validation size per class: the overall total, shared out by largest remainder (stratified).
     quota = counts * validation_split
     n_val = np.floor(quota).astype(int)
-    extra = int(round(len(y) * validation_split)) - int(n_val.sum())
+    extra = round(len(y) * validation_split) - int(n_val.sum())
     for k in np.argsort(-(quota - n_val), kind="stable")[:max(extra, 0)]:
         n_val[k] += 1
     n_val = np.minimum(n_val, counts - 1)  # every class keeps at least one training sample
@@ -500,7 +506,8 @@ def _read_csv(path: Path, label_column, shape, what: str, class_names: list[str]
     blank = np.char.strip(pixels_text) == ""
     if blank.any():
         bad_row = int(np.flatnonzero(blank.any(axis=1))[0]) + (2 if header else 1)
-        raise DatasetError(f"{what}: there are empty or NaN pixel values (first in row {bad_row}); fill or remove them.")
+        raise DatasetError(f"{what}: there are empty or NaN pixel values (first in row {bad_row}); "
+                           "fill or remove them.")
     try:
         pixels = pixels_text.astype(np.float32)
     except ValueError:
@@ -508,7 +515,8 @@ def _read_csv(path: Path, label_column, shape, what: str, class_names: list[str]
                            "must hold a number.") from None
     if np.isnan(pixels).any():
         bad_row = int(np.flatnonzero(np.isnan(pixels).any(axis=1))[0]) + (2 if header else 1)
-        raise DatasetError(f"{what}: there are empty or NaN pixel values (first in row {bad_row}); fill or remove them.")
+        raise DatasetError(f"{what}: there are empty or NaN pixel values (first in row {bad_row}); "
+                           "fill or remove them.")
     if all(_is_number(s) for s in labels[:1000]) and all(_is_number(s) for s in labels):
         y_values = labels.astype(np.float64)
         if class_names is not None and not all(name.lstrip("-").isdigit() for name in class_names):

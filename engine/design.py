@@ -14,8 +14,9 @@ from __future__ import annotations
 import copy
 import re
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 from .errors import ConvasError
 from .layers import canonical_kind, snake_name
@@ -131,7 +132,7 @@ class Design:
         self._name_counters[stem] = i
         return f"{stem}_{i}"
 
-    def copy(self) -> "Design":
+    def copy(self) -> Design:
         return copy.deepcopy(self)
 
     # --- edits ---------------------------------------------------------------------------

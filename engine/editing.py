@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import copy
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from .design import Design, DesignError, Node, TensorRef
 from .layers import CATALOGUE, Fix, FixAction, canonical_kind
@@ -105,7 +106,7 @@ class Move:
         return f"Move {self.name}"
 
 
-Op = Union[AddNode, RemoveNode, RestoreNode, Connect, Disconnect, SetArg, Rename, Move]
+Op = AddNode | RemoveNode | RestoreNode | Connect | Disconnect | SetArg | Rename | Move
 
 
 def apply_op(design: Design, op: Op) -> Op:
@@ -221,7 +222,7 @@ def plan_append_after(design: Design, kind: str, after: str, position: tuple[flo
     return ops
 
 
-def plan_delete(design: Design, names: list[str], edges: list[tuple[TensorRef, str, int]] = ()) -> list[Op]:
+def plan_delete(design: Design, names: list[str], edges: Sequence[tuple[TensorRef, str, int]] = ()) -> list[Op]:
     """Delete nodes and edges. A deleted node with one input is bridged: its readers are
     reconnected to its input (deleting the middle of a chain keeps the chain)."""
     doomed = set(names)
@@ -288,7 +289,8 @@ def _between(design: Design, a: str, b: str) -> tuple[float, float] | None:
     return ((pa[0] + pb[0]) / 2, (pa[1] + pb[1]) / 2)
 
 
-def plan_paste(design: Design, nodes: list[Node], offset: tuple[float, float] = (40.0, 40.0)) -> tuple[list[Op], list[str]]:
+def plan_paste(design: Design, nodes: list[Node],
+               offset: tuple[float, float] = (40.0, 40.0)) -> tuple[list[Op], list[str]]:
     """Add copies of ``nodes`` (names made unique), keeping connections among them.
 
     Connections to nodes outside the copied set are dropped. Returns the ops and the new names.

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import math
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -68,7 +69,7 @@ class Evaluation:
 
     @classmethod
     def from_probabilities(cls, y_true: Any, probabilities: Any, class_names: list[str], split_name: str,
-                           loss: float | None = None) -> "Evaluation":
+                           loss: float | None = None) -> Evaluation:
         """Scores of known predictions. ``loss`` None computes the sparse categorical
         cross-entropy of ``probabilities`` (what Keras reports for a softmax classifier)."""
         from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
@@ -103,7 +104,7 @@ class Evaluation:
         return self.probabilities.argmax(axis=1)
 
     def __len__(self) -> int:
-        return int(len(self.y_true))
+        return len(self.y_true)
 
     def cell(self, true_class: int, predicted_class: int) -> np.ndarray:
         """Indices of the samples of ``true_class`` predicted as ``predicted_class``, the most
@@ -124,9 +125,10 @@ class Evaluation:
 
     def macro_average(self) -> ClassScores:
         """Unweighted mean of the per-class scores (every class counts the same)."""
-        return ClassScores("macro average", *(float(np.mean([getattr(s, f) for s in self.per_class]))
-                                              for f in ("precision", "recall", "f1")),
-                           support=int(sum(s.support for s in self.per_class)))
+        scores = self.per_class
+        return ClassScores("macro average", precision=float(np.mean([s.precision for s in scores])),
+                           recall=float(np.mean([s.recall for s in scores])),
+                           f1=float(np.mean([s.f1 for s in scores])), support=sum(s.support for s in scores))
 
 
 def cross_entropy(y_true: np.ndarray, probabilities: np.ndarray) -> float:
@@ -322,8 +324,9 @@ def default_grad_cam_layer(model: Any) -> str | None:
     layers = [layer for layer in getattr(model, "layers", []) if not _is_input_layer(layer)]
     convolutions = [i for i, layer in enumerate(layers) if _is_convolution(layer) and _map_size(layer)]
     if not convolutions:
-        images = [layer for layer in layers if _map_size(layer) is not None]
-        spread = [layer for layer in images if math.prod(d or 2 for d in _map_size(layer)) > 1]
+        sized = [(layer, size) for layer in layers if (size := _map_size(layer)) is not None]
+        images = [layer for layer, _ in sized]
+        spread = [layer for layer, size in sized if math.prod(d or 2 for d in size) > 1]
         return (spread or images)[-1].name if images else None
     chosen = convolutions[-1]
     size = _map_size(layers[chosen])

@@ -8,7 +8,7 @@ rewrites the shipped ``.convas`` files from these builders; a test checks they s
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from .design import Design, chain
 from .layout import apply_layout
@@ -86,7 +86,8 @@ def inception_module() -> Design:
 
 def mobilenet_block() -> Design:
     return chain(("InputLayer", {"shape": (32, 32, 3)}),
-                 ("Conv2D", {"filters": 32, "kernel_size": (3, 3), "strides": (2, 2), "padding": "same", "use_bias": False}),
+                 ("Conv2D", {"filters": 32, "kernel_size": (3, 3), "strides": (2, 2), "padding": "same",
+                             "use_bias": False}),
                  ("BatchNormalization", {}), ("ReLU", {"max_value": 6.0}),
                  ("DepthwiseConv2D", {"kernel_size": (3, 3), "padding": "same", "use_bias": False}),
                  ("BatchNormalization", {}), ("ReLU", {"max_value": 6.0}),
@@ -102,8 +103,10 @@ def conv_autoencoder() -> Design:
                  ("MaxPooling2D", {"pool_size": (2, 2)}),
                  ("Conv2D", {"filters": 8, "kernel_size": (3, 3), "padding": "same", "activation": "relu"}),
                  ("MaxPooling2D", {"pool_size": (2, 2)}),
-                 ("Conv2DTranspose", {"filters": 8, "kernel_size": (3, 3), "strides": (2, 2), "padding": "same", "activation": "relu"}),
-                 ("Conv2DTranspose", {"filters": 16, "kernel_size": (3, 3), "strides": (2, 2), "padding": "same", "activation": "relu"}),
+                 ("Conv2DTranspose", {"filters": 8, "kernel_size": (3, 3), "strides": (2, 2), "padding": "same",
+                                      "activation": "relu"}),
+                 ("Conv2DTranspose", {"filters": 16, "kernel_size": (3, 3), "strides": (2, 2), "padding": "same",
+                                      "activation": "relu"}),
                  ("Conv2D", {"filters": 1, "kernel_size": (3, 3), "padding": "same", "activation": "sigmoid"}),
                  name="conv_autoencoder")
 

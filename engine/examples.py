@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from collections.abc import Callable
+from pathlib import Path
 
 from .design import Design, chain
 from .errors import FileFormatError
@@ -71,10 +70,6 @@ TEMPLATES: dict[str, tuple[str, str, Callable[[], Design]]] = {
         "32×32×3 input → Flatten → Dense(10, softmax): insert convolutions on the first edge.",
         lambda: _classifier_skeleton((32, 32, 3))),
 }
-
-
-def template_names() -> list[str]:
-    return list(TEMPLATES)
 
 
 def load_template(name: str) -> Design:

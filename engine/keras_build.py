@@ -139,7 +139,7 @@ def build_keras_graph(design: Design) -> KerasGraph:
     return KerasGraph([tensors[TensorRef(name, 0)] for name in input_names], tensors, layers)
 
 
-def build_keras_model(design: Design, analysis: "Analysis | None" = None, *, check: bool = True) -> Any:
+def build_keras_model(design: Design, analysis: Analysis | None = None, *, check: bool = True) -> Any:
     """Build the ``keras.Model`` of ``design``, for training and export.
 
     The model's inputs are ``design.input_names()`` and its outputs ``design.output_refs()``, in

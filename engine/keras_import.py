@@ -21,8 +21,9 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 from .design import Design, DesignError, Node, TensorRef
 from .errors import FileFormatError, UnsupportedLayerError
@@ -95,7 +96,7 @@ def _config_from_archive(path: Path) -> str:
             data = archive.read(info)
     except FileFormatError:
         raise
-    except Exception as exc:  # zipfile reports damage through many exception types
+    except Exception as exc:  # noqa: BLE001 (zipfile reports damage through many exception types)
         raise FileFormatError(f"{path.name} is not a readable .keras archive: {exc}") from None
     try:
         return data.decode("utf-8-sig")
@@ -422,7 +423,8 @@ def design_from_keras_config(doc: dict[str, Any], source: str = "the model") -> 
             "architecture is Python code (a subclassed Model), which Convas never runs",
             [str(config.get("name", class_name))])
     sequential = class_name == "Sequential"
-    name = config.get("name") if isinstance(config.get("name"), str) else "model"
+    raw_name = config.get("name")
+    name = raw_name if isinstance(raw_name, str) else "model"
     records, unsupported = _layer_records(config, sequential)
     if unsupported:
         lines = "\n".join(f"  • {u}" for u in unsupported)

@@ -31,7 +31,7 @@ def format_duration(seconds: float) -> str:
         return "?"
     if seconds < 60:
         return f"{seconds:.0f} s"
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     if minutes < 60:
         return f"{minutes} min {secs:02d} s"
     hours, minutes = divmod(minutes, 60)
@@ -72,7 +72,6 @@ class ConsoleReporter:
         self.clock = clock
         self.stop_requested = False
         self.epoch_started = clock()
-        self.last_epoch_seconds: float | None = None
         self._last_draw = -math.inf
         self._line_width = 0  # characters of the progress line now on screen (0: none)
 
@@ -123,7 +122,6 @@ class ConsoleReporter:
     def on_epoch(self, epoch: int, logs: dict[str, float]) -> None:
         now = self.clock()
         seconds = now - self.epoch_started
-        self.last_epoch_seconds = seconds
         self.epoch_started = now
         self._last_draw = -math.inf
         self._print(epoch_line(epoch, self.epochs, logs, seconds))

@@ -35,9 +35,10 @@ import hashlib
 import json
 import numbers
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 from . import __version__
 from .atomic import replace_atomically, write_bytes_atomically

@@ -7,8 +7,8 @@ through every rule untouched.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from math import prod
-from typing import Sequence
 
 Dim = int | None
 Shape = tuple[Dim, ...]
@@ -27,12 +27,16 @@ def fmt_size(dims: Sequence[Dim]) -> str:
     return "×".join("?" if d is None else str(d) for d in dims)
 
 
+def known_sizes(dims: Sequence[Dim]) -> tuple[int, ...] | None:
+    """``dims`` as ints when every one is known, else None."""
+    sizes = tuple(d for d in dims if d is not None)
+    return sizes if len(sizes) == len(dims) else None
+
+
 def elements(shape: Shape) -> int:
     """Number of values in one sample of ``shape`` (0 when a dimension is unknown)."""
-    dims = shape[1:]
-    if any(d is None for d in dims):
-        return 0
-    return prod(dims)  # type: ignore[arg-type]
+    sizes = known_sizes(shape[1:])
+    return 0 if sizes is None else prod(sizes)
 
 
 def spatial_axes(rank: int, data_format: str) -> tuple[list[int], int]:

@@ -107,7 +107,7 @@ class TrainingConfig:
         }
 
     @classmethod
-    def from_dict(cls, data: Any) -> "TrainingConfig":
+    def from_dict(cls, data: Any) -> TrainingConfig:
         """The config ``data`` describes (missing keys take their defaults); :class:`ConvasError`
         for unknown keys or bad values."""
         if not isinstance(data, dict):
@@ -138,7 +138,7 @@ class TrainingSettings:
         return {"dataset": self.dataset, **self.config.to_dict()}
 
     @classmethod
-    def from_dict(cls, data: Any) -> "TrainingSettings":
+    def from_dict(cls, data: Any) -> TrainingSettings:
         """Settings from a project file's ``training`` object (None or {} give the defaults);
         :class:`ConvasError` naming the bad setting otherwise."""
         if data is None:
@@ -434,17 +434,15 @@ def _watcher_class() -> type:
             self.best_epoch = -1
             self.best_weights: list[Any] | None = None
             self.epoch = 0
-            self.batches_done = 0
             self.started = 0.0
             self.train_time = 0.0
 
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-            self.epoch, self.batches_done = epoch, 0
+            self.epoch = epoch
             self.started, self.train_time = time.perf_counter(), 0.0
 
         def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
             logs = {k: float(v) for k, v in (logs or {}).items()}
-            self.batches_done = batch + 1
             self.train_time = time.perf_counter() - self.started
             self.reporter.on_batch(self.epoch, batch, self.batches, logs)
             loss = logs.get("loss")
@@ -484,7 +482,7 @@ def _watcher_class() -> type:
             logs["samples_per_s"] = self.samples / seconds if seconds > 0 else 0.0
             for key, value in logs.items():
                 self.history.setdefault(key, [math.nan] * self.epochs_run).append(value)
-            for key, values in self.history.items():
+            for values in self.history.values():
                 if len(values) < self.epochs_run + 1:
                     values.append(math.nan)
             self.epochs_run += 1

@@ -18,7 +18,7 @@ def run(argv: list[str]) -> int:
     QCoreApplication.setApplicationName("Convas")
     QApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
     app = QApplication.instance() or QApplication([sys.argv[0], *argv])
-    app.setStyle("Fusion")  # the same crisp look on every platform; follows the system's light/dark scheme
+    QApplication.setStyle("Fusion")  # the same crisp look on every platform; follows the system's light/dark scheme
     from .main_window import MainWindow
 
     window = MainWindow()

@@ -34,7 +34,9 @@ def nodes_from_mime(mime: QMimeData | None) -> list[Node]:
     if mime is None or not mime.hasFormat(NODES_MIME):
         return []
     try:
-        part = design_from_dict(json.loads(bytes(mime.data(NODES_MIME)).decode("utf-8")))
+        # QByteArray has the buffer protocol; PySide6's stub does not say so.
+        text = bytes(mime.data(NODES_MIME)).decode("utf-8")  # type: ignore[call-overload]
+        part = design_from_dict(json.loads(text))
     except (ValueError, ConvasError):
         return []
     return list(part.nodes.values())

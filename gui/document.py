@@ -7,18 +7,18 @@ ops); the design is re-analysed once per step, when the undo stack's index moves
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QUndoStack
 
 from engine.analysis import Analysis, analyse
 from engine.design import Design
-from engine.training import TrainingSettings
 from engine.editing import (
     AddNode, Connect, Disconnect, Move, Op, RemoveNode, Rename, RestoreNode, apply_op,
 )
+from engine.training import TrainingSettings
 from engine.weights import WeightsSource
 
 from .commands import OpCommand
@@ -76,7 +76,11 @@ class Document(QObject):
         self.modifiedChanged.emit(False)
 
     def title(self) -> str:
-        return self.path.name if self.path else "Untitled"
+        """The file's name; before the first save, the design's own name (an example opens as
+        "seed_cnn", File → New as "Untitled")."""
+        if self.path is not None:
+            return self.path.name
+        return self.design.name or "Untitled"
 
     @property
     def weights_file(self) -> Path | None:

@@ -72,8 +72,8 @@ class ExportDialog(QDialog):
         for key, label in CHOICES:
             self.format_box.addItem(label, key)
         self.quantize_box = QComboBox()
-        for key, label in QUANTIZE:
-            self.quantize_box.addItem(label, key)
+        for quantization, label in QUANTIZE:
+            self.quantize_box.addItem(label, quantization)
         self.path_edit = QLineEdit()
         self.browse_button = QPushButton("Browse…")
         self.browse_button.clicked.connect(self.browse)

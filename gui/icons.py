@@ -8,8 +8,8 @@ loaded from disk; icons are cached per group.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
-from typing import Callable
+from collections.abc import Callable
+from functools import cache
 
 from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import (
@@ -298,7 +298,7 @@ class GlyphIconEngine(QIconEngine):
         return False
 
 
-@lru_cache(maxsize=None)
+@cache
 def group_icon(group: str) -> QIcon:
     """The icon of a palette group, in the group's colour."""
     glyph = _GLYPHS.get(group, _unknown)
@@ -306,20 +306,20 @@ def group_icon(group: str) -> QIcon:
     return QIcon(GlyphIconEngine(glyph, color))
 
 
-@lru_cache(maxsize=None)
+@cache
 def layer_icon(kind: str) -> QIcon:
     """The icon of a layer kind: its group's glyph, or a grey question mark for unknown kinds."""
     spec = CATALOGUE.get(kind)
     return group_icon(spec.group) if spec is not None else group_icon("")
 
 
-@lru_cache(maxsize=None)
+@cache
 def search_icon(color: str = "#8a8f98") -> QIcon:
     """A plain magnifying glass for filter boxes."""
     return QIcon(GlyphIconEngine(_search, QColor(color), badge=False))
 
 
-@lru_cache(maxsize=None)
+@cache
 def link_icon(linked: bool, color: str = "#8a8f98") -> QIcon:
     """Chain links, joined (``linked``) or apart: the "same value for every axis" toggle."""
     return QIcon(GlyphIconEngine(_link if linked else _unlink, QColor(color), badge=False))

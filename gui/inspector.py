@@ -20,7 +20,7 @@ from typing import Any
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QFont, QKeyEvent
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDoubleSpinBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QLineEdit,
+    QCheckBox, QComboBox, QDoubleSpinBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QLayout, QLineEdit,
     QPushButton, QScrollArea, QSizePolicy, QSpinBox, QStackedLayout, QToolButton, QVBoxLayout,
     QWidget,
 )
@@ -125,7 +125,7 @@ class _IntSpin(NoWheelMixin, QSpinBox):
 
     def __init__(self, p: Param, optional: bool, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        lo = INT_MIN + 1 if p.minimum is None else max(INT_MIN + 1, int(math.ceil(p.minimum)))
+        lo = INT_MIN + 1 if p.minimum is None else max(INT_MIN + 1, math.ceil(p.minimum))
         if p.min_exclusive and p.minimum is not None and float(p.minimum).is_integer():
             lo += 1
         hi = INT_MAX if p.maximum is None else min(INT_MAX, int(p.maximum))
@@ -644,7 +644,6 @@ class InspectorWidget(QWidget):
         self._stack.addWidget(scroll)  # scrolls across too when the dock is narrower than the fields
         page = QWidget()
         scroll.setWidget(page)
-        self._page = page
         outer = QVBoxLayout(page)
         outer.setContentsMargins(12, 10, 12, 12)
         outer.setSpacing(4)
@@ -684,7 +683,6 @@ class InspectorWidget(QWidget):
         self._args_layout = QVBoxLayout(self._args_host)
         self._args_layout.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(self._args_host)
-        self._args_grid: QGridLayout | None = None
 
         # Analysis of the node.
         outer.addWidget(section_title("Analysis", page))
@@ -775,8 +773,7 @@ class InspectorWidget(QWidget):
 
     def _clear_form(self) -> None:
         self._rows = {}
-        while self._args_layout.count():
-            _discard(self._args_layout.takeAt(0).widget())
+        _empty(self._args_layout)
         self._problem_key = ()
         self._set_problems([])
         self._show_name_error("")
@@ -819,7 +816,8 @@ class InspectorWidget(QWidget):
                 editor.parseFailed.connect(lambda why, row=row: self._refuse(row, why))
             self._rows[p.name] = row
         # Argument names and analysis titles share one column width, so values line up.
-        titles = [self._facts_grid.itemAtPosition(r, 0).widget() for r in range(self._facts_grid.rowCount())]
+        cells = [self._facts_grid.itemAtPosition(r, 0) for r in range(self._facts_grid.rowCount())]
+        titles = [title for cell in cells if cell is not None and (title := cell.widget()) is not None]
         width = max([w.sizeHint().width() for w in titles]
                     + [row.label.sizeHint().width() for row in self._rows.values()])
         grid.setColumnMinimumWidth(0, width)
@@ -891,8 +889,7 @@ class InspectorWidget(QWidget):
         f["stride"].setText(_sizes(report.effective_stride()))
 
     def _set_problems(self, problems: list[Problem]) -> None:
-        while self._problems_layout.count():
-            _discard(self._problems_layout.takeAt(0).widget())
+        _empty(self._problems_layout)
         self._fix_buttons = []
         for problem in problems:
             card = _ProblemCard(problem, self._apply_fix, self._problems_host)
@@ -1001,12 +998,15 @@ def fix_step_text(node: str, fix: Fix) -> str:
     return f"Fix {target}: {fix.label[:1].lower()}{fix.label[1:]}"
 
 
-def _discard(widget: QWidget | None) -> None:
-    """Take a widget off screen now and delete it when control returns to the event loop."""
-    if widget is not None:
-        widget.hide()
-        widget.setParent(None)
-        widget.deleteLater()
+def _empty(layout: QLayout) -> None:
+    """Take every widget of ``layout`` off screen now and delete it when control returns to the
+    event loop."""
+    while (item := layout.takeAt(0)) is not None:
+        widget = item.widget()
+        if widget is not None:
+            widget.hide()
+            widget.setParent(None)
+            widget.deleteLater()
 
 
 def _identical(a: Any, b: Any) -> bool:

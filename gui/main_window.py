@@ -15,8 +15,8 @@ from PySide6.QtWidgets import (
 )
 
 from engine import __version__
-from engine.editing import EditRefused, Move, OnNode, Rename, plan_delete, plan_paste, plan_place
 from engine.design import Design
+from engine.editing import EditRefused, Move, OnNode, Rename, plan_delete, plan_paste, plan_place
 from engine.errors import ConvasError
 from engine.examples import example_names, example_title, load_example, seed_design
 from engine.layout import layered_positions
@@ -29,17 +29,18 @@ from .autosave import Autosaver
 from .canvas import GraphScene, GraphView
 from .clipboard import nodes_from_mime, nodes_to_mime
 from .document import Document
+from .evaluation import EvaluationPanel
 from .inspector import InspectorWidget
 from .palette import PaletteWidget
 from .problems_panel import ProblemCountLabel, ProblemsWidget
 from .start_dialog import StartDialog
 from .summary_panel import SummaryWidget
-from .undo_shortcuts import UndoShortcutRouter
 from .theme import ERROR_COLOR, OK_COLOR, THEME_KEY, WARNING_COLOR, Theme, apply_theme, saved_theme
-from .evaluation import EvaluationPanel
+from .training.panel import TrainPanel
+from .training.session import STOP_TIMEOUT_S
+from .undo_shortcuts import UndoShortcutRouter
+from .widgets import ElidedLabel
 from .workers import wait_all as wait_for_workers
-from .training import TrainPanel
-from .training.panel import STOP_TIMEOUT_S, ElidedLabel
 
 PROJECT_FILTER = "Convas projects (*.convas)"
 KERAS_FILTER = "Keras models (*.keras *.json)"
@@ -190,7 +191,8 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         K = QKeySequence.StandardKey
-        self.act_new = self._action("&New", self.new_file, K.New, "Start a new design: empty, from an example or from a template")
+        self.act_new = self._action("&New", self.new_file, K.New,
+                                    "Start a new design: empty, from an example or from a template")
         self.act_open = self._action("&Open…", self.open_dialog, K.Open)
         self.act_import = self._action("&Import Keras Model…", self.import_dialog, "Ctrl+I",
                                        "Read a .keras or Keras JSON architecture (no code is run)")
@@ -208,7 +210,8 @@ class MainWindow(QMainWindow):
         self.act_copy = self._action("&Copy", self.copy, K.Copy)
         self.act_paste = self._action("&Paste", self.paste, K.Paste)
         self.act_duplicate = self._action("&Duplicate", self.duplicate, "Ctrl+D")
-        self.act_delete = self._action("&Delete", self.delete_selection, [QKeySequence(K.Delete), QKeySequence("Backspace")])
+        self.act_delete = self._action("&Delete", self.delete_selection,
+                                       [QKeySequence(K.Delete), QKeySequence("Backspace")])
         self.act_rename = self._action("Re&name…", self.rename_selected, "F2")
         self.act_select_all = self._action("Select &All", self.select_all, K.SelectAll)
         self.act_zoom_in = self._action("Zoom &In", self.view.zoom_in, [QKeySequence(K.ZoomIn), QKeySequence("Ctrl+=")])
@@ -304,7 +307,9 @@ class MainWindow(QMainWindow):
         self._status_text.sigClicked.connect(self.show_problems)
         # Ctrl+Z / Ctrl+Shift+Z undo the design from every panel (see gui/undo_shortcuts.py).
         self._undo_router = UndoShortcutRouter(self)
-        QApplication.instance().installEventFilter(self._undo_router)
+        app = QApplication.instance()
+        assert app is not None, "the window is made by a running application"
+        app.installEventFilter(self._undo_router)
         self.palette_widget.sigActivated.connect(self.add_layer)
         self.train_panel.sigStatusMessage.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.train_panel.sigTrainingStarted.connect(self.show_training_panel)
@@ -322,8 +327,11 @@ class MainWindow(QMainWindow):
         self.train_panel.session.sigDataLoaded.connect(self._evaluate_when_data_loaded)
         self.train_panel.session.sigDataFailed.connect(self._evaluate_when_data_loaded)
         self.evaluation.offer_weights(self.document.weights)
-        self._docks["Train"].visibilityChanged.connect(
-            lambda visible: visible and self.train_panel.activate_when_seen())
+        self._docks["Train"].visibilityChanged.connect(self._on_train_dock_visibility)
+
+    def _on_train_dock_visibility(self, visible: bool) -> None:
+        if visible:
+            self.train_panel.activate_when_seen()
 
     # --- status ---------------------------------------------------------------------------
 
@@ -499,7 +507,7 @@ class MainWindow(QMainWindow):
         path = Path(path)
         try:
             if path.suffix.lower() in (".keras", ".json", ".zip"):
-                from engine.files import load_design, has_weights
+                from engine.files import has_weights, load_design
                 design, training, doc_path, warnings = load_design(path), None, None, []
                 weights = WeightsSource.imported(path) if has_weights(path) else None
             else:
@@ -568,7 +576,6 @@ class MainWindow(QMainWindow):
         dialog = ExportDialog(self.document.design, weights=weights, folder=folder, training=training,
                               project=project_to_dict(self.document.design, self.document.training.to_dict()),
                               parent=self)
-        self.export_window = dialog
         dialog.exec()
 
     def import_dialog(self) -> None:
@@ -619,7 +626,7 @@ class MainWindow(QMainWindow):
         except ConvasError as exc:
             self._error("Cannot save", str(exc))
             return False
-        except Exception as exc:  # Keras failing to write the trained model
+        except Exception as exc:  # noqa: BLE001 (Keras failing to write the trained model raises many types)
             self._error("Cannot save", f"could not save the trained weights: {exc}")
             return False
         if weights is not None and saved is not None:
@@ -677,9 +684,9 @@ class MainWindow(QMainWindow):
 
     def _recent(self) -> list[str]:
         value = self.settings.value("recent", [])
-        if isinstance(value, str):
+        if isinstance(value, str):  # QSettings gives one stored item as a plain string
             value = [value]
-        return [str(v) for v in (value or [])]
+        return [str(v) for v in value] if isinstance(value, (list, tuple)) else []
 
     def _rebuild_recent(self) -> None:
         self.recent_menu.clear()

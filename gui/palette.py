@@ -7,9 +7,9 @@ pressing Enter emits :attr:`PaletteWidget.sigActivated`, which the main window t
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
-from PySide6.QtCore import QMimeData, QPoint, QSize, Qt, Signal
+from PySide6.QtCore import QMimeData, QPoint, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QDrag, QFont, QKeyEvent, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView, QFrame, QLabel, QLineEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget,
@@ -67,7 +67,8 @@ class _LayerTree(QTreeWidget):
     def mimeTypes(self) -> list[str]:
         return [LAYER_MIME, "text/plain"]
 
-    def mimeData(self, items: Sequence[QTreeWidgetItem]) -> QMimeData | None:
+    # Qt takes a null QMimeData as "no drag"; the stub says mimeData never returns one.
+    def mimeData(self, items: Sequence[QTreeWidgetItem]) -> QMimeData | None:  # type: ignore[override]
         """The layer kind of the first layer item, as UTF-8 under LAYER_MIME and as text."""
         kinds = [item.data(0, KIND_ROLE) for item in items if item.data(0, KIND_ROLE)]
         if not kinds:
@@ -79,7 +80,9 @@ class _LayerTree(QTreeWidget):
 
     def startDrag(self, supportedActions: Qt.DropAction) -> None:
         item = self.currentItem()
-        mime = self.mimeData([item]) if item is not None else None
+        if item is None:
+            return
+        mime = self.mimeData([item])
         if mime is None:
             return
         drag = QDrag(self)
@@ -103,7 +106,7 @@ class _LayerTree(QTreeWidget):
         pal = self.palette()
         p.setPen(pal.mid().color())
         p.setBrush(pal.base())
-        p.drawRoundedRect(0.5, 0.5, width - 1, 27, 6, 6)
+        p.drawRoundedRect(QRectF(0.5, 0.5, width - 1, 27), 6, 6)
         item.icon(0).paint(p, 4, 4, 20, 20)
         p.setFont(font)
         p.setPen(pal.text().color())

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
-    app.setStyle("Fusion")
+    QApplication.setStyle("Fusion")
     from engine.examples import load_example
 
     from .document import Document

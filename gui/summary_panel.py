@@ -31,6 +31,7 @@ HEADERS = ("Layer (type)", "Output Shape", "Param #", "MACs", "Activations", "RF
 NUMERIC = frozenset({2, 3, 4, 5})
 NAME_ROLE = Qt.ItemDataRole.UserRole
 ICON_SIZE = QSize(16, 16)
+_TOP = QModelIndex()  # the parent of top-level rows (Qt's usual default, made once)
 _MAX_AUTO_WIDTH = 320  # a column never grows past this on its own; the user may drag it wider
 
 
@@ -97,10 +98,10 @@ class SummaryModel(QAbstractTableModel):
 
     # --- model ----------------------------------------------------------------------------
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = _TOP) -> int:
         return 0 if parent.isValid() else len(self.rows)
 
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = _TOP) -> int:
         return 0 if parent.isValid() else len(HEADERS)
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:

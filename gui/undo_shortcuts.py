@@ -31,7 +31,9 @@ def _spin_box_of(widget: QWidget) -> QAbstractSpinBox | None:
 
 def committed_text(spin: QAbstractSpinBox) -> str | None:
     """What a spin box shows for its current value (None for kinds it cannot tell)."""
-    if isinstance(spin, QSpinBox):
+    # Two branches with the same call: one isinstance per class lets mypy pair value() (int or
+    # float) with that class's textFromValue.
+    if isinstance(spin, QSpinBox):  # noqa: SIM114
         at_minimum, text = spin.value() == spin.minimum(), spin.textFromValue(spin.value())
     elif isinstance(spin, QDoubleSpinBox):
         at_minimum, text = spin.value() == spin.minimum(), spin.textFromValue(spin.value())

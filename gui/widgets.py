@@ -1,7 +1,7 @@
 """Small widgets and label styles that several panels share (inspector, Train panel, Problems).
 
 Only presentation lives here: a spin box that ignores the wheel unless focused, a number spin
-box that shows values as written, section titles and muted labels.
+box that shows values as written, a one-line label that elides, section titles and muted labels.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import math
 import re
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QFont, QValidator, QWheelEvent
-from PySide6.QtWidgets import QDoubleSpinBox, QLabel, QWidget
+from PySide6.QtGui import QFont, QPainter, QPaintEvent, QValidator, QWheelEvent
+from PySide6.QtWidgets import QDoubleSpinBox, QLabel, QSizePolicy, QWidget
 
 _NUMBER_PREFIX = re.compile(r"[+-]?(\d*\.?\d*)([eE][+-]?\d*)?")
 
@@ -74,6 +74,32 @@ class NumberSpinBox(NoWheelMixin, QDoubleSpinBox):
         if not math.isfinite(value) or not self.floor <= value <= self.maximum():
             return QValidator.State.Intermediate
         return QValidator.State.Acceptable
+
+
+class ElidedLabel(QLabel):
+    """One line of plain text that shortens with "…" instead of widening its panel; the full
+    text is its tooltip."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.hide()
+
+    def setText(self, text: str) -> None:
+        super().setText(text)
+        self.setToolTip(text)
+        self.setVisible(bool(text))  # an empty line takes no room
+
+    def clear(self) -> None:
+        self.setText("")
+
+    def paintEvent(self, _event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        rect = self.contentsRect()
+        text = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, rect.width())
+        painter.setPen(self.palette().color(self.foregroundRole()))
+        painter.drawText(rect, int(self.alignment() | Qt.AlignmentFlag.AlignVCenter), text)
 
 
 def mute(label: QLabel) -> QLabel:

@@ -2,8 +2,9 @@
 
 SOURCE is a ``.convas`` project (the weights saved beside it, else fresh ones; ``--weights
 FILE.keras`` overrides) or a ``.keras`` model (its own weights); which weights apply is decided
-by :func:`engine.weights.resolve_weights`, as in the window. Exit 0 with the verification on stdout; 2 with a message on stderr when
-a file cannot be read or written, 1 when the design is invalid or the export fails verification.
+by :func:`engine.weights.resolve_weights`, as in the window. Exit 0 with the verification on
+stdout; 2 with a message on stderr when a file cannot be read or written, 1 when the design is
+invalid or the export fails verification.
 """
 
 from __future__ import annotations

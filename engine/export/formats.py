@@ -15,9 +15,10 @@ import json
 import re
 import warnings
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +38,7 @@ class ExportFormat:
     suffix: str
     directory: bool
     reloaded_with: str
-    write: Callable[[Any, Path, "WriteOptions"], None]
+    write: Callable[[Any, Path, WriteOptions], None]
     reload: Callable[[Path, Any], Predict] | None
 
 
@@ -231,14 +232,14 @@ def _rewrite_unconverted_ops(proto: Any) -> bool:
     for graph, index in sorted(found, key=lambda f: -f[1]):  # from the end: indices stay valid
         node = graph.node[index]
         base = node.name or node.output[0]
-        y, one = _fresh(f"{base}/y", taken), _fresh(f"{base}/one", taken)
+        y, one = fresh_name(f"{base}/y", taken), fresh_name(f"{base}/one", taken)
         dtype = helper.tensor_dtype_to_np_dtype(types.get(node.input[0], onnx.TensorProto.FLOAT))
         graph.initializer.append(numpy_helper.from_array(np.ones((), dtype), one))
         names = {"x": node.input[0], "y": y, "1": one}
         (first, first_in), (second, second_in) = _UNCONVERTED_OPS[node.op_type]
         replacement = [helper.make_node(first, [names[n] for n in first_in], [y], name=y),
                        helper.make_node(second, [names[n] for n in second_in], list(node.output),
-                                        name=_fresh(f"{base}/{second.lower()}", taken))]
+                                        name=fresh_name(f"{base}/{second.lower()}", taken))]
         del graph.node[index]
         for offset, new in enumerate(replacement):
             graph.node.insert(index + offset, new)
@@ -259,7 +260,8 @@ def _element_types(proto: Any) -> dict[str, int]:
     return types
 
 
-def _fresh(name: str, taken: set[str]) -> str:
+def fresh_name(name: str, taken: set[str]) -> str:
+    """``name``, or ``name_2``, ``name_3``, … whichever is not in ``taken`` yet (then taken)."""
     new, i = name, 1
     while new in taken:
         i += 1

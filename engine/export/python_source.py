@@ -228,6 +228,7 @@ def _functional_body(design: Design) -> list[str]:
         spec = CATALOGUE.get(node.kind)
         if spec is None:
             keras_arguments(node)  # raises the engine's message for an unknown kind
+        assert spec is not None
         inbound = node.inbound[ref.call]
         if spec.max_inputs == 1:
             if len(inbound) != 1:

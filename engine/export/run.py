@@ -9,15 +9,17 @@ Qt-free; TensorFlow is imported on first use.
 
 from __future__ import annotations
 
+import contextlib
 import keyword
 import os
 import re
 import secrets
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -200,18 +202,13 @@ def _graph_safe(design: Design, model: Any) -> Any:
     if all(_traceable(layer.name) for layer in model.layers):
         return model
     from ..keras_build import build_keras_model
-    from .formats import onnx_name
+    from .formats import fresh_name, onnx_name
 
     renamed, names, used = design.copy(), {}, {n.name for n in design}
     for node in list(design):
         if _traceable(node.name):
             continue
-        base = onnx_name(node.name)
-        new, i = base, 1
-        while new in used:
-            i += 1
-            new = f"{base}_{i}"
-        used.add(new)
+        new = fresh_name(onnx_name(node.name), used)
         renamed.rename(node.name, new)
         names[new] = node.name
     twin = build_keras_model(renamed, check=False)
@@ -337,10 +334,8 @@ def _remove(path: Path) -> None:
     if path.is_dir():
         shutil.rmtree(path, ignore_errors=True)
     else:
-        try:
+        with contextlib.suppress(OSError):
             path.unlink()
-        except OSError:
-            pass
 
 
 def _size(path: Path) -> int:

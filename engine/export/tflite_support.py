@@ -28,8 +28,9 @@ Qt-free and TensorFlow-free: the check reads the design and its shape analysis o
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ..analysis import Analysis, analyse
 from ..design import Design, TensorRef

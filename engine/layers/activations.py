@@ -72,7 +72,7 @@ SPECS = [
     LayerSpec(
         kind="PReLU", group="Activation",
         summary="ReLU with a learned slope for negative values (per value, or shared along axes).",
-        params=(Param("shared_axes", ParamKind.AXES, None, shape_relevant=True,
+        params=(Param("shared_axes", ParamKind.AXES, None,
                       doc="Axes (from 1) sharing one slope, e.g. (1, 2) for one per channel."),),
         infer=_prelu_infer, weights=_prelu_weights, macs=_elementwise_macs,
     ),

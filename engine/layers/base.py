@@ -9,10 +9,11 @@ and export all read these specs; nothing else in Convas hard-codes a layer.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from fractions import Fraction
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from ..shapes import Shape
 
@@ -34,7 +35,7 @@ class LayerError(ValueError):
     """A layer cannot produce an output: the message says what is wrong in numbers and how to fix
     it; ``fixes`` are the mechanical repairs the designer can offer as one click."""
 
-    def __init__(self, message: str, fixes: Sequence["Fix"] = ()) -> None:
+    def __init__(self, message: str, fixes: Sequence[Fix] = ()) -> None:
         super().__init__(message)
         self.message = message
         self.fixes = tuple(fixes)
@@ -67,12 +68,12 @@ class Fix:
     node: str | None = None
 
     @staticmethod
-    def set_arg(arg: str, value: Any, node: str | None = None) -> "Fix":
+    def set_arg(arg: str, value: Any, node: str | None = None) -> Fix:
         where = f" on {node}" if node else ""
         return Fix(f"Set {arg}={value!r}{where}", FixAction.SET_ARG, arg=arg, value=value, node=node)
 
     @staticmethod
-    def insert(layer: str, input_index: int = 0, **layer_args: Any) -> "Fix":
+    def insert(layer: str, input_index: int = 0, **layer_args: Any) -> Fix:
         shown = ", ".join(f"{k}={v!r}" for k, v in layer_args.items())
         return Fix(f"Insert {layer}({shown})", FixAction.INSERT_BEFORE, layer=layer,
                    layer_args=layer_args, input_index=input_index)
@@ -93,19 +94,19 @@ class Field:
     jump: tuple[Number, ...]
 
     @staticmethod
-    def identity(rank: int) -> "Field":
+    def identity(rank: int) -> Field:
         one = (1,) * rank
         return Field(one, one)
 
     def window(self, kernels: Sequence[int], strides: Sequence[int],
-               dilations: Sequence[int] | None = None) -> "Field":
+               dilations: Sequence[int] | None = None) -> Field:
         """Field after a sliding window: r' = r + (k_eff − 1)·j, j' = j·s."""
         dil = dilations or [1] * len(kernels)
         size = tuple(r + ((k - 1) * d) * j for r, k, d, j in zip(self.size, kernels, dil, self.jump))
         jump = tuple(j * s for j, s in zip(self.jump, strides))
         return Field(size, jump)
 
-    def upsample(self, factors: Sequence[Number]) -> "Field":
+    def upsample(self, factors: Sequence[Number]) -> Field:
         def divide(j: Number, f: Number) -> Number:
             q = Fraction(j) / Fraction(f)
             return int(q) if q.denominator == 1 else q
@@ -117,7 +118,7 @@ class Field:
         if cached is None:
             def plain(x: Number) -> int | float:
                 return x if isinstance(x, int) else (int(x) if x.denominator == 1 else float(x))
-            cached = ([s if isinstance(s, int) else int(math.ceil(s)) for s in self.size],
+            cached = ([s if isinstance(s, int) else math.ceil(s) for s in self.size],
                       [plain(j) for j in self.jump])
             object.__setattr__(self, "_rounded", cached)
         return list(cached[0]), list(cached[1])
@@ -180,7 +181,6 @@ class Param:
     """One constructor argument of a layer, with Keras's name and default.
 
     ``kind`` is a :class:`ParamKind` (given as its text in the specs, turned into the enum here).
-    ``shape_relevant`` marks arguments that change output shape or parameter counts.
     """
 
     name: str
@@ -191,7 +191,6 @@ class Param:
     choices: tuple[Any, ...] = ()
     length: int | None = None
     doc: str = ""
-    shape_relevant: bool = False
     required: bool = False
     min_exclusive: bool = False
 
@@ -294,9 +293,12 @@ def normalise_value(p: Param, value: Any) -> Any:
         return tuple(items)
     if k == ParamKind.FACTOR:
         items = _as_tuple(value)
-        if len(items) not in (1, 2) or not all(isinstance(i, (int, float)) and not isinstance(i, bool) for i in items):
+        if len(items) not in (1, 2) or not all(isinstance(i, (int, float)) and not isinstance(i, bool)
+                                               for i in items):
             raise ArgError(f"{name} must be a number or a (low, high) pair, got {value!r}")
-        return float(items[0]) if len(items) == 1 and not isinstance(value, (list, tuple)) else tuple(float(i) for i in items)
+        if len(items) == 1 and not isinstance(value, (list, tuple)):
+            return float(items[0])
+        return tuple(float(i) for i in items)
     if k == ParamKind.PAIR:
         items = _as_tuple(value)
         if len(items) != 2 or not all(isinstance(i, (int, float)) and not isinstance(i, bool) for i in items):
@@ -373,9 +375,6 @@ class LayerSpec:
             if p.name == name:
                 return p
         raise KeyError(name)
-
-    def defaults(self) -> dict[str, Any]:
-        return {p.name: p.default for p in self.params}
 
     def normalise(self, args: Args) -> tuple[dict[str, Any], dict[str, str]]:
         """Fill defaults and canonicalise every argument.

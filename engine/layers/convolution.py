@@ -25,7 +25,7 @@ def _cpu_lint(*, channels_first: bool, dilated: bool = False, depthwise: bool = 
     """Warn about settings that some of TensorFlow's kernels cannot run: whether they run depends
     on the machine (a GPU, or oneDNN's kernels on some CPUs, run them), so they are not errors."""
     def lint(args: Args, inputs: list[Shape], out: Shape) -> list[tuple[str, tuple[Fix, ...]]]:
-        found = []
+        found: list[tuple[str, tuple[Fix, ...]]] = []
         strides = args.get("strides", ())
         # TensorFlow's own depthwise kernels take one stride for both axes (Keras avoids them,
         # and so allows unequal strides, when it emulates strides together with dilation).
@@ -100,7 +100,7 @@ def conv(rank: int) -> LayerSpec:
         summary=f"Slides learned {rank}-D filters over {what}, producing one feature map per filter.",
         params=(p_filters(), p_kernel(rank), p_strides(rank), p_padding(causal=rank == 1),
                 p_data_format(), p_dilation(rank),
-                Param("groups", ParamKind.INT, 1, minimum=1, maximum=1 << 20, shape_relevant=True,
+                Param("groups", ParamKind.INT, 1, minimum=1, maximum=1 << 20,
                       doc="Split channels into this many independent groups."),
                 p_activation(), p_use_bias()),
         infer=_conv_infer(rank), weights=_conv_weights, macs=_conv_macs, field=_window_field,
@@ -184,7 +184,7 @@ def conv_transpose(rank: int) -> LayerSpec:
         summary=f"Learned {rank}-D up-sampling: the reverse of a strided convolution (a 'deconvolution').",
         params=(p_filters(), p_kernel(rank), p_strides(rank), p_padding(),
                 Param("output_padding", ParamKind.OPTIONAL_INTS, None, minimum=0, maximum=4096, length=rank,
-                      shape_relevant=True, doc="Extra rows/columns added to one side of the output."),
+                      doc="Extra rows/columns added to one side of the output."),
                 p_data_format(), p_dilation(rank), p_activation(), p_use_bias()),
         infer=_transpose_infer(rank), weights=_transpose_weights, macs=_transpose_macs,
         field=_transpose_field, card=conv_card, lint=_cpu_lint(channels_first=True, dilated=True),
@@ -194,7 +194,7 @@ def conv_transpose(rank: int) -> LayerSpec:
 # --- Depthwise and separable --------------------------------------------------------------
 
 def p_depth_multiplier() -> Param:
-    return Param("depth_multiplier", ParamKind.INT, 1, minimum=1, maximum=1 << 16, shape_relevant=True,
+    return Param("depth_multiplier", ParamKind.INT, 1, minimum=1, maximum=1 << 16,
                  doc="Output channels per input channel of the depthwise step.")
 
 

@@ -31,7 +31,7 @@ def _dense_infer(args: Args, inputs: list[Shape]) -> Shape:
 
 def _dense_weights(args: Args, inputs: list[Shape], out: Shape) -> tuple[int, int]:
     n_in = inputs[0][-1]
-    return n_in * args["units"] + (args["units"] if args["use_bias"] else 0), 0  # type: ignore[operator]
+    return n_in * args["units"] + (args["units"] if args["use_bias"] else 0), 0
 
 
 def _dense_macs(args: Args, inputs: list[Shape], out: Shape) -> int:
@@ -75,9 +75,9 @@ SPECS = [
     LayerSpec(
         kind="InputLayer", group="Input",
         summary="Where data enters the network: the shape of one sample.",
-        params=(Param("shape", ParamKind.SHAPE, (28, 28, 1), minimum=1, shape_relevant=True,
+        params=(Param("shape", ParamKind.SHAPE, (28, 28, 1), minimum=1,
                       doc="Shape of one sample without the batch axis, e.g. (28, 28, 1)."),
-                Param("batch_size", ParamKind.OPTIONAL_INT, None, minimum=1, shape_relevant=True,
+                Param("batch_size", ParamKind.OPTIONAL_INT, None, minimum=1,
                       doc="Fixed batch size (None: any).")),
         infer=_input_infer, field=_input_field, min_inputs=0, max_inputs=0,
         card=lambda a: fmt_shape(a["shape"]),
@@ -86,7 +86,7 @@ SPECS = [
         kind="Dense", group="Core",
         summary="Fully connected: every output unit is a learned weighted sum of all inputs on the last axis.",
         params=(Param("units", ParamKind.INT, None, minimum=1, maximum=1 << 24, required=True,
-                      shape_relevant=True, doc="Number of output units."),
+                      doc="Number of output units."),
                 p_activation(), p_use_bias()),
         infer=_dense_infer, weights=_dense_weights, macs=_dense_macs, lint=_dense_lint,
         card=_dense_card,

@@ -89,7 +89,7 @@ def _elementwise_infer(kind: str, exact_two: bool = False):
     def infer(args: Args, inputs: list[Shape]) -> Shape:
         if exact_two and len(inputs) != 2:
             raise LayerError(f"takes exactly 2 inputs (first minus second); it has {len(inputs)}")
-        batches = {s[0] for s in inputs} - {None}
+        batches = {s[0] for s in inputs if s[0] is not None}
         if len(batches) > 1:
             raise LayerError(f"its inputs have different batch sizes {sorted(batches)}")
         out: tuple[Dim, ...] = tuple(inputs[0][1:])
@@ -134,7 +134,7 @@ def _concat_infer(args: Args, inputs: list[Shape]) -> Shape:
     for i in range(1, rank):
         if i == ax:
             continue
-        known = {s[i] for s in inputs} - {None}
+        known = {d for s in inputs if (d := s[i]) is not None}
         if len(known) > 1:
             shown = " and ".join(fmt_shape(s) for s in inputs)
             advice, fixes = (_matching_fixes(inputs, channels_too=False) if rank == 4 and ax == 3
@@ -167,7 +167,7 @@ SPECS = [
     LayerSpec(
         kind="Concatenate", group="Merge",
         summary="Joins its inputs along an axis (by default the channels).",
-        params=(Param("axis", ParamKind.INT, -1, shape_relevant=True, doc="The axis joined along."),),
+        params=(Param("axis", ParamKind.INT, -1, doc="The axis joined along."),),
         infer=_concat_infer, field=_merge_field, min_inputs=1, max_inputs=None,
         lint=_single_input_lint, card=lambda a: f"axis {a['axis']}",
     ),

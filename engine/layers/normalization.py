@@ -170,7 +170,7 @@ def _norm_weights(args: Args, inputs: list[Shape], out: Shape) -> tuple[int, int
 
 
 def _norm_lint(args: Args, inputs: list[Shape], out: Shape) -> list[tuple[str, tuple[Fix, ...]]]:
-    found = []
+    found: list[tuple[str, tuple[Fix, ...]]] = []
     if 0 in _kept_axes(args["axis"], inputs[0]):
         found.append(("keeps statistics per position of axis 0, the batch axis, so a sample's output "
                       "depends on where it sits in its batch; use a feature axis such as -1",
@@ -196,27 +196,27 @@ def _norm_card(args: Args) -> str:
 
 _EPSILON = Param("epsilon", ParamKind.FLOAT, 1e-3, minimum=0.0, min_exclusive=True,
                  doc="Added to the variance to avoid dividing by zero.")
-_CENTER = Param("center", ParamKind.BOOL, True, shape_relevant=True, doc="Learn an offset (beta).")
-_SCALE = Param("scale", ParamKind.BOOL, True, shape_relevant=True, doc="Learn a scale (gamma).")
+_CENTER = Param("center", ParamKind.BOOL, True, doc="Learn an offset (beta).")
+_SCALE = Param("scale", ParamKind.BOOL, True, doc="Learn a scale (gamma).")
 
 SPECS = [
     LayerSpec(
         kind="BatchNormalization", group="Normalization",
         summary="Normalises each channel with batch statistics; keeps moving averages for inference.",
-        params=(Param("axis", ParamKind.INT, -1, shape_relevant=True, doc="The feature (channel) axis."),
+        params=(Param("axis", ParamKind.INT, -1, doc="The feature (channel) axis."),
                 Param("momentum", ParamKind.FLOAT, 0.99, minimum=0.0, maximum=1.0,
                       doc="Momentum of the moving averages."),
                 _EPSILON, _CENTER, _SCALE,
-                Param("renorm", ParamKind.BOOL, False, shape_relevant=True,
+                Param("renorm", ParamKind.BOOL, False,
                       doc="Batch renormalisation (adds statistics).")),
         infer=_bn_infer, weights=_bn_weights, macs=_elementwise_macs, lint=_batch_axis_lint,
     ),
     LayerSpec(
         kind="LayerNormalization", group="Normalization",
         summary="Normalises each sample over its features (no batch statistics).",
-        params=(Param("axis", ParamKind.AXES, -1, shape_relevant=True, doc="Axis or axes normalised over."),
+        params=(Param("axis", ParamKind.AXES, -1, doc="Axis or axes normalised over."),
                 _EPSILON, _CENTER, _SCALE,
-                Param("rms_scaling", ParamKind.BOOL, False, shape_relevant=True,
+                Param("rms_scaling", ParamKind.BOOL, False,
                       doc="Scale by the RMS only (no offset).")),
         infer=_ln_infer, weights=_ln_weights, macs=_elementwise_macs, lint=_batch_axis_lint,
     ),
@@ -224,12 +224,12 @@ SPECS = [
         kind="Normalization", group="Preprocessing & Augmentation",
         summary="Shifts and scales inputs to mean 0 and variance 1 with a fixed mean and variance "
                 "(given, or computed from data by adapt()).",
-        params=(Param("axis", ParamKind.AXES, -1, shape_relevant=True,
+        params=(Param("axis", ParamKind.AXES, -1,
                       doc="Axis or axes with their own mean and variance; () for one scalar mean and "
                           "variance (Keras's axis=None)."),
-                Param("mean", ParamKind.ANY, None, shape_relevant=True,
+                Param("mean", ParamKind.ANY, None,
                       doc="Fixed mean: a number or a list per kept axis (None: learned by adapt())."),
-                Param("variance", ParamKind.ANY, None, shape_relevant=True,
+                Param("variance", ParamKind.ANY, None,
                       doc="Fixed variance, with mean (None: learned by adapt())."),
                 Param("invert", ParamKind.BOOL, False, doc="Undo the normalisation instead (x·σ + μ).")),
         infer=_norm_infer, weights=_norm_weights, macs=_elementwise_macs, lint=_norm_lint,

@@ -47,7 +47,7 @@ def pool(op: str, rank: int) -> LayerSpec:
         summary=f"Keeps the {word} value of each window, shrinking the feature maps.",
         # Keras requires AveragePooling's pool_size but gives MaxPooling's a default.
         params=(Param("pool_size", ParamKind.INTS, (2,) * rank, minimum=1, maximum=4096, length=rank,
-                      shape_relevant=True, required=op == "Average", doc="Window size per spatial axis."),
+                      required=op == "Average", doc="Window size per spatial axis."),
                 p_strides(rank, default=None, optional=True), p_padding(), p_data_format()),
         infer=_pool_infer(rank, kind), field=_pool_field, card=_card,
     )
@@ -70,7 +70,7 @@ def global_pool(op: str, rank: int) -> LayerSpec:
         kind=f"Global{op}Pooling{rank}D", group="Pooling",
         summary=f"Reduces each feature map to its {word}: one value per channel.",
         params=(p_data_format(),
-                Param("keepdims", ParamKind.BOOL, False, shape_relevant=True,
+                Param("keepdims", ParamKind.BOOL, False,
                       doc="Keep the spatial axes with size 1 instead of dropping them.")),
         infer=_global_infer(rank, f"Global{op}Pooling{rank}D"), field=no_field,
         card=lambda a: "keepdims" if a["keepdims"] else "",

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from math import prod
 from fractions import Fraction
+from math import prod
 
-from ..shapes import Shape, fmt_shape
+from ..shapes import Shape, fmt_shape, spatial_axes
 from .base import Args, Field, Fix, LayerError, LayerSpec, Param, ParamKind
 from .windows import check_rank, p_data_format, place
-from ..shapes import spatial_axes
 
 _FILL = ("reflect", "wrap", "constant", "nearest", "crop")
 _INTERP = ("nearest", "bilinear")
@@ -85,9 +84,9 @@ SPECS = [
     LayerSpec(
         kind="Resizing", group="Preprocessing & Augmentation",
         summary="Resizes images to a fixed height and width.",
-        params=(Param("height", ParamKind.INT, 32, minimum=1, maximum=1 << 16, required=True, shape_relevant=True,
+        params=(Param("height", ParamKind.INT, 32, minimum=1, maximum=1 << 16, required=True,
                       doc="Output height."),
-                Param("width", ParamKind.INT, 32, minimum=1, maximum=1 << 16, required=True, shape_relevant=True,
+                Param("width", ParamKind.INT, 32, minimum=1, maximum=1 << 16, required=True,
                       doc="Output width."),
                 Param("interpolation", ParamKind.CHOICE, "bilinear",
                       choices=("bilinear", "nearest", "bicubic", "lanczos3", "lanczos5", "area"), doc="Resampling."),

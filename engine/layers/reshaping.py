@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from math import prod
 
-from ..shapes import Shape, fmt_shape, fmt_size, spatial_axes
+from ..shapes import Dim, Shape, fmt_shape, fmt_size, spatial_axes
 from .base import Args, Field, Fix, LayerError, LayerSpec, Param, ParamKind, no_field
 from .windows import check_rank, p_data_format, place
 
 _INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos3", "lanczos5", "area")
 
 
-def _spatial(shape: Shape, fmt: str) -> tuple[list, object]:
+def _spatial(shape: Shape, fmt: str) -> tuple[list[Dim], Dim]:
     axes, ch = spatial_axes(len(shape), fmt)
     return [shape[a] for a in axes], shape[ch]
 
@@ -102,21 +102,21 @@ SPECS = [
     LayerSpec(
         kind="ZeroPadding2D", group="Reshaping",
         summary="Adds rows and columns of zeros around each feature map.",
-        params=(Param("padding", ParamKind.PADDING2D, ((1, 1), (1, 1)), shape_relevant=True,
+        params=(Param("padding", ParamKind.PADDING2D, ((1, 1), (1, 1)),
                       doc="n, (rows, columns) or ((top, bottom), (left, right))."), p_data_format()),
         infer=_padding_infer, card=lambda a: f"pad {a['padding'][0]}, {a['padding'][1]}",
     ),
     LayerSpec(
         kind="Cropping2D", group="Reshaping",
         summary="Cuts rows and columns off the borders of each feature map.",
-        params=(Param("cropping", ParamKind.PADDING2D, ((0, 0), (0, 0)), shape_relevant=True,
+        params=(Param("cropping", ParamKind.PADDING2D, ((0, 0), (0, 0)),
                       doc="n, (rows, columns) or ((top, bottom), (left, right))."), p_data_format()),
         infer=_cropping_infer, card=lambda a: f"crop {a['cropping'][0]}, {a['cropping'][1]}",
     ),
     LayerSpec(
         kind="UpSampling2D", group="Reshaping",
         summary="Enlarges feature maps by repeating (or interpolating) rows and columns.",
-        params=(Param("size", ParamKind.INTS, (2, 2), minimum=1, maximum=4096, length=2, shape_relevant=True,
+        params=(Param("size", ParamKind.INTS, (2, 2), minimum=1, maximum=4096, length=2,
                       doc="Factor per axis."), p_data_format(),
                 Param("interpolation", ParamKind.CHOICE, "nearest", choices=_INTERPOLATIONS,
                       doc="How new pixels are filled.")),
@@ -131,14 +131,14 @@ SPECS = [
     LayerSpec(
         kind="Reshape", group="Reshaping",
         summary="Gives each sample a new shape with the same number of values (-1 infers one axis).",
-        params=(Param("target_shape", ParamKind.SHAPE, None, minimum=-1, required=True, shape_relevant=True,
+        params=(Param("target_shape", ParamKind.SHAPE, None, minimum=-1, required=True,
                       doc="New shape without the batch axis; one entry may be -1."),),
         infer=_reshape_infer, field=no_field, card=lambda a: fmt_shape(a["target_shape"]),
     ),
     LayerSpec(
         kind="Permute", group="Reshaping",
         summary="Reorders the axes of each sample (1-based, the batch axis stays first).",
-        params=(Param("dims", ParamKind.AXES, None, required=True, shape_relevant=True,
+        params=(Param("dims", ParamKind.AXES, None, required=True,
                       doc="New order of the non-batch axes, counted from 1."),),
         infer=_permute_infer, field=no_field, card=lambda a: str(tuple(a["dims"])),
     ),

@@ -7,10 +7,11 @@ are written once, here.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..shapes import Dim, Shape, conv_length, effective_kernel, fmt_shape, fmt_size, spatial_axes
-from .base import Args, Fix, LayerError, Param, ParamKind, ACTIVATIONS, DATA_FORMATS
+from .base import ACTIVATIONS, DATA_FORMATS, Args, Fix, LayerError, Param, ParamKind
 
 
 def check_rank(inputs: list[Shape], rank: int, kind: str) -> Shape:
@@ -85,34 +86,34 @@ def place(shape: Shape, data_format: str, spatial: Sequence[Dim], channels: Dim)
 
 def p_filters() -> Param:
     return Param("filters", ParamKind.INT, None, minimum=1, maximum=1 << 20, required=True,
-                 shape_relevant=True, doc="Number of output channels.")
+                 doc="Number of output channels.")
 
 
 def p_kernel(rank: int, name: str = "kernel_size", default: Any = None) -> Param:
     return Param(name, ParamKind.INTS, default, minimum=1, maximum=4096, length=rank,
-                 required=default is None, shape_relevant=True, doc="Window size per spatial axis.")
+                 required=default is None, doc="Window size per spatial axis.")
 
 
 def p_strides(rank: int, default: Any = 1, optional: bool = False) -> Param:
     return Param("strides", ParamKind.OPTIONAL_INTS if optional else ParamKind.INTS, default, minimum=1,
-                 maximum=4096, length=rank, shape_relevant=True,
+                 maximum=4096, length=rank,
                  doc="Step of the window per spatial axis" + (" (None: the pool size)." if optional else "."))
 
 
 def p_padding(causal: bool = False) -> Param:
     choices = ("valid", "same", "causal") if causal else ("valid", "same")
-    return Param("padding", ParamKind.CHOICE, "valid", choices=choices, shape_relevant=True,
+    return Param("padding", ParamKind.CHOICE, "valid", choices=choices,
                  doc="'valid': no padding, the output shrinks; 'same': pad so that output = ⌈input / stride⌉."
                  + (" 'causal': pad on the left only (for sequences)." if causal else ""))
 
 
 def p_data_format() -> Param:
-    return Param("data_format", ParamKind.CHOICE, "channels_last", choices=DATA_FORMATS, shape_relevant=True,
+    return Param("data_format", ParamKind.CHOICE, "channels_last", choices=DATA_FORMATS,
                  doc="Where the channels are: last (batch, ..., channels) or first (batch, channels, ...).")
 
 
 def p_dilation(rank: int) -> Param:
-    return Param("dilation_rate", ParamKind.INTS, 1, minimum=1, maximum=4096, length=rank, shape_relevant=True,
+    return Param("dilation_rate", ParamKind.INTS, 1, minimum=1, maximum=4096, length=rank,
                  doc="Spacing between kernel taps (atrous convolution).")
 
 
@@ -121,7 +122,7 @@ def p_activation() -> Param:
 
 
 def p_use_bias() -> Param:
-    return Param("use_bias", ParamKind.BOOL, True, shape_relevant=True, doc="Add a learned bias per output channel.")
+    return Param("use_bias", ParamKind.BOOL, True, doc="Add a learned bias per output channel.")
 
 
 def conv_card(args: Args) -> str:

@@ -14,7 +14,9 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import (
     QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen,
 )
-from PySide6.QtWidgets import QGraphicsItem, QGraphicsSceneHoverEvent, QGraphicsSceneMouseEvent, QStyleOptionGraphicsItem, QWidget
+from PySide6.QtWidgets import (
+    QGraphicsItem, QGraphicsSceneHoverEvent, QGraphicsSceneMouseEvent, QStyleOptionGraphicsItem, QWidget,
+)
 
 from engine.analysis import NodeReport, Severity
 from engine.design import Node
@@ -418,7 +420,7 @@ class NodeItem(QGraphicsItem):
 
     # --- interaction ------------------------------------------------------------------------
 
-    def _graph_scene(self) -> "GraphScene | None":
+    def _graph_scene(self) -> GraphScene | None:
         return self.scene()  # type: ignore[return-value]
 
     def hoverMoveEvent(self, event: QGraphicsSceneHoverEvent) -> None:

@@ -7,7 +7,7 @@ of engine ops, so undo, redo and saving never need to ask the canvas anything.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from PySide6.QtCore import QObject, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QPen
@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 
 from engine.design import Node, TensorRef
 from engine.editing import (
-    ROW as PLACE_ROW, EditRefused, Move, OnEdge, OnNode, Op, PlaceTarget, attaches, plan_connect, plan_place,
+    ROW as PLACE_ROW, EditRefused, Move, OnEdge, OnNode, PlaceTarget, attaches, plan_connect, plan_place,
 )
 from engine.layout import X_SPACING, Rect, layered_positions
 from engine.shapes import fmt_shape
@@ -199,9 +199,9 @@ class GraphScene(QGraphicsScene):
         """A position for one added layer without one: under its first input, else beside all."""
         design = self.document.design
         source = next((r.node for refs in node.inbound for r in refs if r.node in self._nodes), None)
-        if source is not None and design.nodes[source].position is not None:
-            sx, sy = design.nodes[source].position
-            x, y = sx, sy + ROW
+        below = design.nodes[source].position if source is not None else None
+        if below is not None:
+            x, y = below[0], below[1] + ROW
         elif self._nodes:
             rect = self.itemsBoundingRect()
             x, y = rect.right() + X_SPACING / 2, rect.top() + HEIGHT / 2
@@ -358,7 +358,7 @@ class GraphScene(QGraphicsScene):
     def commit_moves(self) -> None:
         """Turn cards dragged away from their layer's position into ONE undoable move."""
         design = self.document.design
-        ops: list[Op] = []
+        ops: list[Move] = []
         for name, item in self._nodes.items():
             node = design.nodes.get(name)
             if node is None:
@@ -496,4 +496,4 @@ class GraphScene(QGraphicsScene):
         return plan.name
 
 
-__all__ = ["GraphScene", "ROW"]
+__all__ = ["ROW", "GraphScene"]

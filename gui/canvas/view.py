@@ -6,7 +6,7 @@ import math
 
 from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QRectF, Qt
 from PySide6.QtGui import (
-    QColor, QDragEnterEvent, QFont, QDragLeaveEvent, QDragMoveEvent, QDropEvent, QKeyEvent, QMouseEvent,
+    QColor, QDragEnterEvent, QDragLeaveEvent, QDragMoveEvent, QDropEvent, QFocusEvent, QFont, QKeyEvent, QMouseEvent,
     QPainter, QPen, QTransform, QWheelEvent,
 )
 from PySide6.QtWidgets import QGraphicsView, QWidget
@@ -164,13 +164,14 @@ class GraphView(QGraphicsView):
             return
         super().keyReleaseEvent(event)
 
-    def focusOutEvent(self, event: QEvent) -> None:  # type: ignore[override]
+    def focusOutEvent(self, event: QFocusEvent) -> None:
         self._space_held = False
         super().focusOutEvent(event)
 
     # --- background -------------------------------------------------------------------------
 
-    def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
+    def drawBackground(self, painter: QPainter, rect: QRectF | QRect) -> None:
+        rect = QRectF(rect)  # Qt passes a QRectF; the signature also admits a QRect
         colors = self.graph_scene.card_style.colors
         painter.fillRect(rect, colors["canvas"])
         zoom = self.zoom()

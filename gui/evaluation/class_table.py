@@ -38,7 +38,7 @@ class ClassTable(QWidget):
         self.table.setHorizontalHeaderLabels(HEADERS)
         for column, tip in enumerate(TIPS):
             if tip:
-                self.table.horizontalHeaderItem(column).setToolTip(tip)
+                self._header_item(column).setToolTip(tip)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setAlternatingRowColors(True)
@@ -57,8 +57,7 @@ class ClassTable(QWidget):
         number_width = self.fontMetrics().horizontalAdvance("Precision") + 44
         for column in range(1, len(HEADERS)):
             header.resizeSection(column, number_width)
-            self.table.horizontalHeaderItem(column).setTextAlignment(
-                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self._header_item(column).setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.averages = QLabel(self)
         self.averages.setWordWrap(True)
         self.averages.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -68,6 +67,11 @@ class ClassTable(QWidget):
         layout.addWidget(self.table, 1)
         layout.addWidget(self.averages)
         self.averages.setContentsMargins(10, 6, 10, 8)
+
+    def _header_item(self, column: int) -> QTableWidgetItem:
+        item = self.table.horizontalHeaderItem(column)
+        assert item is not None, "setHorizontalHeaderLabels made one item per column"
+        return item
 
     def set_evaluation(self, evaluation: Evaluation | None) -> None:
         self.table.setSortingEnabled(False)  # rows are filled in place, not re-sorted mid-way

@@ -12,6 +12,7 @@ at the default window size); only below that does the view ask its scroll area f
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,7 +63,7 @@ class ConfusionView(QWidget):
 
     # --- public -------------------------------------------------------------------------------
 
-    def set_matrix(self, confusion: np.ndarray, class_names: list[str]) -> None:
+    def set_matrix(self, confusion: np.ndarray | Sequence[Sequence[int]], class_names: list[str]) -> None:
         self.confusion = np.asarray(confusion, dtype=np.int64)
         self.class_names = [str(n) for n in class_names]
         self.selected = self._hover = None
@@ -72,7 +73,8 @@ class ConfusionView(QWidget):
 
     def select(self, true_class: int | None, predicted_class: int | None = None) -> None:
         """Outline a cell (None clears) without announcing it."""
-        self.selected = None if true_class is None else (int(true_class), int(predicted_class))
+        self.selected = (None if true_class is None or predicted_class is None
+                         else (int(true_class), int(predicted_class)))
         self.update()
 
     def cell_text(self, true_class: int, predicted_class: int) -> str:

@@ -8,12 +8,13 @@ double-clicking asks to inspect it (``sigInspect``).
 from __future__ import annotations
 
 import html
-from typing import Sequence
+from collections.abc import Sequence
 
+import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
-    QAbstractItemView, QButtonGroup, QFrame, QHBoxLayout, QLabel, QListView, QListWidget,
+    QAbstractButton, QAbstractItemView, QButtonGroup, QFrame, QHBoxLayout, QLabel, QListView, QListWidget,
     QListWidgetItem, QSizePolicy, QSpinBox, QToolButton, QVBoxLayout, QWidget,
 )
 
@@ -50,7 +51,7 @@ class SampleGrid(QListWidget):
         self.currentItemChanged.connect(self._on_current)
         self.itemDoubleClicked.connect(lambda item: self.sigInspect.emit(int(item.data(INDEX_ROLE))))
 
-    def show_samples(self, results: Results, indices: Sequence[int]) -> None:
+    def show_samples(self, results: Results, indices: Sequence[int] | np.ndarray) -> None:
         """Show ``indices`` (at most :data:`SAMPLE_LIMIT` of them) of ``results``' split."""
         self.clear()
         indices = [int(i) for i in list(indices)[:SAMPLE_LIMIT]]
@@ -113,7 +114,7 @@ class SamplesView(QWidget):
             button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
             group.addButton(button)
         self.worst_button.setChecked(True)
-        group.buttonToggled.connect(lambda _button, checked: checked and self.refresh())
+        group.buttonToggled.connect(self._on_order_toggled)
         self.note = QLabel(self)
         self.note.setWordWrap(True)
         self.grid = SampleGrid(self)
@@ -138,6 +139,10 @@ class SamplesView(QWidget):
     @property
     def best_first(self) -> bool:
         return self.best_button.isChecked()
+
+    def _on_order_toggled(self, _button: QAbstractButton, checked: bool) -> None:
+        if checked:  # the other button's unchecking also toggles
+            self.refresh()
 
     def refresh(self) -> None:
         if self.results is None:

@@ -15,8 +15,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
-from ..widgets import NoWheelMixin as _NoWheelMixin, mute as _mute
 from ..theme import ERROR_COLOR
+from ..widgets import NoWheelMixin, mute
 from .loading import MAX_PREVIEW_CLASSES, SAMPLES_PER_CLASS, THUMB, LoadedData
 
 _SPACING = 4
@@ -27,13 +27,8 @@ _OPEN_FILE, _OPEN_FOLDER = "\x00file", "\x00folder"
 
 # --- widgets -------------------------------------------------------------------------------------
 
-class _Combo(_NoWheelMixin, QComboBox):
+class _Combo(NoWheelMixin, QComboBox):
     pass
-
-
-def _muted(label: QLabel) -> QLabel:
-    _mute(label)
-    return label
 
 
 def source_title(source: str) -> str:
@@ -67,7 +62,7 @@ class DatasetBox(QWidget):
         self.combo.activated.connect(self._on_activated)
         self.path_label = QLabel(self)
         self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        _mute(self.path_label)
+        mute(self.path_label)
         self.path_label.hide()
         self.summary_label = QLabel(self)
         self.summary_label.setWordWrap(True)
@@ -199,7 +194,7 @@ class SamplePreview(QScrollArea):
     def _placeholder(self, text: str) -> None:
         label = QLabel(text)
         label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        _mute(label)
+        mute(label)
         self.count_labels, self.class_labels, self._thumb_rows = [], [], []
         self.setWidget(label)
 
@@ -218,7 +213,7 @@ class SamplePreview(QScrollArea):
         right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
         for row, text in ((0, "Class"), (1, "Training images"), (3, "Samples")):
             align = right if row != 3 else Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop
-            grid.addWidget(_muted(QLabel(text, page)), row, 0, align)
+            grid.addWidget(mute(QLabel(text, page)), row, 0, align)
         self.count_labels, self.class_labels = [], []
         self._thumb_rows = [[] for _ in range(SAMPLES_PER_CLASS)]
         lazy = dataset.train.is_lazy
@@ -255,7 +250,7 @@ class SamplePreview(QScrollArea):
             self.count_labels.append(count)
         extra = len(dataset.class_names) - MAX_PREVIEW_CLASSES
         if extra > 0:
-            grid.addWidget(_muted(QLabel(f"+ {extra} more classes", page)), 0, MAX_PREVIEW_CLASSES + 1)
+            grid.addWidget(mute(QLabel(f"+ {extra} more classes", page)), 0, MAX_PREVIEW_CLASSES + 1)
         grid.setColumnStretch(grid.columnCount(), 1)
         grid.setRowStretch(3 + SAMPLES_PER_CLASS, 1)
         self.setWidget(page)

@@ -8,6 +8,7 @@ Answers carry a token, so a load that a newer request replaced is never answered
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,10 +102,8 @@ class _LoadJob(QRunnable):
 
     @staticmethod
     def _emit(signal: Any, *args: Any) -> None:
-        try:
+        with contextlib.suppress(RuntimeError):  # the panel was closed while this load ran
             signal.emit(*args)
-        except RuntimeError:
-            pass  # the panel was closed while this load ran
 
 
 class DatasetLoader(QObject):

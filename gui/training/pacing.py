@@ -11,8 +11,8 @@ training keeps ≥ 97 % of its speed (benchmarks/bench_gui_training.py).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 FASTEST_MS = 50          # 20 Hz: smooth to the eye
 SLOWEST_MS = 500         # 2 Hz: still visibly live

@@ -30,8 +30,8 @@ from engine.errors import ConvasError
 from engine.training import MessageKind, TrainingSettings
 
 from ..document import Document
-from ..widgets import mute as _mute, section_title as _section, sentence as _sentence
 from ..theme import ERROR_COLOR, WARNING_COLOR
+from ..widgets import ElidedLabel, mute, section_title, sentence
 from .dataset_box import DatasetBox, SamplePreview
 from .loading import LoadedData
 from .pacing import FASTEST_MS, RedrawPacer
@@ -54,36 +54,10 @@ def format_duration(seconds: float) -> str:
     """``0:42``, ``12:05``, ``1:02:03``."""
     if not math.isfinite(seconds) or seconds < 0:
         return "–"
-    total = int(round(seconds))
+    total = round(seconds)
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-class ElidedLabel(QLabel):
-    """One line of plain text that shortens with "…" instead of widening the panel; the full
-    text is its tooltip."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-        self.setTextFormat(Qt.TextFormat.PlainText)
-        self.hide()
-
-    def setText(self, text: str) -> None:
-        super().setText(text)
-        self.setToolTip(text)
-        self.setVisible(bool(text))  # an empty line takes no room
-
-    def clear(self) -> None:
-        self.setText("")
-
-    def paintEvent(self, _event: QPaintEvent) -> None:
-        painter = QPainter(self)
-        rect = self.contentsRect()
-        text = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, rect.width())
-        painter.setPen(self.palette().color(self.foregroundRole()))
-        painter.drawText(rect, int(self.alignment() | Qt.AlignmentFlag.AlignVCenter), text)
 
 
 class _Divider(QWidget):
@@ -108,7 +82,6 @@ class TrainPanel(QWidget):
 
     sigTrainingStarted = Signal()
     sigTrainingFinished = Signal(object, object)   # Keras model, engine.datasets.Dataset
-    sigStateChanged = Signal(str)
     sigStatusMessage = Signal(str)                 # for the window's status bar
 
     def __init__(self, document: Document, settings: QSettings | None = None,
@@ -194,9 +167,9 @@ class TrainPanel(QWidget):
         column = QVBoxLayout(left)
         column.setContentsMargins(10, 2, 10, 8)
         column.setSpacing(4)
-        column.addWidget(_section("Data", left))
+        column.addWidget(section_title("Data", left))
         column.addWidget(self.dataset_box)
-        column.addWidget(_section("Settings", left))
+        column.addWidget(section_title("Settings", left))
         column.addWidget(self.form)
         column.addStretch(1)
         self.left_scroll = QScrollArea(self)
@@ -231,7 +204,7 @@ class TrainPanel(QWidget):
         self.snapshot_label = QLabel(self)
         self.snapshot_label.setTextFormat(Qt.TextFormat.PlainText)
         self.snapshot_label.setWordWrap(True)
-        _mute(self.snapshot_label)
+        mute(self.snapshot_label)
         self.snapshot_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.snapshot_label.hide()
         stats = QGridLayout()
@@ -257,12 +230,12 @@ class TrainPanel(QWidget):
         self.tabs = QTabWidget(self)
         self.tabs.setDocumentMode(True)
         self.curves_page = QWidget()
-        curves_layout = QVBoxLayout(self.curves_page)
-        curves_layout.setContentsMargins(0, 4, 0, 0)
+        self._curves_layout = QVBoxLayout(self.curves_page)
+        self._curves_layout.setContentsMargins(0, 4, 0, 0)
         self._curves_placeholder = QLabel("The loss and accuracy of each run appear here.", self.curves_page)
         self._curves_placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        _mute(self._curves_placeholder)
-        curves_layout.addWidget(self._curves_placeholder)
+        mute(self._curves_placeholder)
+        self._curves_layout.addWidget(self._curves_placeholder)
         self.sample_preview = SamplePreview(self)
         self.tabs.addTab(self.curves_page, "Curves")
         self.tabs.addTab(self.sample_preview, "Samples")
@@ -306,10 +279,9 @@ class TrainPanel(QWidget):
         from .curves import TrainingCurves  # pyqtgraph: about a second, paid on first show
 
         self.curves = TrainingCurves(self.curves_page)
-        layout = self.curves_page.layout()
-        layout.removeWidget(self._curves_placeholder)
+        self._curves_layout.removeWidget(self._curves_placeholder)
         self._curves_placeholder.deleteLater()
-        layout.addWidget(self.curves)
+        self._curves_layout.addWidget(self.curves)
         self._refresh_data()
 
     def is_training(self) -> bool:
@@ -442,9 +414,9 @@ class TrainPanel(QWidget):
         title = "The next run cannot start yet:" if training else "Cannot train yet:"
         parts = []
         if len(problems) == 1:
-            parts.append(f"<b>{title}</b> {_escape(_sentence(problems[0]))}")
+            parts.append(f"<b>{title}</b> {_escape(sentence(problems[0]))}")
         elif problems:
-            parts.append(f"<b>{title}</b><br>" + "<br>".join(f"• {_escape(_sentence(p))}" for p in problems))
+            parts.append(f"<b>{title}</b><br>" + "<br>".join(f"• {_escape(sentence(p))}" for p in problems))
         if parts:
             parts[0] = f"<span style='color:{WARNING_COLOR if training else ERROR_COLOR}'>{parts[0]}</span>"
         parts += [f"{_icon_html(self, MessageKind.WARNING)} {_escape(note)}" for note in self.session.notes]
@@ -491,7 +463,6 @@ class TrainPanel(QWidget):
     def _on_state_changed(self, state: RunState) -> None:
         self._update_controls()
         self._show_snapshot()
-        self.sigStateChanged.emit(state.value)
 
     def _on_phase(self, text: str) -> None:
         self.progress.setFormat(text)
@@ -593,7 +564,7 @@ class TrainPanel(QWidget):
         lines = []
         shown = [m for m in self.session.messages if m.kind not in _QUIET_MESSAGES]
         for message in shown[-MESSAGES_SHOWN:]:
-            body = _escape(_sentence(message.text))
+            body = _escape(sentence(message.text))
             icon = _icon_html(self, message.kind)
             if message.kind is MessageKind.ERROR:
                 lines.append(f"{icon} <span style='color:{ERROR_COLOR}'><b>{body}</b></span>")
@@ -680,7 +651,8 @@ def _icon_data(style: QStyle, pixmap: QStyle.StandardPixmap, size: int, ratio: f
     buffer = QBuffer()
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
     image.save(buffer, "PNG")
-    data = bytes(buffer.data().toBase64()).decode("ascii")
+    # QByteArray has the buffer protocol; PySide6's stub does not say so.
+    data = bytes(buffer.data().toBase64()).decode("ascii")  # type: ignore[call-overload]
     return (f"<img src='data:image/png;base64,{data}' width='{size}' height='{size}' "
             f"style='vertical-align: middle'>")
 

@@ -129,7 +129,6 @@ class TrainingSession(QObject):
         self.io: Any = None
         self.io_error: str | None = None
         self.dataset: Any = None
-        self.preview: LoadedData | None = None
         self.notes: list[str] = []                 # warnings about the data that do not block training
         self.dataset_error: str | None = None
         self.problems: list[str] = []              # why the current design cannot train on the data
@@ -152,7 +151,6 @@ class TrainingSession(QObject):
         self.run_error: str | None = None
         self.messages: list[RunMessage] = []
         self.batches_seen = 0                      # batch signals of the current or last run
-        self.batches_after_stop = 0                # of those, how many came after Stop
         self.stop_requested = False
         self._hand_on = True                       # emit sigFinished when the run ends
         self._waiting = False
@@ -211,13 +209,13 @@ class TrainingSession(QObject):
 
     def _on_dataset_loaded(self, loaded: LoadedData) -> None:
         self.loaded_key, self.loading_key, self.failed_key = self.loading_key, None, None
-        self.dataset, self.preview = loaded.dataset, loaded
+        self.dataset = loaded.dataset
         self.notes = list(loaded.dataset.warnings)
         self.sigDataLoaded.emit(loaded)
 
     def _on_dataset_failed(self, message: str) -> None:
         self.failed_key, self.loading_key, self.loaded_key = self.loading_key, None, None
-        self.dataset, self.preview, self.notes = None, None, []
+        self.dataset, self.notes = None, []
         self.dataset_error = message
         self.sigDataFailed.emit(message)
 
@@ -246,7 +244,7 @@ class TrainingSession(QObject):
         self.run_result, self.run_error = None, None
         self.stop_requested = False
         self._hand_on = True
-        self.batches_seen = self.batches_after_stop = 0
+        self.batches_seen = 0
         self.messages.clear()
         self.clock = RunClock(config.epochs, config.batch_size)
         self.started_at = datetime.now()
@@ -332,8 +330,6 @@ class TrainingSession(QObject):
     def _on_batch(self, epoch: int, batch: int, batches: int, logs: dict) -> None:
         # O(1): counters; drawing waits for the panel's timer.
         self.batches_seen += 1
-        if self.stop_requested:
-            self.batches_after_stop += 1
         if self.state == RunState.STARTING:
             self._set_state(RunState.RUNNING)
         if self.clock is not None:

@@ -171,7 +171,7 @@ class SettingsForm(QWidget):
             self.epochs_spin.setValue(config.epochs)
             self.split_spin.setValue(round(config.validation_split * 100))
             index = self.loss_combo.findData(config.loss)
-            if index < 0:  # a Keras loss this list does not offer, kept as the file says
+            if index < 0 and config.loss is not None:  # a Keras loss this list does not offer, kept as the file says
                 self.loss_combo.addItem(config.loss, config.loss)
                 index = self.loss_combo.count() - 1
             self.loss_combo.setCurrentIndex(index)

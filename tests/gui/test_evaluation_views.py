@@ -168,8 +168,7 @@ def test_switching_the_feature_map_layer_shows_one_tile_per_channel(evaluated, q
 def test_feature_maps_and_grad_cam_are_computed_off_the_gui_thread(evaluated, qtbot, monkeypatch):
     import threading
 
-    from gui.evaluation import feature_maps as feature_maps_module
-    from gui.evaluation import gradcam as gradcam_module
+    from gui.evaluation import feature_maps as feature_maps_module, gradcam as gradcam_module
 
     ran_on: dict[str, int] = {}
     for module, name in ((feature_maps_module, "feature_maps"), (gradcam_module, "grad_cam")):

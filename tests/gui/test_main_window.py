@@ -27,7 +27,7 @@ def menu_action(win, menu_title: str, text: str):
 
 
 def test_title_marks_unsaved_changes_and_undo_clears_it(window):
-    assert window.windowTitle() == "Convas — Untitled[*]" and not window.isWindowModified()
+    assert window.windowTitle() == "Convas — seed_cnn[*]" and not window.isWindowModified()
     window.scene.select_nodes(["flatten"])
     window.palette_widget.sigActivated.emit("Dropout")
     assert window.isWindowModified()

@@ -61,6 +61,14 @@ def test_the_session_holds_the_run_and_no_widgets(window, panel):
     assert panel.dataset is session.dataset and panel.result_model is session.result_model is None
 
 
+def test_importing_the_session_loads_no_widgets():
+    # The package itself imports nothing, so the session comes without the panel and its widgets.
+    code = "import sys, gui.training.session; print(sorted(m for m in sys.modules if 'QtWidgets' in m))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120, check=True)
+    assert result.stdout.strip() == "[]"
+
+
 def test_opening_an_example_with_the_train_panel_open_raises_nothing(window, panel, qtbot):
     """The Train panel reads the analysis when a design is replaced: it must be the new one's
     (it was the old one's: KeyError 'dense' on stderr)."""
