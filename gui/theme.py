@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 
 class Theme(StrEnum):
@@ -131,10 +131,16 @@ def apply_theme(theme: Theme) -> None:
     else:
         hints.setColorScheme(Qt.ColorScheme.Dark if theme is Theme.DARK else Qt.ColorScheme.Light)
     dark = system_is_dark() if theme is Theme.SYSTEM else theme is Theme.DARK
-    app.setPalette(dark_palette() if dark else light_palette())
+    palette = dark_palette() if dark else light_palette()
+    if palette == app.palette():
+        return  # a new window in the theme already shown: nothing to repaint
+    app.setPalette(palette)
     # A widget with a style sheet keeps the colours it was polished with; set the sheet again
-    # so that "palette(...)" references and the unstyled parts take the new palette.
-    for widget in app.allWidgets():
-        sheet = widget.styleSheet()
-        if sheet:
-            widget.setStyleSheet(sheet)
+    # so that "palette(...)" references and the unstyled parts take the new palette. Only the
+    # live windows' own widgets: QApplication.allWidgets() also lists widgets whose deletion
+    # is pending, and touching one of those crashed the process (seen in the GUI tests).
+    for window in app.topLevelWidgets():
+        for widget in (window, *window.findChildren(QWidget)):
+            sheet = widget.styleSheet()
+            if sheet:
+                widget.setStyleSheet(sheet)
