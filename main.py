@@ -6,16 +6,24 @@ import sys
 from collections.abc import Sequence
 
 CLI_COMMANDS = {"summary", "train", "export"}
+GLOBAL_FLAGS = {"--debug"}  # accepted before a command and by the window alike
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and (argv[0] in CLI_COMMANDS or argv[0] in ("-h", "--help", "--version")):
+    first = next((a for a in argv if a not in GLOBAL_FLAGS), None)
+    if first is not None and (first in CLI_COMMANDS or first in ("-h", "--help", "--version")):
         from engine.cli import main as cli_main
 
         return cli_main(argv)
-    from gui.app import run
+    try:
+        from gui.app import run
+    except ImportError as exc:  # Qt's libraries missing (a server without a display stack)
+        from engine.errors import first_line
 
+        print(f"convas: cannot start the window: {first_line(exc)}; the commands `convas summary`, "
+              "`train` and `export` work without it", file=sys.stderr)
+        return 1
     return run(argv)
 
 

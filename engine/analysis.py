@@ -19,11 +19,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from fractions import Fraction
 from typing import Any
 
-from .design import Design, TensorRef, call_order
+from .design import Design, TensorRef, call_order, name_problem, safe_name, valid_name
 from .layers import CATALOGUE, Field, Fix, LayerError
-from .shapes import Shape, elements, fmt_shape
+from .pixel_range import PixelRange, range_problems
+from .shapes import MAX_COUNT, Shape, elements, fmt_shape
+from .text import power_of_ten
 
 BYTES_PER_VALUE = 4
 
@@ -165,9 +168,22 @@ class Analysis:
         return self.batch_size * self.activation_bytes_per_sample
 
 
-def analyse(design: Design, batch_size: int = 1) -> Analysis:
-    """Analyse ``design``: never raises for a bad design, reports problems instead."""
-    return _analyse(design, batch_size, branch_fixes=True)
+def analyse(design: Design, batch_size: int = 1, input_range: PixelRange | None = None) -> Analysis:
+    """Analyse ``design``: never raises for a bad design, reports problems instead.
+    ``input_range``, the pixel range the training data delivers, when known, adds a warning with
+    fixes wherever the design expects the other range (see :mod:`engine.pixel_range`)."""
+    analysis = _analyse(design, batch_size, branch_fixes=True)
+    if input_range is not None:
+        _add_range_warnings(design, analysis, input_range)
+    return analysis
+
+
+def _add_range_warnings(design: Design, analysis: Analysis, input_range: PixelRange) -> None:
+    valid = {name: rep.args for name, rep in analysis.nodes.items() if rep.valid}
+    for found in range_problems(design, valid, analysis.order, input_range):
+        problem = Problem(found.node, found.message, Severity.WARNING, found.fixes)
+        analysis.problems.append(problem)
+        analysis.nodes[found.node].problems.append(problem)
 
 
 def _analyse(design: Design, batch_size: int, branch_fixes: bool) -> Analysis:
@@ -208,7 +224,7 @@ def _analyse(design: Design, batch_size: int, branch_fixes: bool) -> Analysis:
         report(name, f"its input {ref} does not exist; reconnect it")
     order_calls = ordering.order
     if ordering.stuck:
-        _report_cycles(design, ordering.stuck, report)
+        _report_cycles(design, ordering.stuck, reports, report)
 
     # 3. Shapes, weights and costs, in order.
     shapes: dict[TensorRef, Shape | None] = {}
@@ -244,16 +260,22 @@ def _analyse(design: Design, batch_size: int, branch_fixes: bool) -> Analysis:
                 bad = [d for d in out[1:] if d is not None and d <= 0]
                 if bad:
                     raise LayerError(f"its output {fmt_shape(out)} would have a zero or negative size")
+                _check_output_size(out)
                 weights = spec.weights(rep.args, shapes_in, out)
+                _check_count(sum(weights), "parameters", "use fewer units, filters or a smaller kernel")
                 if node.name in built_with:
                     _check_shared_call(spec.group, weights, weights_of[node.name], built_with[node.name], shapes_in)
                 else:
                     weights_of[node.name] = weights
                     built_with[node.name] = shapes_in
                     rep.trainable_params, rep.non_trainable_params = weights
-                rep.macs += spec.macs(rep.args, shapes_in, out)
+                macs = spec.macs(rep.args, shapes_in, out)
+                _check_count(macs, "multiply-accumulates per sample",
+                             "make its input smaller or use fewer units or filters")
+                rep.macs += macs
                 rep.activation_bytes += BYTES_PER_VALUE * elements(out)
-                field_out = spec.field(rep.args, [fields.get(r) for r in in_refs], shapes_in, out)
+                field_out = _bounded_field(spec.field(rep.args, [fields.get(r) for r in in_refs],
+                                                      shapes_in, out))
                 fields[ref] = field_out
                 if ref.call == 0:
                     rep.rf = field_out
@@ -284,6 +306,7 @@ def _analyse(design: Design, batch_size: int, branch_fixes: bool) -> Analysis:
     for name in design.input_names():
         if name not in consumed and len(design.nodes) > 1:
             report(name, "is not connected to any layer; connect it or delete it", Severity.WARNING)
+    _report_names(design, report)
 
     ordered = dict.fromkeys(r.node for r in order_calls)
     node_order = list(ordered) + [n for n in design.nodes if n not in ordered]
@@ -349,33 +372,106 @@ def _check_shared_call(group: str, weights: tuple[int, int], built_weights: tupl
                          "when it is built; feed it tensors of the same rank")
 
 
-def _report_cycles(design: Design, stuck_calls: list[TensorRef], report: Any) -> None:
-    """Name the layers of each cycle (those left with unmet inputs that lie on a loop)."""
+def _check_output_size(out: Shape) -> None:
+    """Refuse an output past :data:`MAX_COUNT` values (checked as it grows: never a huge product)."""
+    count = 1
+    for d in out[1:]:
+        if d is not None:
+            count *= d
+            if count > MAX_COUNT:
+                break
+    if count > MAX_COUNT:
+        total = elements(out) or count
+        raise LayerError(f"its output {fmt_shape(out)} would have {power_of_ten(total)} values for one "
+                         f"sample, more than any computer holds (Convas stops at {power_of_ten(MAX_COUNT)}); "
+                         "make it smaller: a smaller input, fewer or smaller up-sampling or padding steps, "
+                         "or larger strides upstream")
+
+
+def _check_count(count: int, what: str, advice: str) -> None:
+    if count > MAX_COUNT:
+        raise LayerError(f"it would have {power_of_ten(count)} {what}, more than any computer handles "
+                         f"(Convas stops at {power_of_ten(MAX_COUNT)}); {advice}")
+
+
+def _bounded_field(rf: Field | None) -> Field | None:
+    """The receptive field, or None (unknown, as past a Flatten) once it exceeds :data:`MAX_COUNT`
+    pixels or needs a finer fraction than 1/MAX_COUNT: such numbers describe nothing real, and a
+    chain of strides would otherwise grow them without bound."""
+    if rf is None:
+        return None
+    for v in rf.size + rf.jump:
+        if v > MAX_COUNT or Fraction(v).denominator > MAX_COUNT:  # both are positive
+            return None
+    return rf
+
+
+def _report_names(design: Design, report: Any) -> None:
+    """A name Keras cannot use (a space, a quote, ``é``, ``/``, NUL, …, usually from an imported
+    file) is an error with a one-click rename to the nearest valid name not taken."""
+    taken: set[str] | None = None
+    for name in design.nodes:
+        if valid_name(name):
+            continue
+        if taken is None:
+            taken = set(design.nodes)
+        base = new = safe_name(name)
+        i = 1
+        while new in taken:
+            i += 1
+            new = f"{base}_{i}"
+        taken.add(new)
+        report(name, name_problem(name, new) or "", fixes=(Fix.rename(new),))
+
+
+_CYCLE_SHOWN = 6  # layers a cycle's description names; a longer cycle shows its ends and its length
+
+
+def _cycle_text(loop: list[str]) -> str:
+    """``a → b → c → a``, or ``a → b → c → … → y → z → a (10,000 layers)`` for a long one."""
+    if len(loop) <= _CYCLE_SHOWN:
+        return " → ".join(loop + [loop[0]])
+    head, tail = loop[: _CYCLE_SHOWN // 2], loop[-(_CYCLE_SHOWN // 2):]
+    return " → ".join(head + ["…"] + tail + [loop[0]]) + f" ({len(loop):,} layers)"
+
+
+def _report_cycles(design: Design, stuck_calls: list[TensorRef], reports: dict[str, NodeReport],
+                   report: Any) -> None:
+    """Report each cycle once, as a problem of the design naming it (shortened when long); its
+    layers get a short error of their own (so the canvas marks them), the layers behind a cycle
+    are blocked. Linear: each stuck layer is walked once."""
     stuck = {ref.node for ref in stuck_calls}
-    # Walk inputs backwards from each stuck node until a node repeats: that closes a loop.
-    named: set[str] = set()
-    for start in sorted(stuck):
-        if start in named:
+    done: set[str] = set()
+    loops: list[list[str]] = []
+    for start in design.nodes:
+        if start not in stuck or start in done:
             continue
+        # Walk inputs backwards until a layer repeats (a loop) or an earlier walk is met.
         path: list[str] = []
-        seen: dict[str, int] = {}
+        index: dict[str, int] = {}
         current: str | None = start
-        while current is not None and current not in seen:
-            seen[current] = len(path)
+        while current is not None and current not in index and current not in done:
+            index[current] = len(path)
             path.append(current)
-            nxt = next((r.node for refs in design.nodes[current].inbound for r in refs
-                        if r.node in stuck), None)
-            current = nxt
-        if current is None:
-            continue
-        loop = path[seen[current]:]
-        if named.intersection(loop):
-            continue
-        named.update(loop)
-        text = " → ".join(reversed(loop + [loop[0]]))
+            current = next((r.node for refs in design.nodes[current].inbound for r in refs
+                            if r.node in stuck), None)
+        done.update(path)
+        if current is not None and current in index:
+            loops.append(path[index[current]:][::-1])
+    rank = {name: i for i, name in enumerate(design.nodes)} if loops else {}
+    on_loop: set[str] = set()
+    for loop in loops:
+        first = min(range(len(loop)), key=lambda i: rank[loop[i]])
+        loop = loop[first:] + loop[:first]  # from the layer that comes first in the design
+        text = _cycle_text(loop)
+        report(None, f"the design has a cycle: {text}; a network must flow one way: remove one of "
+               "these connections")
+        mine = f"is part of a cycle ({text}); remove one of its connections"  # one text for all
         for name in loop:
-            report(name, f"is part of a cycle ({text}); a network must flow one way: remove one of "
-                   "these connections")
+            reports[name].problems.append(Problem(name, mine))
+        on_loop.update(loop)
+    for name in stuck - on_loop:
+        reports[name].blocked = True
 
 
 def _peak_live_bytes(design: Design, order: list[TensorRef], shapes: dict[TensorRef, Shape | None],

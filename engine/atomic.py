@@ -4,13 +4,21 @@ swap it in with :func:`os.replace`, so that readers see the old file or the new 
 Project files, their weights, Python exports, trained models and CSV logs all go through
 :func:`replace_atomically`. (A SavedModel export is a folder; folders cannot be swapped in one
 step, so :mod:`engine.export.run` moves those into place through a moment-long backup.)
+
+Temporary files and folders are hidden siblings of their destination named by
+:func:`sibling_path` (``.m.keras.<pid>-<random>.tmp.keras``); a process killed mid-write leaves
+them behind, and :func:`clean_leftovers` removes them (or puts a SavedModel folder back) on the
+next write to the same destination.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
+import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,16 +34,13 @@ def replace_atomically(target: str | os.PathLike[str], fill: Callable[[Path], No
     untouched, the temporary file removed, and an :class:`OSError` becomes a
     :class:`ConvasError` saying it "could not save ``what``"; other exceptions from ``fill``
     pass through unchanged. Returns the file written (a symlink's target, not the link)."""
-    target = Path(target)
-    if target.is_symlink():  # replace the file the link points to, not the link
-        target = target.resolve()
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp{suffix}")
+    target = write_target(target)
+    tmp = sibling_path(target, "tmp", suffix)
     try:
         # The umask gives new files their usual permissions; a replaced file keeps its own.
         mode = target.stat().st_mode & 0o7777 if target.exists() else None
         fill(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
+        fsync_file(tmp)
         if mode is not None:
             os.chmod(tmp, mode)
         os.replace(tmp, target)
@@ -56,6 +61,119 @@ def write_bytes_atomically(path: str | os.PathLike[str], data: bytes) -> None:
             fh.write(data)
 
     replace_atomically(Path(path), fill, Path(path).name)
+
+
+def write_target(path: str | os.PathLike[str]) -> Path:
+    """What a write to ``path`` replaces: for a symbolic link its target, as editors do (the
+    link stays a link, and the temporary file goes beside the target, on its file system)."""
+    path = Path(path).expanduser()
+    return path.resolve() if path.is_symlink() else path
+
+
+# Why a temporary sibling exists; clean_leftovers recognises these and no other names.
+SIBLING_KINDS = ("tmp", "part", "old", "probe")
+
+
+def sibling_path(target: Path, kind: str, suffix: str = "") -> Path:
+    """A hidden, unused name beside ``target`` for a temporary file or folder of ``kind`` (one of
+    :data:`SIBLING_KINDS`): ``.NAME.<pid>-<random>.KIND<suffix>``. The process id lets a later
+    run tell what a killed process left from what a live one is still writing."""
+    assert kind in SIBLING_KINDS, kind
+    return target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(3)}.{kind}{suffix}")
+
+
+def check_can_create(target: Path) -> None:
+    """Raise the system's :class:`OSError` when no file can be created beside ``target``, found
+    by creating (and removing) one: ``os.access`` says yes to root for folders such as ``/proc``
+    where creating a file fails, and knows nothing of read-only mounts or quotas."""
+    probe = sibling_path(target, "probe")
+    os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    remove_quietly(probe)
+
+
+# A leftover older than this is stale even when its process id is in use again (ids are
+# reused, by containers above all) or cannot be checked (Windows).
+STALE_AFTER_S = 3600.0
+
+
+def clean_leftovers(target: str | os.PathLike[str]) -> list[str]:
+    """Remove what interrupted writes to ``target`` left beside it (partial files and folders,
+    probes, a SavedModel's backup), and when ``target`` itself is missing while a backup of it
+    is there (a kill between a SavedModel swap's two renames), put the newest backup back.
+    Leftovers of a process still running are kept, unless older than :data:`STALE_AFTER_S`.
+    Returns one sentence per thing done, for the caller to show."""
+    target = write_target(target)
+    kinds = "|".join(SIBLING_KINDS)
+    pattern = re.compile(rf"^\.{re.escape(target.name)}\.(?:(\d+)-)?[0-9a-f]+\.({kinds})(?:\.\w+)*$")
+    try:
+        names = os.listdir(target.parent)
+    except OSError:
+        return []
+    found = [(target.parent / name, match) for name in names if (match := pattern.match(name))]
+    stale = [(path, match.group(2)) for path, match in found
+             if _stale(path, int(match.group(1)) if match.group(1) else None)]
+    done: list[str] = []
+    backups = sorted((path for path, kind in stale if kind == "old"), key=_mtime, reverse=True)
+    if backups and not os.path.lexists(target):
+        try:
+            os.replace(backups[0], target)
+        except OSError as exc:
+            done.append(f"could not restore {target.name} from {backups[0].name}, where an "
+                        f"interrupted write had moved it: {exc.strerror or exc}")
+        else:
+            done.append(f"restored {target.name} from {backups[0].name}, where an interrupted write had moved it")
+            stale = [(path, kind) for path, kind in stale if path != backups[0]]
+    for path, kind in stale:
+        if kind == "probe":
+            remove_quietly(path)
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            remove_quietly(path)
+        what = "the previous version" if kind == "old" else "a partial copy"
+        done.append(f"removed {path.name}, {what} of {target.name} left by an interrupted write")
+    return done
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.lstat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _stale(path: Path, pid: int | None) -> bool:
+    if time.time() - _mtime(path) > STALE_AFTER_S:
+        return True
+    if pid is None:
+        return True  # named before names carried a process id: an older Convas's
+    if pid == os.getpid() or os.name != "posix":
+        return False  # maybe this process's own, or no way to ask (os.kill(pid, 0) kills on Windows)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # exists, belongs to someone else
+    return False
+
+
+def fsync_file(path: Path) -> None:
+    """Flush ``path``'s data to disk (before it is renamed into place)."""
+    with open(path, "rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+def fsync_tree(path: Path) -> None:
+    """:func:`fsync_file` for a file; for a folder (a SavedModel), every file and folder in it."""
+    if not path.is_dir():
+        fsync_file(path)
+        return
+    for folder, _dirs, files in os.walk(path):
+        for name in files:
+            fsync_file(Path(folder) / name)
+        fsync_folder(Path(folder))
 
 
 def remove_quietly(path: Path) -> None:

@@ -18,6 +18,7 @@ from .datasets import (Dataset, DatasetError, check_compatibility, load_csv_data
                        load_digits_dataset, load_image_folder, load_npz_dataset,
                        make_shapes_dataset)
 from .design import Design
+from .pixel_range import PixelRange, deliver
 from .shapes import known_sizes
 
 SHAPES_SAMPLES = 2000
@@ -73,11 +74,21 @@ def _activation(kind: str, args: dict) -> str | None:
 
 
 def load_dataset(source: str, input_shape: tuple[int, ...], validation_split: float = 0.2,
-                 seed: int = 0) -> Dataset:
-    """The dataset ``source`` names (``digits``, ``shapes`` or a path), sized to ``input_shape``.
+                 seed: int = 0, pixel_range: PixelRange = PixelRange.UNIT,
+                 output_units: int | None = None) -> Dataset:
+    """The dataset ``source`` names (``digits``, ``shapes`` or a path), sized to ``input_shape``,
+    its pixels delivered in ``pixel_range`` ([0, 1] or raw 0–255, see :mod:`engine.pixel_range`).
 
-    Raises :class:`DatasetError` with a fix for anything that cannot be loaded.
+    ``output_units`` (the design's, when known) bounds the class numbers a file's labels may
+    use, with its sample count. Raises :class:`DatasetError` with a fix for anything that cannot
+    be loaded.
     """
+    return deliver(_load_source(source, input_shape, validation_split, seed, output_units), pixel_range)
+
+
+def _load_source(source: str, input_shape: tuple[int, ...], validation_split: float,
+                 seed: int, output_units: int | None = None) -> Dataset:
+    """The dataset ``source`` names, in [0, 1] as every loader delivers it."""
     text = str(source).strip()
     key = text.lower()
     if key == "digits":
@@ -95,11 +106,30 @@ def load_dataset(source: str, input_shape: tuple[int, ...], validation_split: fl
         return load_image_folder(path, input_shape, validation_split, seed)
     suffix = path.suffix.lower()
     if suffix == ".npz":
-        return load_npz_dataset(path, input_shape, validation_split, seed)
+        return load_npz_dataset(path, input_shape, validation_split, seed, output_units)
     if suffix == ".csv":
-        return load_csv_dataset(path, input_shape, validation_split=validation_split, seed=seed)
+        return load_csv_dataset(path, input_shape, validation_split=validation_split, seed=seed,
+                                output_units=output_units)
     raise DatasetError(f"{path.name} is not a dataset Convas reads; use a .npz file (x_train/y_train "
                        f"or x/y), a .csv file (label + pixel columns) or a folder of class folders")
+
+
+def recorded_pixel_range(path: str | Path) -> PixelRange | None:
+    """The pixel range a design file records for its data: a ``.convas`` project's training
+    settings (files without one mean [0, 1]), the range a Convas ``.keras`` export was trained
+    on; None when the file says nothing (a Keras JSON file, a foreign ``.keras``) or is unreadable."""
+    from .embedded_design import read_metadata
+    from .errors import ConvasError
+    from .pixel_range import of_metadata, of_project
+    from .project_file import load_project
+
+    suffix = Path(path).suffix.lower()
+    if suffix == ".convas":
+        try:
+            return of_project({"training": load_project(path).training})
+        except (ConvasError, OSError):
+            return None
+    return of_metadata(read_metadata(path)) if suffix in (".keras", ".zip") else None
 
 
 def dataset_problems(dataset: Dataset, io: ModelIO, loss: str | None) -> list[str]:

@@ -1,18 +1,28 @@
 """Datasets to train a design on: built-in, generated, and loaded from .npz, .csv or image folders.
 
 Pure numpy/stdlib (plus scikit-learn for the built-in digits). TensorFlow is imported only inside
-``Split.as_tf_dataset``. Every loader returns a :class:`Dataset` whose splits hold float32 images in
-[0, 1] shaped ``(N, H, W, C)`` to match the model's input, and int64 class indices.
+functions: to decode images (``Split.as_tf_dataset``, and :func:`load_image_folder`, which decodes
+every file once before training to skip the damaged ones). Every loader returns a
+:class:`Dataset` whose splits hold float32 images in [0, 1] shaped ``(N, H, W, C)`` to match the
+model's input, and int64 class indices.
 
 Image folders are not loaded into memory: their splits hold file paths and labels (``x`` is None)
 and images are decoded lazily by ``as_tf_dataset``.
+
+Loaders distrust their files: only regular files are opened (a pipe would block forever), array
+headers are checked against the bytes stored and everything against :func:`memory_budget` before
+allocating, and labels are checked in their own type (finite, whole, in range) before casting.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import math
+import os
+import stat
 import struct
+import zipfile
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import ConvasError
+from engine.pixel_range import PixelRange
 
 
 class DatasetError(ConvasError):
@@ -44,6 +55,7 @@ class Split:
     y: np.ndarray
     paths: list[str] | None = None
     image_shape: tuple[int, ...] | None = None
+    pixel_scale: float = 1.0  # file-backed splits: decoded [0, 1] pixels × this (engine.pixel_range)
 
     @classmethod
     def from_files(cls, paths: Sequence[str], labels: Sequence[int], image_shape: Sequence[int]) -> Split:
@@ -79,8 +91,10 @@ class Split:
             paths, image_shape = self._files()
             data = tf.data.Dataset.from_tensor_slices((np.asarray(paths, dtype=str), self.y))
 
+            scale = self.pixel_scale
+
             def decode(path, label):
-                return decode_image_file(path, image_shape), label
+                return decode_image_file(path, image_shape) * scale, label
 
             if shuffle:  # shuffle cheap paths, not decoded images
                 data = data.shuffle(max(1, len(self)), seed=seed, reshuffle_each_iteration=True)
@@ -99,7 +113,7 @@ class Split:
         paths, image_shape = self._files()
         if not len(indices):
             return np.zeros((0, *image_shape), dtype=np.float32)
-        return np.stack([np.asarray(decode_image_file(paths[int(i)], image_shape))
+        return np.stack([np.asarray(decode_image_file(paths[int(i)], image_shape)) * self.pixel_scale
                          for i in indices]).astype(np.float32)
 
 
@@ -110,13 +124,28 @@ def decode_image_file(path, image_shape: Sequence[int]):
     import tensorflow as tf
 
     height, width, channels = (int(d) for d in image_shape)
-    raw = tf.io.read_file(path)
-    image = tf.io.decode_image(raw, channels=channels, expand_animations=False)
+    image = decode_pixels(tf.io.read_file(path), channels)
     image = tf.image.convert_image_dtype(image, tf.float32)  # uint8 -> [0, 1]
     image = tf.image.resize(image, (height, width), method="bilinear")
     image = tf.clip_by_value(image, 0.0, 1.0)
     image.set_shape((height, width, channels))
     return image
+
+
+def decode_pixels(raw, channels: int):
+    """The uint8 ``(h, w, channels)`` pixels of a PNG, JPEG or BMP file's bytes (a string tensor
+    or bytes): what the model is fed and what :func:`load_image_folder` checks every file with.
+    TensorFlow's BMP decoder gives only 3 or 4 channels, so a BMP for a grey input is decoded as
+    RGB and then made grey."""
+    import tensorflow as tf
+
+    def decode(wanted: int):
+        return tf.io.decode_image(raw, channels=wanted, expand_animations=False)
+
+    if channels != 1:
+        return decode(channels)
+    is_bmp = tf.equal(tf.strings.substr(raw, 0, 2), b"BM")
+    return tf.cond(is_bmp, lambda: tf.image.rgb_to_grayscale(decode(3)), lambda: decode(1))
 
 
 @dataclass
@@ -127,6 +156,7 @@ class Dataset:
     validation: Split | None = None
     test: Split | None = None
     warnings: list[str] = field(default_factory=list)  # things skipped while loading, for the user
+    pixel_range: PixelRange = PixelRange.UNIT  # what the splits hold; see engine.pixel_range.deliver
 
     def sample_shape(self) -> tuple[int, ...]:
         return self.train.sample_shape
@@ -159,10 +189,73 @@ def _check_validation_split(validation_split: float) -> float:
     return float(validation_split)
 
 
+# ---------------------------------------------------------------------------------------------
+# Guards: files that are not files, and data that cannot fit in memory
+
+
+def memory_budget() -> int:
+    """The bytes a dataset may take while it is loaded: 80 % of this computer's memory (8 GiB
+    when the system does not say). Loading beyond it ends in a MemoryError or in the system
+    killing Convas, so loaders refuse first and say why."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        total = 0
+    return int(total * 0.8) if total > 0 else 8 << 30
+
+
+def format_bytes(count: float) -> str:
+    """``1536`` → ``"1.5 KB"``: a byte count the way people read it (powers of 1024)."""
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
+        if abs(count) < 1024 or unit == "PB":
+            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1024
+    raise AssertionError("unreachable")
+
+
+def _check_memory(needed: int, what: str, fix: str) -> None:
+    budget = memory_budget()
+    if needed > budget:
+        raise DatasetError(f"{what} needs about {format_bytes(needed)} of memory, more than Convas allows "
+                           f"itself on this computer ({format_bytes(budget)}); {fix}.")
+
+
+def _not_regular(mode: int) -> str | None:
+    """What a file of this ``st_mode`` is when it is not a regular file (None when it is)."""
+    if stat.S_ISREG(mode):
+        return None
+    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"))
+    return next((kind for test, kind in kinds if test(mode)), "not a regular file")
+
+
+def open_regular_file(path: Path, what: str) -> io.BufferedReader:
+    """``path`` opened for reading, refusing anything but a regular file: a pipe, device or socket
+    named like a dataset would block (or never end) on reading. Checked before opening, and again
+    on the opened file (opened non-blocking, so that a file swapped for a pipe cannot hang)."""
+    try:
+        kind = _not_regular(os.stat(path).st_mode)
+    except FileNotFoundError:
+        raise DatasetError(f"{path} does not exist.") from None
+    except OSError as exc:
+        raise DatasetError(f"{what} cannot be read ({exc.strerror or exc}).") from None
+    if kind is None:
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        except OSError as exc:
+            raise DatasetError(f"{what} cannot be read ({exc.strerror or exc}).") from None
+        kind = _not_regular(os.fstat(fd).st_mode)
+        if kind is None:
+            return os.fdopen(fd, "rb")
+        os.close(fd)
+    raise DatasetError(f"{what} is {kind}, not a regular file; Convas reads datasets from regular files only "
+                       "(reading a pipe or device could wait forever).")
+
+
 def resize_bilinear(images: np.ndarray, height: int, width: int) -> np.ndarray:
     """Resize ``(N, H, W, C)`` images bilinearly (half-pixel centres, like tf.image.resize)."""
     images = np.asarray(images, dtype=np.float32)
-    _, h, w, _ = images.shape
+    n, h, w, c = images.shape
     if (h, w) == (height, width):
         return images
 
@@ -177,9 +270,16 @@ def resize_bilinear(images: np.ndarray, height: int, width: int) -> np.ndarray:
     x0, x1, wx = axis(w, width)
     wy = wy[None, :, None, None]
     wx = wx[None, None, :, None]
-    top = images[:, y0][:, :, x0] * (1 - wx) + images[:, y0][:, :, x1] * wx
-    bottom = images[:, y1][:, :, x0] * (1 - wx) + images[:, y1][:, :, x1] * wx
-    return (top * (1 - wy) + bottom * wy).astype(np.float32)
+    out = np.empty((n, height, width, c), dtype=np.float32)
+    # A few samples at a time, so that the working copies stay near 64 MB beside the result.
+    per_sample = 4 * c * height * (2 * w + 6 * width)
+    step = max(1, (64 << 20) // max(1, per_sample))
+    for start in range(0, n, step):
+        part = images[start:start + step]
+        top = part[:, y0][:, :, x0] * (1 - wx) + part[:, y0][:, :, x1] * wx
+        bottom = part[:, y1][:, :, x0] * (1 - wx) + part[:, y1][:, :, x1] * wx
+        out[start:start + step] = top * (1 - wy) + bottom * wy
+    return out
 
 
 def _fit_images(x: np.ndarray, input_shape: tuple[int, int, int], what: str) -> np.ndarray:
@@ -203,6 +303,12 @@ def _fit_images(x: np.ndarray, input_shape: tuple[int, int, int], what: str) -> 
         x = x[..., None]
     elif x.ndim != 4:
         raise DatasetError(f"{what}: images must be shaped (N, H, W) or (N, H, W, C); got {x.shape}.")
+    n, h_in, w_in, c_in = (int(d) for d in x.shape)
+    # float32 copies: the converted images, the resized ones, and their training/validation split
+    needed = 4 * (n * h_in * w_in * max(c_in, channels) + 2 * n * height * width * channels)
+    _check_memory(needed, f"{what}: fitting {n:,} images of {h_in}×{w_in}×{c_in} to the input "
+                  f"{height}×{width}×{channels}", f"give the design's input a smaller size, such as the "
+                  f"images' own ({h_in}, {w_in}, {channels})")
     if x.dtype == np.uint8:
         x = x.astype(np.float32) / 255.0
     else:
@@ -223,12 +329,36 @@ def _fit_images(x: np.ndarray, input_shape: tuple[int, int, int], what: str) -> 
         else:
             raise DatasetError(f"{what}: the images have {have} channels but the model's input wants {channels}.")
     x = resize_bilinear(x, height, width)
-    return np.clip(x, 0.0, 1.0).astype(np.float32)
+    return np.clip(x, 0.0, 1.0, out=x)  # in place: x is this function's own float32 copy
 
 
-def _labels_to_indices(y: np.ndarray, what: str, class_names: list[str] | None = None):
-    """Turn labels into int64 indices; returns (indices, class_names)."""
+# Without a design to say how many classes there are, this many are believed (or one per sample).
+MAX_CLASSES_WITHOUT_DESIGN = 1000
+
+
+def _labels_to_indices(y: np.ndarray, what: str, class_names: list[str] | None = None,
+                      output_units: int | None = None, first_row: int | None = None):
+    """Turn labels into int64 indices; returns (indices, class_names).
+
+    Class numbers are bounded before any class is made: by ``class_names`` when given (a test
+    split uses the training classes), else by the larger of the design's ``output_units`` and
+    the number of samples (without a design: of the samples and :data:`MAX_CLASSES_WITHOUT_DESIGN`),
+    so that one wild label (10¹², inf) is reported as such instead of becoming a trillion classes.
+    ``first_row`` is the file row of the first label (CSV), so that a bad label is named by its
+    row; without it, by its index."""
     y = np.asarray(y)
+
+    def where(index: int) -> str:
+        return f"in row {index + first_row}" if first_row is not None else f"at index {index}"
+
+    if y.ndim == 0:
+        raise DatasetError(f"{what}: the labels are a single value, not one label per sample (shaped (N,)).")
+    n = len(y)
+    limit = (len(class_names) if class_names else max(int(output_units), n, 2) if output_units
+             else max(n, MAX_CLASSES_WITHOUT_DESIGN))
+    limit_reason = (f"there are {len(class_names)} training classes" if class_names else
+                    f"the design has {output_units} output units and the data {n:,} samples" if output_units
+                    else f"the data has {n:,} samples (and no design says how many classes)")
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     elif y.ndim == 2:  # one-hot (or probabilities)
@@ -236,6 +366,9 @@ def _labels_to_indices(y: np.ndarray, what: str, class_names: list[str] | None =
             raise DatasetError(f"{what}: two-dimensional labels must be one-hot numbers.")
         if y.dtype.kind == "f" and np.isnan(y).any():
             raise DatasetError(f"{what}: the labels contain NaN (missing) values; remove those samples.")
+        if y.shape[1] > limit:
+            raise DatasetError(f"{what}: the one-hot labels have {y.shape[1]:,} columns (classes), but "
+                               f"{limit_reason}; save one column per class.")
         idx = np.argmax(y, axis=1).astype(np.int64)
         names = class_names or [str(i) for i in range(y.shape[1])]
         return idx, names
@@ -253,23 +386,48 @@ def _labels_to_indices(y: np.ndarray, what: str, class_names: list[str] | None =
         y = y.astype(np.int64)
     if y.dtype.kind == "f":
         if np.isnan(y).any():
-            raise DatasetError(f"{what}: the labels contain NaN (missing) values; remove those samples.")
-        if not np.all(np.equal(np.floor(y), y)):
-            bad = y[np.not_equal(np.floor(y), y)][:5]
-            raise DatasetError(f"{what}: labels must be whole class numbers (0, 1, 2, ...); found {bad.tolist()}.")
+            first = int(np.flatnonzero(np.isnan(y))[0])
+            raise DatasetError(f"{what}: the labels contain NaN (missing) values (first {where(first)}); "
+                               "remove those samples.")
+        with np.errstate(invalid="ignore"):
+            whole = np.isfinite(y) & np.equal(np.floor(y), y)
+        if not whole.all():
+            bad = y[~whole][:5]
+            raise DatasetError(f"{what}: labels must be whole class numbers (0, 1, 2, ...); found "
+                               f"{', '.join(_label_text(v) for v in bad)} (first {where(int(np.argmin(whole)))}).")
     elif y.dtype.kind not in "ui":
         raise DatasetError(f"{what}: labels must be integers or names; got values of type {y.dtype}.")
-    y = y.astype(np.int64)
+    # Checked in the labels' own type: casting 1e300 or 2**64-1 to int64 would wrap around.
     if y.size and y.min() < 0:
-        raise DatasetError(f"{what}: labels must be 0 or more; found {int(y.min())}.")
+        first = int(np.argmin(y))
+        raise DatasetError(f"{what}: labels must be 0 or more; found {_label_text(y[first])} {where(first)}.")
+    if y.size and y.max() >= limit:
+        first = int(np.argmax(y))
+        if class_names:
+            raise DatasetError(f"{what}: label {_label_text(y[first])} {where(first)} is beyond the "
+                               f"{len(class_names)} training classes.")
+        raise DatasetError(f"{what}: label {_label_text(y[first])} {where(first)} is out of range: class numbers "
+                           f"count up from 0, and {limit_reason}, so no label can be above {limit - 1}; "
+                           "fix or remove that sample.")
+    y = y.astype(np.int64)
     count = int(y.max()) + 1 if y.size else 0
     names = class_names or [str(i) for i in range(count)]
-    if count > len(names):
-        raise DatasetError(f"{what}: label {count - 1} is beyond the {len(names)} training classes.")
     return y, names
 
 
-def _check_lengths(x_len: int, y_len: int, what: str) -> None:
+def _label_text(value) -> str:
+    """A label as written: ``1000000000000`` rather than ``1e+12``, ``inf`` and ``1e+300`` as such."""
+    number = value.item() if isinstance(value, np.generic) else value
+    if isinstance(number, float) and math.isfinite(number) and number.is_integer() and abs(number) < 1e18:
+        return str(int(number))
+    return f"{number:g}" if isinstance(number, float) else str(number)
+
+
+def _check_lengths(x: np.ndarray, y: np.ndarray, what: str) -> None:
+    for array, kind, shape in ((x, "images", "(N, H, W) or (N, H, W, C)"), (y, "labels", "(N,)")):
+        if array.ndim == 0:
+            raise DatasetError(f"{what}: the {kind} are a single value, not an array shaped {shape}.")
+    x_len, y_len = len(x), len(y)
     if x_len != y_len:
         raise DatasetError(f"{what}: there are {x_len} images but {y_len} labels; each image needs exactly one label.")
     if x_len == 0:
@@ -378,6 +536,9 @@ def make_shapes_dataset(n: int = 2000, input_shape=(32, 32, 1), validation_split
         raise DatasetError("The shapes dataset needs at least 2 different classes.")
     if n < len(classes):
         raise DatasetError(f"Ask for at least {len(classes)} samples (one per class); got n={n}.")
+    _check_memory(2 * 4 * n * height * width * channels,
+                  f"the shapes dataset ({n:,} images of {height}×{width}×{channels})",
+                  "give the design's input a smaller size, such as (32, 32, 1)")
     rng = np.random.default_rng(seed)
     y = rng.permutation(np.arange(n) % len(classes)).astype(np.int64)
     x = np.empty((n, height, width, channels), dtype=np.float32)
@@ -408,48 +569,116 @@ def make_shapes_dataset(n: int = 2000, input_shape=(32, 32, 1), validation_split
 # Files
 
 
-def load_npz_dataset(path, input_shape, validation_split: float = 0.2, seed: int = 0) -> Dataset:
-    """A .npz with ``x_train``/``y_train`` (+ optional ``x_test``/``y_test``, like mnist.npz) or ``x``/``y``."""
+def load_npz_dataset(path, input_shape, validation_split: float = 0.2, seed: int = 0,
+                     output_units: int | None = None) -> Dataset:
+    """A .npz with ``x_train``/``y_train`` (+ optional ``x_test``/``y_test``, like mnist.npz) or ``x``/``y``.
+
+    Each array's header is read first and checked against the bytes the file really holds and
+    against :func:`memory_budget`, so a damaged or hostile file is refused before anything is
+    allocated. ``output_units`` (the design's) bounds the class numbers, with the sample count."""
     shape = _check_input_shape(input_shape)
     validation_split = _check_validation_split(validation_split)
     path = Path(path)
     name = path.name
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise DatasetError(f"{path} does not exist.") from None
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is reported the same way
-        raise DatasetError(f"{name} is not a readable .npz file ({exc}).") from None
-    if not hasattr(archive, "files"):
-        raise DatasetError(f"{name} holds a single array, not a .npz archive with x_train/y_train or x/y.")
-    with archive:
-        keys = set(archive.files)
-        if {"x_train", "y_train"} <= keys:
-            x_key, y_key = "x_train", "y_train"
-        elif {"x", "y"} <= keys:
-            x_key, y_key = "x", "y"
-        else:
-            raise DatasetError(f"{name} has arrays {sorted(keys)} but needs 'x_train' and 'y_train' "
-                               "(optionally 'x_test' and 'y_test'), or 'x' and 'y'.")
-        has_test = x_key == "x_train" and ("x_test" in keys or "y_test" in keys)
-        if has_test and not {"x_test", "y_test"} <= keys:
-            missing = "y_test" if "x_test" in keys else "x_test"
-            raise DatasetError(f"{name} has a test split but no '{missing}'; add it or remove the other.")
+    with open_regular_file(path, name) as handle:
+        magic = handle.read(6)
+        handle.seek(0)
+        if magic == b"\x93NUMPY":
+            raise DatasetError(f"{name} holds a single array, not a .npz archive with x_train/y_train or x/y.")
         try:
-            x_raw, y_raw = archive[x_key], archive[y_key]
-            test_raw = (archive["x_test"], archive["y_test"]) if has_test else None
-        except ValueError as exc:  # object arrays need pickle, which we never allow
-            raise DatasetError(f"{name} stores Python objects, which Convas does not load for safety; "
-                               f"save plain numeric arrays ({exc}).") from None
-    _check_lengths(len(x_raw), len(y_raw), f"{name} ({x_key}/{y_key})")
-    y, class_names = _labels_to_indices(y_raw, f"{name} ({y_key})")
+            archive = zipfile.ZipFile(handle)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+            raise DatasetError(f"{name} is not a readable .npz file ({exc}).") from None
+        with archive:
+            keys = {member[:-4] for member in archive.namelist() if member.endswith(".npy")}
+            if {"x_train", "y_train"} <= keys:
+                x_key, y_key = "x_train", "y_train"
+            elif {"x", "y"} <= keys:
+                x_key, y_key = "x", "y"
+            else:
+                raise DatasetError(f"{name} has arrays {sorted(keys)} but needs 'x_train' and 'y_train' "
+                                   "(optionally 'x_test' and 'y_test'), or 'x' and 'y'.")
+            has_test = x_key == "x_train" and ("x_test" in keys or "y_test" in keys)
+            if has_test and not {"x_test", "y_test"} <= keys:
+                missing = "y_test" if "x_test" in keys else "x_test"
+                raise DatasetError(f"{name} has a test split but no '{missing}'; add it or remove the other.")
+            wanted = [x_key, y_key] + (["x_test", "y_test"] if has_test else [])
+            headers = {key: _npy_header(archive, key, name) for key in wanted}
+            total = sum(nbytes for _, _, _, nbytes in headers.values())
+            _check_memory(total, f"{name} ({', '.join(wanted)}: {format_bytes(total)} of arrays)",
+                          "use a smaller dataset, or fewer or smaller images")
+            arrays = {key: _read_npy(archive, key, headers[key], name) for key in wanted}
+    x_raw, y_raw = arrays[x_key], arrays[y_key]
+    test_raw = (arrays["x_test"], arrays["y_test"]) if has_test else None
+    _check_lengths(x_raw, y_raw, f"{name} ({x_key}/{y_key})")
+    y, class_names = _labels_to_indices(y_raw, f"{name} ({y_key})", output_units=output_units)
     x = _fit_images(x_raw, shape, f"{name} ({x_key})")
     test = None
     if test_raw is not None:
-        _check_lengths(len(test_raw[0]), len(test_raw[1]), f"{name} (x_test/y_test)")
+        _check_lengths(test_raw[0], test_raw[1], f"{name} (x_test/y_test)")
         y_test, class_names = _labels_to_indices(test_raw[1], f"{name} (y_test)", class_names)
         test = Split(_fit_images(test_raw[0], shape, f"{name} (x_test)"), y_test)
     return _make_dataset(path.stem, class_names, x, y, validation_split, seed, test)
+
+
+NpyHeader = tuple[tuple[int, ...], bool, np.dtype, int]  # shape, Fortran order, dtype, data bytes
+
+
+def _read_npy_header(member) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """Shape, Fortran order and dtype from the start of a .npy stream (numpy's own parser)."""
+    version = np.lib.format.read_magic(member)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(member)
+    return np.lib.format.read_array_header_2_0(member)
+
+
+def _npy_header(archive: zipfile.ZipFile, key: str, name: str) -> NpyHeader:
+    """The header of the array ``key`` in a .npz, checked against what the member really holds:
+    no Python objects, no negative sizes, and no more data declared than stored."""
+    info = archive.getinfo(f"{key}.npy")
+    try:
+        with archive.open(info) as member:
+            shape, fortran, dtype = _read_npy_header(member)
+            header_bytes = member.tell()
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise DatasetError(f"{name}: the array '{key}' is damaged ({exc}); save the file again.") from None
+    if dtype.hasobject:
+        raise DatasetError(f"{name} stores Python objects in '{key}', which Convas does not load for safety; "
+                           "save plain numeric arrays.")
+    if any(d < 0 for d in shape):
+        raise DatasetError(f"{name}: the array '{key}' is damaged: its header declares the shape {shape}, "
+                           "and sizes cannot be negative; save the file again.")
+    nbytes = math.prod(shape) * dtype.itemsize
+    stored = info.file_size - header_bytes
+    if nbytes > stored:
+        raise DatasetError(f"{name}: the array '{key}' is damaged or truncated: its header declares the shape "
+                           f"{shape} ({format_bytes(nbytes)}), but the file holds {format_bytes(max(stored, 0))} "
+                           "of it; save the file again.")
+    return shape, bool(fortran), dtype, nbytes
+
+
+def _read_npy(archive: zipfile.ZipFile, key: str, header: NpyHeader, name: str) -> np.ndarray:
+    """The array ``key`` of a .npz whose ``header`` :func:`_npy_header` checked, read straight
+    into its own memory (numpy's reader, minus pickles and minus trusting the header)."""
+    shape, fortran, dtype, nbytes = header
+    flat = np.empty(math.prod(shape), dtype=dtype)
+    view = flat.view(np.uint8) if nbytes else np.zeros(0, np.uint8)
+    done = 0
+    try:
+        with archive.open(f"{key}.npy") as member:
+            _read_npy_header(member)
+            while done < nbytes:  # in 16 MB pieces: never a second copy of the whole array
+                piece = member.read(min(nbytes - done, 16 << 20))
+                if not piece:
+                    break
+                view[done:done + len(piece)] = np.frombuffer(piece, dtype=np.uint8)
+                done += len(piece)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise DatasetError(f"{name}: the array '{key}' is damaged ({exc}); save the file again.") from None
+    if done < nbytes:
+        raise DatasetError(f"{name}: the array '{key}' is truncated: it holds {format_bytes(done)} of the "
+                           f"{format_bytes(nbytes)} its header declares; save the file again.")
+    return flat.reshape(shape[::-1]).transpose() if fortran else flat.reshape(shape)
 
 
 def _is_number(text: str) -> bool:
@@ -460,12 +689,11 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _read_csv(path: Path, label_column, shape, what: str, class_names: list[str] | None = None):
+def _read_csv(path: Path, label_column, shape, what: str, class_names: list[str] | None = None,
+              output_units: int | None = None):
     try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
+        with io.TextIOWrapper(open_regular_file(path, what), newline="", encoding="utf-8-sig") as handle:
             rows = [row for row in csv.reader(handle) if row and any(cell.strip() for cell in row)]
-    except FileNotFoundError:
-        raise DatasetError(f"{path} does not exist.") from None
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DatasetError(f"{what} could not be read as CSV text ({exc}).") from None
     if not rows:
@@ -523,23 +751,25 @@ def _read_csv(path: Path, label_column, shape, what: str, class_names: list[str]
             y_values = labels  # training labels were names: look these up by name too
     else:
         y_values = labels
-    y, names = _labels_to_indices(y_values, f"{what} (labels)", class_names)
+    y, names = _labels_to_indices(y_values, f"{what} (labels)", class_names, output_units,
+                                  first_row=2 if header else 1)
     x = _fit_images(pixels, shape, what)
     return x, y, names
 
 
 def load_csv_dataset(path, input_shape, label_column: str | int | None = "label", validation_split: float = 0.2,
-                     seed: int = 0, test_path=None) -> Dataset:
+                     seed: int = 0, test_path=None, output_units: int | None = None) -> Dataset:
     """A CSV with one label column plus pixel columns (the MNIST-as-CSV layout), with or without header.
 
     The label column is the one named ``label_column`` when there is a header holding it, the column
     at that index when it is an int, and otherwise the first column. Numeric labels are class indices;
     string labels are mapped to sorted class names. ``test_path`` optionally names a test CSV.
+    ``output_units`` (the design's) bounds the class numbers, with the sample count.
     """
     shape = _check_input_shape(input_shape)
     validation_split = _check_validation_split(validation_split)
     path = Path(path)
-    x, y, names = _read_csv(path, label_column, shape, path.name)
+    x, y, names = _read_csv(path, label_column, shape, path.name, output_units=output_units)
     test = None
     if test_path is not None:
         test_path = Path(test_path)
@@ -549,40 +779,219 @@ def load_csv_dataset(path, input_shape, label_column: str | int | None = "label"
 
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
+# Larger images are refused before decoding: 50 megapixels is a 8160×6120 photo, and decoding
+# and resizing one takes about 1 GB; a header claiming 100,000² pixels would take 40 GB.
+MAX_IMAGE_PIXELS = 50_000_000
+_JPEG_FRAME_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def _jpeg_size(handle) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's frame header, walking the markers from the start of the file."""
+    handle.seek(2)
+    while True:
+        marker = handle.read(2)
+        if len(marker) < 2 or marker[0] != 0xFF:
+            return None
+        while marker[1] == 0xFF:  # fill bytes
+            marker = marker[1:] + handle.read(1)
+            if len(marker) < 2:
+                return None
+        kind = marker[1]
+        if kind in (0x01, *range(0xD0, 0xD8)):  # markers without a length
+            continue
+        length_bytes = handle.read(2)
+        if len(length_bytes) < 2:
+            return None
+        length = struct.unpack(">H", length_bytes)[0]
+        if kind in _JPEG_FRAME_MARKERS:
+            frame = handle.read(5)
+            if len(frame) < 5:
+                return None
+            height, width = struct.unpack(">HH", frame[1:5])
+            return width, height
+        if kind == 0xDA or length < 2:  # scan data before any frame header: not a JPEG we read
+            return None
+        handle.seek(length - 2, os.SEEK_CUR)
 
 
 def _image_problem(path: Path) -> str | None:
-    """Why an image file cannot be decoded, judged from its header (None if it looks fine)."""
+    """Why an image file cannot be decoded, judged from its header without decoding it (None if
+    it looks fine): not a regular file, empty, not an image, damaged header, or more pixels than
+    :data:`MAX_IMAGE_PIXELS`."""
     try:
-        with open(path, "rb") as handle:
+        handle = open_regular_file(path, path.name)
+    except DatasetError as exc:
+        return str(exc).removeprefix(path.name + " ").split(";")[0]
+    with handle:
+        try:
             head = handle.read(33)
+            suffix = path.suffix.lower()
+            size: tuple[int, int] | None = None
+            if not head:
+                return "is empty"
+            if head.startswith(b"\x89PNG\r\n\x1a\n"):
+                if len(head) < 33 or head[12:16] != b"IHDR":
+                    return "is a truncated PNG"
+                if zlib.crc32(head[12:29]) & 0xFFFFFFFF != struct.unpack(">I", head[29:33])[0]:
+                    return "is a damaged PNG"
+                size = struct.unpack(">II", head[16:24])
+            elif head.startswith(b"\xff\xd8\xff"):
+                size = _jpeg_size(handle)
+                if size is None:
+                    return "is a damaged JPEG (no frame header)"
+            elif head.startswith(b"BM") and len(head) >= 26:
+                old_os2 = struct.unpack("<I", head[14:18])[0] == 12  # a 12-byte header: 16-bit sizes
+                width, height = struct.unpack("<HH", head[18:22]) if old_os2 else struct.unpack("<ii", head[18:26])
+                size = (abs(width), abs(height))
+            else:
+                kinds = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP"}
+                return f"is not a valid {kinds.get(suffix, 'image')} file"
+        except OSError as exc:
+            return f"cannot be read ({exc.strerror or exc})"
+    width, height = size
+    if width == 0 or height == 0:
+        return f"is an image of size {width}×{height}"
+    if width * height > MAX_IMAGE_PIXELS:
+        return (f"declares {width:,}×{height:,} pixels, more than the {MAX_IMAGE_PIXELS:,} Convas decodes "
+                "(it would take about " + format_bytes(width * height * 16) + " to train on)")
+    return None
+
+
+def _decode_problem(path: Path, channels: int) -> str | None:
+    """Why TensorFlow cannot decode ``path`` as the model will be fed it (None if it can)."""
+    import tensorflow as tf
+
+    try:
+        with open_regular_file(path, path.name) as handle:
+            raw = handle.read()
+        decode_pixels(raw, channels)
+    except DatasetError as exc:
+        return str(exc).removeprefix(path.name + " ").split(";")[0]
     except OSError as exc:
-        return f"cannot be opened ({exc.strerror})"
-    suffix = path.suffix.lower()
-    if not head:
-        return "is empty"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        if len(head) < 33 or head[12:16] != b"IHDR":
-            return "is a truncated PNG"
-        w, h = struct.unpack(">II", head[16:24])
-        if w == 0 or h == 0:
-            return "is a PNG of size 0"
-        if zlib.crc32(head[12:29]) & 0xFFFFFFFF != struct.unpack(">I", head[29:33])[0]:
-            return "is a damaged PNG"
-        return None
-    if head.startswith(b"\xff\xd8\xff"):
-        return None
-    if head.startswith(b"BM") and len(head) >= 26:
-        return None
-    kinds = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP"}
-    return f"is not a valid {kinds.get(suffix, 'image')} file"
+        return f"cannot be read ({exc.strerror or exc})"
+    except (tf.errors.OpError, ValueError) as exc:
+        reason = str(getattr(exc, "message", exc)).split("}} ")[-1].splitlines()[0]
+        return f"cannot be decoded ({reason.split(' [Op:')[0].strip()})"
+    return None
+
+
+def _check_image(path: Path, channels: int) -> str | None:
+    return _image_problem(path) or _decode_problem(path, channels)
+
+
+class ImageChecks:
+    """Whether each image file decodes, remembered by path, size and modification time (and the
+    channels asked for), in memory and in a small JSON file in the user's cache folder: checking
+    a folder of 60,000 images takes a while once, and a second run only looks at file dates."""
+
+    VERSION = 1
+    MAX_ENTRIES = 500_000
+
+    def __init__(self) -> None:
+        self._entries: dict[str, list] | None = None
+        self._dirty = False
+
+    @staticmethod
+    def cache_file() -> Path:
+        base = (os.environ.get("CONVAS_CACHE_DIR") or os.environ.get("XDG_CACHE_HOME")
+                or os.environ.get("LOCALAPPDATA") or str(Path.home() / ".cache"))
+        folder = Path(base) if os.environ.get("CONVAS_CACHE_DIR") else Path(base) / "convas"
+        return folder / "image-checks.json"
+
+    def _load(self) -> dict[str, list]:
+        if self._entries is None:
+            import json
+
+            self._entries = {}
+            try:
+                stored = json.loads(self.cache_file().read_text(encoding="utf-8"))
+                if isinstance(stored, dict) and stored.get("version") == self.VERSION:
+                    self._entries = {k: v for k, v in stored.get("checks", {}).items()
+                                     if isinstance(v, list) and len(v) == 4}
+            except (OSError, ValueError, AttributeError):
+                pass  # no cache yet, or an unreadable one: check again
+        return self._entries
+
+    def get(self, key: str, st: os.stat_result, channels: int) -> tuple[bool, str | None]:
+        """(known, problem): known is False when the file must be checked."""
+        entry = self._load().get(key)
+        if entry and entry[:3] == [st.st_size, st.st_mtime_ns, channels]:
+            return True, entry[3]
+        return False, None
+
+    def put(self, key: str, st: os.stat_result, channels: int, problem: str | None) -> None:
+        self._load()[key] = [st.st_size, st.st_mtime_ns, channels, problem]
+        self._dirty = True
+
+    def save(self, keep: set[str]) -> None:
+        """Write the cache (only ``keep``'s entries when it has grown too large); never fails."""
+        if not self._dirty or self._entries is None:
+            return
+        import json
+
+        from .atomic import write_bytes_atomically
+
+        if len(self._entries) > self.MAX_ENTRIES:
+            self._entries = {k: v for k, v in self._entries.items() if k in keep}
+        target = self.cache_file()
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomically(target, json.dumps({"version": self.VERSION, "checks": self._entries})
+                                   .encode("utf-8"))
+            self._dirty = False
+        except (OSError, ConvasError):
+            pass  # a cache that cannot be written only costs time on the next run
+
+
+IMAGE_CHECKS = ImageChecks()
+
+
+def check_image_files(files: Sequence[tuple[Path, os.stat_result]], channels: int,
+                      checks: ImageChecks | None = None) -> list[str | None]:
+    """The problem of each file (None when it decodes as the model will be fed it): known ones
+    from ``checks`` (default :data:`IMAGE_CHECKS`), the rest decoded on a thread pool
+    (TensorFlow's decoders release the GIL)."""
+    checks = checks or IMAGE_CHECKS
+    problems: list[str | None] = [None] * len(files)
+    keys = [os.path.abspath(path) for path, _ in files]  # the stat (size, time) follows links
+    todo: list[int] = []
+    for i, (key, (_, st)) in enumerate(zip(keys, files)):
+        known, problem = checks.get(key, st, channels)
+        if known:
+            problems[i] = problem
+        else:
+            todo.append(i)
+    if todo:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from .quiet_tf import importing_tensorflow
+
+        with importing_tensorflow():  # once here, not by every worker at once
+            import tensorflow  # noqa: F401
+
+        workers = max(1, min(8, os.cpu_count() or 2, len(todo)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="convas-image-check") as pool:
+            found = list(pool.map(lambda i: _check_image(files[i][0], channels), todo))
+        for i, problem in zip(todo, found):
+            problems[i] = problem
+            checks.put(keys[i], files[i][1], channels, problem)
+        checks.save(set(keys))
+    return problems
+
+
+def _listing(problems: list[str], limit: int = 5) -> str:
+    """``a; b; c; and 7 more``: the first few of many named problems."""
+    shown = "; ".join(problems[:limit])
+    return shown + (f"; and {len(problems) - limit} more" if len(problems) > limit else "")
 
 
 def load_image_folder(path, input_shape, validation_split: float = 0.2, seed: int = 0) -> Dataset:
     """One sub-folder per class holding .png/.jpg/.bmp images; images stay on disk (lazy splits).
 
-    Unreadable images (empty, truncated or not images, judged from their headers) are skipped and
-    listed in ``Dataset.warnings``. Empty class folders and fewer than 2 classes are errors.
+    Every image is checked before training by decoding it as the model will be fed it (cached,
+    see :class:`ImageChecks`); files that fail — not regular files (pipes, devices), empty,
+    truncated, damaged, not images, or larger than :data:`MAX_IMAGE_PIXELS` — are skipped, counted
+    and named in ``Dataset.warnings``. Empty class folders and fewer than 2 classes are errors.
     """
     shape = _check_input_shape(input_shape)
     validation_split = _check_validation_split(validation_split)
@@ -594,33 +1003,43 @@ def load_image_folder(path, input_shape, validation_split: float = 0.2, seed: in
         found = f"only {class_dirs[0].name!r}" if class_dirs else "none"
         raise DatasetError(f"{root.name} needs at least 2 class sub-folders (one per class, holding its images); "
                            f"found {found}.")
+    unreadable: list[str] = []
+    candidates: list[tuple[Path, os.stat_result, int]] = []
+    for index, class_dir in enumerate(class_dirs):
+        for file in sorted(class_dir.rglob("*")):
+            if file.suffix.lower() not in IMAGE_SUFFIXES or file.name.startswith("."):
+                continue
+            try:
+                st = file.stat()  # stat, never open: opening a pipe would wait for a writer
+            except OSError as exc:
+                unreadable.append(f"{file.relative_to(root)} cannot be opened ({exc.strerror or exc})")
+                continue
+            kind = _not_regular(st.st_mode)
+            if kind == "a folder":
+                continue
+            if kind is not None:
+                unreadable.append(f"{file.relative_to(root)} is {kind}, not a regular file")
+                continue
+            candidates.append((file, st, index))
+    problems = check_image_files([(file, st) for file, st, _ in candidates], shape[2])
     paths: list[str] = []
     labels: list[int] = []
-    empty: list[str] = []
-    unreadable: list[str] = []
-    for index, class_dir in enumerate(class_dirs):
-        files = sorted(p for p in class_dir.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                       and not p.name.startswith("."))
-        good = 0
-        for file in files:
-            problem = _image_problem(file)
-            if problem:
-                unreadable.append(f"{file.relative_to(root)} {problem}")
-                continue
+    for (file, _, index), problem in zip(candidates, problems):
+        if problem:
+            unreadable.append(f"{file.relative_to(root)} {problem}")
+        else:
             paths.append(str(file))
             labels.append(index)
-            good += 1
-        if good == 0:
-            empty.append(class_dir.name)
+    found_classes = set(labels)
+    empty = [d.name for i, d in enumerate(class_dirs) if i not in found_classes]
+    skipped = (f"Skipped {len(unreadable)} unreadable image{'s' if len(unreadable) > 1 else ''}: "
+               f"{_listing(unreadable)}") if unreadable else ""
     if empty:
         names = ", ".join(repr(n) for n in empty)
         raise DatasetError(f"The class folder{'s' if len(empty) > 1 else ''} {names} in {root.name} "
                            f"{'have' if len(empty) > 1 else 'has'} no readable .png/.jpg/.bmp images; add images "
-                           "or remove the folder.")
-    warnings = []
-    if unreadable:
-        listed = "; ".join(unreadable[:10]) + ("; ..." if len(unreadable) > 10 else "")
-        warnings.append(f"Skipped {len(unreadable)} unreadable image{'s' if len(unreadable) > 1 else ''}: {listed}")
+                           f"or remove the folder." + (f" {skipped}." if skipped else ""))
+    warnings = [skipped] if skipped else []
     y = np.asarray(labels, dtype=np.int64)
     all_paths = np.asarray(paths, dtype=object)
     train_idx, val_idx = split_indices(y, validation_split, seed)

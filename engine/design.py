@@ -12,7 +12,9 @@ the designer makes is one of the small methods here, so that each undo command c
 from __future__ import annotations
 
 import copy
+import keyword
 import re
+import unicodedata
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,7 +28,50 @@ class DesignError(ConvasError):
     """An edit that would make the design inconsistent (unknown node, duplicate name, ...)."""
 
 
-_NAME = re.compile(r"^[^/\s][^/]*$")
+# The one rule for layer names. TensorFlow names every operation after its layer and accepts
+# ``[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*``; Keras 3 forbids "/", ONNX export fails on "\\" and a
+# ".keras" file on NUL. What is left, and what every Keras default name already is: a letter or
+# digit, then letters, digits, "_", "." and "-". (A Python keyword such as ``in`` is a valid name:
+# the exports rename it where a traced function would take it as a parameter name.)
+_LAYER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def name_problem(name: str, instead: str | None = None) -> str | None:
+    """Why ``name`` cannot name a layer that Keras trains and every export format writes, with
+    the name to use instead (``instead``, by default :func:`safe_name`); None when it can.
+    Shared by the analysis (a problem of imported layers), renaming in the designer (refused)
+    and export (the traceable names)."""
+    if valid_name(name):
+        return None
+    shown = repr(name if len(name) <= 60 else name[:57] + "…")  # repr escapes what cannot print
+    if not name:
+        why = "is empty"
+    elif _LAYER_NAME.fullmatch("a" + name):
+        why = "must start with a letter or a digit"
+    else:
+        bad = next(c for c in name if not _LAYER_NAME.fullmatch("a" + c))
+        why = (f"holds {bad!r}, but Keras layer names may only hold letters, digits, "
+               "'_', '.' and '-'")
+    return f"the name {shown} {why}; rename it to {instead or safe_name(name)}"
+
+
+def safe_name(name: str) -> str:
+    """``name`` made valid by :func:`name_problem`'s rule: accents dropped (``é`` → ``e``), every
+    other character outside it an ``_``, an ``x`` in front of a name that starts otherwise than
+    with a letter or digit (``sp ace`` → ``sp_ace``); never a Python keyword, so that the new name
+    is traceable as it is."""
+    if valid_name(name):
+        return name
+    plain = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]", "_", plain)
+    if not cleaned[:1].isascii() or not cleaned[:1].isalnum():
+        cleaned = "x" + cleaned
+    return cleaned + "_" if keyword.iskeyword(cleaned) else cleaned
+
+
+def valid_name(name: str) -> bool:
+    """Whether ``name`` follows the layer-name rule (quicker than ``name_problem(name) is None``)."""
+    return bool(_LAYER_NAME.fullmatch(name))
 
 
 class TensorRef(NamedTuple):
@@ -215,10 +260,12 @@ class Design:
     # --- helpers -------------------------------------------------------------------------
 
     def check_new_name(self, name: str) -> None:
-        """Raise :class:`DesignError` saying why ``name`` cannot name a new layer here."""
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise DesignError(f"{name!r} is not a valid layer name: use letters, digits, '_' or '-', "
-                              "without '/' and not starting with a space")
+        """Raise :class:`DesignError` when ``name`` cannot name a new layer here: not text, empty,
+        or taken. Any other text is kept (a file may hold names Keras refuses): the analysis
+        reports those with a rename fix (:func:`name_problem`), and the designer refuses them
+        when a person types one (:func:`engine.editing.plan_rename`)."""
+        if not isinstance(name, str) or not name:
+            raise DesignError(f"{name!r} is not a valid layer name: a layer needs a name")
         if name in self.nodes:
             raise DesignError(f"a layer named {name!r} already exists; choose another name")
 

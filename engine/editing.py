@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .design import Design, DesignError, Node, TensorRef
+from .design import Design, DesignError, Node, TensorRef, name_problem
 from .layers import CATALOGUE, Fix, FixAction, canonical_kind
 from .layout import Y_SPACING
+from .pixel_range import PixelRange, starting_args
 
 
 @dataclass(frozen=True)
@@ -173,8 +174,10 @@ def _new_name(design: Design, kind: str, taken: set[str]) -> str:
     return name
 
 
-def default_args(kind: str) -> dict[str, Any]:
-    """Arguments a freshly dropped layer starts with: its required ones, set to sensible values."""
+def default_args(kind: str, input_range: PixelRange | None = None) -> dict[str, Any]:
+    """Arguments a freshly dropped layer starts with: its required ones, set to sensible values;
+    with the data's ``input_range``, a Rescaling or augmentation that fits it (see
+    :func:`engine.pixel_range.starting_args`)."""
     spec = CATALOGUE[kind]
     starters = {"filters": 32, "kernel_size": 3, "units": 64, "rate": 0.5, "target_shape": (-1,),
                 "dims": (2, 1), "factor": 0.1, "height_factor": 0.1, "width_factor": 0.1,
@@ -187,6 +190,8 @@ def default_args(kind: str) -> dict[str, Any]:
         args["activation"] = "relu"
     if kind == "InputLayer":
         args["shape"] = (28, 28, 1)
+    if input_range is not None:
+        args.update(starting_args(kind, input_range))
     return args
 
 
@@ -268,7 +273,8 @@ def _dedupe_bridges(ops: list[Op]) -> list[Op]:
 
 def plan_fix(design: Design, node: str, fix: Fix) -> list[Op]:
     """The ops of a one-click fix the analysis offered for a problem of ``node`` (the fix acts
-    on ``fix.node`` instead when it names another layer)."""
+    on ``fix.node`` instead when it names another layer). A SET_PIXEL_RANGE fix edits the data,
+    not the design: :class:`ValueError` (whoever holds the training settings applies it)."""
     node = fix.node or node
     if fix.action == FixAction.SET_ARG:
         if fix.value is None:
@@ -279,6 +285,13 @@ def plan_fix(design: Design, node: str, fix: Fix) -> list[Op]:
         source = target.inputs[fix.input_index]
         pos = _between(design, source.node, node)
         return plan_insert_on_edge(design, fix.layer or "", source, node, 0, pos, dict(fix.layer_args))
+    if fix.action == FixAction.REMOVE_LAYER:
+        return plan_delete(design, [node])
+    if fix.action == FixAction.RENAME:
+        return [Rename(node, str(fix.value))]
+    if fix.action == FixAction.SET_PIXEL_RANGE:
+        raise ValueError("this fix changes the training data's pixel range, not the design; "
+                         "set it in the training settings")
     raise ValueError(f"unknown fix action {fix.action!r}")
 
 
@@ -370,15 +383,18 @@ def attaches(kind: str) -> bool:
     return canonical_kind(kind) not in (None, "InputLayer")
 
 
-def plan_place(design: Design, kind: str, target: PlaceTarget | None, near: Point | None = None) -> Plan:
+def plan_place(design: Design, kind: str, target: PlaceTarget | None, near: Point | None = None,
+               input_range: PixelRange | None = None) -> Plan:
     """Add a ``kind`` layer at ``target``: on an edge it is inserted into it, on a layer it is
     appended after it, at a point it stands alone. An input layer always stands alone (nothing
     feeds it), at ``near`` or beside its target. Layers below the new one move down a row when
     it would cover them. ``near`` is where the pointer is, if anywhere; a position is given only
-    when one can be worked out. :class:`EditRefused` for an unknown kind or target."""
+    when one can be worked out. The layer's arguments fit the data's ``input_range`` when given
+    (:func:`default_args`). :class:`EditRefused` for an unknown kind or target."""
     canonical = canonical_kind(kind)
     if canonical is None:
         raise EditRefused(f"Convas does not know the layer type {kind!r}")
+    args = default_args(canonical, input_range)
     if not attaches(canonical) and isinstance(target, (OnEdge, OnNode)):
         target = near if near is not None else _beside(design, target)
     if isinstance(target, OnEdge):
@@ -386,19 +402,19 @@ def plan_place(design: Design, kind: str, target: PlaceTarget | None, near: Poin
         if target.source not in (reader.inbound[target.call] if target.call < reader.calls else []):
             raise EditRefused(f"{target.source} does not feed {target.target}")
         at = _on_edge_position(source, reader, near)
-        ops = plan_insert_on_edge(design, canonical, target.source, target.target, target.call, at)
+        ops = plan_insert_on_edge(design, canonical, target.source, target.target, target.call, at, args)
         if at is not None:
             ops += _room_below(design, at[1], [target.target])
         return Plan(f"Insert {canonical}", ops, _added(ops))
     if isinstance(target, OnNode):
         after = design.node(target.name)
         at = (after.position[0], after.position[1] + ROW) if after.position is not None else near
-        ops = plan_append_after(design, canonical, target.name, at)
+        ops = plan_append_after(design, canonical, target.name, at, args)
         if at is not None:
             ops += _room_below(design, at[1], sorted({n for n, _c, _s in design.consumers(target.name)}))
         return Plan(f"Add {canonical} after {target.name}", ops, _added(ops))
     point = None if target is None else (float(round(target[0])), float(round(target[1])))
-    ops = plan_add(design, canonical, point)
+    ops = plan_add(design, canonical, point, args)
     return Plan(f"Add {canonical}", ops, _added(ops))
 
 
@@ -486,6 +502,21 @@ def plan_connect(design: Design, source: str, target: str) -> Plan:
         ops.append(Connect(ref, target, 0, 0))
         return Plan(text, ops, note=f"{target} now reads {source} instead of {', '.join(str(r) for r in old)}")
     return Plan(text, [Connect(ref, target)])
+
+
+def plan_rename(design: Design, old: str, new: str) -> Plan:
+    """Rename ``old`` to ``new`` as a person typed it: :class:`EditRefused` when ``new`` is taken,
+    empty, or breaks the layer-name rule (:func:`engine.design.name_problem`, whose message
+    suggests the name to use). A file may bring such names; a person does not type new ones."""
+    design.node(old)
+    try:
+        design.check_new_name(new)
+    except DesignError as exc:
+        raise EditRefused(str(exc)) from None
+    why = name_problem(new)
+    if why is not None:
+        raise EditRefused(why)
+    return Plan(f"Rename {old} → {new}", [Rename(old, new)], new)
 
 
 def feeds(design: Design, upstream: str, downstream: str) -> bool:

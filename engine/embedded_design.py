@@ -6,24 +6,32 @@ entry; reading it belongs here, beside the other readers, which never import the
 
 from __future__ import annotations
 
-import json
-import zipfile
 from pathlib import Path
 from typing import Any
 
 from .design import Design
+from .errors import FileFormatError
 
 METADATA_ENTRY = "convas.json"     # our entry inside a .keras archive (Keras ignores it)
+MAX_METADATA_BYTES = 64 * 1024 * 1024  # convas.json, inflated: as large as config.json may be
 
 
 def read_metadata(path: str | Path) -> dict[str, Any] | None:
-    """Convas's metadata in a ``.keras`` file, or None when it has none (or it is unreadable)."""
+    """Convas's metadata in a ``.keras`` file, or None when it has none (or it is unreadable).
+    An entry that inflates past :data:`MAX_METADATA_BYTES` (a zip bomb) is not ignored but
+    refused: :class:`~engine.keras_import.ArchiveMemberTooLarge`."""
+    from .keras_import import ArchiveMemberTooLarge, read_archive_member
+    from .project_file import parse_json
+
+    path = Path(path)
     try:
-        with zipfile.ZipFile(path) as archive:
-            if METADATA_ENTRY not in archive.namelist():
-                return None
-            data = json.loads(archive.read(METADATA_ENTRY).decode("utf-8"))
-    except (OSError, zipfile.BadZipFile, ValueError, UnicodeDecodeError):
+        raw = read_archive_member(path, METADATA_ENTRY, MAX_METADATA_BYTES)
+        if raw is None:
+            return None
+        data = parse_json(raw.decode("utf-8"), f"{path.name}: {METADATA_ENTRY}")
+    except ArchiveMemberTooLarge:
+        raise
+    except (FileFormatError, UnicodeDecodeError):
         return None
     return data if isinstance(data, dict) else None
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import stat
 from pathlib import Path
 
 from .design import Design
@@ -21,10 +21,17 @@ def load_design(path: str | Path) -> Design:
     from .project_file import load_project
 
     path = Path(path)
-    if not path.exists():
-        raise FileFormatError(f"{path}: no such file")
-    if path.is_dir():
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise FileFormatError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise FileFormatError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(mode):
         raise FileFormatError(f"{path} is a folder; give a {SUPPORTED} file")
+    if not stat.S_ISREG(mode):  # a named pipe or a device could keep a reader waiting forever
+        kind = "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "not a regular file"
+        raise FileFormatError(f"{path} is {kind}, not a design file; give a {SUPPORTED} file")
     suffix = path.suffix.lower()
     if suffix == ".convas":
         return load_project(path).design
@@ -42,22 +49,26 @@ def has_weights(path: str | Path) -> bool:
     """Whether ``path`` is a ``.keras`` archive that carries weights (``model.weights.h5``)."""
     import zipfile
 
+    from .project_file import open_regular
+
     try:
-        with zipfile.ZipFile(path) as archive:
+        with open_regular(Path(path)) as fh, zipfile.ZipFile(fh) as archive:
             return "model.weights.h5" in archive.namelist()
-    except (OSError, zipfile.BadZipFile):
+    except (FileFormatError, OSError, zipfile.BadZipFile):
         return False
 
 
 def _is_convas_json(path: Path) -> bool:
+    """Whether a ``.json`` file is a Convas project; unreadable ones are left to the Keras reader,
+    whose errors say why."""
+    from .project_file import FORMAT, open_regular, parse_json, read_text
+
     try:
-        with path.open("rb") as fh:
+        with open_regular(path) as fh:
             head = fh.read(4096).decode("utf-8", "replace")
-    except OSError:
+        if '"format"' not in head:
+            return False
+        doc = parse_json(read_text(path), path.name)
+    except (FileFormatError, OSError):
         return False
-    if '"format"' not in head:
-        return False
-    try:
-        return json.loads(path.read_text(encoding="utf-8")).get("format") == "convas"
-    except (ValueError, OSError, AttributeError):
-        return False
+    return isinstance(doc, dict) and doc.get("format") == FORMAT

@@ -29,7 +29,9 @@ from .design import Design, DesignError, Node, TensorRef
 from .errors import FileFormatError, UnsupportedLayerError
 from .layers import ACTIVATIONS, CATALOGUE, ParamKind, canonical_kind
 from .layout import apply_layout
-from .project_file import FORMAT as CONVAS_FORMAT, lists_to_tuples, parse_json, read_text
+from .project_file import (
+    FORMAT as CONVAS_FORMAT, check_argument_nesting, lists_to_tuples, open_regular, parse_json, read_capped,
+    read_text)
 
 MODEL_CLASSES = frozenset({"Sequential", "Functional", "Model"})
 KERAS_PACKAGES = frozenset({"keras", "tf_keras", "tensorflow"})
@@ -37,7 +39,7 @@ OP_LAMBDAS = frozenset({"TFOpLambda", "SlicingOpLambda"})
 # Arguments Keras 2 spelled differently: (layer kind, old name) → catalogue name.
 LEGACY_ARGS: dict[tuple[str, str], str] = {("LeakyReLU", "alpha"): "negative_slope"}
 BATCH_SHAPE_KEYS = ("batch_shape", "batch_input_shape")
-MAX_CONFIG_BYTES = 64 * 1024 * 1024  # far above any real architecture; refuses zip bombs
+MAX_CONFIG_BYTES = 64 * 1024 * 1024  # config.json, inflated: far above any real architecture
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
@@ -60,7 +62,7 @@ def load_keras_design(path: str | os.PathLike[str]) -> Design:
 def read_keras_config(path: Path) -> dict[str, Any]:
     """The model config of a ``.keras`` archive or a Keras JSON file, as parsed JSON."""
     try:
-        with path.open("rb") as fh:
+        with open_regular(path) as fh:
             head = fh.read(8)
     except OSError as exc:
         raise FileFormatError(f"cannot read {path.name}: {exc.strerror or exc}") from None
@@ -82,22 +84,59 @@ def read_keras_config(path: Path) -> dict[str, Any]:
     return doc
 
 
+class ArchiveMemberTooLarge(FileFormatError):
+    """A member of a zip archive inflates past the most Convas reads of it (a zip bomb)."""
+
+
+STREAMED_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
+
+
+def read_archive_member(path: Path, member: str, cap: int) -> bytes | None:
+    """The bytes of ``member`` in the zip archive ``path``; None when it has no such member.
+
+    What the archive says of its sizes is never trusted: the member is inflated chunk by chunk
+    and refused (:class:`ArchiveMemberTooLarge`) as soon as it passes ``cap`` bytes, so a zip
+    bomb costs at most ``cap`` bytes of memory. Only stored and deflated members are read (Keras
+    stores them): zipfile inflates bzip2 and LZMA data in steps that one small block can make
+    gigabytes long, before any check could run. Every problem is a :class:`FileFormatError`
+    naming the archive and the member."""
+    with open_regular(path) as fh:
+        try:
+            with zipfile.ZipFile(fh) as archive:
+                try:
+                    info = archive.getinfo(member)
+                except KeyError:
+                    return None
+                if info.compress_type not in STREAMED_METHODS:
+                    method = {zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "LZMA"}.get(
+                        info.compress_type, f"method {info.compress_type}")
+                    raise FileFormatError(f"{path.name}: {member} is compressed with {method}, which "
+                                          "Convas does not inflate (Keras stores .keras members "
+                                          "uncompressed); save the model again with model.save()")
+                data = None
+                if info.file_size <= cap:  # a larger claim is refused unread; a smaller one, checked
+                    try:
+                        with archive.open(info) as stream:
+                            data = read_capped(stream, cap)
+                    except zipfile.BadZipFile as exc:
+                        raise FileFormatError(f"{path.name}: {member} is damaged: what it holds is not "
+                                              f"what the archive's directory says ({exc})") from None
+        except FileFormatError:
+            raise
+        except Exception as exc:  # noqa: BLE001 (zipfile reports damage through many exception types)
+            raise FileFormatError(f"{path.name} is not a readable .keras archive ({member}: {exc})") from None
+    if data is None:
+        raise ArchiveMemberTooLarge(f"{path.name}: {member} inflates to more than {cap // 2**20} MB, "
+                                    f"the most Convas reads of it; a real model's {member} is far "
+                                    "smaller (the file is damaged, or a zip bomb)")
+    return data
+
+
 def _config_from_archive(path: Path) -> str:
-    try:
-        with zipfile.ZipFile(path) as archive:
-            try:
-                info = archive.getinfo("config.json")
-            except KeyError:
-                raise FileFormatError(f"{path.name} is a zip archive without config.json, so it is not "
-                                      "a Keras model saved with model.save()") from None
-            if info.file_size > MAX_CONFIG_BYTES:
-                raise FileFormatError(f"{path.name}: config.json is implausibly large "
-                                      f"({info.file_size} bytes)")
-            data = archive.read(info)
-    except FileFormatError:
-        raise
-    except Exception as exc:  # noqa: BLE001 (zipfile reports damage through many exception types)
-        raise FileFormatError(f"{path.name} is not a readable .keras archive: {exc}") from None
+    data = read_archive_member(path, "config.json", MAX_CONFIG_BYTES)
+    if data is None:
+        raise FileFormatError(f"{path.name} is a zip archive without config.json, so it is not "
+                              "a Keras model saved with model.save()")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -246,6 +285,8 @@ def _layer_records(config: dict[str, Any], sequential: bool
         if name in seen:
             raise FileFormatError(f"two layers are named {name!r}; Keras layer names are unique")
         seen.add(name)
+        for key, value in layer_config.items():
+            check_argument_nesting(value, f"layer {name!r}, argument {key!r}")
         calls: list[list[_Tensor]] = []
         problem = _class_problem(entry, class_name, layer_config)
         if not sequential:

@@ -24,32 +24,40 @@ unchanged.
 Reading has two steps, as in orange-canvas-core: the JSON is parsed and checked into plain
 records (every mistake becomes a :class:`FileFormatError` that says where and what), and only then
 is a :class:`Design` built. Older files are upgraded one version at a time through
-:data:`MIGRATIONS` before they are checked.
+:data:`MIGRATIONS` before they are checked. Before either step, a hostile file is refused with
+a message that says where: only regular files are opened (a named pipe never makes a reader
+wait), at most :data:`MAX_TEXT_BYTES` are read, and nothing nested deeper than
+:data:`MAX_NESTING` levels (a layer argument: :data:`MAX_ARGUMENT_NESTING`) reaches code that
+walks it. A weights file is hashed only when someone asks whether it changed
+(:attr:`Project.warnings`), never to read the design.
 
 Versions: 1, the design and training settings; 2 adds ``weights``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import numbers
 import os
-from collections.abc import Callable
+import stat
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import IO, Any, BinaryIO, NamedTuple
 
 from . import __version__
 from .atomic import replace_atomically, write_bytes_atomically
 from .design import Design, DesignError, Node, TensorRef
 from .errors import ConvasError, FileFormatError
-from .weights import WeightsSource
+from .weights import WeightsSource, file_sha256
 
 FORMAT = "convas"
 VERSION = 2
 SUFFIX = ".convas"
 WEIGHTS_SUFFIX = ".weights.keras"
+MAX_TEXT_BYTES = 64 * 1024 * 1024  # a design file's text; far above any real architecture
+MAX_NESTING = 64           # JSON levels in a whole file; real projects and Keras configs use ~12
+MAX_ARGUMENT_NESTING = 16  # levels in one layer argument or setting; Keras's use at most ~5
 
 
 def _v1_to_v2(doc: dict[str, Any]) -> dict[str, Any]:
@@ -67,14 +75,33 @@ MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2}
 class Project:
     """What a project file holds: the design, the training settings (if any were saved), the
     weights (if any were saved: a SAVED :class:`~engine.weights.WeightsSource`) and the version
-    of Convas that wrote it. ``warnings`` are problems that did not stop the project opening (a
-    missing weights file), for the user."""
+    of Convas that wrote it. ``weights_sha256`` and ``weights_bytes`` are what the file recorded
+    about its weights file, checked by :attr:`warnings`."""
 
     design: Design
     training: dict[str, Any] | None = None
     app_version: str | None = None
     weights: WeightsSource | None = None
-    warnings: list[str] = field(default_factory=list)
+    weights_sha256: str | None = None
+    weights_bytes: int | None = None
+    _warnings: list[str] = field(default_factory=list, init=False, repr=False)
+    _weights_checked: bool = field(default=False, init=False, repr=False)
+
+    @property
+    def warnings(self) -> list[str]:
+        """Problems that did not stop the project opening (a missing weights file, one changed
+        since the save), for the user. Whether the weights file changed is decided here, when
+        first asked, not when the file is read: hashing gigabytes of weights is for those who
+        use them (training, export, the window), never for a summary of the design."""
+        if not self._weights_checked:
+            self._weights_checked = True
+            if self.weights is not None and self.weights.file is not None and _weights_changed(
+                    self.weights.file, self.weights_sha256, self.weights_bytes):
+                self._warnings.append(
+                    f"The weights file {self.weights.file.name} has changed since the project was "
+                    "saved (another program, or a copy from elsewhere); its weights are used as "
+                    "they are now.")
+        return self._warnings
 
 
 def weights_path(project_path: str | os.PathLike[str]) -> Path:
@@ -140,7 +167,7 @@ def save_project(path: str | os.PathLike[str], design: Design,
     saved = None
     if weights is not None:
         saved = _save_weights(weights, weights_path(path))
-        doc["weights"] = {"file": saved.name, "sha256": _sha256(saved), "bytes": saved.stat().st_size,
+        doc["weights"] = {"file": saved.name, "sha256": file_sha256(saved), "bytes": saved.stat().st_size,
                           "origin": weights.description}
     write_bytes_atomically(path, to_json_text(doc).encode("utf-8"))
     return saved
@@ -165,14 +192,6 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.exists() and b.exists() and os.path.samefile(a, b)
     except OSError:
         return False
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def to_json_text(doc: Any, width: int = 96) -> str:
@@ -260,13 +279,127 @@ def _ref_record(value: Any, where: str) -> tuple[str, int]:
     return value[0], value[1]
 
 
-def lists_to_tuples(value: Any) -> Any:
-    """JSON lists back to the tuples the catalogue uses, at every depth (dict values included)."""
-    if isinstance(value, list):
-        return tuple(lists_to_tuples(v) for v in value)
+def _children(value: Any) -> Iterator[tuple[Any, Any]] | None:
+    """(key, item) pairs of a JSON container (list, tuple or dict); None for anything else."""
     if isinstance(value, dict):
-        return {k: lists_to_tuples(v) for k, v in value.items()}
-    return value
+        return iter(value.items())
+    if isinstance(value, (list, tuple)):
+        return enumerate(value)
+    return None
+
+
+def lists_to_tuples(value: Any) -> Any:
+    """JSON lists back to the tuples the catalogue uses, at every depth (dict values included).
+    Iterative, so that no nesting can exhaust the interpreter's stack."""
+    top = _children(value)
+    if top is None:
+        return value
+    # One frame per open container: (whether it is a dict, its key in its parent, its converted
+    # items so far, its remaining items).
+    stack: list[tuple[bool, Any, list[tuple[Any, Any]], Iterator[tuple[Any, Any]]]] = [
+        (isinstance(value, dict), None, [], top)]
+    while True:
+        is_dict, key_in_parent, done, items = stack[-1]
+        for key, item in items:
+            inner = _children(item)
+            if inner is not None:
+                stack.append((isinstance(item, dict), key, [], inner))
+                break
+            done.append((key, item))
+        else:
+            stack.pop()
+            converted = dict(done) if is_dict else tuple(v for _, v in done)
+            if not stack:
+                return converted
+            stack[-1][2].append((key_in_parent, converted))
+
+
+def nesting_depth(value: Any) -> int:
+    """How many containers deep ``value`` is: 0 for a number or text, 1 for ``[1, 2]``, 2 for
+    ``[[1, 2]]``. Iterative."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        inner = _children(item)
+        if inner is not None:
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for _, child in inner)
+    return deepest
+
+
+def _too_deep(value: Any, limit: int) -> tuple[list[Any], int] | None:
+    """The key path to the first container nested more than ``limit`` levels deep in ``value``
+    and the whole depth of ``value`` along it; None when nothing is that deep. Iterative."""
+    top = _children(value)
+    if top is None:
+        return None
+    path: list[Any] = []
+    stack = [top]
+    while stack:
+        for key, item in stack[-1]:
+            inner = _children(item)
+            if inner is not None:
+                path.append(key)
+                stack.append(inner)
+                if len(stack) > limit:
+                    return path, len(stack) - 1 + nesting_depth(item)
+                break
+        else:
+            stack.pop()
+            if path:
+                path.pop()
+    return None
+
+
+def argument_nesting_error(where: str, depth: int) -> FileFormatError:
+    """The error for a layer argument (or setting) nested ``depth`` levels deep, at ``where``."""
+    return FileFormatError(f"{where}: nested {depth} levels deep; Keras arguments nest at most "
+                           f"{MAX_ARGUMENT_NESTING}")
+
+
+def check_argument_nesting(value: Any, where: str) -> None:
+    """Refuse a layer argument nested deeper than any Keras argument is (:data:`MAX_ARGUMENT_NESTING`),
+    before anything walks it."""
+    if _too_deep(value, MAX_ARGUMENT_NESTING) is not None:
+        raise argument_nesting_error(where, nesting_depth(value))
+
+
+def _place(doc: Any, path: list[Any]) -> tuple[str, int | None]:
+    """Words for where ``path`` leads in a parsed design file, and, when that is inside a
+    layer's argument (a project's ``args``/``config``, a Keras layer's ``config``), how many
+    keys lead to the argument itself."""
+    for j in range(len(path) - 3, -1, -1):  # the innermost layer on the path
+        if path[j] in ("nodes", "layers") and isinstance(path[j + 1], int):
+            entry: Any = doc
+            for key in path[:j + 2]:
+                entry = entry[key]
+            config = entry.get("config") if isinstance(entry, dict) else None
+            name = entry.get("name") if isinstance(entry, dict) else None
+            if name is None and isinstance(config, dict):
+                name = config.get("name")
+            layer = f"layer {name!r}" if isinstance(name, str) else f"layer {path[j + 1]}"
+            section = path[j + 2]
+            if len(path) > j + 3 and section in ("args", "config"):
+                what = "setting" if section == "config" and path[j] == "nodes" else "argument"
+                return f"{layer}, {what} {path[j + 3]!r}", j + 4
+            return f"{layer}, {section}", None
+    shown = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in path[:12]).lstrip(".")
+    return (shown + ("…" if len(path) > 12 else "")) or "the top level", None
+
+
+def check_nesting(doc: Any, name: str) -> None:
+    """Refuse a parsed file nested deeper than :data:`MAX_NESTING` levels, naming the place, so
+    that nothing which walks it later can run out of stack."""
+    found = _too_deep(doc, MAX_NESTING)
+    if found is None:
+        return
+    path, depth = found
+    where, argument_at = _place(doc, path)
+    if argument_at is not None:
+        raise FileFormatError(f"{name}: {argument_nesting_error(where, depth - argument_at)}")
+    raise FileFormatError(f"{name}: {where}: nested {depth} levels deep; Convas reads files nested "
+                          f"at most {MAX_NESTING} levels")
 
 
 def _node_record(raw: Any, where: str) -> _NodeRecord:
@@ -277,6 +410,9 @@ def _node_record(raw: Any, where: str) -> _NodeRecord:
     args = _expect(raw.get("args", {}), dict, f"{where}.args", "an object")
     config = _expect(raw.get("config", {}), dict, f"{where}.config", "an object")
     inbound_raw = _expect(raw.get("inbound", [[]]), list, f"{where}.inbound", "a list of calls")
+    for section, what in ((args, "argument"), (config, "setting")):
+        for key, value in section.items():
+            check_argument_nesting(value, f"layer {name!r}, {what} {key!r}")
     inbound_raw = inbound_raw or [[]]  # every layer is applied at least once
     inbound = []
     for c, call in enumerate(inbound_raw):
@@ -400,6 +536,7 @@ def project_from_dict(doc: Any, folder: str | os.PathLike[str] | None = None) ->
 class _WeightsRecord(NamedTuple):
     file: str
     sha256: str | None
+    bytes: int | None
     origin: str
 
 
@@ -414,48 +551,134 @@ def _weights(raw: Any) -> _WeightsRecord | None:
     sha = raw.get("sha256")
     if sha is not None:
         _expect(sha, str, "weights.sha256", "text")
+    size = raw.get("bytes")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+        raise FileFormatError(f"weights.bytes must be a file size in bytes, but is {json.dumps(size)}")
     origin = raw.get("origin") or "saved weights"
     _expect(origin, str, "weights.origin", "text")
-    return _WeightsRecord(name, sha, origin)
+    return _WeightsRecord(name, sha, size, origin)
 
 
 def _find_weights(project: Project, record: _WeightsRecord, folder: Path) -> None:
-    """Point the project's weights at the file beside it, or say why the design opens without."""
+    """Point the project's weights at the file beside it, or say why the design opens without.
+    The file is not read here: :attr:`Project.warnings` checks it when someone asks."""
     path = folder / record.file
     if not path.is_file():
-        project.warnings.append(f"The weights file {path.name} is not beside the project, so the "
-                                "design opens with fresh, untrained weights. Put the file back next "
-                                "to the project and open it again, or train to get new weights.")
+        project._warnings.append(f"The weights file {path.name} is not beside the project, so the "
+                                 "design opens with fresh, untrained weights. Put the file back "
+                                 "next to the project and open it again, or train to get new weights.")
         return
-    if record.sha256 is not None and _sha256(path) != record.sha256:
-        project.warnings.append(f"The weights file {path.name} has changed since the project was "
-                                "saved (another program, or a copy from elsewhere); its weights are "
-                                "used as they are now.")
     project.weights = WeightsSource.saved(path, record.origin)
+    project.weights_sha256, project.weights_bytes = record.sha256, record.bytes
+
+
+def _weights_changed(path: Path, sha256: str | None, size: int | None) -> bool:
+    """Whether the weights file differs from what the project recorded: its size first (no
+    reading), then its hash (:func:`engine.weights.file_sha256`, remembered per file state)."""
+    try:
+        if size is not None and path.stat().st_size != size:
+            return True
+        return sha256 is not None and file_sha256(path) != sha256
+    except OSError:  # gone or unreadable since: whoever uses the weights will say so
+        return False
 
 
 def parse_json(text: str, name: str) -> Any:
-    """``json.loads`` whose every failure is a :class:`FileFormatError` with line and column."""
+    """``json.loads`` whose every failure is a :class:`FileFormatError` with line and column;
+    a document nested deeper than :data:`MAX_NESTING` levels is refused (:func:`check_nesting`)."""
     if not text.strip():
         raise FileFormatError(f"{name} is empty")
     try:
-        return json.loads(text)
+        doc = json.loads(text)
     except json.JSONDecodeError as exc:
         truncated = exc.pos >= len(text.rstrip())
         hint = " (the file looks cut short)" if truncated else ""
         msg = exc.msg.removesuffix(" at")  # json says "Invalid control character at"
         raise FileFormatError(f"{name} is not valid JSON: {msg} at line {exc.lineno}, "
                               f"column {exc.colno}{hint}") from None
-    except RecursionError:
-        raise FileFormatError(f"{name} is not a usable JSON file: it is nested too deeply") from None
+    except RecursionError:  # the json module recurses once per level: far beyond MAX_NESTING
+        raise FileFormatError(f"{name}: nested too deeply to read ({_deep_place(text)}); Convas reads "
+                              f"files nested at most {MAX_NESTING} levels") from None
+    check_nesting(doc, name)
+    return doc
 
 
-def read_text(path: Path) -> str:
-    """A file's text as UTF-8; unreadable files become :class:`FileFormatError`."""
+def _deep_place(text: str) -> str:
+    """Where the brackets of a JSON text first open more than :data:`MAX_NESTING` deep."""
+    import re
+
+    depth = 0
+    for match in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth > MAX_NESTING:
+                line = text.count("\n", 0, match.start()) + 1
+                column = match.start() - text.rfind("\n", 0, match.start())
+                return f"more than {MAX_NESTING} levels at line {line}, column {column}"
+        elif token in "]}":
+            depth -= 1
+    return f"more than {MAX_NESTING} levels"
+
+
+def _not_a_file(mode: int) -> str | None:
+    """What a file system entry is when it is not a regular file ("a folder", "a named pipe")."""
+    if stat.S_ISREG(mode):
+        return None
+    for test, what in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device")):
+        if test(mode):
+            return what
+    return "not a regular file"
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """``path`` opened for reading in binary, if it is a regular file. A named pipe, a device or
+    a socket is refused at once (:class:`FileFormatError`) instead of being opened, since reading
+    one can wait forever or never end; it is looked at before opening and again after (opening
+    without waiting), so that one swapped in between is refused too."""
     try:
-        data = path.read_bytes()
+        kind = _not_a_file(os.stat(path).st_mode)
+        if kind is None:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+            kind = _not_a_file(os.fstat(fd).st_mode)
+            if kind is not None:
+                os.close(fd)
     except OSError as exc:
         raise FileFormatError(f"cannot read {path.name}: {exc.strerror or exc}") from None
+    if kind is not None:
+        raise FileFormatError(f"{path.name} is {kind}, not a file; Convas reads design files only")
+    if getattr(os, "O_NONBLOCK", 0):  # opened without waiting; reads may wait as usual
+        os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def read_capped(stream: IO[bytes], cap: int) -> bytes | None:
+    """All of ``stream`` if it holds at most ``cap`` bytes, else None, having read at most one
+    chunk more than ``cap``: sizes a file or an archive claims are never trusted."""
+    chunks: list[bytes] = []
+    total = 0
+    while chunk := stream.read(1 << 20):
+        total += len(chunk)
+        if total > cap:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def read_text(path: Path, cap: int | None = None) -> str:
+    """A regular file's text as UTF-8 (:func:`open_regular`), at most ``cap`` bytes of it
+    (:data:`MAX_TEXT_BYTES` unless told); unreadable, oversized or undecodable files become
+    :class:`FileFormatError`."""
+    cap = MAX_TEXT_BYTES if cap is None else cap
+    with open_regular(path) as fh:
+        try:
+            data = read_capped(fh, cap)
+        except OSError as exc:
+            raise FileFormatError(f"cannot read {path.name}: {exc.strerror or exc}") from None
+    if data is None:
+        raise FileFormatError(f"{path.name} is larger than {cap // 2**20} MB, the most Convas reads "
+                              "of a design file; no real design is that large")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

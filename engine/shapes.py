@@ -13,6 +13,15 @@ from math import prod
 Dim = int | None
 Shape = tuple[Dim, ...]
 
+# The largest count the analysis believes: no tensor, set of weights or cost past a quadrillion
+# (10¹⁵, 4 PB of float32) is something a person meant, and every count above it is reported as a
+# problem where it is computed instead of growing without bound (a chain of UpSampling2D layers
+# reaches 10⁹⁰ values in a few steps, past any float and any formatter).
+MAX_COUNT = 10**15
+# The largest whole-number argument (a size, a factor, a number of units): Keras stores them as
+# 64-bit integers.
+MAX_ARG = 2**63 - 1
+
 
 def fmt_shape(shape: Sequence[Dim] | None) -> str:
     """Keras-style text: ``(None, 26, 26, 32)``."""

@@ -5,30 +5,72 @@ Shared by the CLI (``convas summary``) and the designer's summary panel, so both
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .analysis import Analysis
 from .design import Design
 from .shapes import fmt_shape
+from .text import power_of_ten, printable
+
+# Past this a number is written as a power of ten: its digits would say nothing more, and a
+# float could not hold it.
+_EXACT_LIMIT = 10**15
 
 
 def human_bytes(n: float) -> str:
-    """Keras's way of writing sizes: ``136.04 KB`` (powers of 1024)."""
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1024 or unit == "GB":
-            return f"{n:.2f} {unit}"
-        n /= 1024
-    return f"{n:.2f} GB"  # pragma: no cover - loop always returns
+    """Keras's way of writing sizes: ``136.04 KB`` (powers of 1024); any int or float, however
+    large (``1.2 × 10⁹⁰ GB``), ``inf`` and ``nan`` included."""
+    if isinstance(n, float) and not math.isfinite(n):
+        return f"{n} B"
+    if abs(n) >= _EXACT_LIMIT * 1024**3:
+        return f"{power_of_ten(n // 1024**3)} GB"
+    size = float(n)
+    for unit in ("B", "KB", "MB"):
+        if abs(size) < 1024:
+            return f"{size:.2f} {unit}"
+        size /= 1024
+    return f"{size:.2f} GB"
 
 
-def human_count(n: int) -> str:
-    """Counts in engineering units: ``2.44 M`` (powers of 1000), small numbers in full."""
-    if n < 10_000:
+def human_count(n: float) -> str:
+    """Counts in engineering units: ``2.44 M`` (powers of 1000), small numbers in full, huge
+    ones as a power of ten (``1.2 × 10⁹⁰``); any int or float."""
+    if isinstance(n, float) and not math.isfinite(n):
+        return str(n)
+    if abs(n) < 10_000:
         return f"{n:,}"
+    if abs(n) >= _EXACT_LIMIT:
+        return power_of_ten(n)
     for unit, size in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= size:
+        if abs(n) >= size:
             return f"{n / size:.2f} {unit}"
-    return str(n)  # pragma: no cover
+    return str(n)  # pragma: no cover - |n| ≥ 10,000 always has a unit
+
+
+def exact_count(n: int) -> str:
+    """``1,234,567``, or a power of ten for a number too long to be worth its digits."""
+    return f"{n:,}" if abs(n) < _EXACT_LIMIT else power_of_ten(n)
+
+
+# How much of a wide cell the text summary shows: a merge of 10,000 inputs or a layer shared
+# 10,000 times would otherwise pad every row of the table to its widest (or tallest) cell.
+MAX_LISTED = 5       # inputs in "Connected to", output shapes of a shared layer
+MAX_NAME = 60        # characters of a name
+
+
+def short_name(name: str) -> str:
+    """``name`` safe to print (see :func:`printable`) and at most :data:`MAX_NAME` characters."""
+    shown = printable(name)
+    return shown if len(shown) <= MAX_NAME else shown[: MAX_NAME - 1] + "…"
+
+
+def _listed(items: list[str], total: int, separator: str, noun: str = "") -> str:
+    """The first :data:`MAX_LISTED` of ``total`` items (``items`` need hold only those), then
+    ``… and 9,995 more``."""
+    if total <= MAX_LISTED:
+        return separator.join(items[:total])
+    return separator.join([*items[:MAX_LISTED], f"… and {total - MAX_LISTED:,} more{noun}"])
 
 
 def _plain(shape: Any) -> Any:
@@ -79,11 +121,13 @@ def summary_rows(design: Design, analysis: Analysis) -> list[list[str]]:
         rep = analysis.nodes[name]
         node = design.nodes[name]
         shapes = rep.output_shapes or [None]
-        shape_text = "\n".join(fmt_shape(s) if s is not None else ("invalid" if rep.errors else "?")
-                               for s in shapes)
+        shape_text = _listed([fmt_shape(s) if s is not None else ("invalid" if rep.errors else "?")
+                              for s in shapes[:MAX_LISTED]], len(shapes), "\n", " calls")
         rf = rep.receptive_field()
-        inputs = ", ".join(str(r) for refs in node.inbound for r in refs) or "-"
-        rows.append([f"{name} ({node.kind})", shape_text, f"{rep.params:,}", human_count(rep.macs),
+        refs = [r for refs in node.inbound for r in refs]
+        inputs = _listed([short_name(str(r)) for r in refs[:MAX_LISTED]], len(refs), ", ") or "-"
+        rows.append([f"{short_name(name)} ({short_name(node.kind)})", shape_text, exact_count(rep.params),
+                     human_count(rep.macs),
                      human_bytes(rep.activation_bytes),
                      "-" if rf is None else "×".join(f"{v:g}" for v in rf), inputs])
     return rows
@@ -107,7 +151,7 @@ def summary_text(design: Design, analysis: Analysis, unicode: bool = True) -> st
             out.append(" " + (cell.rjust(w) if i in right else cell.ljust(w)) + " ")
         return bar + bar.join(out) + bar
 
-    lines = [f'Model: "{design.name}"', rule("top"), line(headers, box["head"]), rule("sep")]
+    lines = [f'Model: "{short_name(design.name)}"', rule("top"), line(headers, box["head"]), rule("sep")]
     for n, row in enumerate(rows):
         parts = [cell.split("\n") for cell in row]
         height = max(len(p) for p in parts)
@@ -116,10 +160,11 @@ def summary_text(design: Design, analysis: Analysis, unicode: bool = True) -> st
         lines.append(rule("mid") if n < len(rows) - 1 else rule("bot"))
     a = analysis
     lines += [
-        f" Total params: {a.total_params:,} ({human_bytes(a.weight_bytes)})",
-        f" Trainable params: {a.trainable_params:,} ({human_bytes(4 * a.trainable_params)})",
-        f" Non-trainable params: {a.non_trainable_params:,} ({human_bytes(4 * a.non_trainable_params)})",
-        f" MACs per sample: {human_count(a.macs)} ({a.macs:,})",
+        f" Total params: {exact_count(a.total_params)} ({human_bytes(a.weight_bytes)})",
+        f" Trainable params: {exact_count(a.trainable_params)} ({human_bytes(4 * a.trainable_params)})",
+        f" Non-trainable params: {exact_count(a.non_trainable_params)} "
+        f"({human_bytes(4 * a.non_trainable_params)})",
+        f" MACs per sample: {human_count(a.macs)} ({exact_count(a.macs)})",
         f" Activation memory, batch {a.batch_size}: {human_bytes(a.activation_bytes)} kept for training, "
         f"{human_bytes(a.peak_inference_bytes)} peak for inference",
     ]

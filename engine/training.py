@@ -22,6 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from .design import Design
 from .errors import ConvasError
+from .pixel_range import PixelRange
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 # Losses the auto choice may pick; any other Keras loss name may still be set explicitly.
@@ -128,14 +129,16 @@ class TrainingConfig:
 @dataclass
 class TrainingSettings:
     """What a project file keeps about training: where the data comes from (``digits``,
-    ``shapes`` or a path, see :mod:`engine.data_source`) and how to train."""
+    ``shapes`` or a path, see :mod:`engine.data_source`), the range its pixels are delivered in
+    (see :mod:`engine.pixel_range`; files without one mean [0, 1]) and how to train."""
 
     dataset: str = "digits"
     config: TrainingConfig = field(default_factory=TrainingConfig)
+    pixel_range: PixelRange = PixelRange.UNIT
 
     def to_dict(self) -> dict[str, Any]:
         """The ``training`` object of a ``.convas`` file."""
-        return {"dataset": self.dataset, **self.config.to_dict()}
+        return {"dataset": self.dataset, "pixel_range": self.pixel_range.value, **self.config.to_dict()}
 
     @classmethod
     def from_dict(cls, data: Any) -> TrainingSettings:
@@ -149,7 +152,11 @@ class TrainingSettings:
         dataset = values.pop("dataset", "digits")
         if not isinstance(dataset, str) or not dataset.strip():
             raise ConvasError(f"the dataset must be digits, shapes or a path, not {dataset!r}")
-        return cls(dataset.strip(), TrainingConfig.from_dict(values))
+        try:
+            pixel_range = PixelRange.parse(values.pop("pixel_range", PixelRange.UNIT.value))
+        except ValueError as exc:
+            raise ConvasError(str(exc)) from None
+        return cls(dataset.strip(), TrainingConfig.from_dict(values), pixel_range)
 
     @classmethod
     def from_saved(cls, data: Any) -> tuple[TrainingSettings, str | None]:

@@ -152,6 +152,36 @@ def _sha256(data: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+_FILE_HASHES: dict[tuple[str, int, int, int, int], str] = {}
+_FILE_HASHES_KEPT = 64
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a file's bytes, remembered by the file's state (path, device, inode, size and
+    modification time in nanoseconds): asking again about a file that has not changed reads
+    nothing, so that saving a project and checking its weights file hash gigabytes once.
+    Raises :class:`OSError` when the file cannot be read or is not a regular file."""
+    import stat
+
+    before = os.stat(path)
+    if not stat.S_ISREG(before.st_mode):
+        raise OSError(f"{path} is not a regular file")
+    key = (os.path.abspath(path), before.st_dev, before.st_ino, before.st_size, before.st_mtime_ns)
+    known = _FILE_HASHES.get(key)
+    if known is not None:
+        return known
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    after = os.stat(path)
+    if (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns):  # not written meanwhile
+        if len(_FILE_HASHES) >= _FILE_HASHES_KEPT:
+            _FILE_HASHES.pop(next(iter(_FILE_HASHES)))
+        _FILE_HASHES[key] = digest.hexdigest()
+    return digest.hexdigest()
+
+
 def resolve_weights(design: Design, *, trained: WeightsSource | None = None,
                     kept: WeightsSource | None = None, use: WeightsUse = WeightsUse.EXPORT,
                     fresh: bool = False) -> WeightsSource:

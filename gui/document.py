@@ -8,6 +8,7 @@ ops); the design is re-analysed once per step, when the undo stack's index moves
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
@@ -18,6 +19,7 @@ from engine.design import Design
 from engine.editing import (
     AddNode, Connect, Disconnect, Move, Op, RemoveNode, Rename, RestoreNode, apply_op,
 )
+from engine.pixel_range import PixelRange
 from engine.training import TrainingSettings
 from engine.weights import WeightsSource
 
@@ -34,6 +36,7 @@ class Document(QObject):
     designReset = Signal()               # a whole new design (new, open, revert)
     pathChanged = Signal()
     weightsChanged = Signal()            # self.weights is new
+    trainingChanged = Signal()           # self.training is new (the Train panel, or a fix)
     modifiedChanged = Signal(bool)
 
     def __init__(self, design: Design | None = None, path: Path | None = None,
@@ -49,7 +52,7 @@ class Document(QObject):
         self.undo_stack = QUndoStack(self)
         self.undo_stack.indexChanged.connect(self._on_index_changed)
         self.undo_stack.cleanChanged.connect(self._on_clean_changed)
-        self.analysis: Analysis = analyse(self.design, self.batch_size)
+        self.analysis: Analysis = self._analyse()
 
     @Slot(int)
     def _on_index_changed(self, _index: int) -> None:
@@ -100,7 +103,7 @@ class Document(QObject):
         self.undo_stack.clear()
         self.undo_stack.setClean()
         # Analysed before anyone hears of the new design: designReset handlers read the analysis.
-        self.analysis = analyse(self.design, self.batch_size)
+        self.analysis = self._analyse()
         self.designReset.emit()
         self.pathChanged.emit()
         self.weightsChanged.emit()
@@ -120,18 +123,32 @@ class Document(QObject):
             self.mark_unsaved()
 
     def set_training(self, training: TrainingSettings) -> None:
-        """New training settings (chosen in the Train panel): an unsaved change."""
+        """New training settings (chosen in the Train panel, or by a fix): an unsaved change. A
+        new pixel range is re-analysed: the design's preprocessing is checked against it."""
+        old_range = self.training.pixel_range
         self.training = training
         self.training_error = None
         self.mark_unsaved()
+        self.trainingChanged.emit()
+        if training.pixel_range is not old_range:
+            self.reanalyse()
+
+    def set_pixel_range(self, pixel_range: PixelRange) -> None:
+        """Deliver the training data in ``pixel_range`` (the SET_PIXEL_RANGE fix)."""
+        if pixel_range is not self.training.pixel_range:
+            self.set_training(replace(self.training, pixel_range=pixel_range))
 
     def set_batch_size(self, batch_size: int) -> None:
         self.batch_size = batch_size
         self.reanalyse()
 
     def reanalyse(self) -> None:
-        self.analysis = analyse(self.design, self.batch_size)
+        self.analysis = self._analyse()
         self.analysed.emit()
+
+    def _analyse(self) -> Analysis:
+        """The analysis at the batch size shown, knowing the range the training data delivers."""
+        return analyse(self.design, self.batch_size, input_range=self.training.pixel_range)
 
     # --- editing --------------------------------------------------------------------------
 

@@ -27,9 +27,10 @@ from PySide6.QtWidgets import (
 
 from engine.analysis import NodeReport, Problem, Severity
 from engine.design import DesignError
-from engine.editing import Rename, SetArg, plan_fix
+from engine.editing import EditRefused, SetArg, plan_fix, plan_rename
 from engine.layers import CATALOGUE, Fix, FixAction
 from engine.layers.base import ArgError, Param, ParamKind, normalise_value
+from engine.pixel_range import PixelRange
 from engine.shapes import fmt_shape
 from engine.summary import human_bytes, human_count
 
@@ -930,6 +931,10 @@ class InspectorWidget(QWidget):
     def _apply_fix(self, fix: Fix) -> None:
         if self._name is None:
             return
+        if fix.action == FixAction.SET_PIXEL_RANGE:  # the data changes, not the design
+            self.fix_error.hide()
+            self.document.set_pixel_range(PixelRange.parse(fix.value))
+            return
         try:
             ops = plan_fix(self.document.design, self._name, fix)
         except (ValueError, DesignError, IndexError) as exc:
@@ -948,13 +953,13 @@ class InspectorWidget(QWidget):
             self.name_edit.setModified(False)
             return
         try:
-            # The design's own rule for names (valid characters, not taken); nothing is changed.
-            self.document.design.check_new_name(new)
-        except DesignError as exc:
+            # The design's one rule for names (valid characters, not taken); nothing is changed.
+            plan = plan_rename(self.document.design, self._name, new)
+        except EditRefused as exc:
             self._show_name_error(sentence(str(exc)))
             return
         self._show_name_error("")
-        self.document.edit(f"Rename {self._name} → {new}", [Rename(self._name, new)])
+        self.document.edit(plan.text, plan.ops)
 
     def _revert_name(self) -> None:
         self._show_name_error("")

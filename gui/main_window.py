@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 
 from engine import __version__
 from engine.design import Design
-from engine.editing import EditRefused, Move, OnNode, Rename, plan_delete, plan_paste, plan_place
+from engine.editing import EditRefused, Move, OnNode, plan_delete, plan_paste, plan_place, plan_rename
 from engine.errors import ConvasError
 from engine.examples import example_names, example_title, load_example, seed_design
 from engine.layout import layered_positions
@@ -39,7 +39,7 @@ from .theme import ERROR_COLOR, OK_COLOR, THEME_KEY, WARNING_COLOR, Theme, apply
 from .training.panel import TrainPanel
 from .training.session import STOP_TIMEOUT_S
 from .undo_shortcuts import UndoShortcutRouter
-from .widgets import ElidedLabel
+from .widgets import ElidedLabel, sentence
 from .workers import wait_all as wait_for_workers
 
 PROJECT_FILTER = "Convas projects (*.convas)"
@@ -392,7 +392,8 @@ class MainWindow(QMainWindow):
         centre = self._view_centre()
         target = OnNode(selected[0]) if len(selected) == 1 else centre
         try:
-            plan = plan_place(self.document.design, kind, target, centre)
+            plan = plan_place(self.document.design, kind, target, centre,
+                              input_range=self.document.training.pixel_range)
         except EditRefused as exc:
             self.statusBar().showMessage(str(exc), 5000)
             return
@@ -445,13 +446,12 @@ class MainWindow(QMainWindow):
         new = new.strip()
         if not ok or not new or new == old:
             return
-        if new in self.document.design.nodes:
-            QMessageBox.warning(self, "Rename layer", f"A layer named “{new}” already exists.")
+        try:  # the design's one rule for names: valid characters, not taken
+            plan = plan_rename(self.document.design, old, new)
+        except EditRefused as exc:
+            QMessageBox.warning(self, "Rename layer", sentence(str(exc)))
             return
-        if "/" in new:
-            QMessageBox.warning(self, "Rename layer", "Keras layer names cannot contain “/”.")
-            return
-        self.document.edit(f"Rename {old}", [Rename(old, new)])
+        self.document.edit(plan.text, plan.ops)
 
     def select_all(self) -> None:
         self.scene.select_nodes(list(self.document.design.nodes))
@@ -507,9 +507,15 @@ class MainWindow(QMainWindow):
         path = Path(path)
         try:
             if path.suffix.lower() in (".keras", ".json", ".zip"):
+                from engine.embedded_design import read_metadata
                 from engine.files import has_weights, load_design
+                from engine.pixel_range import of_metadata
+
                 design, training, doc_path, warnings = load_design(path), None, None, []
                 weights = WeightsSource.imported(path) if has_weights(path) else None
+                trained_on = of_metadata(read_metadata(path))  # the pixels the model expects
+                if trained_on is not None:
+                    training = {"pixel_range": trained_on.value}
             else:
                 project = load_project(path)
                 design, training, doc_path = project.design, project.training, path

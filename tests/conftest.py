@@ -15,6 +15,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 _sandbox = tempfile.mkdtemp(prefix="convas-tests-")
 os.environ.setdefault("XDG_CONFIG_HOME", os.path.join(_sandbox, "config"))
 os.environ.setdefault("CONVAS_RECOVERY_DIR", os.path.join(_sandbox, "recovery"))
+os.environ.setdefault("CONVAS_CACHE_DIR", os.path.join(_sandbox, "cache"))
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:

@@ -128,3 +128,55 @@ def test_version_and_usage_errors(capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli(["summary", str(SEED), "--batch-size", "0"])
     assert exit_info.value.code == 2 and "must be at least 1" in capsys.readouterr().err
+
+
+# --- the guard of last resort: a bug is one line, the traceback in a log or under --debug -------
+
+def _bug(*_args, **_kwargs):
+    raise ZeroDivisionError("division by zero")
+
+
+@pytest.mark.parametrize("command, target", [
+    (["summary", str(SEED)], "engine.cli.analyse"),
+    (["train", str(SEED), "--out", "{tmp}/m.keras"], "engine.cli._train"),
+    (["export", str(SEED), "--format", "keras", "--out", "{tmp}/m.keras"], "engine.export.command._export"),
+], ids=["summary", "train", "export"])
+def test_an_internal_error_is_one_line_and_a_log(tmp_path, capsys, monkeypatch, command, target):
+    monkeypatch.setenv("CONVAS_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(target, _bug)
+    code, _out, err = run(capsys, *(a.format(tmp=tmp_path) for a in command))
+    log = tmp_path / "cache" / "convas.log"
+    assert code == 1
+    assert err == ("convas: internal error: ZeroDivisionError: division by zero; please report it, "
+                   f"with the traceback from {log}\n")
+    assert "Traceback (most recent call last)" in log.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_debug_prints_the_traceback_instead(tmp_path, capsys, monkeypatch, where):
+    monkeypatch.setenv("CONVAS_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr("engine.cli.analyse", _bug)
+    argv = ["--debug", "summary", str(SEED)] if where == "before" else ["summary", str(SEED), "--debug"]
+    code, _out, err = run(capsys, *argv)
+    assert code == 1 and "Traceback (most recent call last)" in err and "in _bug" in err
+    assert err.endswith("convas: internal error: ZeroDivisionError: division by zero; please report it, "
+                        "with the traceback above\n")
+    assert not (tmp_path / "cache").exists()
+
+
+def test_the_entry_point_takes_debug_before_a_command(capsys):
+    from main import main as entry
+
+    assert entry(["--debug", "summary", str(SEED)]) == 0
+    assert 'Model: "seed_cnn"' in capsys.readouterr().out
+
+
+def test_a_closed_stdout_is_not_an_internal_error(tmp_path, capsys, monkeypatch):
+    """``convas summary … | head -1``: the reader leaves; exit as Unix tools do, quietly."""
+    def closed(*_args, **_kwargs):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr("engine.cli.summary_text", closed)
+    code, _out, err = run(capsys, "summary", str(SEED))
+    assert code == 141 and err == ""
+

@@ -1,5 +1,6 @@
 """Where training data comes from for a design: the design's input/output, loading a source by
-name or path, and the mismatch messages shown before any training starts. No TensorFlow."""
+name or path, and the mismatch messages shown before any training starts. TensorFlow only to
+decode image files."""
 
 from __future__ import annotations
 
@@ -151,6 +152,98 @@ def test_loader_errors_pass_through(tmp_path):
         load_dataset(str(path), (4, 4, 1))
     with pytest.raises(DatasetError, match="64 channels"):
         load_dataset("digits", (28, 28, 64))
+
+
+def _pixels_csv(path, labels, side=4):
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["label"] + [f"p{i}" for i in range(side * side)])
+        for i, label in enumerate(labels):
+            writer.writerow([label] + [(i * 7 + j) % 256 for j in range(side * side)])
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".npz"])
+def test_one_wild_label_is_bounded_by_the_designs_units(tmp_path, suffix):
+    labels = [i % 10 for i in range(40)]
+    labels[15] = 10**12
+    if suffix == ".csv":
+        path, where = _pixels_csv(tmp_path / "wild.csv", labels), "in row 17"
+    else:
+        path, where = tmp_path / "wild.npz", "at index 15"
+        np.savez(path, x=np.zeros((40, 4, 4), np.uint8), y=np.asarray(labels))
+    with pytest.raises(DatasetError, match=f"label 1000000000000 {where} is out of range: .*the design has 10 "
+                                           "output units"):
+        load_dataset(str(path), (4, 4, 1), output_units=10)
+    labels[15] = 11  # 12 classes for a 10-unit design: loaded, and dataset_problems says set units=12
+    path = _pixels_csv(tmp_path / "twelve.csv", labels)
+    ds = load_dataset(str(path), (4, 4, 1), output_units=10)
+    assert len(ds.class_names) == 12
+    assert "set units=12" in " ".join(dataset_problems(ds, ModelIO((4, 4, 1), 10, "softmax", "dense", (10,)), None))
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="needs named pipes")
+@pytest.mark.parametrize("name", ["data.npz", "data.csv", "data.txt"])
+def test_a_named_pipe_is_refused_without_blocking(tmp_path, name):
+    import os
+
+    from test_datasets import _release, _within
+
+    os.mkfifo(tmp_path / name)
+    try:
+        with pytest.raises(DatasetError, match=f"{name} is a named pipe|{name} is not a dataset"):
+            _within(10, lambda: load_dataset(str(tmp_path / name), (4, 4, 1)))
+    finally:
+        _release(tmp_path / name)
+
+
+# ---------------------------------------------------------------- convas train: dataset problems exit 2
+
+def _cli(capsys, *argv) -> tuple[int, str]:
+    from engine.cli import main
+
+    code = main([str(a) for a in argv])
+    return code, capsys.readouterr().err
+
+
+def test_cli_refuses_an_input_too_large_to_resize_digits_into(tmp_path, capsys):
+    from engine.project_file import save_project
+
+    design = seed_design()
+    design.set_arg(design.input_names()[0], "shape", (30000, 30000, 1))
+    save_project(tmp_path / "big.convas", design)
+    code, err = _cli(capsys, "train", tmp_path / "big.convas", "--out", tmp_path / "m.keras")
+    assert code == 2 and "Traceback" not in err
+    assert "digits: fitting 1,797 images of 8×8×1 to the input 30000×30000×1 needs about" in err
+    assert "such as the images' own (8, 8, 1)" in err
+
+
+def test_cli_names_a_wild_label_and_the_units(tmp_path, capsys):
+    labels = [i % 10 for i in range(40)]
+    labels[15] = 10**12
+    data = _pixels_csv(tmp_path / "wild.csv", labels, side=28)
+    code, err = _cli(capsys, "train", seed_design_path(tmp_path), "--data", data, "--out", tmp_path / "m.keras")
+    assert code == 2 and "label 1000000000000 in row 17 is out of range" in err
+    assert "the design has 10 output units" in err
+
+
+def test_cli_damaged_images_exit_2_naming_them(tmp_path, capsys):
+    root = make_folder(tmp_path / "pets", per_class=2)
+    for name in ("0.png", "1.png"):
+        data = (root / "cats" / name).read_bytes()
+        (root / "cats" / name).write_bytes(data[:-20])
+    code, err = _cli(capsys, "train", seed_design_path(tmp_path), "--data", root, "--out", tmp_path / "m.keras")
+    assert code == 2 and "Traceback" not in err and "InvalidArgumentError" not in err
+    assert "'cats' in pets has no readable" in err
+    assert "Skipped 2 unreadable images: cats/0.png cannot be decoded" in err
+
+
+def seed_design_path(tmp_path):
+    from engine.project_file import save_project
+
+    path = tmp_path / "seed.convas"
+    save_project(path, seed_design())
+    return path
 
 
 # ---------------------------------------------------------------- dataset_problems

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from engine.datasets import (
     Dataset,
@@ -398,3 +399,438 @@ def test_as_tf_dataset_arrays_and_lazy_images(tmp_path):
     grey = load_image_folder(root, (5, 6, 1), validation_split=0)
     images, _ = next(iter(grey.train.as_tf_dataset(batch_size=2)))
     assert tuple(images.shape) == (2, 5, 6, 1)
+
+
+# ---------------------------------------------------------------- hardening (issue 13)
+# Each test below generates inputs of one class of hostile or damaged data and checks that the
+# loader refuses (or skips) it with a message that says what is wrong, before allocating anything.
+
+
+def npy_bytes(array: np.ndarray, **header_changes) -> bytes:
+    """The .npy file of ``array``, its header's fields replaced by ``header_changes`` (so the
+    header may lie about the shape while the data stays small)."""
+    import io
+
+    header = np.lib.format.header_data_from_array_1_0(array)
+    header.update(header_changes)
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, header)
+    return buffer.getvalue() + array.tobytes()
+
+
+def write_npz(path, **members: bytes) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        for key, data in members.items():
+            archive.writestr(f"{key}.npy", data)
+
+
+GOOD_X = np.zeros((20, 4, 4), np.uint8)
+GOOD_Y = np.arange(20) % 2
+
+
+@settings(max_examples=25, deadline=None)
+@given(value=st.one_of(st.integers(-5, 5), st.floats(allow_nan=False)), in_x=st.booleans())
+def test_npz_zero_dimensional_arrays_are_named(tmp_path_factory, value, in_x):
+    path = tmp_path_factory.mktemp("npz") / "scalar.npz"
+    arrays = {"x": np.asarray(value), "y": GOOD_Y} if in_x else {"x": GOOD_X, "y": np.asarray(value)}
+    np.savez(path, **arrays)
+    with pytest.raises(DatasetError, match="single value"):
+        load_npz_dataset(path, (4, 4, 1))
+
+
+@settings(max_examples=25, deadline=None)
+@given(shape=st.lists(st.integers(1, 10**6), min_size=1, max_size=4).filter(lambda s: np.prod(s, dtype=object) > 400),
+       key=st.sampled_from(["x", "y"]))
+def test_npz_header_declaring_more_data_than_stored_is_refused_before_allocating(tmp_path_factory, shape, key):
+    path = tmp_path_factory.mktemp("npz") / "liar.npz"
+    members = {"x": npy_bytes(GOOD_X), "y": npy_bytes(GOOD_Y)}
+    members[key] = npy_bytes(GOOD_X if key == "x" else GOOD_Y, shape=tuple(shape))
+    write_npz(path, **members)
+    with pytest.raises(DatasetError, match=rf"'{key}' is damaged or truncated: its header declares the shape"):
+        load_npz_dataset(path, (4, 4, 1))
+
+
+def test_npz_declaring_a_trillion_elements(tmp_path):
+    path = tmp_path / "huge.npz"
+    write_npz(path, x=npy_bytes(GOOD_X, shape=(10**12,)), y=npy_bytes(GOOD_Y))
+    with pytest.raises(DatasetError, match=r"\(1000000000000,\) \(931.3 GB\), but the file holds 320 bytes"):
+        load_npz_dataset(path, (4, 4, 1))
+
+
+@settings(max_examples=25, deadline=None)
+@given(cut=st.integers(1, 319), negative=st.integers(-10**6, -1))
+def test_npz_truncated_or_negative_is_damaged_not_python_objects(tmp_path_factory, cut, negative):
+    folder = tmp_path_factory.mktemp("npz")
+    write_npz(folder / "cut.npz", x=npy_bytes(GOOD_X)[:-cut], y=npy_bytes(GOOD_Y))
+    with pytest.raises(DatasetError, match="truncated") as info:
+        load_npz_dataset(folder / "cut.npz", (4, 4, 1))
+    assert "Python objects" not in str(info.value)
+    write_npz(folder / "neg.npz", x=npy_bytes(GOOD_X, shape=(negative, 4, 4)), y=npy_bytes(GOOD_Y))
+    with pytest.raises(DatasetError, match="sizes cannot be negative") as info:
+        load_npz_dataset(folder / "neg.npz", (4, 4, 1))
+    assert "Python objects" not in str(info.value)
+
+
+def test_npz_beyond_the_memory_budget_is_refused(tmp_path, monkeypatch):
+    path = tmp_path / "big.npz"
+    np.savez(path, x=GOOD_X, y=GOOD_Y)
+    monkeypatch.setattr("engine.datasets.memory_budget", lambda: 100)
+    with pytest.raises(DatasetError, match=r"big.npz \(x, y: .* of arrays\) needs about .* more than Convas allows"):
+        load_npz_dataset(path, (4, 4, 1))
+
+
+def test_a_single_npy_is_refused_without_reading_its_data(tmp_path):
+    path = tmp_path / "one.npz"
+    path.write_bytes(npy_bytes(GOOD_X, shape=(10**12,)))
+    with pytest.raises(DatasetError, match="holds a single array"):
+        load_npz_dataset(path, (4, 4, 1))
+
+
+@settings(max_examples=10, deadline=None)
+@given(height=st.integers(20_000, 10**6), width=st.integers(20_000, 10**6))
+def test_resizing_beyond_memory_is_explained_before_allocating(height, width):
+    with pytest.raises(DatasetError, match=r"digits: fitting 1,797 images of 8×8×1 to the input .* needs about "
+                                           r".* more than Convas allows .* such as the images' own \(8, 8, 1\)"):
+        load_digits_dataset((height, width, 1))
+    with pytest.raises(DatasetError, match="the shapes dataset .* more than Convas allows"):
+        make_shapes_dataset(2000, (height, width, 1))
+
+
+def test_resizing_in_pieces_matches_resizing_at_once(monkeypatch):
+    images = np.random.default_rng(0).random((7, 5, 6, 2)).astype(np.float32)
+    whole = resize_bilinear(images, 9, 4)
+    assert whole.shape == (7, 9, 4, 2) and whole.dtype == np.float32
+    for i in range(7):
+        assert np.allclose(resize_bilinear(images[i:i + 1], 9, 4)[0], whole[i])
+
+
+WILD_FLOATS = st.one_of(st.sampled_from([np.inf, -np.inf, 1e300, -1e300, 1e12, 2.0**63, 2.0**64]),
+                        st.floats(min_value=1e6, max_value=1e308), st.floats(max_value=-1, min_value=-1e308))
+
+
+@settings(max_examples=40, deadline=None)
+@given(wild=WILD_FLOATS, index=st.integers(0, 19))
+def test_npz_wild_float_labels_are_named_not_wrapped(tmp_path_factory, wild, index):
+    path = tmp_path_factory.mktemp("npz") / "wild.npz"
+    y = (np.arange(20) % 2).astype(np.float64)
+    y[index] = wild
+    np.savez(path, x=GOOD_X, y=y)
+    with pytest.raises(DatasetError) as info:
+        load_npz_dataset(path, (4, 4, 1))
+    message = str(info.value)
+    assert "-9223372036854775808" not in message
+    assert f"at index {index}" in message, message
+
+
+@settings(max_examples=40, deadline=None)
+@given(wild=st.integers(1000, 10**6), index=st.integers(0, 19),
+       dtype=st.sampled_from([np.int64, np.uint64, np.uint32, np.float64]))
+def test_npz_one_huge_label_is_reported_not_made_into_classes(tmp_path_factory, wild, index, dtype):
+    path = tmp_path_factory.mktemp("npz") / "wild.npz"
+    y = (np.arange(20) % 2).astype(dtype)
+    y[index] = wild
+    np.savez(path, x=GOOD_X, y=y)
+    with pytest.raises(DatasetError, match=rf"label {wild} at index {index} is out of range: .* the data has 20 "
+                                           r"samples \(and no design says how many classes\), so no label can be "
+                                           r"above 999"):
+        load_npz_dataset(path, (4, 4, 1))
+    with pytest.raises(DatasetError, match=rf"label {wild} at index {index} .* the design has 64 output units "
+                                           r"and the data 20 samples, so no label can be above 63"):
+        load_npz_dataset(path, (4, 4, 1), output_units=64)
+
+
+def test_a_trillion_as_a_label_is_one_wild_label(tmp_path):
+    for dtype in (np.int64, np.uint64, np.float64):
+        y = (np.arange(20) % 2).astype(dtype)
+        y[16] = 10**12
+        np.savez(tmp_path / "t.npz", x=GOOD_X, y=y)
+        with pytest.raises(DatasetError, match="label 1000000000000 at index 16 is out of range"):
+            load_npz_dataset(tmp_path / "t.npz", (4, 4, 1), output_units=10)
+
+
+def test_labels_up_to_the_units_or_the_samples_are_classes(tmp_path):
+    y = np.arange(20) % 2
+    y[3] = 30  # 31 classes: fits 64 output units (dataset_problems then explains the mismatch)
+    np.savez(tmp_path / "ok.npz", x=GOOD_X, y=y)
+    assert len(load_npz_dataset(tmp_path / "ok.npz", (4, 4, 1), output_units=64).class_names) == 31
+    y[3] = 19  # 20 classes for 20 samples, whatever the design
+    np.savez(tmp_path / "ok.npz", x=GOOD_X, y=y)
+    assert len(load_npz_dataset(tmp_path / "ok.npz", (4, 4, 1), output_units=10).class_names) == 20
+    y[3] = 999  # without a design, up to 1,000 classes however few the samples
+    np.savez(tmp_path / "ok.npz", x=GOOD_X, y=y)
+    assert len(load_npz_dataset(tmp_path / "ok.npz", (4, 4, 1)).class_names) == 1000
+
+
+@settings(max_examples=30, deadline=None)
+@given(label=st.one_of(st.sampled_from(["inf", "-inf", "1e300", "1000000000000", "Infinity", "-1"]),
+                       st.integers(21, 10**15).map(str)),
+       index=st.integers(0, 19), header=st.booleans())
+def test_csv_wild_labels_are_named_by_row(tmp_path_factory, label, index, header):
+    path = tmp_path_factory.mktemp("csv") / "wild.csv"
+    x, y = small_images(n=20, h=2, w=2)
+    labels = [str(v) for v in y]
+    labels[index] = label
+    write_csv(path, x, labels, header=header)
+    with pytest.raises(DatasetError) as info:
+        load_csv_dataset(path, (2, 2, 1), output_units=10)
+    message = str(info.value)
+    assert f"in row {index + (2 if header else 1)}" in message, message
+    assert "-9223372036854775808" not in message
+
+
+def test_csv_huge_label_names_the_row_and_the_units(tmp_path):
+    x, y = small_images(n=20, h=2, w=2)
+    labels = [str(v) for v in y]
+    labels[15] = "1000000000000"
+    write_csv(tmp_path / "t.csv", x, labels)
+    with pytest.raises(DatasetError, match="label 1000000000000 in row 17 is out of range: .*the design has 10 "
+                                           "output units"):
+        load_csv_dataset(tmp_path / "t.csv", (2, 2, 1), output_units=10)
+
+
+def test_one_hot_labels_wider_than_the_classes_can_be(tmp_path):
+    np.savez(tmp_path / "wide.npz", x=GOOD_X, y=np.eye(20, 5000)[np.arange(20) % 2])
+    with pytest.raises(DatasetError, match="one-hot labels have 5,000 columns"):
+        load_npz_dataset(tmp_path / "wide.npz", (4, 4, 1), output_units=10)
+    with pytest.raises(DatasetError, match="one-hot labels have 5,000 columns"):
+        load_npz_dataset(tmp_path / "wide.npz", (4, 4, 1))
+
+
+# A pipe, a socket or a device named like a dataset: opening it for reading would wait forever.
+
+
+def _special_file(path: Path, kind: str) -> Path:
+    import os
+    import socket
+
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "socket":  # bound by its short relative name: socket paths are limited to ~100 bytes
+        server, here = socket.socket(socket.AF_UNIX), os.getcwd()
+        os.chdir(path.parent)
+        try:
+            server.bind(path.name)
+        finally:
+            os.chdir(here)
+            server.close()
+    else:
+        path.symlink_to("/dev/zero")
+    return path
+
+
+def _within(seconds: float, call):
+    """``call()``'s result, or a failure (not a hang) when it has not returned in time."""
+    import threading
+
+    result: dict[str, object] = {}
+
+    def run():
+        try:
+            result["value"] = call()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            result["error"] = exc
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), "the loader is still waiting on the file"
+    if "error" in result:
+        raise result["error"]  # type: ignore[misc]
+    return result["value"]
+
+
+def _release(path: Path) -> None:
+    """Let a reader blocked on the FIFO ``path`` go (only a broken loader would be one)."""
+    import os
+
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:
+        return
+    os.close(fd)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="needs named pipes")
+@pytest.mark.parametrize("kind, what", [("fifo", "a named pipe"), ("socket", "a socket"), ("device", "a device")])
+@pytest.mark.parametrize("loader, name", [
+    (lambda p: load_npz_dataset(p, (4, 4, 1)), "data.npz"),
+    (lambda p: load_csv_dataset(p, (4, 4, 1)), "data.csv"),
+    (lambda p: load_csv_dataset(p.with_name("ok.csv"), (4, 4, 1), test_path=p), "test.csv"),
+])
+def test_special_files_are_refused_without_blocking(tmp_path, kind, what, loader, name):
+    x, y = small_images(n=6, h=4, w=4)
+    write_csv(tmp_path / "ok.csv", x, y)
+    path = _special_file(tmp_path / name, kind)
+    try:
+        with pytest.raises(DatasetError, match=f"{name} is {what}.*, not a regular file"):
+            _within(10, lambda: loader(path))
+    finally:
+        if kind == "fifo":
+            _release(path)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="needs named pipes")
+def test_special_files_in_an_image_folder_are_skipped_and_counted(tmp_path):
+    root = make_folder(tmp_path / "pets", per_class=3)
+    _special_file(root / "cats" / "pipe.png", "fifo")
+    _special_file(root / "dogs" / "zero.jpg", "device")
+    try:
+        ds = _within(60, lambda: load_image_folder(root, (8, 8, 1), validation_split=0))
+    finally:
+        _release(root / "cats" / "pipe.png")
+    assert len(ds.train) == 6
+    assert "Skipped 2 unreadable images" in ds.warnings[0]
+    assert "cats/pipe.png is a named pipe (FIFO), not a regular file" in ds.warnings[0]
+    assert "dogs/zero.jpg is a device, not a regular file" in ds.warnings[0]
+
+
+# Damaged images that pass a header sniff: every file is decoded (as training will) first.
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "i.png"
+        write_png(path, image)
+        return path.read_bytes()
+
+
+def bmp_bytes(width: int, height: int, pixels: bytes | None = None) -> bytes:
+    """A 24-bit BMP; ``pixels`` replaces the pixel data (garbage, or too little of it)."""
+    row = (width * 3 + 3) // 4 * 4
+    data = bytes(range(256)) * (row * height // 256 + 1)
+    data = data[:row * height] if pixels is None else pixels
+    header = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 24, 0, len(data), 2835, 2835, 0, 0)
+    return b"BM" + struct.pack("<IHHI", 14 + len(header) + len(data), 0, 0, 54) + header + data
+
+
+def jpeg_bytes(image: np.ndarray) -> bytes:
+    import tensorflow as tf
+
+    return tf.io.encode_jpeg(image).numpy()
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose (well-formed, checksummed) header claims a size its tiny data does not have."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+            + chunk(b"IEND", b""))
+
+
+RNG_IMAGE = np.random.default_rng(3).integers(0, 256, size=(12, 10, 3), dtype=np.uint8)
+
+
+@st.composite
+def damaged_images(draw):
+    """(file name, bytes) of an image that sniffs as PNG, JPEG or BMP but does not decode."""
+    kind = draw(st.sampled_from(["png", "jpg", "bmp-garbage", "bmp-short", "png-huge", "jpg-huge"]))
+    if kind == "png":
+        data = png_bytes(RNG_IMAGE)
+        return "t.png", data[:draw(st.integers(34, len(data) - 13))]  # cut inside the pixel data
+    if kind == "jpg":
+        data = jpeg_bytes(RNG_IMAGE)
+        return "t.jpg", data[:draw(st.integers(len(data) // 2, len(data) - 40))]
+    if kind == "bmp-garbage":  # header of a big image, a little garbage behind it
+        garbage = draw(st.binary(min_size=0, max_size=64))
+        return "g.bmp", bmp_bytes(draw(st.integers(20, 4000)), draw(st.integers(20, 4000)), garbage)
+    if kind == "bmp-short":
+        return "s.bmp", bmp_bytes(16, 16)[:draw(st.integers(60, 54 + 16 * 48 - 1))]
+    if kind == "png-huge":
+        side = draw(st.integers(8_000, 100_000))
+        return "h.png", png_claiming(side, side)
+    data = jpeg_bytes(RNG_IMAGE)  # a JPEG whose frame header claims 60000×60000
+    at = data.index(b"\xff\xc0") + 5
+    return "h.jpg", data[:at] + struct.pack(">HH", 60000, 60000) + data[at + 4:]
+
+
+@pytest.mark.slow
+@settings(max_examples=30, deadline=None)
+@given(bad=st.lists(damaged_images(), min_size=1, max_size=8), channels=st.sampled_from([1, 3]))
+def test_damaged_images_are_skipped_named_and_counted_before_training(tmp_path_factory, bad, channels):
+    root = make_folder(tmp_path_factory.mktemp("img") / "pets", per_class=3, rgb=True)
+    names = []
+    for i, (name, data) in enumerate(bad):
+        target = root / ("cats", "dogs")[i % 2] / f"{i}{name}"
+        target.write_bytes(data)
+        names.append(f"{target.parent.name}/{target.name}")
+    ds = load_image_folder(root, (8, 8, channels), validation_split=0)
+    assert len(ds.train) == 6, ds.warnings
+    plural = "s" if len(bad) > 1 else ""
+    assert ds.warnings[0].startswith(f"Skipped {len(bad)} unreadable image{plural}: "), ds.warnings
+    assert sum(name in ds.warnings[0] for name in names) == min(len(bad), 5)  # the first few by name
+    if len(bad) > 5:
+        assert ds.warnings[0].endswith(f"; and {len(bad) - 5} more")
+    images, _ = next(iter(ds.train.as_tf_dataset(batch_size=6)))  # what training reads decodes
+    assert tuple(images.shape) == (6, 8, 8, channels)
+
+
+def test_damaged_images_say_why(tmp_path):
+    root = make_folder(tmp_path / "pets", per_class=2, rgb=True)
+    data = png_bytes(RNG_IMAGE)
+    (root / "cats" / "cut.png").write_bytes(data[:len(data) // 2])
+    (root / "cats" / "huge.png").write_bytes(png_claiming(100_000, 100_000))
+    (root / "dogs" / "garbage.bmp").write_bytes(bmp_bytes(300, 300, b"garbage"))
+    warning = load_image_folder(root, (8, 8, 3), validation_split=0).warnings[0]
+    assert "cats/cut.png cannot be decoded (Invalid PNG data" in warning
+    assert "cats/huge.png declares 100,000×100,000 pixels, more than the 50,000,000 Convas decodes" in warning
+    assert "dogs/garbage.bmp cannot be decoded (" in warning
+
+
+def test_a_class_of_only_damaged_images_is_an_error_naming_them(tmp_path):
+    root = make_folder(tmp_path / "pets", per_class=2)
+    for name in ("0.png", "1.png"):
+        data = (root / "cats" / name).read_bytes()
+        (root / "cats" / name).write_bytes(data[:-20])
+    with pytest.raises(DatasetError, match=r"'cats' .* no readable .* Skipped 2 unreadable images: "
+                                           r"cats/0.png cannot be decoded .*; cats/1.png cannot be decoded"):
+        load_image_folder(root, (8, 8, 1))
+
+
+def test_bmp_images_train_on_a_grey_input(tmp_path):
+    root = tmp_path / "bmps"
+    for name in ("a", "b"):
+        (root / name).mkdir(parents=True)
+        for i in range(2):
+            (root / name / f"{i}.bmp").write_bytes(bmp_bytes(10, 7))
+    for channels in (1, 3):
+        ds = load_image_folder(root, (5, 5, channels), validation_split=0)
+        assert ds.warnings == [] and len(ds.train) == 4
+        images, _ = next(iter(ds.train.as_tf_dataset(batch_size=4)))
+        assert tuple(images.shape) == (4, 5, 5, channels)
+        assert ds.train.images([0, 1]).shape == (2, 5, 5, channels)
+
+
+def test_image_checks_are_cached_by_path_size_and_time(tmp_path, monkeypatch):
+    import os
+
+    import engine.datasets as datasets
+
+    monkeypatch.setenv("CONVAS_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(datasets, "IMAGE_CHECKS", datasets.ImageChecks())
+    root = make_folder(tmp_path / "pets", per_class=3)
+    data = (root / "dogs" / "0.png").read_bytes()
+    (root / "dogs" / "0.png").write_bytes(data[:-20])
+    decoded: list[str] = []
+    real = datasets._decode_problem
+    monkeypatch.setattr(datasets, "_decode_problem", lambda p, c: decoded.append(p.name) or real(p, c))
+
+    def load(checks):
+        monkeypatch.setattr(datasets, "IMAGE_CHECKS", checks)
+        return load_image_folder(root, (8, 8, 1), validation_split=0)
+
+    first = load(datasets.ImageChecks())
+    assert len(decoded) == 6 and "dogs/0.png cannot be decoded" in first.warnings[0]
+    decoded.clear()
+    second = load(datasets.ImageChecks())  # a new process: the cache file answers
+    assert decoded == [] and second.warnings == first.warnings
+    assert second.train.paths == first.train.paths
+    (root / "dogs" / "0.png").write_bytes(data)  # repaired: a new size and time
+    os.utime(root / "cats" / "1.png", ns=(1, 1))  # touched
+    third = load(datasets.ImageChecks())
+    assert sorted(decoded) == ["0.png", "1.png"] and third.warnings == [] and len(third.train) == 6

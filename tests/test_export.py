@@ -48,7 +48,7 @@ def test_onnx_input_and_output_are_named_after_the_design(tmp_path: Path) -> Non
     import onnxruntime
 
     design = seed_design()
-    design.rename(design.input_names()[0], "digit image")  # a space: not a valid tensor name
+    design.rename(design.input_names()[0], "digit_image")  # ("digit image" is a design problem)
     out = tmp_path / "m.onnx"
     export_model(design, out, ExportOptions("onnx"))
     session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
@@ -211,8 +211,9 @@ def test_cli_failures_exit_non_zero_with_a_message(tmp_path: Path, capsys: pytes
     other = tmp_path / "other.keras"
     assert main(["export", str(example_path("resnet_block")), "--format", "keras", "--out", str(other)]) == 0
     capsys.readouterr()
+    # weights that do not fit the design are a bad input file (2), not a failed export (1)
     assert main(["export", source, "--format", "onnx", "--weights", str(other),
-                 "--out", str(tmp_path / "m.onnx")]) == 1
+                 "--out", str(tmp_path / "m.onnx")]) == 2
     assert "has no layer named" in capsys.readouterr().err
     assert not (tmp_path / "m.onnx").exists()
     broken = tmp_path / "broken.keras"
@@ -331,15 +332,20 @@ HOSTILE = "evil'\"\n__import__('os').system('touch pwned') #"
 
 
 @pytest.mark.parametrize("fmt", list(FORMATS))
-def test_hostile_layer_names_export_inertly(tmp_path: Path, fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hostile_layer_names_are_refused_before_export(tmp_path: Path, fmt: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A layer name Keras or TensorFlow cannot use is a design problem with a rename fix (issue
+    13): the export refuses it before anything runs or is written, and says what to rename to."""
+    from engine.errors import ConvasError
+
     monkeypatch.chdir(tmp_path)
     design = seed_design()
     design.rename("dense", HOSTILE)
     design.rename(design.input_names()[0], "in put\"'")
     out = tmp_path / f"m{SUFFIX[fmt]}"
-    result = export_model(design, out, ExportOptions(fmt))
-    assert result.max_abs_diff <= 1e-4
-    assert not (tmp_path / "pwned").exists()
+    with pytest.raises(ConvasError, match="rename it to in_put"):
+        export_model(design, out, ExportOptions(fmt))
+    assert list(tmp_path.iterdir()) == []  # nothing written, nothing run ("pwned" absent)
 
 
 def test_stale_metadata_falls_back_to_the_keras_config(tmp_path: Path) -> None:

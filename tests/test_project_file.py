@@ -232,9 +232,9 @@ BAD_DOCUMENTS = [
     ("dangling input", mutated(lambda d: d["design"].update(inputs=["ghost"])),
      "design.inputs names a layer 'ghost'"),
     ("bad position", mutated(lambda d: node(d, 0).update(position=[1, "a"])), r"position must be \[x, y\]"),
-    ("invalid layer name", mutated(lambda d: (node(d, 6).update(name="a/b"),
-                                              d["design"].update(outputs=[]))),
-     "'a/b' is not a valid layer name"),
+    ("empty layer name", mutated(lambda d: (node(d, 6).update(name=""),
+                                            d["design"].update(outputs=[]))),
+     "'' is not a valid layer name"),
     ("training not an object", mutated(lambda d: d.update(training=[1])), "training must be an object"),
 ]
 

@@ -3,8 +3,10 @@
 SOURCE is a ``.convas`` project (the weights saved beside it, else fresh ones; ``--weights
 FILE.keras`` overrides) or a ``.keras`` model (its own weights); which weights apply is decided
 by :func:`engine.weights.resolve_weights`, as in the window. Exit 0 with the verification on
-stdout; 2 with a message on stderr when a file cannot be read or written, 1 when the design is
-invalid or the export fails verification.
+stdout; 2 with a message on stderr when a file cannot be read or written (the export's
+:class:`~engine.export.run.ExportFailure` says which, decided by the error's type), 1 when the
+design is invalid or the export fails verification. What an interrupted export to the same
+destination left behind is cleaned up first (:func:`engine.atomic.clean_leftovers`), and said.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConvasError
+from ..text import printable
 from .formats import FORMATS, ONNX_OPSET, QUANTIZATIONS
 
 EXIT_OK, EXIT_FAILED, EXIT_UNREADABLE = 0, 1, 2
@@ -40,7 +43,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         return _export(args)
     except _Failure as exc:
-        print(f"convas: {exc}", file=sys.stderr)
+        print(printable(f"convas: {exc}"), file=sys.stderr)
         return exc.status
     except KeyboardInterrupt:
         print("\nconvas: interrupted; nothing was written", file=sys.stderr)
@@ -55,14 +58,18 @@ class _Failure(Exception):
 
 def _export(args: argparse.Namespace) -> int:
     from ..analysis import analyse
+    from ..atomic import clean_leftovers
+    from ..data_source import recorded_pixel_range
     from ..files import load_design
     from ..weights import WeightsSource, resolve_weights
-    from .run import ExportError, ExportOptions, export_model
+    from .run import ExportError, ExportFailure, ExportOptions, export_model
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     source = Path(args.source)
     if args.quantize and args.format != "tflite":
         raise _Failure("--quantize applies to --format tflite only", EXIT_UNREADABLE)
+    for note in clean_leftovers(args.out):
+        print(f"convas: {note}", file=sys.stderr)
     try:
         design = load_design(source)
     except ConvasError as exc:
@@ -89,13 +96,14 @@ def _export(args: argparse.Namespace) -> int:
             from .tflite_support import tflite_problems
 
             for problem in tflite_problems(design):
-                print(f"convas: warning: TensorFlow Lite is known to refuse this: {problem}", file=sys.stderr)
-        print(f"Exporting {design.name} as {label}…", file=sys.stderr)
+                print(printable(f"convas: warning: TensorFlow Lite is known to refuse this: {problem}"),
+                      file=sys.stderr)
+        print(f"Exporting {printable(design.name)} as {label}…", file=sys.stderr)
         result = export_model(design, args.out, ExportOptions(args.format, args.quantize, args.opset),
-                              weights=weights, training=_training(source),
+                              weights=weights, training=_training(source), input_range=recorded_pixel_range(source),
                               progress=lambda text: print(f"  {text}…", file=sys.stderr))
     except ExportError as exc:
-        status = EXIT_UNREADABLE if str(exc).startswith(("cannot write", "cannot load")) else EXIT_FAILED
+        status = EXIT_FAILED if exc.failure is ExportFailure.FAILED else EXIT_UNREADABLE
         raise _Failure(str(exc), status) from None
     except ConvasError as exc:
         raise _Failure(str(exc), EXIT_FAILED) from None

@@ -30,10 +30,12 @@ from ..errors import ConvasError, last_line
 from ..keras_build import _INPUT_CONFIG, _keras_value, execution_order, keras_arguments
 from ..layers import CATALOGUE, Param
 from ..layers.base import ArgError, normalise_value
+from ..pixel_range import PixelRange
 from ..training import MSE, TrainingConfig, choose_loss
 
 # Names the script itself uses; a tensor variable must never shadow them.
-_RESERVED = frozenset({"keras", "layers", "build_model", "model", "inputs", "outputs", "DESIGN_NAME"})
+_RESERVED = frozenset({"keras", "layers", "build_model", "model", "inputs", "outputs", "DESIGN_NAME",
+                       "INPUT_RANGE"})
 _INDENT = "    "
 VERIFY_TIMEOUT_S = 300
 # The project root, so that the verifying subprocess can import this module's layer_summary.
@@ -301,11 +303,19 @@ def _optimizer_call(training: TrainingConfig) -> str:
 # --------------------------------------------------------------------------------------------
 # The script
 
-def python_source(design: Design, training: TrainingConfig | None = None) -> str:
+def python_source(design: Design, training: TrainingConfig | None = None,
+                  input_range: PixelRange = PixelRange.UNIT) -> str:
     """A runnable Keras 3 script that rebuilds ``design`` in ``build_model()`` and compiles it
-    with ``training`` (the default settings when None). :class:`ConvasError` for a design that
-    cannot be written (unknown layer, invalid or non-plain argument, no input or output)."""
+    with ``training`` (the default settings when None). ``INPUT_RANGE`` in the script, and its
+    docstring, say which pixel values the model expects (``input_range``, those it was trained
+    on). :class:`ConvasError` for a design that cannot be written (unknown layer, invalid or
+    non-plain argument, no input or output)."""
     training = training if training is not None else TrainingConfig()
+    low, high = (int(v) for v in input_range.value_range)
+    if input_range is PixelRange.RAW:
+        feed = "raw 0-255 pixel values (as keras.utils.image_dataset_from_directory gives them)"
+    else:
+        feed = "pixel values scaled to [0, 1] (divide 8-bit images by 255)"
     nodes = chain_order(design)
     body = _sequential_body(design, nodes) if nodes is not None else _functional_body(design)
     style = "keras.Sequential" if nodes is not None else "the Keras functional API"
@@ -315,12 +325,14 @@ def python_source(design: Design, training: TrainingConfig | None = None) -> str
         f"{_comment_text(__version__)} from the design {_comment_text(design.name)}.",
         "",
         f"build_model() rebuilds the architecture with {style}; run this file to compile it.",
+        f"Its input expects {feed}: INPUT_RANGE, the range it was trained on.",
         '"""',
         "",
         "import keras",
         "from keras import layers",
         "",
         f"DESIGN_NAME = {literal(design.name)}",
+        f"INPUT_RANGE = ({low}, {high})  # the pixel values the model expects (and was trained on)",
         "",
         "",
         "def build_model():",

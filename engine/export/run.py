@@ -10,10 +10,10 @@ Qt-free; TensorFlow is imported on first use.
 from __future__ import annotations
 
 import contextlib
+import enum
 import keyword
 import os
 import re
-import secrets
 import shutil
 import time
 from collections.abc import Callable
@@ -24,8 +24,10 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..design import Design
-from ..errors import ConvasError, first_line
+from ..atomic import check_can_create, fsync_folder, fsync_tree, sibling_path, write_target
+from ..design import Design, valid_name
+from ..errors import ConvasError, destination_refusal, first_line, refusal_reason
+from ..pixel_range import PixelRange, of_project
 from ..weights import WeightsError, WeightsKind, WeightsSource, design_hash, model_with_weights
 from .formats import FORMATS, ONNX_OPSET, QUANTIZATIONS, WriteOptions, as_list, model_call
 
@@ -36,8 +38,19 @@ PROBE_BATCH = 8
 PROBE_SEED = 1234
 
 
+class ExportFailure(enum.Enum):
+    """Whose fault a failed export is, for the exit status (the message says the rest)."""
+    FAILED = "failed"          # the design, a converter or the verification
+    UNWRITABLE = "unwritable"  # the destination cannot take the file: missing folder, full disk, read-only
+    UNREADABLE = "unreadable"  # a file the export reads (the weights) cannot be read
+
+
 class ExportError(ConvasError):
     """Writing or verifying an export failed; the message says why and what to do."""
+
+    def __init__(self, message: str, failure: ExportFailure = ExportFailure.FAILED) -> None:
+        super().__init__(message)
+        self.failure = failure
 
 
 class ExportCancelled(ExportError):
@@ -90,7 +103,8 @@ def export_model(design: Design, out: str | os.PathLike[str], options: ExportOpt
                  weights: WeightsSource | None = None, model: Any = None,
                  weights_file: Path | None = None, project: dict[str, Any] | None = None,
                  training: Any = None, progress: Callable[[str], None] | None = None,
-                 cancelled: Callable[[], bool] | None = None) -> ExportResult:
+                 cancelled: Callable[[], bool] | None = None,
+                 input_range: PixelRange | None = None) -> ExportResult:
     """Write ``design`` with the weights of ``weights`` (see :func:`engine.weights.resolve_weights`;
     None: fresh ones) to ``out`` as ``options.format`` and prove the file works; raises
     :class:`ExportError` when it cannot. Weights from a file must fit every layer (matched by
@@ -99,21 +113,24 @@ def export_model(design: Design, out: str | os.PathLike[str], options: ExportOpt
 
     ``project`` (a ``.convas`` document) goes into a ``.keras`` file's metadata so that
     importing it restores the design exactly; ``training`` (a TrainingConfig) sets a Python
-    script's compile and fit.
+    script's compile and fit. ``input_range``, the pixel range the model was trained on (when
+    None, the one ``project``'s training settings name, else [0, 1]), is recorded in a ``.keras``
+    file's metadata and a script's ``INPUT_RANGE``.
     ``cancelled`` (called from this thread, so it must be thread-safe, e.g. ``Event.is_set``) is
     asked between steps; when it answers True, :class:`ExportCancelled` is raised.
     """
     say = progress or (lambda _text: None)
     stop_if_cancelled = _canceller(cancelled)
+    input_range = input_range or of_project(project)
     if options.format == "python":
-        return _export_python(design, Path(out).expanduser(), training, say, stop_if_cancelled)
+        return _export_python(design, write_target(out), training, say, stop_if_cancelled, input_range)
     fmt = FORMATS.get(options.format)
     if fmt is None:
         raise ExportError(f"unknown export format {options.format!r}; choose one of {', '.join(FORMATS)}")
     if options.quantize is not None and (options.format != "tflite" or options.quantize not in QUANTIZATIONS):
         raise ExportError(f"quantization {options.quantize!r} applies to TFLite only, as one of "
                           f"{', '.join(QUANTIZATIONS)}")
-    target = Path(out).expanduser()
+    target = write_target(out)  # a symlink's target, as editors do
     _check_destination(target, fmt.directory)
     stop_if_cancelled()
     started = time.monotonic()
@@ -124,25 +141,28 @@ def export_model(design: Design, out: str | os.PathLike[str], options: ExportOpt
     try:
         model, _ = model_with_weights(design, source, strict=True, seed=0)
     except WeightsError as exc:
-        raise ExportError(str(exc)) from None
+        raise ExportError(str(exc), ExportFailure.UNREADABLE) from None
     stop_if_cancelled()
     write_options = WriteOptions(
         quantize=options.quantize, opset=options.opset,
-        metadata=_metadata(design, project) if fmt.key == "keras" else None,
+        metadata=_metadata(design, project, input_range) if fmt.key == "keras" else None,
         input_names=tuple(design.input_names()),
         output_names=tuple(ref.node for ref in design.output_refs()))
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part{fmt.suffix}")
+    tmp = sibling_path(target, "part", fmt.suffix)
     try:
         say(f"Writing {fmt.label}")
         written = model if fmt.key == "keras" else _graph_safe(design, model)
         try:
             fmt.write(written, tmp, write_options)
-        except OSError as exc:
-            raise ExportError(f"cannot write {target}: {exc.strerror or exc}; choose another folder "
-                              "or free some disk space") from None
-        except ConvasError:
-            raise
+        except ConvasError as exc:
+            if destination_refusal(exc) is None:
+                raise
+            raise _unwritable(target, exc) from exc
         except Exception as exc:
+            # The destination's refusal (a full disk, a read-only folder) as an OSError or as
+            # TensorFlow's SaveV2 error wrapping one; any other OSError is the destination's too.
+            if destination_refusal(exc) is not None or isinstance(exc, OSError):
+                raise _unwritable(target, exc) from exc
             raise _known_refusal(design, fmt.key) or ExportError(
                 f"{fmt.label} export failed: {_export_failure_line(exc)}") from exc
         stop_if_cancelled()
@@ -156,11 +176,22 @@ def export_model(design: Design, out: str | os.PathLike[str], options: ExportOpt
                               f"{fmt.reloaded_with} differs from the model by {diff:.3g} "
                               f"(allowed {tolerance:.0e}); nothing was written")
         stop_if_cancelled()  # the last moment at which the destination is still untouched
-        _move_into_place(tmp, target)
+        try:
+            _move_into_place(tmp, target)
+        except OSError as exc:
+            raise _unwritable(target, exc) from exc
     finally:
         _remove(tmp)
     return ExportResult(fmt.key, target, _size(target), fmt.reloaded_with, diff, tolerance,
                         source.summary(), time.monotonic() - started)
+
+
+def _unwritable(target: Path, exc: BaseException) -> ExportError:
+    """The destination refused the file (:func:`engine.errors.destination_refusal`), in the
+    system's words when they can be found."""
+    reason = refusal_reason(destination_refusal(exc) or exc)
+    return ExportError(f"cannot write {target}: {reason}; choose another folder or free some disk space",
+                       ExportFailure.UNWRITABLE)
 
 
 def _source(weights: WeightsSource | None, model: Any, weights_file: Path | None) -> WeightsSource:
@@ -186,13 +217,11 @@ def _known_refusal(design: Design, fmt: str) -> ExportError | None:
     return ExportError("TensorFlow Lite cannot convert this design: " + " ".join(problems))
 
 
-_SCOPE_NAME = re.compile(r"^[A-Za-z0-9_.\\/>-]*$")   # TensorFlow's rule for graph scope names
-
-
 def _traceable(name: str) -> bool:
-    """A scope name TensorFlow accepts that is not a Python keyword (an input's name becomes a
+    """A name TensorFlow can trace: one the design's layer-name rule accepts (:func:`valid_name`,
+    which the analysis enforces) that is not a Python keyword (an input's name becomes a
     parameter name of the traced function; ``in`` or ``class`` make the TFLite converter fail)."""
-    return bool(_SCOPE_NAME.match(name)) and not keyword.iskeyword(name)
+    return valid_name(name) and not keyword.iskeyword(name)
 
 
 def _graph_safe(design: Design, model: Any) -> Any:
@@ -220,7 +249,7 @@ def _graph_safe(design: Design, model: Any) -> Any:
 
 
 def _export_python(design: Design, target: Path, training: Any, say: Callable[[str], None],
-                   stop_if_cancelled: Callable[[], None]) -> ExportResult:
+                   stop_if_cancelled: Callable[[], None], input_range: PixelRange) -> ExportResult:
     """The architecture as a Keras script; verified by running ``build_model()`` in a new
     process and comparing layer types, output shapes and parameter counts."""
     from ..atomic import write_bytes_atomically
@@ -231,7 +260,7 @@ def _export_python(design: Design, target: Path, training: Any, say: Callable[[s
     stop_if_cancelled()
     started = time.monotonic()
     say("Writing the Python script")
-    source = python_source(design, training)
+    source = python_source(design, training, input_range)
     model = build_keras_model(design)
     stop_if_cancelled()
     say("Verifying: running build_model() in a new Python process")
@@ -242,7 +271,7 @@ def _export_python(design: Design, target: Path, training: Any, say: Callable[[s
     try:
         write_bytes_atomically(target, source.encode("utf-8"))
     except ConvasError as exc:
-        raise ExportError(f"cannot write {target}: {exc}; choose another folder or free some disk space") from None
+        raise _unwritable(target, exc) from exc
     return ExportResult("python", target, _size(target), "build_model() in a new Python process",
                         0.0, 0.0, "architecture only (no weights)", time.monotonic() - started)
 
@@ -275,11 +304,13 @@ def _verify(fmt: Any, path: Path, model: Any, options: ExportOptions) -> tuple[f
     return diff, FLOAT_TOLERANCE
 
 
-def _metadata(design: Design, project: dict[str, Any] | None) -> dict[str, Any]:
+def _metadata(design: Design, project: dict[str, Any] | None, input_range: PixelRange) -> dict[str, Any]:
+    from ..pixel_range import metadata
     from ..project_file import project_to_dict
 
     return {"convas_export": 1, "app_version": __version__, "design_sha256": design_hash(design),
-            "project": project if project is not None else project_to_dict(design)}
+            "project": project if project is not None else project_to_dict(design),
+            **metadata(input_range)}
 
 
 def _canceller(cancelled: Callable[[], bool] | None) -> Callable[[], None]:
@@ -296,29 +327,32 @@ def _check_destination(target: Path, directory: bool) -> None:
     ``/proc`` where creating a file fails, and knows nothing of read-only mounts or quotas."""
     folder = target.parent
     if not folder.is_dir():
-        raise ExportError(f"cannot write {target}: the folder {folder} does not exist")
+        raise ExportError(f"cannot write {target}: the folder {folder} does not exist", ExportFailure.UNWRITABLE)
     if target.exists() and target.is_dir() != directory:
         kind = "a folder" if target.is_dir() else "a file"
-        raise ExportError(f"cannot write {target}: it is {kind}; choose another name")
-    probe = folder / f".{target.name}.{secrets.token_hex(4)}.probe"
+        raise ExportError(f"cannot write {target}: it is {kind}; choose another name", ExportFailure.UNWRITABLE)
     try:
-        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        check_can_create(target)
     except OSError as exc:
-        raise ExportError(f"cannot write {target}: {exc.strerror or exc}; choose another folder") from None
-    _remove(probe)
+        raise ExportError(f"cannot write {target}: {exc.strerror or exc}; choose another folder",
+                          ExportFailure.UNWRITABLE) from None
 
 
 def _move_into_place(tmp: Path, target: Path) -> None:
-    """Replace ``target`` by ``tmp``, already written and verified beside it: a file atomically;
-    a folder (a SavedModel) via a moment-long backup, since no system call swaps two folders.
-    Not :func:`engine.atomic.replace_atomically`: that one writes the temporary file itself,
-    while an export must verify the file it wrote before it may replace anything."""
+    """Replace ``target`` by ``tmp``, already written and verified beside it, flushed to disk
+    first: a file atomically; a folder (a SavedModel) via a moment-long backup, since no system
+    call swaps two folders (a kill between the two renames leaves the backup, which
+    :func:`engine.atomic.clean_leftovers` puts back). Not
+    :func:`engine.atomic.replace_atomically`: that one writes the temporary file itself, while
+    an export must verify the file it wrote before it may replace anything."""
+    fsync_tree(tmp)
     if not tmp.is_dir():
         os.replace(tmp, target)
+        fsync_folder(target.parent)
         return
     backup = None
     if target.exists():
-        backup = target.with_name(f".{target.name}.{secrets.token_hex(4)}.old")
+        backup = sibling_path(target, "old")
         os.replace(target, backup)
     try:
         os.replace(tmp, target)
@@ -326,6 +360,7 @@ def _move_into_place(tmp: Path, target: Path) -> None:
         if backup is not None:
             os.replace(backup, target)
         raise
+    fsync_folder(target.parent)
     if backup is not None:
         shutil.rmtree(backup, ignore_errors=True)
 

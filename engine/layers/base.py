@@ -9,13 +9,15 @@ and export all read these specs; nothing else in Convas hard-codes a layer.
 from __future__ import annotations
 
 import math
+import reprlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from fractions import Fraction
 from typing import Any
 
-from ..shapes import Shape
+from ..shapes import MAX_ARG, Shape
+from ..text import power_of_ten
 
 Args = Mapping[str, Any]
 
@@ -46,6 +48,9 @@ class FixAction(StrEnum):
 
     SET_ARG = "set_arg"              # set ``arg`` to ``value``
     INSERT_BEFORE = "insert_before"  # insert ``layer`` on input ``input_index``
+    REMOVE_LAYER = "remove_layer"    # remove the layer, its input feeding its readers
+    SET_PIXEL_RANGE = "set_pixel_range"  # not a design edit: the data's range becomes ``value``
+    RENAME = "rename"                # rename the layer to ``value``
 
 
 @dataclass(frozen=True)
@@ -54,8 +59,12 @@ class Fix:
 
     ``action`` is :attr:`FixAction.SET_ARG` (set ``arg`` to ``value``) or
     :attr:`FixAction.INSERT_BEFORE` (insert a ``layer`` with ``layer_args`` on input number
-    ``input_index``). Both act on the layer with the problem unless ``node`` names another one
-    (a merge's fix may set padding on the layer up a branch that shrank it).
+    ``input_index``), :attr:`FixAction.RENAME` (rename the layer to ``value``),
+    :attr:`FixAction.REMOVE_LAYER` or :attr:`FixAction.SET_PIXEL_RANGE` (the
+    training data's :class:`~engine.pixel_range.PixelRange` becomes ``value``: a change of the
+    data, which the designer makes in the training settings, not in the design). They act on the
+    layer with the problem unless ``node`` names another one (a merge's fix may set padding on
+    the layer up a branch that shrank it).
     """
 
     label: str
@@ -71,6 +80,10 @@ class Fix:
     def set_arg(arg: str, value: Any, node: str | None = None) -> Fix:
         where = f" on {node}" if node else ""
         return Fix(f"Set {arg}={value!r}{where}", FixAction.SET_ARG, arg=arg, value=value, node=node)
+
+    @staticmethod
+    def rename(new: str) -> Fix:
+        return Fix(f"Rename to {new}", FixAction.RENAME, value=new)
 
     @staticmethod
     def insert(layer: str, input_index: int = 0, **layer_args: Any) -> Fix:
@@ -213,6 +226,37 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+class _Shown(reprlib.Repr):
+    """``repr`` for messages: short, and whole numbers of any size as ``1.2 × 10⁴⁰⁰``."""
+
+    def repr_int(self, x: int, level: int) -> str:
+        return _num(x)
+
+
+_SHOWN = _Shown()
+_SHOWN.maxstring = _SHOWN.maxother = 60
+
+
+def _shown(value: Any) -> str:
+    """A given value as a message quotes it (bounded in length, never failing)."""
+    return _SHOWN.repr(value)
+
+
+def _bounded(name: str, value: int) -> int:
+    """``value`` when it fits the 64-bit integers Keras stores (else :class:`ArgError`)."""
+    if abs(value) > MAX_ARG:
+        raise ArgError(f"{name} must be at most {MAX_ARG:,} (a 64-bit integer), got {_num(value)}")
+    return value
+
+
+def _float(name: str, value: Any) -> float:
+    """``float(value)``, or :class:`ArgError` when it is past the float range (10³⁰⁸)."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise ArgError(f"{name} must be a number below 10³⁰⁸, got {_num(value)}") from None
+
+
 def normalise_value(p: Param, value: Any) -> Any:
     """Check one argument value and return it in canonical form (tuples for tuple arguments).
 
@@ -231,43 +275,43 @@ def normalise_value(p: Param, value: Any) -> Any:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if not _is_int(value):
-            raise ArgError(f"{name} must be a whole number, got {value!r}")
-        _check_range(p, value)
+            raise ArgError(f"{name} must be a whole number, got {_shown(value)}")
+        _check_range(p, _bounded(name, value))
         return value
     if k in (ParamKind.FLOAT, ParamKind.OPTIONAL_FLOAT):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ArgError(f"{name} must be a number, got {value!r}")
-        value = float(value)
+            raise ArgError(f"{name} must be a number, got {_shown(value)}")
+        value = _float(name, value)
         if math.isnan(value):
             raise ArgError(f"{name} must be a number, got NaN")
         _check_range(p, value)
         return value
     if k == ParamKind.BOOL:
         if not isinstance(value, bool):
-            raise ArgError(f"{name} must be true or false, got {value!r}")
+            raise ArgError(f"{name} must be true or false, got {_shown(value)}")
         return value
     if k == ParamKind.CHOICE:
         if value not in p.choices:
             allowed = ", ".join(repr(c) for c in p.choices)
-            raise ArgError(f"{name} must be one of {allowed}; got {value!r}")
+            raise ArgError(f"{name} must be one of {allowed}; got {_shown(value)}")
         return value
     if k == ParamKind.STR:
         if not isinstance(value, str):
-            raise ArgError(f"{name} must be text, got {value!r}")
+            raise ArgError(f"{name} must be text, got {_shown(value)}")
         return value
     if k in (ParamKind.INTS, ParamKind.OPTIONAL_INTS):
         items = _as_tuple(value)
         if p.length is not None and len(items) == 1:
             items = items * p.length
         if p.length is not None and len(items) != p.length:
-            raise ArgError(f"{name} must be one whole number or {p.length} of them, got {value!r}")
+            raise ArgError(f"{name} must be one whole number or {p.length} of them, got {_shown(value)}")
         out = []
         for item in items:
             if isinstance(item, float) and item.is_integer():
                 item = int(item)
             if not _is_int(item):
-                raise ArgError(f"{name} must hold whole numbers, got {value!r}")
-            _check_range(p, item)
+                raise ArgError(f"{name} must hold whole numbers, got {_shown(value)}")
+            _check_range(p, _bounded(name, item))
             out.append(item)
         return tuple(out)
     if k == ParamKind.SHAPE:
@@ -280,8 +324,8 @@ def normalise_value(p: Param, value: Any) -> Any:
             if isinstance(item, float) and item.is_integer():
                 item = int(item)
             if not _is_int(item):
-                raise ArgError(f"{name} must hold whole numbers, got {value!r}")
-            _check_range(p, item)
+                raise ArgError(f"{name} must hold whole numbers, got {_shown(value)}")
+            _check_range(p, _bounded(name, item))
             out.append(item)
         if not out and p.minimum is not None:
             raise ArgError(f"{name} needs at least one dimension")
@@ -289,21 +333,21 @@ def normalise_value(p: Param, value: Any) -> Any:
     if k == ParamKind.AXES:
         items = _as_tuple(value)
         if not all(_is_int(i) for i in items):
-            raise ArgError(f"{name} must hold whole numbers, got {value!r}")
-        return tuple(items)
+            raise ArgError(f"{name} must hold whole numbers, got {_shown(value)}")
+        return tuple(_bounded(name, i) for i in items)
     if k == ParamKind.FACTOR:
         items = _as_tuple(value)
         if len(items) not in (1, 2) or not all(isinstance(i, (int, float)) and not isinstance(i, bool)
                                                for i in items):
-            raise ArgError(f"{name} must be a number or a (low, high) pair, got {value!r}")
+            raise ArgError(f"{name} must be a number or a (low, high) pair, got {_shown(value)}")
         if len(items) == 1 and not isinstance(value, (list, tuple)):
-            return float(items[0])
-        return tuple(float(i) for i in items)
+            return _float(name, items[0])
+        return tuple(_float(name, i) for i in items)
     if k == ParamKind.PAIR:
         items = _as_tuple(value)
         if len(items) != 2 or not all(isinstance(i, (int, float)) and not isinstance(i, bool) for i in items):
-            raise ArgError(f"{name} must be two numbers, got {value!r}")
-        return tuple(float(i) for i in items)
+            raise ArgError(f"{name} must be two numbers, got {_shown(value)}")
+        return tuple(_float(name, i) for i in items)
     if k == ParamKind.PADDING2D:
         return _padding2d(name, value, p)
     return value
@@ -315,14 +359,14 @@ def _padding2d(name: str, value: Any, p: Param) -> tuple[tuple[int, int], tuple[
         if isinstance(x, float) and x.is_integer():
             x = int(x)
         if not _is_int(x) or x < 0:
-            raise ArgError(f"{name} must hold whole numbers ≥ 0, got {value!r}")
-        return x
+            raise ArgError(f"{name} must hold whole numbers ≥ 0, got {_shown(value)}")
+        return _bounded(name, x)
     if _is_int(value) or isinstance(value, float):
         n = whole(value)
         return ((n, n), (n, n))
     items = _as_tuple(value)
     if len(items) != 2:
-        raise ArgError(f"{name} must be n, (h, w) or ((top, bottom), (left, right)); got {value!r}")
+        raise ArgError(f"{name} must be n, (h, w) or ((top, bottom), (left, right)); got {_shown(value)}")
     if all(not isinstance(i, (list, tuple)) for i in items):
         h, w = whole(items[0]), whole(items[1])
         return ((h, h), (w, w))
@@ -330,7 +374,7 @@ def _padding2d(name: str, value: Any, p: Param) -> tuple[tuple[int, int], tuple[
     for pair in items:
         pair = _as_tuple(pair)
         if len(pair) != 2:
-            raise ArgError(f"{name} must be n, (h, w) or ((top, bottom), (left, right)); got {value!r}")
+            raise ArgError(f"{name} must be n, (h, w) or ((top, bottom), (left, right)); got {_shown(value)}")
         pairs.append((whole(pair[0]), whole(pair[1])))
     return (pairs[0], pairs[1])
 
@@ -345,7 +389,10 @@ def _check_range(p: Param, value: float) -> None:
 
 
 def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else str(x)
+    """A number as given, briefly: ``3``, ``0.5``, ``1.2 × 10⁴⁰⁰`` (any int, no float overflow)."""
+    if isinstance(x, int):
+        return str(x) if abs(x) < 10**15 else power_of_ten(x)
+    return str(int(x)) if x.is_integer() else str(x)
 
 
 @dataclass(frozen=True)

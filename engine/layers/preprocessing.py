@@ -76,7 +76,8 @@ def _geometric(kind: str, summary: str, factors: tuple[Param, ...]) -> LayerSpec
 SPECS = [
     LayerSpec(
         kind="Rescaling", group="Preprocessing & Augmentation",
-        summary="Multiplies every value by scale and adds offset, e.g. 1/255 to map pixels to [0, 1].",
+        summary="Multiplies every value by scale and adds offset, e.g. 1/255 to map raw 0–255 pixels to "
+                "[0, 1] (Convas's data is in [0, 1] unless its pixel range is set to 0–255).",
         params=(Param("scale", ParamKind.FLOAT, 1 / 255, required=True, doc="Multiplier."),
                 Param("offset", ParamKind.FLOAT, 0.0, doc="Added after scaling.")),
         infer=_same, macs=_elementwise_macs, card=lambda a: f"×{a['scale']:.4g} + {a['offset']:g}",

@@ -487,7 +487,8 @@ class GraphScene(QGraphicsScene):
         elif isinstance(under, NodeItem):
             target = OnNode(under.name)
         try:
-            plan = plan_place(self.document.design, kind, target, near)
+            plan = plan_place(self.document.design, kind, target, near,
+                              input_range=self.document.training.pixel_range)
         except EditRefused as exc:
             self.sigMessage.emit(str(exc))
             return None

@@ -15,6 +15,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
+from engine.pixel_range import PixelRange
+
 from ..theme import ERROR_COLOR
 from ..widgets import NoWheelMixin, mute
 from .loading import MAX_PREVIEW_CLASSES, SAMPLES_PER_CLASS, THUMB, LoadedData
@@ -22,6 +24,10 @@ from .loading import MAX_PREVIEW_CLASSES, SAMPLES_PER_CLASS, THUMB, LoadedData
 _SPACING = 4
 DATA_FILTER = "Datasets (*.npz *.csv);;NumPy archives (*.npz);;CSV tables (*.csv);;All files (*)"
 BUILTIN_TITLES = (("Digits", "digits"), ("Shapes", "shapes"))
+RANGE_TIP = ("The values the model is fed for each pixel: [0, 1], or raw 0–255 as Keras's "
+             "image_dataset_from_directory gives them (a design for raw pixels starts with "
+             "Rescaling(1/255)). The analysis checks the design's Rescaling and augmentation "
+             "layers against it.")
 _OPEN_FILE, _OPEN_FOLDER = "\x00file", "\x00folder"
 
 
@@ -46,10 +52,13 @@ class DatasetBox(QWidget):
     """The dataset choice and a one-line summary of what was loaded.
 
     ``sigSourceChanged`` announces a source the user chose (``digits``, ``shapes`` or a path);
-    :meth:`set_source` shows one without emitting.
+    :meth:`set_source` shows one without emitting. The pixel range the data is delivered in
+    ([0, 1] or raw 0–255, see :mod:`engine.pixel_range`) is chosen beside it:
+    ``sigPixelRangeChanged`` and :meth:`set_pixel_range` likewise.
     """
 
     sigSourceChanged = Signal(str)
+    sigPixelRangeChanged = Signal(object)  # a PixelRange
 
     def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -67,12 +76,20 @@ class DatasetBox(QWidget):
         self.summary_label = QLabel(self)
         self.summary_label.setWordWrap(True)
         self.summary_label.setTextFormat(Qt.TextFormat.RichText)
+        self.pixel_range = PixelRange.UNIT
+        self.range_combo = _Combo(self)
+        for pixel_range in PixelRange:
+            self.range_combo.addItem(f"Pixels {pixel_range.label}", pixel_range.value)
+        self.range_combo.setToolTip(RANGE_TIP)
+        self.range_combo.setAccessibleName("Pixel range")
+        self.range_combo.activated.connect(self._on_range_activated)
 
         self.combo.setAccessibleName("Data")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
         layout.addWidget(self.combo)
+        layout.addWidget(self.range_combo)
         layout.addWidget(self.path_label)
         layout.addWidget(self.summary_label)
         self._rebuild_combo()
@@ -82,6 +99,10 @@ class DatasetBox(QWidget):
     def set_source(self, source: str) -> None:
         self.source = source.strip() or "digits"
         self._rebuild_combo()
+
+    def set_pixel_range(self, pixel_range: PixelRange) -> None:
+        self.pixel_range = pixel_range
+        self.range_combo.setCurrentIndex(self.range_combo.findData(pixel_range.value))
 
     def show_loading(self) -> None:
         self.summary_label.setText(f"Loading {source_title(self.source)}…")
@@ -94,8 +115,10 @@ class DatasetBox(QWidget):
         classes = len(dataset.class_names)
         parts.append(f"<b>{classes}</b> class{'es' if classes != 1 else ''}")
         parts.append(_fmt_shape(dataset.sample_shape()))
+        parts.append(f"pixels {dataset.pixel_range.label}")
         self.summary_label.setText(" · ".join(parts))
-        tip = [f"{dataset.name}: images {_fmt_shape(dataset.sample_shape())}, values 0–1"]
+        tip = [f"{dataset.name}: images {_fmt_shape(dataset.sample_shape())}, "
+               f"values {dataset.pixel_range.label}"]
         tip += dataset.warnings
         self.summary_label.setToolTip("\n".join(tip))
 
@@ -138,6 +161,12 @@ class DatasetBox(QWidget):
         if self.settings is not None:
             return str(self.settings.value("train/last_data_dir", str(Path.home())))
         return str(Path.home())
+
+    def _on_range_activated(self, index: int) -> None:
+        chosen = PixelRange(self.range_combo.itemData(index))
+        if chosen is not self.pixel_range:
+            self.pixel_range = chosen
+            self.sigPixelRangeChanged.emit(chosen)
 
     def _on_activated(self, index: int) -> None:
         data = self.combo.itemData(index)

@@ -59,11 +59,12 @@ def make_preview(dataset: Any, per_class: int = SAMPLES_PER_CLASS) -> LoadedData
 
     classes = len(dataset.class_names)
     train = dataset.train
+    scale = dataset.pixel_range.scale  # the thumbnails show [0, 1], whatever the model is fed
     thumbs: list[list[QImage]] = []
     for index in range(min(classes, MAX_PREVIEW_CLASSES)):
         picks = np.flatnonzero(train.y == index)[:per_class]
         if train.x is not None:
-            images = [_image_from_array(train.x[i]) for i in picks]
+            images = [_image_from_array(train.x[i] / scale) for i in picks]
         else:
             images = [QImage(train.paths[i]) for i in picks]
         thumbs.append([_thumbnail(im) for im in images if not im.isNull()])
@@ -82,10 +83,10 @@ class _Relay(QObject):
 
 class _LoadJob(QRunnable):
     def __init__(self, relay: _Relay, token: int, source: str, input_shape: tuple[int, ...],
-                 validation_split: float, seed: int) -> None:
+                 validation_split: float, seed: int, pixel_range: Any) -> None:
         super().__init__()
         self.relay, self.token = relay, token
-        self.args = (source, input_shape, validation_split, seed)
+        self.args = (source, input_shape, validation_split, seed, pixel_range)
 
     def run(self) -> None:
         try:
@@ -125,11 +126,16 @@ class DatasetLoader(QObject):
     def busy(self) -> bool:
         return self._pool.activeThreadCount() > 0
 
-    def load(self, source: str, input_shape: tuple[int, ...], validation_split: float, seed: int) -> None:
+    def load(self, source: str, input_shape: tuple[int, ...], validation_split: float, seed: int,
+             pixel_range: Any = None) -> None:
+        """Load ``source`` sized to ``input_shape``, its pixels in ``pixel_range`` (an
+        :class:`engine.pixel_range.PixelRange`; None: [0, 1])."""
+        from engine.pixel_range import PixelRange
+
         self._token += 1
         self._pool.clear()  # queued requests are out of date now
         self._pool.start(_LoadJob(self._relay, self._token, source, tuple(input_shape),
-                                  validation_split, seed))
+                                  validation_split, seed, pixel_range or PixelRange.UNIT))
 
     def cancel(self) -> None:
         """Forget the pending request (its answer will be ignored)."""

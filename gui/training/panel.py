@@ -116,6 +116,7 @@ class TrainPanel(QWidget):
         self.load_settings()
         document.analysed.connect(self._on_analysed)
         document.designReset.connect(self._on_design_reset)
+        document.trainingChanged.connect(self._on_training_changed)
         self._update_controls()
 
     # --- the session's outcome, read-only (the window's weights code reads these) -------------
@@ -161,6 +162,7 @@ class TrainPanel(QWidget):
         # Left: data and settings, scrollable so nothing is ever clipped.
         self.dataset_box = DatasetBox(self.app_settings, self)
         self.dataset_box.sigSourceChanged.connect(self._on_settings_changed)
+        self.dataset_box.sigPixelRangeChanged.connect(self._on_settings_changed)
         self.form = SettingsForm(self)
         self.form.sigChanged.connect(self._on_settings_changed)
         left = QWidget()
@@ -306,10 +308,11 @@ class TrainPanel(QWidget):
                                        f"({self.document.training_error}); using the defaults")
         self.form.set_config(settings.config)
         self.dataset_box.set_source(settings.dataset)
+        self.dataset_box.set_pixel_range(settings.pixel_range)
 
     def settings(self) -> TrainingSettings:
         """What the form and the dataset choice say."""
-        return TrainingSettings(self.dataset_box.source, self.form.config())
+        return TrainingSettings(self.dataset_box.source, self.form.config(), self.dataset_box.pixel_range)
 
     def start(self) -> None:
         """Train a copy of the design as it is now; while the data is still loading, as soon as
@@ -371,7 +374,8 @@ class TrainPanel(QWidget):
 
     def _request_dataset(self) -> None:
         try:
-            key = self.session.dataset_key(self.dataset_box.source, self.form.config())
+            key = self.session.dataset_key(self.dataset_box.source, self.form.config(),
+                                           self.dataset_box.pixel_range)
         except ConvasError:
             return  # the form says why
         self.session.request_dataset(key)
@@ -446,6 +450,17 @@ class TrainPanel(QWidget):
             self.progress.setFormat("Not started")
             self._show_snapshot()
         self._refresh_data()
+
+    def _on_training_changed(self) -> None:
+        """The document's settings changed elsewhere (a fix switched the pixel range): show them."""
+        try:
+            shown = self.settings()
+        except ConvasError:
+            shown = None
+        if shown != self.document.training:
+            self.load_settings()
+            self._request_dataset()
+            self._update_problems()
 
     def _on_settings_changed(self, *_args: Any) -> None:
         try:

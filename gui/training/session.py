@@ -17,6 +17,7 @@ from typing import Any
 from PySide6.QtCore import QEventLoop, QObject, QTimer, Signal
 
 from engine.design import Design
+from engine.pixel_range import PixelRange
 from engine.training import MessageKind, TrainingConfig
 from engine.weights import WeightsSource
 
@@ -190,11 +191,12 @@ class TrainingSession(QObject):
         except DatasetError as exc:
             self.io, self.io_error = None, str(exc)
 
-    def dataset_key(self, source: str, config: TrainingConfig) -> tuple | None:
+    def dataset_key(self, source: str, config: TrainingConfig,
+                    pixel_range: PixelRange = PixelRange.UNIT) -> tuple | None:
         """What the data to load depends on, or None when the design's input is unknown."""
         if self.io is None:
             return None
-        return (source, tuple(self.io.input_shape), config.validation_split, config.seed)
+        return (source, tuple(self.io.input_shape), config.validation_split, config.seed, pixel_range)
 
     def request_dataset(self, key: tuple | None) -> bool:
         """Load the data for ``key`` unless it is loaded, loading or failed already (or a run

@@ -14,16 +14,9 @@ from engine.design import TensorRef
 from engine.examples import seed_design
 from engine.project_file import load_project
 
+from driving import menu_action
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def menu_action(win, menu_title: str, text: str):
-    for menu_action_ in win.menuBar().actions():
-        if menu_action_.text().replace("&", "") == menu_title:
-            for action in menu_action_.menu().actions():
-                if action.text().replace("&", "").rstrip("…").startswith(text):
-                    return action
-    raise AssertionError(f"no {menu_title} → {text}")
 
 
 def test_title_marks_unsaved_changes_and_undo_clears_it(window):

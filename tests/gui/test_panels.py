@@ -15,6 +15,8 @@ from gui.inspector import InspectorWidget, LiteralEditor, parse_literal
 from gui.palette import PaletteWidget
 from gui.summary_panel import SummaryWidget
 
+from driving import select_all_and_type
+
 SEED = [("InputLayer", {"shape": (28, 28, 1)}),
         ("Conv2D", {"filters": 32, "kernel_size": 3, "activation": "relu"}),
         ("MaxPooling2D", {}), ("Flatten", {}), ("Dense", {"units": 10, "activation": "softmax"})]
@@ -32,12 +34,6 @@ def inspector(qtbot, document) -> InspectorWidget:
     widget.resize(340, 700)
     widget.show()
     return widget
-
-
-def select_all_and_type(qtbot, widget, text: str) -> None:
-    qtbot.keyClick(widget, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
-    qtbot.keyClicks(widget, text)
-    qtbot.keyClick(widget, Qt.Key.Key_Return)
 
 
 # --- icons ---------------------------------------------------------------------------------

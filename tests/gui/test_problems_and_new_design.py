@@ -11,14 +11,7 @@ from engine.design import Design
 from gui.problems_panel import DESIGN_LABEL
 from gui.start_dialog import StartDialog
 
-
-def menu_action(win, menu_title: str, text: str):
-    for top in win.menuBar().actions():
-        if top.text().replace("&", "") == menu_title:
-            for action in top.menu().actions():
-                if action.text().replace("&", "").rstrip("…").startswith(text):
-                    return action
-    raise AssertionError(f"no {menu_title} → {text}")
+from driving import menu_action
 
 
 def two_broken_layers_and_no_input() -> Design:
