@@ -13,9 +13,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     first = next((a for a in argv if a not in GLOBAL_FLAGS), None)
     if first is not None and (first in CLI_COMMANDS or first in ("-h", "--help", "--version")):
-        from engine.cli import main as cli_main
+        from engine.cli import EXIT_INTERRUPTED, main as cli_main
 
-        return cli_main(argv)
+        status = cli_main(argv)
+        if status == EXIT_INTERRUPTED:
+            # The duplicate of the SIGINT that stopped training (uv forwards one, a process
+            # group gets one) may arrive while Python shuts down, when its handlers are gone:
+            # the process would die of it, and report -2 instead of 130.
+            import signal
+
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return status
     try:
         from gui.app import run
     except ImportError as exc:  # Qt's libraries missing (a server without a display stack)

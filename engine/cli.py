@@ -371,8 +371,23 @@ class _CtrlC:
                                      "interrupt does not abort (SIGTERM does, without saving)")
 
     def __exit__(self, *exc: Any) -> None:
-        if self.installed:
-            signal.signal(signal.SIGINT, self.previous)
+        if not self.installed:
+            return
+        first_at, previous = self.first_at, self.previous
+        if first_at is None:
+            signal.signal(signal.SIGINT, previous)
+            return
+
+        # The duplicate of the first SIGINT may still be on its way (it was seen arriving after a
+        # fast stop-and-save): ignore it within the window, then behave as before.
+        def late(signum: int, frame: Any) -> None:
+            if self.clock() - first_at <= self.window:
+                return
+            signal.signal(signal.SIGINT, previous)
+            if callable(previous):
+                previous(signum, frame)
+
+        signal.signal(signal.SIGINT, late)
 
 
 def _metrics_text(logs: dict[str, float], prefix: str = "") -> str:
@@ -441,7 +456,10 @@ def _train(args: argparse.Namespace) -> int:
 
     if "keras" not in sys.modules:
         print("loading TensorFlow...", file=sys.stderr)
-    import keras  # noqa: F401 - here, so that its import time is not counted as training time
+    from .quiet_tf import importing_tensorflow
+
+    with importing_tensorflow():  # TensorFlow's start-up lines are not the user's business
+        import keras  # noqa: F401 - here, so that its import time is not counted as training time
 
     from .weights import WeightsError, starting_model
 

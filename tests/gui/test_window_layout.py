@@ -62,6 +62,9 @@ def test_train_and_evaluation_panels_fit(window, qtbot):
     assert_fits_small_screens(window)
     assert inside_screen(window)
     spin = window.train_panel.form.batch_spin  # the example of a field cut off-screen
+    # On a small screen the settings column scrolls; the field must be reachable in the window.
+    window.train_panel.left_scroll.ensureWidgetVisible(spin)
+    qtbot.wait(10)
     corner = spin.mapTo(window, spin.rect().bottomRight())
     assert window.rect().contains(corner) and not spin.visibleRegion().isEmpty()
     window._docks["Evaluation"].raise_()
