@@ -47,6 +47,12 @@ def small_vgg() -> Design:
     return chain(*layers, name="small_vgg")
 
 
+# The examples train on Digits: 1,438 images, 45 steps an epoch. With Keras's default momentum
+# (0.99) the moving statistics that validation uses lag far behind, and validation accuracy stays
+# at chance (10 %) for the first epochs while training accuracy climbs; 0.9 follows within one.
+BN = {"momentum": 0.9}
+
+
 def resnet_block() -> Design:
     """A residual block between a convolutional stem on 28×28 grey images and a classifier head."""
     d = Design(name="resnet_block")
@@ -54,10 +60,10 @@ def resnet_block() -> Design:
     d.add("Conv2D", "stem", {"filters": 16, "kernel_size": (3, 3), "padding": "same", "activation": "relu"},
           ["input_layer"])
     d.add("Conv2D", "conv_a", {"filters": 16, "kernel_size": (3, 3), "padding": "same", "use_bias": False}, ["stem"])
-    d.add("BatchNormalization", "bn_a", {}, ["conv_a"])
+    d.add("BatchNormalization", "bn_a", BN, ["conv_a"])
     d.add("ReLU", "relu_a", {}, ["bn_a"])
     d.add("Conv2D", "conv_b", {"filters": 16, "kernel_size": (3, 3), "padding": "same", "use_bias": False}, ["relu_a"])
-    d.add("BatchNormalization", "bn_b", {}, ["conv_b"])
+    d.add("BatchNormalization", "bn_b", BN, ["conv_b"])
     d.add("Add", "add", {}, ["bn_b", "stem"])
     d.add("ReLU", "relu_out", {}, ["add"])
     d.add("GlobalAveragePooling2D", "pool", {}, ["relu_out"])
@@ -88,11 +94,11 @@ def mobilenet_block() -> Design:
     return chain(("InputLayer", {"shape": (32, 32, 3)}),
                  ("Conv2D", {"filters": 32, "kernel_size": (3, 3), "strides": (2, 2), "padding": "same",
                              "use_bias": False}),
-                 ("BatchNormalization", {}), ("ReLU", {"max_value": 6.0}),
+                 ("BatchNormalization", BN), ("ReLU", {"max_value": 6.0}),
                  ("DepthwiseConv2D", {"kernel_size": (3, 3), "padding": "same", "use_bias": False}),
-                 ("BatchNormalization", {}), ("ReLU", {"max_value": 6.0}),
+                 ("BatchNormalization", BN), ("ReLU", {"max_value": 6.0}),
                  ("Conv2D", {"filters": 64, "kernel_size": (1, 1), "use_bias": False}),
-                 ("BatchNormalization", {}), ("ReLU", {"max_value": 6.0}),
+                 ("BatchNormalization", BN), ("ReLU", {"max_value": 6.0}),
                  ("GlobalAveragePooling2D", {}),
                  ("Dense", {"units": 10, "activation": "softmax"}), name="mobilenet_block")
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 import json
 import numbers
 import os
+import re
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -209,7 +210,12 @@ def to_json_text(doc: Any, width: int = 96) -> str:
             items = [pad + dump(v, depth + 1) for v in value]
             return "[\n" + ",\n".join(items) + "\n" + "  " * depth + "]"
         return json.dumps(value, ensure_ascii=False)
-    return dump(doc, 0) + "\n"
+    # A lone surrogate (a name from a damaged file) cannot be written as UTF-8: keep it as a JSON
+    # escape, which reads back as the same string.
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", dump(doc, 0) + "\n")
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _coordinate(value: Any, where: str) -> int | float:

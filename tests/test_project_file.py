@@ -11,6 +11,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from engine import project_file
 from engine.analysis import analyse
@@ -526,3 +527,18 @@ def test_weights_file_gone_before_saving_is_a_clear_error(tmp_path: Path):
     with pytest.raises(ConvasError, match=r"were in .*pre.keras, which is gone.*Forget Weights"):
         save_project(path, seed_design(), weights=WeightsSource.imported(source))
     assert _folder_listing(tmp_path) == []
+
+
+@settings(max_examples=40, deadline=None)
+@given(name=st.text(alphabet=st.characters(min_codepoint=0xD7F0, max_codepoint=0xE010), min_size=1,
+                    max_size=8))
+def test_design_names_with_lone_surrogates_save_and_read_back(tmp_path_factory, name: str) -> None:
+    """A damaged file can name a design with a lone surrogate ("\\ud800"), which UTF-8 cannot
+    hold: saving keeps it as a JSON escape instead of failing, and it reads back the same."""
+    design = seed_design()
+    design.name = name
+    path = tmp_path_factory.mktemp("surrogates") / "x.convas"
+    save_project(path, design, None, None)
+    # A high and a low surrogate side by side read back as the one character they encode.
+    same = name.encode("utf-16", "surrogatepass").decode("utf-16", "surrogatepass")
+    assert load_project(path).design.name == same
