@@ -7,6 +7,7 @@ of engine ops, so undo, redo and saving never need to ask the canvas anything.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 
 from PySide6.QtCore import QObject, QPointF, QRectF, Qt, QTimer, Signal
@@ -19,7 +20,7 @@ from engine.design import Node, TensorRef
 from engine.editing import (
     ROW as PLACE_ROW, EditRefused, Move, OnEdge, OnNode, PlaceTarget, attaches, plan_connect, plan_place,
 )
-from engine.layout import X_SPACING, Rect, layered_positions
+from engine.layout import CLEARANCE, X_SPACING, Rect, layered_positions
 from engine.shapes import fmt_shape
 
 from ..document import Document
@@ -50,6 +51,9 @@ class GraphScene(QGraphicsScene):
         self._connect_from: str | None = None
         self._connect_line: QGraphicsPathItem | None = None
         self._card_rects: dict[str, Rect] | None = None   # where the cards are, for edge routing
+        self._card_tops: list[float] = []                  # … sorted by their tops (_cards_between)
+        self._card_order: list[tuple[str, Rect]] = []
+        self._tallest = 0.0
         self._reroute_pending = False
         document.designReset.connect(self.rebuild)
         document.nodeAdded.connect(self._on_node_added)
@@ -260,7 +264,8 @@ class GraphScene(QGraphicsScene):
         assert node.position is not None
         if (item.x(), item.y()) != node.position:
             item.setPos(QPointF(*node.position))
-            self.node_item_moved(item)
+        # Its edges are placed by the one re-route after the edit: an edit that moves 900 cards
+        # (an insert shifts everything below) must not route edges 900 times.
         self._cards_changed()
 
     def _on_inputs_changed(self, name: str) -> None:
@@ -318,14 +323,28 @@ class GraphScene(QGraphicsScene):
         source, target = self._nodes.get(edge.source.node), self._nodes.get(edge.target)
         if source is None or target is None:
             return
+        start, port = source.output_port_pos(), target.input_port_pos(edge.call, edge.slot)
+        ends = (edge.source.node, edge.target)
+        band = self._cards_between(min(start.y(), port.y()), max(start.y(), port.y()))
+        edge.set_ends(start, port, (r for name, r in band if name not in ends))
+
+    def _cards_between(self, top: float, bottom: float) -> list[tuple[str, Rect]]:
+        """The cards whose rectangles reach into the rows from ``top`` to ``bottom``: the only
+        ones an edge between those heights can cross. Cards are kept sorted by their top, so
+        that routing every edge of a 1,000-layer design stays near-linear."""
         if self._card_rects is None:
-            self._card_rects = {}
+            rects = []
             for name, card in self._nodes.items():
                 r = card.mapRectToScene(card.card_rect())
-                self._card_rects[name] = (r.left(), r.top(), r.right(), r.bottom())
-        ends = (edge.source.node, edge.target)
-        others = (r for name, r in self._card_rects.items() if name not in ends)  # read only if needed
-        edge.set_ends(source.output_port_pos(), target.input_port_pos(edge.call, edge.slot), others)
+                rects.append((r.top(), name, (r.left(), r.top(), r.right(), r.bottom())))
+            rects.sort(key=lambda entry: entry[0])
+            self._card_rects = {name: rect for _top, name, rect in rects}
+            self._card_tops = [t for t, _name, _rect in rects]
+            self._card_order = [(name, rect) for _t, name, rect in rects]
+            self._tallest = max((rect[3] - rect[1] for _n, rect in self._card_order), default=0.0)
+        lo = bisect.bisect_left(self._card_tops, top - self._tallest - CLEARANCE)
+        hi = bisect.bisect_right(self._card_tops, bottom + CLEARANCE)
+        return [entry for entry in self._card_order[lo:hi] if entry[1][3] > top - CLEARANCE]
 
     def _cards_changed(self) -> None:
         """A card came, went or was moved by an edit: once the edit is mirrored, route every edge
