@@ -18,6 +18,7 @@ import unicodedata
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, NamedTuple
 
 from .errors import ConvasError
@@ -91,6 +92,8 @@ class Node:
     ``args`` holds only values the user (or the imported file) set; the catalogue supplies
     defaults. ``config`` keeps any other Keras configuration (initialisers, regularisers, dtype)
     verbatim so that nothing is lost on a round trip. ``position`` is where the canvas draws it.
+    ``group`` names the innermost :class:`Group` the layer belongs to (None: the top level);
+    groups change only how the design is shown, never what it computes.
     """
 
     name: str
@@ -99,6 +102,7 @@ class Node:
     inbound: list[list[TensorRef]] = field(default_factory=lambda: [[]])
     position: tuple[float, float] | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    group: str | None = None
 
     @property
     def inputs(self) -> list[TensorRef]:
@@ -110,18 +114,48 @@ class Node:
         return len(self.inbound)
 
 
+class GroupKind(StrEnum):
+    """Where a :class:`Group` came from (a ``str`` too, as files store it)."""
+
+    MODEL = "model"  # a Sequential or Functional model nested in an imported one
+    BLOCK = "block"  # layers an imported model names with one prefix (``conv2_block1_…``)
+    USER = "user"    # layers the user grouped and named
+
+
+@dataclass(frozen=True)
+class Group:
+    """A named set of layers drawn as one card when ``collapsed``, or as a frame around its
+    layers when expanded. Layers say which group they are in (:attr:`Node.group`); a group may
+    sit inside another (``parent``). ``position`` is where its collapsed card is drawn (None:
+    where its layers are). ``origin`` keeps what the group was read from (a nested model's
+    class and config besides its layers), so that nothing of a file is lost.
+
+    Frozen: an edit replaces the whole value (:class:`engine.editing.SetGroup`), which makes
+    undo exact."""
+
+    name: str
+    kind: GroupKind = GroupKind.USER
+    parent: str | None = None
+    collapsed: bool = False
+    position: tuple[float, float] | None = None
+    origin: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
 @dataclass
 class Design:
     """A whole model: named nodes in insertion order and, optionally, its declared outputs.
 
     When ``outputs`` is empty, every tensor nothing else consumes is an output (what a person
-    drawing a graph means).
+    drawing a graph means). ``groups`` are named sets of layers, for showing a large design
+    (see :class:`Group`); an empty group (no layers in it or in its sub-groups) is kept until
+    removed, so that undoing a deletion puts a layer back into its group.
     """
 
     name: str = "model"
     nodes: dict[str, Node] = field(default_factory=dict)
     outputs: list[TensorRef] = field(default_factory=list)
     inputs_order: list[str] = field(default_factory=list)
+    groups: dict[str, Group] = field(default_factory=dict)
     _name_counters: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     # --- queries -------------------------------------------------------------------------
@@ -179,6 +213,48 @@ class Design:
 
     def copy(self) -> Design:
         return copy.deepcopy(self)
+
+    # --- groups --------------------------------------------------------------------------
+
+    def group_chain(self, group: str | None) -> list[str]:
+        """``group`` and its ancestors, innermost first (stops at a missing group or a loop)."""
+        chain: list[str] = []
+        while group is not None and group in self.groups and group not in chain:
+            chain.append(group)
+            group = self.groups[group].parent
+        return chain
+
+    def groups_of(self, name: str) -> list[str]:
+        """The groups layer ``name`` is in, innermost first."""
+        return self.group_chain(self.node(name).group)
+
+    def group_members(self, group: str, nested: bool = True) -> list[str]:
+        """The layers of ``group`` in design order; with ``nested``, those of its sub-groups too."""
+        if nested:
+            return [n.name for n in self.nodes.values() if group in self.group_chain(n.group)]
+        return [n.name for n in self.nodes.values() if n.group == group]
+
+    def child_groups(self, group: str | None) -> list[str]:
+        """The groups directly inside ``group`` (None: the top-level groups), in order."""
+        return [g.name for g in self.groups.values() if g.parent == group]
+
+    def collapsed_group(self, name: str) -> str | None:
+        """The outermost collapsed group of layer ``name``, whose card stands for it on the
+        canvas; None when the layer is shown itself. (Groups and layers have separate names: a
+        block group may share its name with the layer that ends it.)"""
+        shown = None
+        for group in self.groups_of(name):
+            if self.groups[group].collapsed:
+                shown = group
+        return shown
+
+    def unique_group_name(self, stem: str) -> str:
+        """``stem``, or ``stem_1``, ``stem_2``, … : a name no group has."""
+        name, i = stem, 0
+        while name in self.groups:
+            i += 1
+            name = f"{stem}_{i}"
+        return name
 
     # --- edits ---------------------------------------------------------------------------
 
@@ -249,6 +325,36 @@ class Design:
                 refs[:] = [TensorRef(new, r.call) if r.node == old else r for r in refs]
         self.outputs = [TensorRef(new, r.call) if r.node == old else r for r in self.outputs]
         self.inputs_order = [new if n == old else n for n in self.inputs_order]
+
+    def set_group(self, name: str, group: Group | None) -> Group | None:
+        """Add, replace (``group``) or remove (None) the group ``name``; returns the old value.
+        A group's parent must exist and not lie inside it; a removed group's layers and
+        sub-groups must have been moved out first (:class:`DesignError` otherwise)."""
+        old = self.groups.get(name)
+        if group is None:
+            if old is None:
+                raise DesignError(f"there is no group named {name!r}")
+            if any(n.group == name for n in self.nodes.values()) or self.child_groups(name):
+                raise DesignError(f"the group {name!r} still holds layers; move them out first")
+            del self.groups[name]
+            return old
+        if group.name != name:
+            raise DesignError(f"a group named {group.name!r} cannot be stored as {name!r}")
+        if group.parent is not None:
+            if group.parent not in self.groups:
+                raise DesignError(f"there is no group named {group.parent!r} to hold {name!r}")
+            if name in self.group_chain(group.parent):
+                raise DesignError(f"the group {name!r} cannot sit inside itself")
+        self.groups[name] = group
+        return old
+
+    def set_node_group(self, name: str, group: str | None) -> str | None:
+        """Put layer ``name`` in ``group`` (None: the top level); returns its old group."""
+        node = self.node(name)
+        if group is not None and group not in self.groups:
+            raise DesignError(f"there is no group named {group!r}")
+        old, node.group = node.group, group
+        return old
 
     def set_arg(self, name: str, arg: str, value: Any) -> None:
         """Set one argument as given (validation is the analysis' job, so nothing is lost)."""

@@ -12,10 +12,10 @@ from __future__ import annotations
 import copy
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .design import Design, DesignError, Node, TensorRef, name_problem
+from .design import Design, DesignError, Group, Node, TensorRef, name_problem
 from .layers import CATALOGUE, Fix, FixAction, canonical_kind
 from .layout import Y_SPACING
 from .pixel_range import PixelRange, starting_args
@@ -107,7 +107,45 @@ class Move:
         return f"Move {self.name}"
 
 
-Op = AddNode | RemoveNode | RestoreNode | Connect | Disconnect | SetArg | Rename | Move
+@dataclass(frozen=True)
+class SetGroup:
+    """Add, replace or (``group=None``) remove the group ``name``: every change of a group
+    (collapse, expand, its card's place, its parent) is one of these."""
+
+    name: str
+    group: Group | None
+
+    def describe(self) -> str:
+        if self.group is None:
+            return f"Remove group {self.name}"
+        return f"{'Collapse' if self.group.collapsed else 'Expand'} {self.name}"
+
+
+@dataclass(frozen=True)
+class SetNodeGroup:
+    """Move layer ``name`` into ``group`` (None: out of every group)."""
+
+    name: str
+    group: str | None
+
+    def describe(self) -> str:
+        return f"Move {self.name} to {self.group or 'the top level'}"
+
+
+@dataclass(frozen=True)
+class Arrange:
+    """Place many cards at once (a layout): ``positions`` of layers and ``group_positions`` of
+    collapsed group cards. One op, so a layout of 1,000 layers is one signal, not 1,000."""
+
+    positions: tuple[tuple[str, tuple[float, float] | None], ...] = ()
+    group_positions: tuple[tuple[str, tuple[float, float] | None], ...] = ()
+
+    def describe(self) -> str:
+        return "Arrange layers"
+
+
+Op = (AddNode | RemoveNode | RestoreNode | Connect | Disconnect | SetArg | Rename | Move | SetGroup
+      | SetNodeGroup | Arrange)
 
 
 def apply_op(design: Design, op: Op) -> Op:
@@ -155,6 +193,22 @@ def apply_op(design: Design, op: Op) -> Op:
         old = node.position
         node.position = op.position
         return Move(op.name, old)
+    if isinstance(op, SetGroup):
+        return SetGroup(op.name, design.set_group(op.name, op.group))
+    if isinstance(op, SetNodeGroup):
+        return SetNodeGroup(op.name, design.set_node_group(op.name, op.group))
+    if isinstance(op, Arrange):
+        old_nodes = tuple((n, design.node(n).position) for n, _ in op.positions)
+        old_groups = []
+        for g, _ in op.group_positions:
+            if g not in design.groups:
+                raise DesignError(f"there is no group named {g!r}")
+            old_groups.append((g, design.groups[g].position))
+        for n, pos in op.positions:
+            design.nodes[n].position = pos
+        for g, pos in op.group_positions:
+            design.groups[g] = replace(design.groups[g], position=pos)
+        return Arrange(old_nodes, tuple(old_groups))
     raise TypeError(f"not an edit: {op!r}")
 
 

@@ -144,3 +144,17 @@ def segment_crosses(a: Point, b: Point, rect: Rect) -> bool:
         if t0 > t1:
             return False
     return True
+
+
+# --- the layout of a design with groups -------------------------------------------------------
+
+def design_layout(design: Design) -> tuple[dict[str, Point], dict[str, Point]]:
+    """Positions of every layer and of every group's collapsed card, for the design as it is
+    shown (collapsed groups drawn as one card)."""
+    positions = layered_positions(design)
+    groups: dict[str, Point] = {}
+    for name in design.groups:
+        members = [positions[n] for n in design.group_members(name)]
+        if members:
+            groups[name] = (min(p[0] for p in members), min(p[1] for p in members))
+    return positions, groups

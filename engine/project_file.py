@@ -31,12 +31,17 @@ wait), at most :data:`MAX_TEXT_BYTES` are read, and nothing nested deeper than
 walks it. A weights file is hashed only when someone asks whether it changed
 (:attr:`Project.warnings`), never to read the design.
 
-Versions: 1, the design and training settings; 2 adds ``weights``.
+Groups (version 3): ``design.groups`` lists ``{"name", "kind", "parent", "collapsed", "position",
+"origin"}`` objects, outer groups before the groups inside them, and a node names its innermost
+group as ``"group"``. A design without groups writes neither.
+
+Versions: 1, the design and training settings; 2 adds ``weights``; 3 adds ``groups``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import numbers
 import os
 import re
@@ -48,12 +53,12 @@ from typing import IO, Any, BinaryIO, NamedTuple
 
 from . import __version__
 from .atomic import replace_atomically, write_bytes_atomically
-from .design import Design, DesignError, Node, TensorRef
+from .design import Design, DesignError, Group, GroupKind, Node, TensorRef
 from .errors import ConvasError, FileFormatError
 from .weights import WeightsSource, file_sha256
 
 FORMAT = "convas"
-VERSION = 2
+VERSION = 3
 SUFFIX = ".convas"
 WEIGHTS_SUFFIX = ".weights.keras"
 MAX_TEXT_BYTES = 64 * 1024 * 1024  # a design file's text; far above any real architecture
@@ -67,9 +72,21 @@ def _v1_to_v2(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def _v2_to_v3(doc: dict[str, Any]) -> dict[str, Any]:
+    """Version 3 only adds optional groups: a version-2 design has none (anything by that name
+    in an older file meant nothing and is dropped)."""
+    design = doc.get("design")
+    if isinstance(design, dict):
+        design.pop("groups", None)
+        for node in design.get("nodes", []) if isinstance(design.get("nodes"), list) else []:
+            if isinstance(node, dict):
+                node.pop("group", None)
+    return doc
+
+
 # MIGRATIONS[n] turns a version-n document (the whole parsed JSON object) into a version n+1 one.
 Migration = Callable[[dict[str, Any]], dict[str, Any]]
-MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 @dataclass
@@ -128,11 +145,35 @@ def design_to_dict(design: Design) -> dict[str, Any]:
                                                              for c in node.position],
             "config": {str(k): _plain(v, f"{where}, setting {k!r}") for k, v in node.config.items()},
         })
-    return {
+        if node.group is not None:
+            nodes[-1]["group"] = node.group
+    data: dict[str, Any] = {
         "name": design.name,
         "inputs": list(design.inputs_order),
         "outputs": [[ref.node, ref.call] for ref in design.outputs],
         "nodes": nodes,
+    }
+    if design.groups:
+        data["groups"] = [_group_dict(g, design) for g in _outer_first(design)]
+    return data
+
+
+def _outer_first(design: Design) -> list[Group]:
+    """The design's groups, each after the group holding it (so that reading meets parents first)."""
+    depth = {name: len(design.group_chain(name)) for name in design.groups}
+    return sorted(design.groups.values(), key=lambda g: depth[g.name])
+
+
+def _group_dict(group: Group, design: Design) -> dict[str, Any]:
+    where = f"group {group.name!r}"
+    return {
+        "name": group.name,
+        "kind": str(group.kind),
+        "parent": group.parent,
+        "collapsed": group.collapsed,
+        "position": None if group.position is None else [_coordinate(c, f"{where}, position")
+                                                          for c in group.position],
+        "origin": {str(k): _plain(v, f"{where}, origin {k!r}") for k, v in group.origin.items()},
     }
 
 
@@ -258,6 +299,7 @@ class _NodeRecord(NamedTuple):
     inbound: list[list[tuple[str, int]]]
     position: tuple[float, float] | None
     config: dict[str, Any]
+    group: str | None = None
 
 
 class _DesignRecord(NamedTuple):
@@ -265,6 +307,7 @@ class _DesignRecord(NamedTuple):
     nodes: list[_NodeRecord]
     outputs: list[tuple[str, int]]
     inputs: list[str]
+    groups: list[Group] = []
 
 
 def _type_name(value: Any) -> str:
@@ -424,14 +467,55 @@ def _node_record(raw: Any, where: str) -> _NodeRecord:
     for c, call in enumerate(inbound_raw):
         _expect(call, list, f"{where}.inbound[{c}]", "a list of [layer, call] references")
         inbound.append([_ref_record(r, f"{where}.inbound[{c}][{s}]") for s, r in enumerate(call)])
-    position_raw = raw.get("position")
-    position = None
-    if position_raw is not None:
-        if (not isinstance(position_raw, list) or len(position_raw) != 2
-                or not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in position_raw)):
-            raise FileFormatError(f"{where}.position must be [x, y] or null, but is {json.dumps(position_raw)}")
-        position = (float(position_raw[0]), float(position_raw[1]))
-    return _NodeRecord(name, kind, lists_to_tuples(args), inbound, position, config)
+    position = _position(raw.get("position"), where)
+    group = raw.get("group")
+    if group is not None:
+        _expect(group, str, f"{where}.group", "a group name or null")
+    return _NodeRecord(name, kind, lists_to_tuples(args), inbound, position, config, group)
+
+
+def _position(raw: Any, where: str) -> tuple[float, float] | None:
+    if raw is None:
+        return None
+    if (not isinstance(raw, list) or len(raw) != 2
+            or not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in raw)):
+        raise FileFormatError(f"{where}.position must be [x, y] or null, but is {json.dumps(raw)}")
+    x, y = float(raw[0]), float(raw[1])
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise FileFormatError(f"{where}.position must be finite numbers, but is {json.dumps(raw)}")
+    return (x, y)
+
+
+def _group_records(raw: Any, where: str) -> list[Group]:
+    """The groups of a design, checked: unique names, known kinds, parents read before children."""
+    _expect(raw, list, where, "a list of groups")
+    groups: dict[str, Group] = {}
+    for i, item in enumerate(raw):
+        at = f"{where}[{i}]"
+        _expect(item, dict, at, "an object")
+        name = _expect(item.get("name"), str, f"{at}.name", "text")
+        at = f"{at} ({name!r})"
+        if not name:
+            raise FileFormatError(f"{at}.name must not be empty")
+        if name in groups:
+            raise FileFormatError(f"{where}: two groups are named {name!r}; group names must be unique")
+        kind_raw = item.get("kind", GroupKind.USER.value)
+        try:
+            kind = GroupKind(kind_raw)
+        except ValueError:
+            allowed = ", ".join(repr(k.value) for k in GroupKind)
+            raise FileFormatError(f"{at}.kind must be one of {allowed}, but is {json.dumps(kind_raw)}") from None
+        parent = item.get("parent")
+        if parent is not None:
+            _expect(parent, str, f"{at}.parent", "a group name or null")
+            if parent not in groups:
+                raise FileFormatError(f"{at}.parent names {parent!r}, which is not a group listed "
+                                      "before it")
+        collapsed = _expect(item.get("collapsed", False), bool, f"{at}.collapsed", "true or false")
+        origin = _expect(item.get("origin", {}), dict, f"{at}.origin", "an object")
+        check_argument_nesting(origin, f"group {name!r}, origin")
+        groups[name] = Group(name, kind, parent, collapsed, _position(item.get("position"), at), origin)
+    return list(groups.values())
 
 
 def _design_record(raw: Any, where: str = "design") -> _DesignRecord:
@@ -468,7 +552,13 @@ def _design_record(raw: Any, where: str = "design") -> _DesignRecord:
     for name_ in inputs:
         if name_ not in calls:
             raise FileFormatError(f"{where}.inputs names a layer {name_!r} that is not in the file")
-    return _DesignRecord(name, nodes, outputs, inputs)
+    groups = _group_records(raw.get("groups", []), f"{where}.groups")
+    known = {g.name for g in groups}
+    for node in nodes:
+        if node.group is not None and node.group not in known:
+            raise FileFormatError(f"layer {node.name!r} is in a group {node.group!r} that is not in "
+                                  f"{where}.groups")
+    return _DesignRecord(name, nodes, outputs, inputs, groups)
 
 
 # --- reading, step 2: records → Design ---------------------------------------------------------
@@ -478,9 +568,11 @@ def _build_design(record: _DesignRecord) -> Design:
     for n in record.nodes:
         inbound = [[TensorRef(s, c) for s, c in refs] for refs in n.inbound]
         try:
-            design.insert_node(Node(n.name, n.kind, dict(n.args), inbound, n.position, dict(n.config)))
+            design.insert_node(Node(n.name, n.kind, dict(n.args), inbound, n.position, dict(n.config),
+                                    n.group))
         except DesignError as exc:
             raise FileFormatError(str(exc)) from None
+    design.groups = {g.name: g for g in record.groups}
     design.outputs = [TensorRef(s, c) for s, c in record.outputs]
     design.inputs_order = list(record.inputs)
     return design

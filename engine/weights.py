@@ -130,14 +130,16 @@ def design_hash(design: Design) -> str:
 def structure_hash(design: Design) -> str:
     """SHA-256 of what the design computes, without its layout: its layers (names, kinds,
     arguments, Keras settings), their wiring, its inputs and outputs. Moving a card on the
-    canvas or renaming the design leaves it alone; any change of a layer does not.
+    canvas, grouping layers or renaming the design leaves it alone; any change of a layer does not.
 
     Trained weights belong to this structure: they still apply to a design that was only
     rearranged since the run (:func:`resolve_weights`)."""
     data = _design_dict(design)
     del data["name"]  # the design's (the Keras model's) name: no weight depends on it
+    data.pop("groups", None)  # groups only change how the design is shown
     for node in data["nodes"]:
         del node["position"]
+        node.pop("group", None)
     return _sha256(data)
 
 

@@ -17,7 +17,8 @@ from PySide6.QtGui import QUndoStack
 from engine.analysis import Analysis, analyse
 from engine.design import Design
 from engine.editing import (
-    AddNode, Connect, Disconnect, Move, Op, RemoveNode, Rename, RestoreNode, apply_op,
+    AddNode, Arrange, Connect, Disconnect, Move, Op, RemoveNode, Rename, RestoreNode, SetGroup, SetNodeGroup,
+    apply_op,
 )
 from engine.pixel_range import PixelRange
 from engine.training import TrainingSettings
@@ -31,6 +32,8 @@ class Document(QObject):
     nodeRemoved = Signal(str)
     nodeRenamed = Signal(str, str)
     nodeMoved = Signal(str)
+    arranged = Signal()                  # many cards moved at once (a layout): re-place them all
+    groupsChanged = Signal()             # a group was added, removed, collapsed, expanded or filled
     inputsChanged = Signal(str)          # the inbound connections of this node changed
     analysed = Signal()                  # self.analysis is new
     designReset = Signal()               # a whole new design (new, open, revert)
@@ -191,4 +194,8 @@ class Document(QObject):
                 self.inputsChanged.emit(target)
         elif isinstance(op, Move):
             self.nodeMoved.emit(op.name)
+        elif isinstance(op, Arrange):
+            self.arranged.emit()
+        elif isinstance(op, (SetGroup, SetNodeGroup)):
+            self.groupsChanged.emit()
         return inverse

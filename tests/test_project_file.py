@@ -365,7 +365,7 @@ def test_older_files_are_upgraded_one_version_at_a_time(tmp_path: Path, monkeypa
 def test_a_failing_migration_is_a_file_format_error(tmp_path: Path, monkeypatch):
     path = tmp_path / "old.convas"
     save_project(path, seed_design())
-    path.write_text(path.read_text().replace('"version": 2', '"version": 1'))
+    path.write_text(path.read_text().replace(f'"version": {project_file.VERSION}', '"version": 1'))
 
     def broken(doc: dict) -> dict:
         return doc["no such key"]
