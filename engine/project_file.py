@@ -307,7 +307,7 @@ class _DesignRecord(NamedTuple):
     nodes: list[_NodeRecord]
     outputs: list[tuple[str, int]]
     inputs: list[str]
-    groups: list[Group] = []
+    groups: tuple[Group, ...] = ()
 
 
 def _type_name(value: Any) -> str:
@@ -558,7 +558,7 @@ def _design_record(raw: Any, where: str = "design") -> _DesignRecord:
         if node.group is not None and node.group not in known:
             raise FileFormatError(f"layer {node.name!r} is in a group {node.group!r} that is not in "
                                   f"{where}.groups")
-    return _DesignRecord(name, nodes, outputs, inputs, groups)
+    return _DesignRecord(name, nodes, outputs, inputs, tuple(groups))
 
 
 # --- reading, step 2: records → Design ---------------------------------------------------------
