@@ -2,12 +2,16 @@
 
 Goals (issue 2): seed CNN ≤ 1 ms; 1,000 layers ≤ 50 ms; linear growth; ≥ 100× faster than Keras
 building the same model (measured here, in the same run, where Keras can build it at all).
+Issue 14 adds the analysis after an edit (incremental: only what is downstream of the edit and
+changed is analysed again): one argument of the middle convolution, which changes a few shapes,
+and its kernel size, which changes the receptive field of every layer after it.
 Run: uv run python benchmarks/bench_analysis.py [--no-keras]
 """
 
 from __future__ import annotations
 
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -77,6 +81,42 @@ def main() -> None:
             keras_text = "not attempted (fails at 1,000)"
         print(f"{label:<22}{t * 1000:>9.3f} ms{t / len(design) * 1e6:>9.1f} µs  {keras_text:<34}{ratio_text:>9}")
     print("growth is linear when the per-layer time stays flat from 100 to 10,000 layers")
+    incremental()
+
+
+class _Editing:
+    """One design edited again and again, each analysis made from the one before."""
+
+    def __init__(self, design: Design, layer: str) -> None:
+        self.design, self.layer = design, layer
+        self.analysis = analyse(design)
+
+    def median_edit(self, arg: str, values: tuple, repeat: int) -> float:
+        """Median seconds to analyse after setting ``arg`` to each of ``values`` in turn (every
+        edit changes the value, so every analysis has work to do)."""
+        from engine.editing import SetArg, apply_op
+
+        times = []
+        for i in range(repeat):
+            apply_op(self.design, SetArg(self.layer, arg, values[i % len(values)]))
+            t = time.perf_counter()
+            self.analysis = analyse(self.design, previous=self.analysis, touched={self.layer})
+            times.append(time.perf_counter() - t)
+        return statistics.median(times)
+
+
+def incremental() -> None:
+    print(f"\n{'after an edit (median)':<22}{'filters':>12}{'kernel_size':>14}{'full':>12}")
+    for n in (1000, 10000):
+        design = conv_stack(n)
+        convs = [node.name for node in design if node.kind == "Conv2D"]
+        editing = _Editing(design, convs[len(convs) // 2])
+        filters = editing.median_edit("filters", (16, 8), 15)
+        kernel = editing.median_edit("kernel_size", (5, 3), 7)
+        t = time.perf_counter()
+        analyse(design)
+        full = time.perf_counter() - t
+        print(f"{n:,} layers{'':<12}{filters * 1000:>9.3f} ms{kernel * 1000:>11.3f} ms{full * 1000:>9.3f} ms")
 
 
 if __name__ == "__main__":

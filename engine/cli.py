@@ -7,7 +7,9 @@ Every failure is a message on stderr and an exit status, never a traceback:
   cannot build or train, and a loss that became NaN (the model is then not saved); and an
   internal error (a bug: "internal error: …; please report it", the traceback in
   :func:`engine.internal_error.cli_log_path`, or on stderr with ``--debug``).
-- 2: an unreadable or unsupported file, bad arguments; for ``train`` also a dataset that cannot
+- 2: an unreadable or unsupported file, bad arguments (``summary`` of a Keras model with layers
+  Convas does not know first prints the table of what it read, those layers marked, then lists
+  them with their reasons); for ``train`` also a dataset that cannot
   be loaded or does not fit the design (listed under "cannot train:") and an output that cannot
   be written (decided by the error's type: :func:`engine.errors.destination_refusal`).
 - 130: ``train`` interrupted by Ctrl+C (SIGINT): the first one stops training after the current
@@ -164,10 +166,11 @@ def _stdout_unicode() -> bool:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from .files import load_design
+    from .files import load_design_report
+    from .keras_import import unsupported_message
 
     try:
-        design = load_design(args.path)
+        design, unsupported = load_design_report(args.path)
     except ConvasError as exc:
         print(f"convas: {exc}", file=sys.stderr)
         return EXIT_UNREADABLE
@@ -181,10 +184,17 @@ def cmd_summary(args: argparse.Namespace) -> int:
         print(json.dumps(summary_dict(design, analysis), indent=2))
     else:
         print(summary_text(design, analysis, unicode=_stdout_unicode()))
+    shown_as_cards = {layer.name for layer in unsupported}
     for problem in analysis.problems:
+        if problem.node in shown_as_cards:
+            continue  # listed below, with the reason import found
         who = problem.node or design.name
         prefix = "" if problem.severity == Severity.ERROR else "warning: "
         print(printable(f"{who}: {prefix}{problem.message}"), file=sys.stderr)
+    if unsupported:
+        for line in f"convas: {unsupported_message(Path(args.path).name, unsupported)}".splitlines():
+            print(printable(line), file=sys.stderr)
+        return EXIT_UNREADABLE
     return EXIT_OK if analysis.valid else EXIT_INVALID
 
 

@@ -212,6 +212,26 @@ def apply_op(design: Design, op: Op) -> Op:
     raise TypeError(f"not an edit: {op!r}")
 
 
+def touched_by(design: Design, op: Op) -> set[str] | None:
+    """The layers whose analysis ``op`` may change directly, from ``design`` as it is before the
+    op: those it adds, removes, renames, re-argues or reconnects, and the readers of a layer it
+    removes or renames. The incremental analysis starts from them (``analyse(previous=,
+    touched=)``). None for an op this does not know: analyse everything."""
+    if isinstance(op, (AddNode, SetArg)):
+        return {op.name}
+    if isinstance(op, RemoveNode):
+        return {op.name} | {n for n, _c, _s in design.consumers(op.name)}
+    if isinstance(op, RestoreNode):
+        return {op.node.name, *(c[0] for c in op.consumers)}
+    if isinstance(op, (Connect, Disconnect)):
+        return {op.target}
+    if isinstance(op, Rename):
+        return {op.old, op.new} | {n for n, _c, _s in design.consumers(op.old)}
+    if isinstance(op, (Move, Arrange, SetGroup, SetNodeGroup)):
+        return set()  # where cards are drawn and how they are grouped: no analysis reads it
+    return None
+
+
 def apply_all(design: Design, ops: list[Op]) -> list[Op]:
     """Apply ops in order; returns the inverses in the order that undoes them."""
     return [apply_op(design, op) for op in ops][::-1]

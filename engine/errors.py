@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import re
 from collections.abc import Iterator
+from typing import Any
 
 
 class ConvasError(Exception):
@@ -16,11 +17,19 @@ class FileFormatError(ConvasError):
 
 
 class UnsupportedLayerError(ConvasError):
-    """A model uses layers Convas does not know (custom classes, Lambda, ...), listed by name."""
+    """A model uses layers Convas does not know (custom classes, Lambda, ...), listed by name.
 
-    def __init__(self, message: str, layers: list[str] | None = None) -> None:
+    When the rest of the model could be read, ``design`` is it (each such layer an unsupported
+    node) and ``unsupported`` lists them (:class:`engine.keras_import.UnsupportedLayer` values),
+    so that a caller can still show what was read; both are empty for a model with no layers to
+    show (a subclassed model)."""
+
+    def __init__(self, message: str, layers: list[str] | None = None, *, design: Any = None,
+                 unsupported: list[Any] | None = None) -> None:
         super().__init__(message)
         self.layers = list(layers or [])
+        self.design = design
+        self.unsupported = list(unsupported or [])
 
 
 # The system's ways of saying a destination cannot take a file: full, over quota, read-only,

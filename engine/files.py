@@ -1,12 +1,24 @@
-"""Open any design file Convas reads, choosing the reader by content and name."""
+"""Open any design file Convas reads, choosing the reader by content and name.
+
+Two ways in: :func:`load_design_report` returns the design with every layer Convas does not know
+shown as an unsupported node (see :mod:`engine.keras_import`) and the list of those layers, for
+callers that show a partial model (the window: "3 layers are shown as unsupported cards", the CLI's
+summary); :func:`load_design` is strict, for callers that need a design they can build (train,
+export): such a file raises :class:`~engine.errors.UnsupportedLayerError`, which names every such
+layer and carries what was read.
+"""
 
 from __future__ import annotations
 
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .design import Design
 from .errors import FileFormatError
+
+if TYPE_CHECKING:
+    from .keras_import import KerasImport, UnsupportedLayer
 
 SUPPORTED = ".convas (Convas project), .keras (Keras 3 model) or .json (Keras model.to_json())"
 
@@ -14,10 +26,25 @@ SUPPORTED = ".convas (Convas project), .keras (Keras 3 model) or .json (Keras mo
 def load_design(path: str | Path) -> Design:
     """Read a ``.convas`` project, a ``.keras`` model or a Keras JSON architecture.
 
-    Raises :class:`~engine.errors.FileFormatError` (or ``UnsupportedLayerError``) with a message
-    for the user; never runs code from the file.
+    Raises :class:`~engine.errors.FileFormatError` (or ``UnsupportedLayerError`` for a model with
+    layers Convas does not know) with a message for the user; never runs code from the file.
     """
-    from .keras_import import load_keras_design
+    from .keras_import import require_supported
+
+    return require_supported(_read(path), Path(path).name)
+
+
+def load_design_report(path: str | Path) -> tuple[Design, list[UnsupportedLayer]]:
+    """Like :func:`load_design`, but a Keras model with layers Convas does not know still opens:
+    the design holds each as an unsupported node, and the list says which (empty for a project
+    or a fully supported model). ``UnsupportedLayerError`` only for a subclassed model, which has
+    no layers to show."""
+    result = _read(path)
+    return result.design, list(result.unsupported)
+
+
+def _read(path: str | Path) -> KerasImport:
+    from .keras_import import KerasImport, import_keras_file
     from .project_file import load_project
 
     path = Path(path)
@@ -34,14 +61,17 @@ def load_design(path: str | Path) -> Design:
         raise FileFormatError(f"{path} is {kind}, not a design file; give a {SUPPORTED} file")
     suffix = path.suffix.lower()
     if suffix == ".convas":
-        return load_project(path).design
+        return KerasImport(load_project(path).design, [], {})
     if suffix in (".keras", ".zip"):
         from .embedded_design import restore_design
-        return restore_design(path, load_keras_design(path))
+        result = import_keras_file(path)
+        if result.unsupported:  # Convas never exports such a model: no design of its own inside
+            return result
+        return result._replace(design=restore_design(path, result.design))
     if suffix == ".json":
         if _is_convas_json(path):
-            return load_project(path).design
-        return load_keras_design(path)
+            return KerasImport(load_project(path).design, [], {})
+        return import_keras_file(path)
     raise FileFormatError(f"{path.name}: unknown file type {suffix or '(none)'}; Convas reads {SUPPORTED}")
 
 

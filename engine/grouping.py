@@ -8,6 +8,7 @@ same step, so that the cards make room for what is now shown.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
@@ -29,9 +30,23 @@ def _with_layout(design: Design, ops: list[Op]) -> list[Op]:
     """``ops`` followed by the layout of the design they make."""
     from .editing import apply_all
 
-    trial = design.copy()
+    trial = _trial_copy(design) if all(isinstance(op, (SetGroup, SetNodeGroup)) for op in ops) else design.copy()
     apply_all(trial, ops)
     return [*ops, arrange(trial)]
+
+
+def _trial_copy(design: Design) -> Design:
+    """A copy of ``design`` that group ops may change without touching it: those only rebind a
+    layer's ``group`` and the entries of ``groups`` (a :class:`Group` is frozen), so the layers
+    are copied shallowly and their arguments, connections and configs are shared. Far cheaper
+    than a deep copy of a 1,000-layer design."""
+    trial = copy.copy(design)
+    trial.nodes = {name: copy.copy(node) for name, node in design.nodes.items()}
+    trial.groups = dict(design.groups)
+    trial.outputs = list(design.outputs)
+    trial.inputs_order = list(design.inputs_order)
+    trial._name_counters = dict(design._name_counters)
+    return trial
 
 
 def group_problem(design: Design, name: str) -> str | None:
@@ -128,29 +143,53 @@ class GroupSummary:
 
 def group_summary(design: Design, analysis: Analysis, group: str) -> GroupSummary:
     """Sum up ``group`` (its sub-groups included) from ``analysis``."""
-    members = set(design.group_members(group))
-    entering: dict[TensorRef, None] = {}
-    leaving: dict[TensorRef, None] = {}
-    outputs = set(design.output_refs())
-    for name in members:
-        for refs in design.nodes[name].inbound:
-            for ref in refs:
-                if ref.node not in members:
-                    entering[ref] = None
+    return group_summaries(design, analysis, [group])[group]
+
+
+def group_summaries(design: Design, analysis: Analysis, groups: Iterable[str]) -> dict[str, GroupSummary]:
+    """:func:`group_summary` of each of ``groups`` (those of the design), reading the design
+    once for all of them: refreshing the cards of 60 groups of a 1,000-layer design walks its
+    connections once, not 60 times."""
+    wanted = [g for g in dict.fromkeys(groups) if g in design.groups]
+    if not wanted:
+        return {}
+    targets = set(wanted)
+    # The wanted groups each layer is in (its chain of groups, innermost first).
+    chains: dict[str | None, tuple[str, ...]] = {None: ()}
+    within: dict[str, tuple[str, ...]] = {}
     for node in design.nodes.values():
-        if node.name in members:
-            continue
+        chain = chains.get(node.group)
+        if chain is None:
+            chain = chains[node.group] = tuple(g for g in design.group_chain(node.group) if g in targets)
+        within[node.name] = chain
+    members: dict[str, list[str]] = {g: [] for g in wanted}
+    for name, chain in within.items():
+        for g in chain:
+            members[g].append(name)
+    entering: dict[str, dict[TensorRef, None]] = {g: {} for g in wanted}
+    leaving: dict[str, dict[TensorRef, None]] = {g: {} for g in wanted}
+    # A connection enters every group its target is in and its source is not, and leaves every
+    # group its source is in and its target is not; both in the order the old walk met them:
+    # entries in the group's layer order, exits in the consumers' order.
+    exits: list[tuple[str, TensorRef, tuple[str, ...]]] = []
+    for node in design.nodes.values():
+        inner = within[node.name]
         for refs in node.inbound:
             for ref in refs:
-                if ref.node in members:
-                    leaving[ref] = None
-    for ref in outputs:
-        if ref.node in members:
-            leaving[ref] = None
-    if not entering:  # a group holding the model's inputs: they are what enters it
-        for name in design.input_names():
-            if name in members:
-                entering[TensorRef(name)] = None
+                outer = within.get(ref.node, ())
+                if inner:
+                    for g in inner:
+                        if g not in outer:
+                            entering[g][ref] = None
+                if outer:
+                    exits.append((node.name, ref, tuple(g for g in outer if g not in inner)))
+    for _target, ref, left in exits:
+        for g in left:
+            leaving[g][ref] = None
+    for ref in design.output_refs():
+        for g in within.get(ref.node, ()):
+            leaving[g][ref] = None
+    inputs = design.input_names()
 
     def shape(ref: TensorRef) -> Shape | None:
         report = analysis.nodes.get(ref.node)
@@ -158,13 +197,21 @@ def group_summary(design: Design, analysis: Analysis, group: str) -> GroupSummar
             return None
         return report.output_shapes[ref.call]
 
-    reports = [analysis.nodes[n] for n in members if n in analysis.nodes]
-    return GroupSummary(
-        layers=len(members),
-        inputs=tuple(shape(r) for r in entering),
-        outputs=tuple(shape(r) for r in leaving),
-        trainable_params=sum(r.trainable_params for r in reports),
-        non_trainable_params=sum(r.non_trainable_params for r in reports),
-        macs=sum(r.macs for r in reports),
-        errors=sum(len(r.errors) for r in reports),
-    )
+    found: dict[str, GroupSummary] = {}
+    for g in wanted:
+        inside = members[g]
+        entries = entering[g]
+        if not entries:  # a group holding the model's inputs: they are what enters it
+            held = set(inside)
+            entries = {TensorRef(name): None for name in inputs if name in held}
+        reports = [analysis.nodes[n] for n in inside if n in analysis.nodes]
+        found[g] = GroupSummary(
+            layers=len(inside),
+            inputs=tuple(shape(r) for r in entries),
+            outputs=tuple(shape(r) for r in leaving[g]),
+            trainable_params=sum(r.trainable_params for r in reports),
+            non_trainable_params=sum(r.non_trainable_params for r in reports),
+            macs=sum(r.macs for r in reports),
+            errors=sum(len(r.errors) for r in reports),
+        )
+    return found

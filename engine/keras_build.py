@@ -5,6 +5,12 @@ catalogue normalises them (defaults filled in) plus the node's ``config`` (other
 such as initialisers, kept verbatim). A node applied several times (a shared layer) becomes one
 layer object called once per application, so its weights are shared exactly as in the design.
 
+Most kinds are the ``keras.layers`` class of their name; the others are created from the module
+Keras keeps them in (:func:`engine.layers.keras_class_of`): Keras's helper layers of
+``keras.applications``, and operations (``OpsAdd`` is ``keras.src.ops.numpy.Add``), which are
+created under the node's name and called on their operands (``add(x, 3.0)``, ``add(a, b)``) as
+``keras.ops.add`` does, so that the model records the same operation the design was read from.
+
 Keras is imported inside the functions only: importing this module costs nothing.
 """
 
@@ -15,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .design import Design, Node, TensorRef, call_order
 from .errors import ConvasError, first_line
-from .layers import CATALOGUE, Param, ParamKind
+from .layers import CATALOGUE, OPERATIONS, Param, ParamKind, keras_class_of
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .analysis import Analysis
@@ -43,6 +49,9 @@ def keras_arguments(node: Node) -> dict[str, Any]:
     user edits. Raises :class:`KerasBuildError` when an argument is invalid.
     """
     spec = CATALOGUE.get(node.kind)
+    marker = node.config.get("unsupported")
+    if isinstance(marker, dict) and isinstance(marker.get("reason"), str):
+        raise KerasBuildError(f"{node.name}: {marker['reason']}", node.name)
     if spec is None:
         raise KerasBuildError(f"{node.name}: {node.kind} is not a layer type Convas supports",
                               node.name)
@@ -66,6 +75,32 @@ def _keras_value(param: Param, value: Any) -> Any:
     return value
 
 
+def keras_class(kind: str) -> Any:
+    """The Keras class that builds ``kind`` (a layer class, or an operation class)."""
+    import importlib
+
+    import keras
+
+    module, name = keras_class_of(kind)
+    owner = keras.layers if module == "keras.layers" else importlib.import_module(module)
+    return getattr(owner, name)
+
+
+def operands(node: Node, inbound: list[Any]) -> list[Any]:
+    """The operands of an operation node, in order: its two input tensors, or its one input and
+    its number on the side it was given. :class:`KerasBuildError` when the count does not fit."""
+    args, problems = CATALOGUE[node.kind].normalise(node.args)
+    if problems:
+        raise KerasBuildError(f"{node.name}: {'; '.join(problems.values())}", node.name)
+    scalar = args["scalar"]
+    wanted = 2 if scalar is None else 1
+    if len(inbound) != wanted:
+        raise KerasBuildError(f"{node.name}: takes {wanted} input tensor(s) but has {len(inbound)}", node.name)
+    if scalar is None:
+        return list(inbound)
+    return [scalar, inbound[0]] if args["scalar_first"] else [inbound[0], scalar]
+
+
 def execution_order(design: Design) -> list[TensorRef]:
     """Every call in an order where each comes after the calls feeding it.
 
@@ -85,7 +120,8 @@ def execution_order(design: Design) -> list[TensorRef]:
 @dataclass
 class KerasGraph:
     """The Keras tensors of a design: ``inputs`` in ``design.input_names()`` order, the output
-    tensor of every call of every node, and one layer object per (non-input) node."""
+    tensor of every call of every node, and one layer object per (non-input) node (an operation
+    object for an operation node)."""
 
     inputs: list[Any]
     tensors: dict[TensorRef, Any]
@@ -121,11 +157,16 @@ def build_keras_graph(design: Design) -> KerasGraph:
                 tensors[ref] = _keras_input(keras, node)
                 continue
             if node.name not in layers:
-                layer_class = getattr(keras.layers, node.kind)
-                layers[node.name] = layer_class(name=node.name, **keras_arguments(node))
+                kwargs = keras_arguments(node)
+                if node.kind in OPERATIONS:  # named as in the design; its operands are call arguments
+                    kwargs = {}
+                layers[node.name] = keras_class(node.kind)(name=node.name, **kwargs)
             inbound = [tensors[r] for r in node.inbound[ref.call]]
-            # Merge layers take a list of tensors, every other layer a single tensor.
-            if CATALOGUE[node.kind].max_inputs == 1:
+            # Merge layers take a list of tensors, operations their operands, every other layer a
+            # single tensor.
+            if node.kind in OPERATIONS:
+                tensors[ref] = layers[node.name](*operands(node, inbound))
+            elif CATALOGUE[node.kind].max_inputs == 1:
                 if len(inbound) != 1:
                     raise KerasBuildError(f"{node.name}: takes 1 input but has {len(inbound)}", node.name)
                 tensors[ref] = layers[node.name](inbound[0])

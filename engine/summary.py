@@ -159,12 +159,16 @@ def summary_text(design: Design, analysis: Analysis, unicode: bool = True) -> st
             lines.append(line([p[k] if k < len(p) else "" for p in parts], box["row"]))
         lines.append(rule("mid") if n < len(rows) - 1 else rule("bot"))
     a = analysis
+    unknown = len(a.unsupported)  # layers Convas does not know: their weights and costs are not counted
+    of_unknown = f"of {unknown} unsupported layer{'s' if unknown != 1 else ''}, unknown"
     lines += [
         f" Total params: {exact_count(a.total_params)} ({human_bytes(a.weight_bytes)})",
+        *([f" + parameters {of_unknown}"] if unknown else []),
         f" Trainable params: {exact_count(a.trainable_params)} ({human_bytes(4 * a.trainable_params)})",
         f" Non-trainable params: {exact_count(a.non_trainable_params)} "
         f"({human_bytes(4 * a.non_trainable_params)})",
         f" MACs per sample: {human_count(a.macs)} ({exact_count(a.macs)})",
+        *([f" + MACs {of_unknown}"] if unknown else []),
         f" Activation memory, batch {a.batch_size}: {human_bytes(a.activation_bytes)} kept for training, "
         f"{human_bytes(a.peak_inference_bytes)} peak for inference",
     ]

@@ -254,10 +254,11 @@ def load_keras_model(path: str | os.PathLike[str]) -> Any:
 
 def transfer_weights(model: Any, path: str | os.PathLike[str], *, strict: bool) -> list[str]:
     """Copy into ``model`` the weights of the same-named layers of the ``.keras`` file ``path``.
-    Strict (exports): a layer missing there, or with other shapes, is a :class:`WeightsError`
-    naming it. Lenient (training an edited design): such layers keep fresh weights and are
-    returned."""
-    source = {layer.name: layer for layer in load_keras_model(path).layers}
+    Layers of models nested in that file count too, under the names import gave them
+    (:func:`source_layers`). Strict (exports): a layer missing there, or with other shapes, is a
+    :class:`WeightsError` naming it. Lenient (training an edited design): such layers keep fresh
+    weights and are returned."""
+    source = source_layers(load_keras_model(path), path)
     name = Path(path).name
     left_fresh = []
     for layer in model.layers:
@@ -277,6 +278,36 @@ def transfer_weights(model: Any, path: str | os.PathLike[str], *, strict: bool) 
                                f"the design needs {[tuple(w.shape) for w in mine]}")
         layer.set_weights(theirs.get_weights())
     return left_fresh
+
+
+def source_layers(source: Any, path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The layers of the Keras model ``source`` (loaded from ``path``) by the names a design
+    imported from ``path`` gives them: its own layers by their names, and the layers of the
+    models nested in it (at any depth) by the names import gave them when it flattened them
+    (:attr:`engine.keras_import.KerasImport.paths`, read from the file's config: one rule)."""
+    import keras
+
+    from .keras_import import keras_layer_paths, read_keras_config
+
+    by_path: dict[tuple[str, ...], Any] = {}
+    stack: list[tuple[tuple[str, ...], Any]] = [((), source)]
+    while stack:
+        prefix, owner = stack.pop()
+        for layer in owner.layers:
+            key = prefix + (layer.name,)
+            if isinstance(layer, keras.Model):
+                stack.append((key, layer))
+            else:
+                by_path[key] = layer
+    found = {key[0]: layer for key, layer in by_path.items() if len(key) == 1}
+    try:
+        paths = keras_layer_paths(read_keras_config(Path(path)))
+    except ConvasError:  # a config Convas cannot read: nested layers keep their own names
+        paths = {key[-1]: key for key in by_path if len(key) > 1}
+    for design_name, keras_path in paths.items():
+        if keras_path in by_path:
+            found.setdefault(design_name, by_path[keras_path])
+    return found
 
 
 def model_with_weights(design: Design, source: WeightsSource, *, strict: bool,

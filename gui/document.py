@@ -2,7 +2,10 @@
 
 The document owns the truth; the canvas, inspector and summary only mirror it through the
 signals below. Every change goes through :meth:`Document.edit` (one undoable step made of engine
-ops); the design is re-analysed once per step, when the undo stack's index moves.
+ops); the design is re-analysed once per step, when the undo stack's index moves. That analysis
+is incremental: :meth:`Document.apply` notes the layers each op touched (:func:`engine.editing.touched_by`), and
+only what lies downstream of them is analysed again (``analysis.changes`` names the reports that
+are new, so the views redraw only those).
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ from PySide6.QtGui import QUndoStack
 from engine.analysis import Analysis, analyse
 from engine.design import Design
 from engine.editing import (
-    AddNode, Arrange, Connect, Disconnect, Move, Op, RemoveNode, Rename, RestoreNode, SetGroup, SetNodeGroup,
-    apply_op,
+    AddNode, Arrange, Connect, Disconnect, Move, Op, RemoveNode, Rename, RestoreNode, SetGroup,
+    SetNodeGroup, apply_op, touched_by,
 )
 from engine.pixel_range import PixelRange
 from engine.training import TrainingSettings
@@ -52,14 +55,19 @@ class Document(QObject):
         self.training_error: str | None = None   # why the opened file's settings were unusable
         self.batch_size = 32
         self._unsaved_without_history = False
+        self._resetting = False
         self.undo_stack = QUndoStack(self)
         self.undo_stack.indexChanged.connect(self._on_index_changed)
         self.undo_stack.cleanChanged.connect(self._on_clean_changed)
+        # The layers the ops applied since the last analysis touched (None: anything may have
+        # changed, so the next analysis is a full one).
+        self._touched: set[str] | None = None
         self.analysis: Analysis = self._analyse()
 
     @Slot(int)
     def _on_index_changed(self, _index: int) -> None:
-        self.reanalyse()
+        if not self._resetting:
+            self.reanalyse()
 
     @Slot(bool)
     def _on_clean_changed(self, clean: bool) -> None:
@@ -103,8 +111,13 @@ class Document(QObject):
         self.training = training if training is not None else TrainingSettings()
         self.training_error = training_error
         self._unsaved_without_history = False
-        self.undo_stack.clear()
-        self.undo_stack.setClean()
+        self._touched = None
+        self._resetting = True  # clearing the history moves its index: no analysis of that
+        try:
+            self.undo_stack.clear()
+            self.undo_stack.setClean()
+        finally:
+            self._resetting = False
         # Analysed before anyone hears of the new design: designReset handlers read the analysis.
         self.analysis = self._analyse()
         self.designReset.emit()
@@ -146,12 +159,19 @@ class Document(QObject):
         self.reanalyse()
 
     def reanalyse(self) -> None:
+        """Analyse the design again (after an edit, or at a new batch size or pixel range) and
+        tell the views."""
         self.analysis = self._analyse()
         self.analysed.emit()
 
     def _analyse(self) -> Analysis:
-        """The analysis at the batch size shown, knowing the range the training data delivers."""
-        return analyse(self.design, self.batch_size, input_range=self.training.pixel_range)
+        """The analysis at the batch size shown, knowing the range the training data delivers:
+        from the previous one when the ops applied since say what they touched."""
+        touched, self._touched = self._touched, set()
+        if touched is None:
+            return analyse(self.design, self.batch_size, input_range=self.training.pixel_range)
+        return analyse(self.design, self.batch_size, input_range=self.training.pixel_range,
+                       previous=self.analysis, touched=touched)
 
     # --- editing --------------------------------------------------------------------------
 
@@ -175,6 +195,12 @@ class Document(QObject):
         if isinstance(op, (RemoveNode, Rename)):
             name = op.name if isinstance(op, RemoveNode) else op.old
             readers = sorted({n for n, _c, _s in self.design.consumers(name)})
+        if self._touched is not None:
+            touched = touched_by(self.design, op)
+            if touched is None:
+                self._touched = None
+            else:
+                self._touched |= touched
         inverse = apply_op(self.design, op)
         if isinstance(op, AddNode):
             self.nodeAdded.emit(op.name)

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.analysis import NodeReport, Problem, Severity
+from engine.analysis import Analysis, NodeReport, Problem, Severity
 from engine.design import DesignError
 from engine.editing import EditRefused, SetArg, plan_fix, plan_rename
 from engine.layers import CATALOGUE, Fix, FixAction
@@ -628,6 +628,7 @@ class InspectorWidget(QWidget):
         self.document = document
         self._name: str | None = None
         self._kind: str | None = None
+        self._shown: tuple[Analysis | None, int] = (None, 0)  # the analysis and batch size shown
         self._rows: dict[str, _ArgRow] = {}
         self._problem_key: tuple = ()
         self._fix_buttons: list[QPushButton] = []
@@ -977,6 +978,12 @@ class InspectorWidget(QWidget):
         if self._name is not None and self._name not in self.document.design.nodes:
             self.show_node(None)
             return
+        analysis = self.document.analysis
+        shown, batch = self._shown
+        self._shown = (analysis, analysis.batch_size)
+        changed = analysis.changed_since(shown)
+        if changed is not None and self._name not in changed and batch == analysis.batch_size:
+            return  # the layer shown has the very report it had (an edit elsewhere)
         self.show_node(self._name)
 
     def _on_reset(self) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QByteArray, QEvent, QRect, QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import (
@@ -16,10 +17,12 @@ from PySide6.QtWidgets import (
 
 from engine import __version__
 from engine.design import Design
-from engine.editing import EditRefused, Move, OnNode, plan_delete, plan_paste, plan_place, plan_rename
+from engine.editing import (
+    Arrange, EditRefused, OnNode, Op, apply_all, plan_delete, plan_paste, plan_place, plan_rename,
+)
 from engine.errors import ConvasError
 from engine.examples import example_names, example_title, load_example, seed_design
-from engine.layout import layered_positions
+from engine.grouping import arrange, group_problem, plan_ungroup
 from engine.project_file import load_project, save_project
 from engine.summary import human_bytes, human_count
 from engine.training import TrainingSettings
@@ -42,9 +45,13 @@ from .undo_shortcuts import UndoShortcutRouter
 from .widgets import ElidedLabel, sentence
 from .workers import wait_all as wait_for_workers
 
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from engine.keras_import import UnsupportedLayer
+
 PROJECT_FILTER = "Convas projects (*.convas)"
 KERAS_FILTER = "Keras models (*.keras *.json)"
 MAX_RECENT = 8
+OVERVIEW_KEY = "canvas/overview"  # View → Show Overview, remembered between runs
 
 # Window geometry and dock layout, saved on close and restored on start. Bump LAYOUT_VERSION
 # when the docks change so much that an old layout would be worse than the default.
@@ -54,6 +61,26 @@ STATE_KEY = "window/state"
 LAYOUT_VERSION = 1
 DEFAULT_SIZE = QSize(1440, 900)
 SCREEN_SHARE = 0.9  # a first window takes at most this share of the screen's free area
+
+
+# How many unsupported layers the "Opened with unsupported layers" message names one by one.
+_UNSUPPORTED_SHOWN = 8
+
+
+def unsupported_warnings(unsupported: Sequence[UnsupportedLayer]) -> list[str]:
+    """What the user reads after opening a model with layers Convas does not know: they are on
+    the canvas as grey "unsupported" cards, the model cannot be trained or exported until each is
+    replaced, and why each one is unsupported."""
+    if not unsupported:
+        return []
+    count = "1 layer" if len(unsupported) == 1 else f"{len(unsupported)} layers"
+    shown = "\n".join(f"• {u}" for u in unsupported[:_UNSUPPORTED_SHOWN])
+    more = len(unsupported) - _UNSUPPORTED_SHOWN
+    if more > 0:
+        shown += f"\n… and {more} more (see the Problems panel)"
+    return [f"{count} of this model are not layers Convas knows. They are shown as grey "
+            "“unsupported” cards, with every other layer analysed around them; replace or delete "
+            "each before training or exporting.\n\n" + shown]
 
 
 def default_geometry(available: QRect) -> QRect:
@@ -220,6 +247,17 @@ class MainWindow(QMainWindow):
         self.act_fit = self._action("&Fit to Window", self.view.fit_to_view, "Ctrl+Shift+F")
         self.act_layout = self._action("Auto &Layout", self.auto_layout, "Ctrl+L",
                                        "Arrange the layers top to bottom")
+        self._build_group_actions()
+        find = self.view.find_bar
+        self.act_find = self._action("&Find…", find.open_bar, K.Find,
+                                     "Find a layer or group on the canvas by name or layer type")
+        self.act_find_next = self._action("Find &Next", find.find_next, [QKeySequence("F3")])
+        self.act_find_previous = self._action("Find Pre&vious", find.find_previous, [QKeySequence("Shift+F3")])
+        self.act_overview = self._action("Show &Overview", self.set_overview_shown,
+                                         tip="A map of the whole design in the canvas's corner")
+        self.act_overview.setCheckable(True)
+        self.act_overview.setChecked(str(self.settings.value(OVERVIEW_KEY, "true")).lower() == "true")
+        self.view.minimap.set_wanted(self.act_overview.isChecked())
         self.act_reset_layout = self._action("&Reset Layout", self.reset_layout,
                                              tip="Put every panel back where it started and resize the window")
         self.act_show_training = self._action("Training &Panel", self.show_training_panel, "Ctrl+Shift+T",
@@ -262,11 +300,17 @@ class MainWindow(QMainWindow):
         edit.addActions([self.act_cut, self.act_copy, self.act_paste, self.act_duplicate, self.act_delete])
         edit.addSeparator()
         edit.addActions([self.act_rename, self.act_select_all])
+        edit.addSeparator()
+        edit.addActions([self.act_group, self.act_ungroup])
+        edit.addSeparator()
+        edit.addActions([self.act_find, self.act_find_next, self.act_find_previous])
 
         view = bar.addMenu("&View")
         view.addActions([self.act_zoom_in, self.act_zoom_out, self.act_zoom_reset, self.act_fit])
+        view.addAction(self.act_overview)
         view.addSeparator()
         view.addAction(self.act_layout)
+        view.addActions([self.act_expand_groups, self.act_collapse_groups])
         view.addSeparator()
         for dock in self._docks.values():
             view.addAction(dock.toggleViewAction())
@@ -368,16 +412,17 @@ class MainWindow(QMainWindow):
         dock.raise_()
 
     def _select_and_centre(self, name: str) -> None:
-        self.scene.select_nodes([name])
-        item = self.scene.node_item(name)
-        if item is not None:
-            self.view.centerOn(item)
+        """A problem was clicked: reveal, select and centre its layer at a readable zoom."""
+        self.view.show_layer(name)
 
     def _select_from_summary(self, name: str) -> None:
-        self.scene.select_nodes([name])
-        item = self.scene.node_item(name)
-        if item is not None:
-            self.view.ensureVisible(item)
+        """A Summary row was picked: the canvas shows that layer the same way."""
+        self.view.show_layer(name)
+
+    def set_overview_shown(self, shown: bool) -> None:
+        """View → Show Overview: the minimap in the canvas's corner, remembered."""
+        self.view.minimap.set_wanted(shown)
+        self.settings.setValue(OVERVIEW_KEY, "true" if shown else "false")
 
     # --- editing --------------------------------------------------------------------------
 
@@ -401,7 +446,7 @@ class MainWindow(QMainWindow):
         self.scene.select_nodes([plan.name] if plan.name else [])
 
     def delete_selection(self) -> None:
-        names = self.scene.selected_node_names()
+        names = self.scene.selected_layers()  # a selected group's card or frame takes its layers
         edges = self.scene.selected_edges()
         if not names and not edges:
             return
@@ -409,12 +454,12 @@ class MainWindow(QMainWindow):
         self.document.edit(what, plan_delete(self.document.design, names, edges))
 
     def copy(self) -> None:
-        names = self.scene.selected_node_names()
+        names = self.scene.selected_layers()
         if names:
             QGuiApplication.clipboard().setMimeData(nodes_to_mime(self.document.design, names))
 
     def cut(self) -> None:
-        names = self.scene.selected_node_names()
+        names = self.scene.selected_layers()
         if names:
             self.copy()
             self.document.edit("Cut", plan_delete(self.document.design, names))
@@ -429,7 +474,7 @@ class MainWindow(QMainWindow):
         self.scene.select_nodes(names)
 
     def duplicate(self) -> None:
-        names = self.scene.selected_node_names()
+        names = self.scene.selected_layers()
         if not names:
             return
         nodes = nodes_from_mime(nodes_to_mime(self.document.design, names))
@@ -457,10 +502,76 @@ class MainWindow(QMainWindow):
         self.scene.select_nodes(list(self.document.design.nodes))
 
     def auto_layout(self) -> None:
+        """Lay the design out as it is shown (collapsed groups as one card): one Arrange step."""
         design = self.document.design
-        ops = [Move(name, pos) for name, pos in layered_positions(design).items()
-               if design.nodes[name].position != pos]
-        self.document.edit("Auto layout", ops)
+        op = arrange(design)
+        positions = tuple((n, p) for n, p in op.positions if design.nodes[n].position != p)
+        groups = tuple((g, p) for g, p in op.group_positions if design.groups[g].position != p)
+        if positions or groups:
+            self.document.edit("Auto layout", [Arrange(positions, groups)])
+        QTimer.singleShot(0, self.view.fit_to_view)
+
+    # --- groups -----------------------------------------------------------------------------
+
+    def _build_group_actions(self) -> None:
+        self.act_group = self._action("&Group Selection…", self.group_selection, "Ctrl+G",
+                                      "Put the selected layers in a named group that can be collapsed")
+        self.act_ungroup = self._action("&Ungroup", self.ungroup_selection, "Ctrl+Shift+G",
+                                        "Dissolve the selected group; its layers stay")
+        self.act_expand_groups = self._action("&Expand All Groups", lambda: self.set_all_groups_collapsed(False),
+                                              tip="Show every layer of every group")
+        self.act_collapse_groups = self._action("&Collapse All Groups", lambda: self.set_all_groups_collapsed(True),
+                                                tip="Show each group as one card")
+        for action in (self.act_group, self.act_ungroup):
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            self.view.addAction(action)
+
+    def group_selection(self) -> None:
+        """Edit → Group Selection: ask for a name (a fresh one offered), then one undo step."""
+        names = self.scene.selected_layers()
+        if not names:
+            self.statusBar().showMessage("Select the layers to group first", 5000)
+            return
+        design = self.document.design
+        name = design.unique_group_name("group")
+        while True:
+            name, ok = QInputDialog.getText(self, "Group layers", f"Name of the group of {len(names)} "
+                                            f"layer{'s' if len(names) != 1 else ''}:", text=name)
+            name = name.strip()
+            if not ok:
+                return
+            problem = group_problem(design, name)
+            if problem is None:
+                break
+            QMessageBox.warning(self, "Group layers", sentence(problem))
+        self.scene.group_layers(names, name)
+
+    def ungroup_selection(self) -> None:
+        """Edit → Ungroup: dissolve the selected groups (or the innermost group of the one
+        selected layer) in one undo step."""
+        groups = self.scene.selected_group_names()
+        if not groups:
+            layers = self.scene.selected_node_names()
+            inner = self.document.design.nodes[layers[0]].group if len(layers) == 1 else None
+            groups = [inner] if inner is not None else []
+        if not groups:
+            self.statusBar().showMessage("Select a group to ungroup: its card, or its frame's header", 5000)
+            return
+        ops: list[Op] = []
+        trial = self.document.design.copy()
+        for group in groups:  # each plan on the design the previous ones leave
+            step = plan_ungroup(trial, group)
+            apply_all(trial, step)
+            ops += step
+        self.document.edit(f"Ungroup {groups[0]}" if len(groups) == 1 else f"Ungroup {len(groups)} groups", ops)
+
+    def set_all_groups_collapsed(self, collapsed: bool) -> None:
+        """View → Expand All Groups / Collapse All Groups: one undo step."""
+        groups = list(self.document.design.groups)
+        if not self.scene.set_groups_collapsed(groups, collapsed):
+            self.statusBar().showMessage("There are no groups to " + ("collapse" if collapsed else "expand")
+                                         if not groups else "Nothing to change", 3000)
+            return
         QTimer.singleShot(0, self.view.fit_to_view)
 
     # --- files ----------------------------------------------------------------------------
@@ -508,10 +619,11 @@ class MainWindow(QMainWindow):
         try:
             if path.suffix.lower() in (".keras", ".json", ".zip"):
                 from engine.embedded_design import read_metadata
-                from engine.files import has_weights, load_design
+                from engine.files import has_weights, load_design_report
                 from engine.pixel_range import of_metadata
 
-                design, training, doc_path, warnings = load_design(path), None, None, []
+                design, unsupported = load_design_report(path)
+                training, doc_path, warnings = None, None, unsupported_warnings(unsupported)
                 weights = WeightsSource.imported(path) if has_weights(path) else None
                 trained_on = of_metadata(read_metadata(path))  # the pixels the model expects
                 if trained_on is not None:

@@ -20,7 +20,10 @@ from engine.layers import ACTIVATIONS
 T = TypeVar("T")
 
 CF, CL = "channels_first", "channels_last"
-MERGES = ("Add", "Concatenate", "Multiply", "Subtract", "Average", "Maximum", "Minimum")
+MERGES = ("Add", "Concatenate", "Multiply", "Subtract", "Average", "Maximum", "Minimum", "CustomScaleLayer")
+# Not drawn: the keras.ops operations (OpsAdd, …). The differential test counts each built layer's
+# weights through ``layer.trainable_weights``, which a Keras operation does not have; they are
+# compared with Keras in tests/test_catalogue_keras.py and tests/test_keras_import.py instead.
 
 
 class Draws:
@@ -150,7 +153,7 @@ def _reshape_target(r: Draws, shape: tuple | None) -> tuple:
 def _feature_layer(b: Builder, r: Draws, shape: tuple, ref: TensorRef) -> None:
     """Layers that accept any rank: dense, normalisation, activations, reshaping, regularisers."""
     rank = len(shape)
-    choice = r.choice(["Dense", "BN", "LN", "act", "act", "Reshape", "Permute", "Flatten", "reg"])
+    choice = r.choice(["Dense", "BN", "LN", "act", "act", "Reshape", "Permute", "Flatten", "reg", "keras_app"])
     if choice == "Dense":
         args: dict[str, Any] = {"units": r.randint(1, 5)}
         if r.chance(0.3):
@@ -191,6 +194,13 @@ def _feature_layer(b: Builder, r: Draws, shape: tuple, ref: TensorRef) -> None:
         b.add("Permute", {"dims": tuple(dims)}, [ref])
     elif choice == "Flatten":
         b.add("Flatten", {}, [ref])
+    elif choice == "keras_app":  # Keras's helper layers of keras.applications (ConvNeXt)
+        if r.chance(0.5):
+            last = shape[-1] if shape[-1] is not None else 4
+            dim = last if r.chance(0.8) else r.randint(1, 5)
+            b.add("LayerScale", {"init_values": r.choice([1e-6, 0.5]), "projection_dim": dim}, [ref])
+        else:
+            b.add("StochasticDepth", {"drop_path_rate": r.choice([0.0, 0.2])}, [ref])
     else:
         kind = r.choice(["Dropout", "GaussianNoise", "SpatialDropout2D"])
         if kind == "Dropout":
@@ -243,9 +253,11 @@ def _spatial_layer(b: Builder, r: Draws, shape: tuple, ref: TensorRef) -> None:
 
 def _merge(b: Builder, r: Draws) -> None:
     kind = r.choice(MERGES)
-    n = 2 if kind == "Subtract" else r.choice([2, 2, 3])
+    n = 2 if kind in ("Subtract", "CustomScaleLayer") else r.choice([2, 2, 3])
     refs = [b.tensors[-1]] + [r.choice(b.tensors) for _ in range(n - 1)]
     args: dict[str, Any] = {}
+    if kind == "CustomScaleLayer":
+        args["scale"] = r.choice([1.0, 0.17])
     if kind == "Concatenate" and r.chance(0.3):
         shape = b.shape(refs[0])
         rank = len(shape) if shape else 3

@@ -236,3 +236,78 @@ def test_severities_fix_actions_and_param_kinds_are_enums():
     assert all(isinstance(p.kind, ParamKind) for spec in CATALOGUE.values() for p in spec.params)
     with pytest.raises(ValueError):
         Param("x", "integer")  # type: ignore[arg-type]  # a typo in a spec fails at import
+
+
+# --- layers Convas does not know (imported: see engine/keras_import.py) ------------------------
+
+def _with_unsupported(shapes, reason: str | None = "a custom layer class; Convas never runs code from a file",
+                      calls: int = 1) -> Design:
+    """input (8, 8, 3) → Swirl (unsupported, its output recorded as ``shapes``) → Flatten → Dense(4)."""
+    d = Design(name="imported")
+    d.add("InputLayer", "image", {"shape": (8, 8, 3)})
+    marker: dict = {"module": "my_package.layers", "class_name": "Swirl"}
+    if reason is not None:
+        marker["reason"] = reason
+    if shapes is not _ABSENT:
+        marker["output_shapes"] = shapes
+    d.add("Swirl", "swirl", inputs=["image"], config={"unsupported": marker, "trainable": True})
+    for _ in range(calls - 1):
+        d.connect("image", "swirl", call=d.nodes["swirl"].calls)
+    d.add("Flatten", "flat", inputs=["swirl"])
+    d.add("Dense", "head", {"units": 4}, inputs=["flat"])
+    return d
+
+
+_ABSENT = object()
+
+
+def test_an_unsupported_layer_reports_its_reason_and_the_layers_after_it_are_analysed():
+    a = analyse(_with_unsupported([[None, 4, 4, 6]]), batch_size=2)
+    swirl = a.nodes["swirl"]
+    assert [p.message for p in swirl.errors] == [
+        "Swirl (my_package.layers) is not a layer Convas can analyse: a custom layer class; Convas never "
+        "runs code from a file; replace this card with catalogue layers or delete it"]
+    assert not a.valid  # it cannot be built or trained
+    assert swirl.output_shape == (None, 4, 4, 6) and swirl.params == 0 and swirl.macs == 0
+    assert swirl.activation_bytes == 4 * 96  # its output's size is known
+    assert a.nodes["flat"].output_shape == (None, 96) and a.nodes["flat"].valid
+    head = a.nodes["head"]
+    assert head.valid and not head.blocked and head.output_shape == (None, 4)
+    assert head.params == 96 * 4 + 4 and head.macs == 96 * 4
+    assert a.total_params == 388 and a.unsupported == ["swirl"]
+    assert a.errors == swirl.errors
+
+
+def test_without_a_recorded_shape_the_layers_after_an_unsupported_one_wait():
+    for shapes in (_ABSENT, [None], [], "(None, 4)", [[None, 0, 4]], [[None, -1]], [["4"]], [[None, True]],
+                   [[None, 4.0]], [[]], [[None] + [1] * 40], [[None, 10**9, 10**9]], {"0": [None, 3]}, [[[None]]]):
+        a = analyse(_with_unsupported(shapes))
+        assert a.nodes["swirl"].output_shape is None, shapes
+        assert a.nodes["head"].blocked and a.nodes["head"].output_shape is None, shapes
+        assert len(a.errors) == 1, shapes
+
+
+def test_an_unsupported_layer_called_twice_takes_each_call_s_recorded_shape():
+    d = _with_unsupported([[None, 4, 4, 6], [None, 2, 2, 6]], calls=2)
+    d.add("Flatten", "flat2", inputs=[TensorRef("swirl", 1)])
+    a = analyse(d)
+    assert a.nodes["swirl"].output_shapes == [(None, 4, 4, 6), (None, 2, 2, 6)]
+    assert a.nodes["flat2"].output_shape == (None, 24)
+
+
+def test_an_unsupported_layer_behind_an_invalid_one_gives_nothing_and_without_a_reason_says_so():
+    d = _with_unsupported([[None, 4, 4, 6]], reason=None)
+    d.nodes["swirl"].inbound = [[TensorRef("missing")]]
+    a = analyse(d)
+    assert a.nodes["swirl"].output_shape is None and a.nodes["head"].blocked
+    assert "Swirl is not a layer type Convas supports" in a.nodes["swirl"].errors[0].message
+
+
+def test_the_summary_says_the_parameters_of_unsupported_layers_are_unknown():
+    from engine.summary import summary_text
+    d = _with_unsupported([[None, 4, 4, 6]])
+    d.add("Swirl", "swirl_2", inputs=["head"], config={"unsupported": {"class_name": "Swirl", "reason": "custom"}})
+    text = summary_text(d, analyse(d))
+    assert " Total params: 388 (1.52 KB)\n + parameters of 2 unsupported layers, unknown\n" in text
+    assert "\n + MACs of 2 unsupported layers, unknown\n" in text
+    assert "unsupported" not in summary_text(seed(), analyse(seed()))

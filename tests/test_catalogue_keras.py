@@ -30,8 +30,8 @@ import pytest
 
 from engine.analysis import analyse
 from engine.design import Design, Node
-from engine.keras_build import KerasBuildError, keras_arguments
-from engine.layers import ACTIVATIONS, CATALOGUE
+from engine.keras_build import KerasBuildError, keras_arguments, keras_class
+from engine.layers import ACTIVATIONS, CATALOGUE, OPERATIONS
 from engine.layers.base import normalise_value
 
 # Keras warns about odd but legal designs (softmax over a size-1 axis, rms_scaling); they are the point here.
@@ -497,9 +497,55 @@ def _merge_rows() -> list[Row]:
     return rows
 
 
+def _operation_rows() -> list[Row]:
+    """keras.ops element-wise operations: a tensor and a number (either side), or two tensors."""
+    rows = []
+    for kind in sorted(OPERATIONS):
+        rows += [
+            R(kind, {"scalar": 3.0}, (3, 4)),
+            R(kind, {"scalar": 0.5, "scalar_first": True}, (4, 4, 2)),
+            R(kind, {"scalar": -2}, (5,)),
+            R(kind, {}, (3, 4), (3, 4)),
+            R(kind, {}, (3, 4), (1, 4)),
+            R(kind, {}, (3, 1), (1, 4)),
+            R(kind, {}, (4, 4, 2), (1, 1, 2)),
+            # Keras declares (None, 4, 4, 2), but the second batch axis meets the first's 4: it fails when run.
+            E(kind, {}, (4, 4, 2), (2,)),
+            E(kind, {}, (3, 4), (4, 4)),
+            E(kind, {}, (3, 4)),  # two tensors wanted, one given
+            E(kind, {"scalar": 1.0}, (3, 4), (3, 4)),  # a number and two tensors: three operands
+        ]
+    return rows
+
+
+def _keras_helper_rows() -> list[Row]:
+    """Keras's own helper layers of keras.applications."""
+    return [
+        R("LayerScale", {"init_values": 0.1, "projection_dim": 4}, (3, 4)),
+        R("LayerScale", {"init_values": 1e-6, "projection_dim": 2}, (5, 5, 2)),
+        R("LayerScale", {"init_values": 1.0, "projection_dim": 6}, (6,)),
+        R("LayerScale", {"init_values": 0.5, "projection_dim": 4}, (3, 1)),
+        R("LayerScale", {"init_values": 0.5, "projection_dim": 1}, (3, 5)),
+        E("LayerScale", {"init_values": 0.5, "projection_dim": 4}, (3, 5)),
+        R("StochasticDepth", {"drop_path_rate": 0.0}, (4, 4, 2)),
+        R("StochasticDepth", {"drop_path_rate": 0.5}, (4, 4, 2)),
+        R("StochasticDepth", {"drop_path_rate": 0.1}, (7,)),
+        R("StochasticDepth", {"drop_path_rate": 0.2}, (3, 5)),
+        R("StochasticDepth", {"drop_path_rate": 0.9}, (2, 2, 2, 2)),
+        R("CustomScaleLayer", {"scale": 0.17}, (4, 4, 2), (4, 4, 2)),
+        R("CustomScaleLayer", {"scale": 1.0}, (4, 4, 2), (1, 1, 2)),
+        R("CustomScaleLayer", {"scale": 0.1}, (6,), (6,)),
+        E("CustomScaleLayer", {"scale": 0.2}, (3, 4), (4,)),  # fails when run, as for the operations
+        E("CustomScaleLayer", {"scale": 0.5}, (4, 4, 2), (4, 4, 3)),
+        E("CustomScaleLayer", {"scale": 0.5}, (4, 4, 2)),
+        R("CustomScaleLayer", {"scale": 0.5}, (4, 4, 2), (4, 4, 2), (4, 4, 2), expect="stricter",
+          why="Keras's call reads inputs[0] and inputs[1] and ignores a third; a third input is a mistake"),
+    ]
+
+
 ROWS: list[Row] = (_input_rows() + _conv_rows() + _transpose_rows() + _depthwise_rows() + _pool_rows()
                    + _reshaping_rows() + _core_rows() + _normalisation_rows() + _activation_rows()
-                   + _preprocessing_rows() + _merge_rows())
+                   + _preprocessing_rows() + _merge_rows() + _operation_rows() + _keras_helper_rows())
 
 
 def test_table_covers_every_kind() -> None:
@@ -573,23 +619,41 @@ def theirs(keras: Any, row: Row) -> Verdict:
         kwargs = {k: (list(v) if isinstance(v, tuple) and k in ("axis", "shared_axes") else v)
                   for k, v in row.args.items()}
     merge = CATALOGUE[row.kind].max_inputs != 1
+    operation = row.kind in OPERATIONS
+
+    def arguments(tensors: list[Any]) -> list[Any]:
+        """What the layer is called on: a list (merges), the operands (operations, the number
+        put where the row says, whatever the count), or one tensor."""
+        if operation:
+            scalar = row.args.get("scalar")
+            if scalar is None:
+                return tensors
+            return [scalar, *tensors] if row.args.get("scalar_first") else [*tensors, scalar]
+        return [tensors] if merge else [tensors[0]]
+
     try:
-        layer = getattr(keras.layers, row.kind)(**kwargs)
+        layer = keras_class(row.kind)(**({} if operation else kwargs))
         inputs = [keras.Input(shape=s) for s in row.shapes]
-        symbolic = layer(inputs if merge else inputs[0])
+        symbolic = layer(*arguments(inputs))
         shape = tuple(symbolic.shape)
-        computed = layer.compute_output_shape([tuple(t.shape) for t in inputs] if merge else tuple(inputs[0].shape))
-        assert tuple(computed) == shape, f"Keras disagrees with itself: {computed} vs {shape}"
+        if not operation:
+            try:
+                computed = layer.compute_output_shape([tuple(t.shape) for t in inputs] if merge
+                                                      else tuple(inputs[0].shape))
+            except NotImplementedError:  # Keras's helper layers leave it to a symbolic call
+                computed = shape
+            assert tuple(computed) == shape, f"Keras disagrees with itself: {computed} vs {shape}"
     except AssertionError:
         raise
     except Exception as exc:  # noqa: BLE001 - whatever Keras raises is its verdict
         return Verdict(False, reason=message(exc))
-    trainable = sum(int(prod(w.shape)) for w in layer.trainable_weights)
-    frozen = sum(int(prod(w.shape)) for w in layer.non_trainable_weights)
+    # An operation has no weights (nor the attributes that list them).
+    trainable = sum(int(prod(w.shape)) for w in getattr(layer, "trainable_weights", []))
+    frozen = sum(int(prod(w.shape)) for w in getattr(layer, "non_trainable_weights", []))
     zeros = [np.zeros((2,) + tuple(1 if d is None else d for d in s), "float32") for s in row.shapes]
     for training in (False, True):
         try:
-            out = layer(zeros if merge else zeros[0], training=training)
+            out = layer(*arguments(zeros), **({} if operation else {"training": training}))
         except Exception as exc:  # noqa: BLE001 - whatever Keras raises is its verdict
             return Verdict(False, reason=("cpu-only " if cpu_only_failure(exc) else "") + message(exc))
         ran = tuple(out.shape)
@@ -661,10 +725,22 @@ REQUIRED: dict[str, dict[str, Any]] = {
 }
 
 
+REQUIRED.update({"LayerScale": {"init_values": 0.1, "projection_dim": 4},
+                 "StochasticDepth": {"drop_path_rate": 0.1}, "CustomScaleLayer": {"scale": 0.2}})
+
+
 @pytest.mark.parametrize("kind", sorted(CATALOGUE))
 def test_argument_names_and_defaults_match_keras(keras: Any, kind: str) -> None:
     spec = CATALOGUE[kind]
-    cls = getattr(keras.layers, kind)
+    cls = keras_class(kind)
+    if kind in OPERATIONS:
+        # An operation's config is its name only: its number and the number's side are operands
+        # of the call (read from the inbound node), which is what the two arguments say.
+        assert set(cls(name="op").get_config()) == {"name"}
+        assert [p.name for p in spec.params] == ["scalar", "scalar_first"]
+        assert all(p.default is inspect.Parameter.empty or name in ("self", "name")
+                   for name, p in inspect.signature(cls.__init__).parameters.items())
+        return
     if kind == "InputLayer":
         layer = cls(shape=(3,))
         assert layer.get_config()["batch_shape"] == (None, 3)

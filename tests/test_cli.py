@@ -93,7 +93,6 @@ def _lambda_model() -> dict:
     ("wrong.convas", '{"format": "photoshop", "version": 1}', "photoshop"),
     ("future.convas", '{"format": "convas", "version": 99, "design": {}}', "newer"),
     ("notzip.keras", "this is not a zip archive", "notzip.keras"),
-    ("lambda.json", json.dumps(_lambda_model()), "evil"),
     ("unknown.txt", "hello", "unknown file type"),
     ("missing.convas", None, "no such file"),
 ])
@@ -104,6 +103,31 @@ def test_bad_files_exit_2_with_a_reason_and_no_traceback(tmp_path, capsys, name,
     code, out, err = run(capsys, "summary", str(path))
     assert code == 2, err
     assert needle in err and "Traceback" not in err and out == ""
+
+
+def test_a_model_with_unsupported_layers_prints_what_it_read_then_exits_2(tmp_path, capsys):
+    path = tmp_path / "lambda.json"
+    path.write_text(json.dumps(_lambda_model()), encoding="utf-8")
+    code, out, err = run(capsys, "summary", str(path))
+    assert code == 2
+    assert "input_layer (InputLayer)" in out and "evil (Lambda)" in out  # the table of what was read
+    assert err.splitlines() == [
+        "convas: lambda.json uses 1 layer Convas cannot represent:",
+        "  • evil (Lambda): Lambda layers hold Python code, which Convas never runs; rebuild what it "
+        "does with catalogue layers"]
+    code, out, err = run(capsys, "summary", "--json", str(path))
+    assert code == 2 and [layer["name"] for layer in json.loads(out)["layers"]] == ["input_layer", "evil"]
+    assert "evil (Lambda)" in err and "Traceback" not in err
+
+
+def test_train_refuses_a_model_with_unsupported_layers_by_name(tmp_path, capsys):
+    path = tmp_path / "lambda.json"
+    path.write_text(json.dumps(_lambda_model()), encoding="utf-8")
+    code, out, err = run(capsys, "train", str(path), "--out", str(tmp_path / "out.keras"))
+    assert code == 2 and out == ""
+    assert err.startswith("convas: lambda.json uses 1 layer Convas cannot represent:")
+    assert "evil (Lambda): Lambda layers hold Python code" in err
+    assert not (tmp_path / "out.keras").exists()
 
 
 def test_whole_process_needs_no_tensorflow_and_prints_no_traceback(tmp_path):

@@ -235,3 +235,74 @@ def test_generated_designs_export_as_python_and_rebuild(tmp_path):
 
     check()
     assert len(seen) >= 3, f"only {len(seen)} of the generated designs were valid"
+
+
+# --- operations and Keras's helper layers ------------------------------------------------------
+
+def ops_design() -> Design:
+    """Operations with a number on either side and with two tensors, and the keras.applications
+    helper layers."""
+    d = Design(name="ops_and_helpers")
+    d.add("InputLayer", "x", {"shape": (4, 4, 8)})
+    d.add("Conv2D", "conv", {"filters": 8, "kernel_size": 1}, inputs=["x"])
+    d.add("OpsAdd", "plus", {"scalar": 3.0}, inputs=["conv"])
+    d.add("OpsSubtract", "rsub", {"scalar": 1.0, "scalar_first": True}, inputs=["plus"])
+    d.add("LayerScale", "ls", {"init_values": 0.5, "projection_dim": 8}, inputs=["rsub"])
+    d.add("StochasticDepth", "sd", {"drop_path_rate": 0.1}, inputs=["ls"])
+    d.add("CustomScaleLayer", "cs", {"scale": 0.2}, inputs=["conv", "sd"])
+    d.add("OpsMaximum", "mx", {}, inputs=["cs", "plus"])
+    d.add("OpsMultiply", "scaled", {"scalar": 1 / 6}, inputs=["mx"])
+    return d
+
+
+def test_operations_are_keras_ops_calls_and_helpers_are_imported_from_keras():
+    source = python_source(ops_design())
+    ast.parse(source)
+    lines = [line.strip() for line in source.splitlines()]
+    assert "from keras.src.applications.convnext import LayerScale, StochasticDepth" in lines
+    assert "from keras.src.applications.inception_resnet_v2 import CustomScaleLayer" in lines
+    assert "plus = keras.ops.add(conv, 3.0)" in lines
+    assert "rsub = keras.ops.subtract(1.0, plus)" in lines
+    assert "mx = keras.ops.maximum(cs, plus)" in lines
+    assert "scaled = keras.ops.multiply(mx, 0.16666666666666666)" in lines
+    assert "cs = CustomScaleLayer(scale=0.2, name='cs')([conv, sd])" in lines
+    assert not any("keras.src.ops" in line for line in lines)
+
+
+def test_operations_are_created_by_name_when_a_layer_could_take_their_names():
+    design = ops_design()
+    design.rename("conv", "add")  # what Keras would call the first keras.ops.add
+    lines = [line.strip() for line in python_source(design).splitlines()]
+    assert "from keras.src.ops.numpy import Add, Maximum, Multiply, Subtract" in lines
+    assert "plus = Add(name='plus')(add, 3.0)" in lines
+    assert "rsub = Subtract(name='rsub')(1.0, plus)" in lines
+    assert not any("keras.ops." in line for line in lines)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("clash", [False, True])
+def test_script_with_operations_and_helpers_computes_what_the_design_does(clash):
+    import numpy as np
+
+    from engine.keras_build import build_keras_model
+
+    design = ops_design()
+    if clash:
+        design.rename("conv", "add")
+    source = python_source(design)
+    model = build_keras_model(design)
+    check = verify_python_source(source, model)
+    assert check.ok, check.detail
+    namespace: dict = {}
+    exec(compile(source, "generated.py", "exec"), namespace)  # our own script, written from plain data
+    rebuilt = namespace["build_model"]()
+    for layer in model.layers:
+        rebuilt.get_layer(layer.name).set_weights(layer.get_weights())
+    sample = np.random.default_rng(0).normal(size=(2, 4, 4, 8)).astype("float32")
+    np.testing.assert_allclose(rebuilt.predict(sample, verbose=0), model.predict(sample, verbose=0), rtol=1e-5)
+    # The same operations, in the same order (their names are Keras's own unless they could clash).
+    operations = [(entry["class_name"], entry["name"]) for entry in json.loads(rebuilt.to_json())["config"]["layers"]
+                  if entry["module"] == "keras.src.ops.numpy"]
+    assert [cls for cls, _ in operations] == ["Add", "Subtract", "Maximum", "Multiply"]
+    if clash:
+        assert [name for _, name in operations] == ["plus", "rsub", "mx", "scaled"]

@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 
 from engine.analysis import analyse
-from engine.design import Design, DesignError, Group, GroupKind
+from engine.design import Design, DesignError, Group, GroupKind, TensorRef
 from engine.editing import Arrange, SetGroup, SetNodeGroup, apply_all, apply_op
 from engine.errors import FileFormatError
 from engine.examples import load_example
-from engine.grouping import common_group, group_summary, plan_collapse, plan_group, plan_reveal, plan_ungroup
+from engine.grouping import (
+    arrange, common_group, group_summaries, group_summary, plan_collapse, plan_group, plan_reveal, plan_ungroup,
+)
 from engine.project_file import load_project, project_from_dict, project_to_dict, save_project
 from engine.weights import structure_hash
 
@@ -129,6 +131,55 @@ def test_group_summary_adds_up_its_layers_and_names_the_shapes_at_its_borders():
     assert summary.inputs == (analysis.nodes["input_layer"].output_shape,)
     assert summary.outputs == (analysis.nodes["conv2d_1"].output_shape,)
     assert summary.errors == 0
+
+
+def _summary_by_hand(design, analysis, group):
+    """What a group adds up to, the long way: its members, then every connection looked at."""
+    members = design.group_members(group)
+    inside = set(members)
+    entering = {ref: None for name in members for refs in design.nodes[name].inbound for ref in refs
+                if ref.node not in inside}
+    leaving = {ref: None for node in design for refs in node.inbound for ref in refs
+               if node.name not in inside and ref.node in inside}
+    leaving.update({ref: None for ref in design.output_refs() if ref.node in inside})
+    if not entering:
+        entering = {TensorRef(n): None for n in design.input_names() if n in inside}
+    reports = [analysis.nodes[n] for n in members]
+    return (len(members), [analysis.nodes[r.node].output_shapes[r.call] for r in entering],
+            [analysis.nodes[r.node].output_shapes[r.call] for r in leaving],
+            sum(r.params for r in reports), sum(r.macs for r in reports))
+
+
+def test_group_summaries_sum_up_every_group_in_one_walk_as_group_summary_does_one():
+    design = seed()
+    apply_all(design, plan_group(design, ["conv2d", "max_pooling2d"], "inner"))
+    apply_all(design, plan_group(design, ["conv2d", "max_pooling2d", "conv2d_1"], "outer"))
+    apply_all(design, plan_group(design, ["input_layer"], "entry"))
+    apply_all(design, plan_group(design, ["dense"], "head"))
+    analysis = analyse(design)
+    summaries = group_summaries(design, analysis, [*design.groups, "no such group"])
+    assert list(summaries) == list(design.groups)
+    for name, summary in summaries.items():
+        assert summary == group_summary(design, analysis, name)
+        assert (summary.layers, list(summary.inputs), list(summary.outputs), summary.params, summary.macs) \
+            == _summary_by_hand(design, analysis, name), name
+    assert summaries["entry"].inputs == (analysis.nodes["input_layer"].output_shape,)  # holds the input
+    assert group_summaries(design, analysis, []) == {}
+
+
+def test_planning_a_collapse_leaves_the_design_alone_and_lays_out_the_design_it_makes():
+    design = seed()
+    apply_all(design, plan_group(design, ["conv2d", "max_pooling2d"], "inner"))
+    apply_all(design, plan_group(design, ["conv2d", "max_pooling2d", "conv2d_1"], "outer"))
+    before = design.copy()
+    for names, collapsed in ((["inner"], True), (["inner", "outer"], True)):
+        ops = plan_collapse(design, names, collapsed)
+        assert design == before and [n.group for n in design] == [n.group for n in before]
+        trial = design.copy()
+        apply_all(trial, ops[:-1])
+        assert ops[-1] == arrange(trial)
+    ops = plan_ungroup(design, "inner")
+    assert design == before
 
 
 def test_groups_do_not_change_the_structure_hash():

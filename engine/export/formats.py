@@ -15,7 +15,7 @@ import json
 import re
 import warnings
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -158,11 +158,46 @@ def _write_onnx(model: Any, path: Path, options: WriteOptions) -> None:
     specs = [tf.TensorSpec(tuple(t.shape), tf.float32, name=onnx_name(name))
              for t, name in zip(model.inputs, options.input_names or [t.name for t in model.inputs])]
     _embed_constant_tensors(model)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _convolutions_traced_without_xla():
         warnings.simplefilter("ignore", FutureWarning)  # numpy, inside Keras's tf2onnx patch
         model.export(str(path), format="onnx", opset_version=options.opset, verbose=False,
                      input_signature=specs if len(specs) == 1 else [specs])
     _finish_onnx(path, [onnx_name(n) for n in options.output_names])
+
+
+@contextlib.contextmanager
+def _convolutions_traced_without_xla() -> Iterator[None]:
+    """While tracing for ONNX, let Keras's TensorFlow convolution emit a plain ``Conv2D``/``Conv3D``.
+
+    TensorFlow's CPU kernels cannot run a grouped convolution (``groups`` > 1: ConvNeXt's
+    depthwise 7×7, ResNeXt) or a channels-first 3-D one, so Keras wraps those in a function
+    compiled with XLA. Grappler does not inline such a function and tf2onnx copies its call
+    (``StatefulPartitionedCall``) into the file unconverted, which onnxruntime refuses as an
+    invalid model. A traced graph is never run by TensorFlow, and tf2onnx converts a grouped
+    ``Conv2D`` into an ONNX ``Conv`` with ``group`` set, so the plain operation is what the file
+    needs; the verification then runs it in onnxruntime. Keras's own function is put back after.
+    """
+    from keras.src import backend as keras_backend
+
+    module: Any = getattr(keras_backend, "nn", None)
+    convert = getattr(module, "_convert_data_format", None)
+    original = getattr(module, "conv", None)
+    if keras_backend.backend() != "tensorflow" or convert is None or original is None:
+        yield  # another Keras layout: export as it is (verification catches what fails)
+        return
+    import tensorflow as tf
+
+    def conv(inputs: Any, kernel: Any, strides: Any = 1, padding: str = "valid",
+             data_format: str | None = None, dilation_rate: Any = 1) -> Any:
+        data_format = keras_backend.standardize_data_format(data_format)
+        return tf.nn.convolution(inputs, kernel, strides, padding.upper(),
+                                 data_format=convert(data_format, len(inputs.shape)), dilations=dilation_rate)
+
+    module.conv = conv
+    try:
+        yield
+    finally:
+        module.conv = original
 
 
 def _embed_constant_tensors(model: Any) -> None:
@@ -203,7 +238,7 @@ def _finish_onnx(path: Path, output_names: list[str]) -> None:
 # since ONNX has no such operator, onnxruntime then refuses the whole file as an invalid model.
 # Keras's exact GELU (``activation="gelu"``) is ``0.5·x·erfc(-x/√2)``, its CELU uses ``expm1``.
 # The rewrites lose precision only where the result is tiny next to 1 (a few float32 ulps of 1,
-# absolute), far below the export tolerance.
+# absolute), well within the export tolerance's term for the output's scale (run.Tolerance).
 _UNCONVERTED_OPS: dict[str, tuple[tuple[str, tuple[str, ...]], tuple[str, tuple[str, ...]]]] = {
     "Erfc": (("Erf", ("x",)), ("Sub", ("1", "y"))),       # erfc(x) = 1 - erf(x); Erf: opset 9
     "Expm1": (("Exp", ("x",)), ("Sub", ("y", "1"))),      # expm1(x) = exp(x) - 1

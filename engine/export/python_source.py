@@ -6,6 +6,13 @@ adapt. Every value that comes from the user (layer names, the design name, argum
 written as the ``repr`` of plain Python data, never spliced into code or comments any other way,
 so that a hostile layer name can only ever become a layer name.
 
+Operations are written as the ``keras.ops`` call they are (``keras.ops.add(x, 3.0)``); when a
+layer of the design bears a name Keras would also give such an operation (``add``, ``add_1``, …),
+which would make the model's names clash, or an operation node is applied more than once, the
+operation's class is imported and created under the node's name instead
+(``Add(name="add_7")(x, 3.0)``). Keras's helper layers of ``keras.applications`` are imported from
+their Keras module (``from keras.src.applications.convnext import LayerScale``).
+
 Keras is imported inside the functions only: importing this module costs nothing.
 """
 
@@ -27,9 +34,10 @@ from typing import Any
 from .. import __version__
 from ..design import Design, Node, TensorRef
 from ..errors import ConvasError, last_line
-from ..keras_build import _INPUT_CONFIG, _keras_value, execution_order, keras_arguments
-from ..layers import CATALOGUE, Param
+from ..keras_build import _INPUT_CONFIG, _keras_value, execution_order, keras_arguments, operands
+from ..layers import CATALOGUE, KERAS_CLASSES, OPERATIONS, Param, keras_class_of
 from ..layers.base import ArgError, normalise_value
+from ..layers.ops import OPS_FUNCTIONS
 from ..pixel_range import PixelRange
 from ..training import MSE, TrainingConfig, choose_loss
 
@@ -92,10 +100,10 @@ def _comment_text(text: str, limit: int = 60) -> str:
 # Names
 
 class _Names:
-    """Unique Python identifiers derived from layer names."""
+    """Unique Python identifiers derived from layer names (never one of ``taken``)."""
 
-    def __init__(self) -> None:
-        self.used: set[str] = set(_RESERVED)
+    def __init__(self, taken: frozenset[str] = frozenset()) -> None:
+        self.used: set[str] = set(_RESERVED) | set(taken)
 
     def new(self, stem: str) -> str:
         base = re.sub(r"[^A-Za-z0-9_]", "_", stem) or "t"
@@ -159,12 +167,37 @@ def _call_args(items: list[tuple[str, str]]) -> str:
 
 
 def _layer_call(node: Node) -> str:
-    """``layers.Kind(arg=..., name=...)`` for a non-input node."""
+    """``layers.Kind(arg=..., name=...)`` for a non-input node (``Class(...)`` for a class the
+    script imports from its Keras module, :func:`_imports`)."""
     if not node.kind.isidentifier():
         raise ConvasError(f"{node.name!r}: {node.kind!r} is not a Keras layer class")
     items = [(k, literal(v)) for k, v in layer_kwargs(node).items()]
     items.append(("name", literal(node.name)))
-    return f"layers.{node.kind}({_call_args(items)})"
+    module, cls = keras_class_of(node.kind)
+    return f"{'layers.' if module == 'keras.layers' else ''}{cls}({_call_args(items)})"
+
+
+# Names Keras gives operations it names itself: "add", "add_1", … (one counter per class).
+_AUTO_OPERATION_NAME = re.compile(rf"(?:{'|'.join(OPS_FUNCTIONS.values())})(?:_\d+)?")
+
+
+def _operations_by_class(design: Design) -> bool:
+    """Whether the script creates operations from their classes, under their names, rather than
+    as ``keras.ops`` calls: when one is applied several times, or another layer's name is one
+    Keras could give an operation (the model would then hold two operations of one name)."""
+    return any(node.kind in OPERATIONS and node.calls > 1 for node in design) or any(
+        node.kind not in OPERATIONS and _AUTO_OPERATION_NAME.fullmatch(node.name) for node in design)
+
+
+def _imports(design: Design) -> dict[str, list[str]]:
+    """Keras module → the classes the script imports from it (kinds outside ``keras.layers``)."""
+    by_class = _operations_by_class(design)
+    wanted: dict[str, list[str]] = {}
+    for kind in dict.fromkeys(node.kind for node in design):
+        if kind in KERAS_CLASSES and (kind not in OPERATIONS or by_class):
+            module, cls = KERAS_CLASSES[kind]
+            wanted.setdefault(module, []).append(cls)
+    return {module: sorted(classes) for module, classes in sorted(wanted.items())}
 
 
 def _input_call(node: Node) -> str:
@@ -216,7 +249,8 @@ def _sequential_body(design: Design, nodes: list[Node]) -> list[str]:
 
 
 def _functional_body(design: Design) -> list[str]:
-    names = _Names()
+    names = _Names(frozenset(cls for classes in _imports(design).values() for cls in classes))
+    by_class = _operations_by_class(design)
     tensors: dict[TensorRef, str] = {}
     layer_vars: dict[str, str] = {}
     lines: list[str] = []
@@ -232,6 +266,21 @@ def _functional_body(design: Design) -> list[str]:
             keras_arguments(node)  # raises the engine's message for an unknown kind
         assert spec is not None
         inbound = node.inbound[ref.call]
+        if node.kind in OPERATIONS:
+            given = operands(node, [tensors[r] for r in inbound])
+            argument = ", ".join(x if isinstance(x, str) else literal(x) for x in given)
+            if not by_class:
+                lines.append(f"{_INDENT}{var} = keras.ops.{OPS_FUNCTIONS[node.kind]}({argument})")
+                continue
+            operation = f"{keras_class_of(node.kind)[1]}(name={literal(node.name)})"
+            if node.calls == 1:
+                lines.append(f"{_INDENT}{var} = {operation}({argument})")
+                continue
+            if node.name not in layer_vars:
+                layer_vars[node.name] = names.new(f"{node.name}_op")
+                lines.append(f"{_INDENT}{layer_vars[node.name]} = {operation}")
+            lines.append(f"{_INDENT}{var} = {layer_vars[node.name]}({argument})")
+            continue
         if spec.max_inputs == 1:
             if len(inbound) != 1:
                 raise ConvasError(f"{node.name}: takes 1 input but has {len(inbound)}")
@@ -330,6 +379,7 @@ def python_source(design: Design, training: TrainingConfig | None = None,
         "",
         "import keras",
         "from keras import layers",
+        *(f"from {module} import {', '.join(classes)}" for module, classes in _imports(design).items()),
         "",
         f"DESIGN_NAME = {literal(design.name)}",
         f"INPUT_RANGE = ({low}, {high})  # the pixel values the model expects (and was trained on)",

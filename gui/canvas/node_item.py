@@ -2,13 +2,18 @@
 
 The item keeps only what it needs to paint: the node's name and kind, the text last shown and
 its input-port layout. Both are recomputed from the document (:func:`card_text`,
-:meth:`NodeItem.sync_ports`); nothing here is ever copied back into the design.
+:meth:`NodeItem.sync_ports`); nothing here is ever copied back into the design. Zoomed out, one
+:class:`CardLayer` draws the blocks of all the cards of a scene.
 """
 
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING, NamedTuple
+import json
+import re
+from collections.abc import Callable, Iterable
+from enum import Enum
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import (
@@ -54,7 +59,9 @@ def card_text(node: Node, report: NodeReport | None) -> CardText:
     """The card contents of ``node`` given its analysis report (None while not analysed yet)."""
     spec = CATALOGUE.get(node.kind)
     args = ""
-    if spec is not None:
+    if spec is None:  # an unsupported layer: where its class comes from
+        args = str(unsupported_info(node).get("module") or "")
+    else:
         try:
             args = spec.describe(report.args if report is not None else spec.normalise(node.args)[0])
         except Exception:  # noqa: BLE001 - an invalid argument may break a card formatter; the error is reported elsewhere
@@ -88,16 +95,48 @@ def _shape_lines(report: NodeReport) -> tuple[str, ...]:
     return tuple(f"[{i}] {t}" for i, t in enumerate(texts))
 
 
+TOOLTIP_CONFIG_CHARS = 1200  # an unsupported layer's config is cut to this in its tooltip
+
+
+def unsupported_info(node: Node) -> dict[str, Any]:
+    """What the import recorded of a layer Convas does not know (``config["unsupported"]``:
+    module, class_name, reason); {} when it recorded nothing."""
+    info = node.config.get("unsupported")
+    return info if isinstance(info, dict) else {}
+
+
+def unsupported_config_text(node: Node, limit: int = TOOLTIP_CONFIG_CHARS) -> str:
+    """The Keras config of an unsupported layer as pretty JSON, cut to ``limit`` characters."""
+    config = {**node.args, **{k: v for k, v in node.config.items() if k != "unsupported"}}
+    text = json.dumps(config, indent=2, default=repr, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _unsupported_lines(node: Node) -> list[str]:
+    e = html.escape
+    info = unsupported_info(node)
+    lines = [f"<b>{e(node.name)}</b> — {e(str(info.get('class_name') or node.kind))} "
+             "<i>(unsupported)</i>",
+             f"Class: {e(str(info.get('class_name') or node.kind))}"]
+    if info.get("module"):
+        lines.append(f"Module: {e(str(info['module']))}")
+    if info.get("reason"):
+        lines.append(f"Reason: {e(str(info['reason']))}")
+    lines.append("Config:<pre>" + e(unsupported_config_text(node)) + "</pre>")
+    return lines
+
+
 def card_tooltip(node: Node, report: NodeReport | None) -> str:
     """The full story of a card (rich text): built only when someone hovers, never on refresh."""
     e = html.escape
     spec = CATALOGUE.get(node.kind)
-    lines = [f"<b>{e(node.name)}</b> — {e(node.kind)}"]
-    if spec is not None:
-        lines.append(f"<i>{e(spec.summary)}</i>")
+    if spec is None:
+        lines = _unsupported_lines(node)
+    else:
+        lines = [f"<b>{e(node.name)}</b> — {e(node.kind)}", f"<i>{e(spec.summary)}</i>"]
     if report is None:
         return "<br>".join(lines)
-    args = card_text(node, report).args
+    args = card_text(node, report).args if spec is not None else ""  # its module is said above
     if args:
         lines.append(e(args))
     for i, shape in enumerate(report.output_shapes):
@@ -134,18 +173,26 @@ class CardStyle:
         self.shape_font.setWeight(QFont.Weight.DemiBold)
         self.small_font = QFont(base)
         self.small_font.setPixelSize(11)
+        self.lod_font = QFont(base)   # names at low zoom, in screen pixels (see NodeItem.paint)
+        self.lod_font.setPixelSize(round(LOD_TEXT_PX))
+        self.lod_font.setBold(True)
         self._elided: dict[tuple[int, str, float], str] = {}
+        self.wrapped_names: dict[tuple[str, float, int], tuple[str, ...]] = {}  # see wrap_name
         self._widths: dict[tuple[int, str, float], float] = {}
         self.name_metrics = QFontMetricsF(self.name_font)
         self.body_metrics = QFontMetricsF(self.body_font)
         self.shape_metrics = QFontMetricsF(self.shape_font)
         self.small_metrics = QFontMetricsF(self.small_font)
-        self._metrics = (self.name_metrics, self.body_metrics, self.shape_metrics, self.small_metrics)
+        self.lod_metrics = QFontMetricsF(self.lod_font)
+        self._metrics = (self.name_metrics, self.body_metrics, self.shape_metrics, self.small_metrics,
+                         self.lod_metrics)
         dark = self.colors["fill"].lightness() < 128
         self.shadow = QColor(0, 0, 0, 90 if dark else 28)
+        self.unsupported_fill = QColor("#3a3b3f") if dark else QColor("#eceef1")
+        self.hatch = QBrush(QColor(255, 255, 255, 28) if dark else QColor(0, 0, 0, 22),
+                            Qt.BrushStyle.BDiagPattern)
 
-
-    NAME, BODY, SHAPE, SMALL = range(4)
+    NAME, BODY, SHAPE, SMALL, LOD = range(5)
 
     def elide(self, font: int, text: str, width: float) -> str:
         """``text`` cut to ``width`` with "…" in ``font`` (one of NAME, BODY, SHAPE, SMALL).
@@ -157,7 +204,7 @@ class CardStyle:
         if shown is None:
             if len(self._elided) > 20_000:
                 self._elided.clear()
-            mode = Qt.TextElideMode.ElideMiddle if font == self.NAME else Qt.TextElideMode.ElideRight
+            mode = Qt.TextElideMode.ElideMiddle if font in (self.NAME, self.LOD) else Qt.TextElideMode.ElideRight
             shown = self._elided[key] = self._metrics[font].elidedText(text, mode, width)
         return shown
 
@@ -190,13 +237,119 @@ class CardStyle:
         return found
 
 
+class Detail(Enum):
+    """How much of a card is painted at a zoom (see :func:`detail_for`)."""
+
+    FULL = "full"     # the whole card: texts, ports, shadow
+    NAME = "name"     # a block in the card's colour with its name, readable on screen
+    BLOCK = "block"   # only the coloured block
+
+
+LOD_FULL = 0.5     # at or above this scale cards are drawn in full
+LOD_NAME = 0.12    # … above this, as a named block; below it, as a plain block
+LOD_TEXT_PX = 11.0  # on-screen pixel size of a name drawn at low zoom
+
+
+def detail_for(lod: float) -> Detail:
+    """What a card shows at scale ``lod`` (``levelOfDetailFromTransform``): slivers of 8-pixel
+    text help nobody, a readable name on a coloured block does."""
+    if lod >= LOD_FULL:
+        return Detail.FULL
+    return Detail.NAME if lod >= LOD_NAME else Detail.BLOCK
+
+
+_NAME_BREAK = re.compile(r"(?<=[_.\-])")  # a long name wraps after these
+
+
+def wrap_name(style: CardStyle, name: str, width: float, max_lines: int) -> tuple[str, ...]:
+    """``name`` over at most ``max_lines`` lines of ``width`` screen pixels in the low-zoom font,
+    broken after "_", "." or "-" (``conv3_`` / ``block2``), the last line elided."""
+    key = (name, width, max_lines)
+    found = style.wrapped_names.get(key)
+    if found is not None:
+        return found
+    parts = [p for p in _NAME_BREAK.split(name) if p]
+    lines: list[str] = []
+    while parts and len(lines) < max_lines - 1:
+        line = parts.pop(0)
+        while parts and style.width(style.LOD, line + parts[0]) <= width:
+            line += parts.pop(0)
+        if style.width(style.LOD, line) > width:  # one piece longer than a line
+            parts.insert(0, line)
+            break
+        lines.append(line)
+    if parts:
+        lines.append(style.elide(style.LOD, "".join(parts), width))
+    if len(style.wrapped_names) > 20_000:
+        style.wrapped_names.clear()
+    found = style.wrapped_names[key] = tuple(lines)
+    return found
+
+
+def lod_lines(style: CardStyle, name: str, extra: tuple[str, ...], width: float, height: float,
+              lod: float) -> tuple[str, ...]:
+    """The texts a card ``width`` × ``height`` (scene units) shows at scale ``lod``: ``name``
+    (wrapped when there is room) then the ``extra`` lines, as many as fit on screen at
+    :data:`LOD_TEXT_PX`, each within the card's screen width. Empty below :data:`LOD_NAME` or in
+    full detail (the card paints its own texts then)."""
+    if detail_for(lod) is not Detail.NAME:
+        return ()
+    # A hair added, so that the same zoom reached by other arithmetic (0.29999…) writes the same.
+    room = int((height * lod + 1e-6) // (LOD_TEXT_PX + 2))
+    screen_width = float(int(width * lod - 6 + 1e-6))
+    if room < 1 or screen_width < 12:
+        return ()
+    lines = wrap_name(style, name, screen_width, max(1, room - len(extra)))
+    extras = tuple(style.elide(style.LOD, e, screen_width) for e in extra[: room - len(lines)])
+    # A name cut down to "…" or "c…" tells nothing: the plain block says as much, more quietly.
+    return tuple(line for line in lines + extras if len(line.replace("…", "")) >= 2)
+
+
+def paint_lod_texts(painter: QPainter, lines: tuple[str, ...], rect: QRectF, lod: float,
+                    colour: QColor, font: QFont) -> None:
+    """Draw ``lines`` (from :func:`lod_lines`) centred in ``rect`` at screen size: the painter
+    is scaled back by ``lod`` so that the text is :data:`LOD_TEXT_PX` pixels on screen."""
+    if not lines:
+        return
+    painter.save()
+    painter.scale(1 / lod, 1 / lod)
+    screen = QRectF(rect.left() * lod, rect.top() * lod, rect.width() * lod, rect.height() * lod)
+    line = LOD_TEXT_PX + 2
+    top = screen.center().y() - line * len(lines) / 2
+    painter.setFont(font)
+    painter.setPen(colour)
+    for i, text in enumerate(lines):
+        painter.drawText(QRectF(screen.left(), top + i * line, screen.width(), line),
+                         Qt.AlignmentFlag.AlignCenter, text)
+    painter.restore()
+
+
+_HEADER_PATHS: dict[tuple[float, float, float, float], QPainterPath] = {}
+
+
+def header_path(card: QRectF) -> QPainterPath:
+    """The coloured band along the top of a card ``card`` (its rounded top corners), made once
+    per card size: intersecting two paths at every paint of every card costs more than drawing."""
+    key = (card.left(), card.top(), card.width(), card.height())
+    path = _HEADER_PATHS.get(key)
+    if path is None:
+        outline = QPainterPath()
+        outline.addRoundedRect(card, RADIUS, RADIUS)
+        band = QPainterPath()
+        band.addRect(QRectF(card.left(), card.top(), card.width(), HEADER))
+        path = _HEADER_PATHS[key] = outline.intersected(band)
+    return path
+
+
 def _header_text_color(fill: QColor) -> QColor:
     luma = 0.299 * fill.red() + 0.587 * fill.green() + 0.114 * fill.blue()
     return QColor("#1f2328") if luma > 160 else QColor("#ffffff")
 
 
 ERROR_LINES = 2  # an error message on a card wraps to this many lines
-LOD_TEXT = 0.3  # below this scale card texts are not drawn
+_ERROR_FILL = QColor(ERROR_COLOR)
+UNSUPPORTED_COLOR = "#6e7781"  # the header of a layer Convas does not know
+UNSUPPORTED_BADGE = "unsupported"
 
 
 class NodeItem(QGraphicsItem):
@@ -205,10 +358,12 @@ class NodeItem(QGraphicsItem):
     def __init__(self, name: str, kind: str, style: CardStyle) -> None:
         super().__init__()
         self.name = name
+        self.short_name = name   # zoomed out, inside a frame: without its group's prefix
         self.kind = kind
         self.style = style
         spec = CATALOGUE.get(kind)
-        self.group_color = group_color(spec.group if spec else "")
+        self.unsupported = spec is None      # drawn hatched, titled by its Keras class
+        self.group_color = QColor(UNSUPPORTED_COLOR) if spec is None else group_color(spec.group)
         self.header_text_color = _header_text_color(self.group_color)
         self.max_inputs: int | None = spec.max_inputs if spec else None
         self.text: CardText | None = None
@@ -219,11 +374,15 @@ class NodeItem(QGraphicsItem):
         self._shown: dict[str, str] = {}                # elided texts, as painted
         self._shape_count = 0                           # lines of shapes (or error) painted
         self._connecting = False                        # the press began on the output port
+        self.layer: CardLayer | None = None             # draws this card when zoomed out
+        self._rect = QRectF()
+        self._bounds = QRectF()
+        self._set_geometry()
         self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
                       | QGraphicsItem.GraphicsItemFlag.ItemIsMovable)
         self.setAcceptHoverEvents(True)
-        # Repaints of unchanged cards (panning, an edit elsewhere) reuse a cached pixmap.
-        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        # No pixmap cache: a cached card is painted again at every zoom step, and at the zooms
+        # where many cards show the CardLayer draws them all at once.
         self.setZValue(1.0)
 
     # --- contents ---------------------------------------------------------------------------
@@ -235,17 +394,34 @@ class NodeItem(QGraphicsItem):
         self.text = text
         self._elide()
         self.setOpacity(0.5 if text.state == "blocked" else 1.0)
-        self.update()
+        self._repaint(looks=True)
         return True
 
+    def _repaint(self, looks: bool = False) -> None:
+        """Paint again; ``looks``: what the zoomed-out block shows (colour, place, size) changed."""
+        self.update()
+        if self.layer is not None:
+            self.layer.card_changed(looks)
+
     def rename(self, name: str) -> None:
-        self.name = name
+        self.name = self.short_name = name
+
+    def set_group_prefix(self, group: str | None) -> None:
+        """The card sits in ``group``'s frame: zoomed out, ``conv3_block2_1_conv`` is written
+        ``1_conv`` under the frame's ``conv3_block2`` (the full name shows when zoomed in)."""
+        short = self.name
+        if group and len(self.name) > len(group) + 1 and self.name.startswith(group) \
+                and self.name[len(group)] in "_.-":
+            short = self.name[len(group) + 1:]
+        if short != self.short_name:
+            self.short_name = short
+            self._repaint()
 
     def restyle(self) -> None:
         """Fonts or colours changed: elide again and repaint."""
         if self.text is not None:
             self._elide()
-        self.update()
+        self._repaint(looks=True)
 
     def shape_lines(self) -> list[str]:
         """The lines under the arguments as painted: shapes, or the error wrapped to two lines."""
@@ -256,11 +432,16 @@ class NodeItem(QGraphicsItem):
         st, t = self.style, self.text
         inner = WIDTH - 2 * PAD
         # The kind gives way to the parameter count on their shared line.
-        kind_width = inner - 8 - st.width(st.SMALL, t.params)
+        if self.unsupported:  # titled by its class; the badge takes the parameters' place
+            kind_width = inner - 8 - st.width(st.SMALL, UNSUPPORTED_BADGE) - 8
+            title, subtitle, right = t.kind, t.name, UNSUPPORTED_BADGE
+        else:
+            kind_width = inner - 8 - st.width(st.SMALL, t.params)
+            title, subtitle, right = t.name, t.kind, t.params
         self._shown = {
-            "name": st.elide(st.NAME, t.name, inner),
-            "params": t.params,
-            "kind": st.elide(st.SMALL, t.kind, max(0.0, kind_width)),
+            "name": st.elide(st.NAME, title, inner),
+            "params": right,
+            "kind": st.elide(st.SMALL, subtitle, max(0.0, kind_width)),
             "args": st.elide(st.BODY, t.args or "—", inner),
         }
         if t.state == "error":  # the full message is in the card's tooltip
@@ -274,6 +455,13 @@ class NodeItem(QGraphicsItem):
         if height != self.height:
             self.prepareGeometryChange()
             self.height = height
+            self._set_geometry()
+
+    def _set_geometry(self) -> None:
+        # Kept, not made at every call: Qt asks for the bounding rectangle of every card at
+        # every frame.
+        self._rect = QRectF(-WIDTH / 2, -self.height / 2, WIDTH, self.height)
+        self._bounds = self._rect.adjusted(-6, -8, 6, 10)
 
     def sync_ports(self, node: Node) -> None:
         """Lay out input ports from the node's connections: one per input, plus a free one
@@ -293,7 +481,7 @@ class NodeItem(QGraphicsItem):
     # --- geometry ---------------------------------------------------------------------------
 
     def card_rect(self) -> QRectF:
-        return QRectF(-WIDTH / 2, -self.height / 2, WIDTH, self.height)
+        return QRectF(self._rect)
 
     def _port_x(self, index: int) -> float:
         n = len(self.ports)
@@ -326,7 +514,7 @@ class NodeItem(QGraphicsItem):
         return d.x() * d.x() + d.y() * d.y() <= PORT_HIT * PORT_HIT
 
     def boundingRect(self) -> QRectF:
-        return self.card_rect().adjusted(-6, -8, 6, 10)
+        return self._bounds
 
     def shape(self) -> QPainterPath:
         path = QPainterPath()
@@ -337,8 +525,13 @@ class NodeItem(QGraphicsItem):
     # --- painting ---------------------------------------------------------------------------
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        detail = detail_for(lod)
+        if detail is not Detail.FULL:
+            self._paint_block(painter, lod, detail)
+            return
         st, c = self.style, self.style.colors
-        r = self.card_rect()
+        r = self._rect
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         painter.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
         state = self.text.state if self.text else "pending"
@@ -346,14 +539,13 @@ class NodeItem(QGraphicsItem):
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(st.shadow)
         painter.drawRoundedRect(r.translated(0, 2), RADIUS, RADIUS)
-        painter.setBrush(c["fill"])
+        painter.setBrush(st.unsupported_fill if self.unsupported else c["fill"])
         painter.drawRoundedRect(r, RADIUS, RADIUS)
+        if self.unsupported:
+            painter.setBrush(st.hatch)
+            painter.drawRoundedRect(r, RADIUS, RADIUS)
 
-        header = QPainterPath()
-        header.addRoundedRect(r, RADIUS, RADIUS)
-        band = QPainterPath()
-        band.addRect(QRectF(r.left(), r.top(), r.width(), HEADER))
-        painter.fillPath(header.intersected(band), self.group_color)
+        painter.fillPath(header_path(r), self.group_color)
 
         if state == "error":
             border = QPen(QColor(ERROR_COLOR), 2.0)
@@ -371,10 +563,38 @@ class NodeItem(QGraphicsItem):
             painter.setPen(halo)
             painter.drawRoundedRect(r.adjusted(-3.5, -3.5, 3.5, 3.5), RADIUS + 3, RADIUS + 3)
 
-        # Zoomed far out the text is unreadable anyway: skip it (a 300-layer overview stays fluid).
-        if self._shown and option.levelOfDetailFromTransform(painter.worldTransform()) >= LOD_TEXT:
+        if self._shown:
             self._paint_texts(painter, r, state)
         self._paint_ports(painter, r)
+
+    def lod_texts(self, lod: float) -> tuple[str, ...]:
+        """What the card writes at scale ``lod`` when zoomed out (see :func:`lod_lines`)."""
+        title = self.kind if self.unsupported else self.short_name
+        return lod_lines(self.style, title, (), WIDTH, self.height, lod)
+
+    def _paint_block(self, painter: QPainter, lod: float, detail: Detail) -> None:
+        """Zoomed out: the card as a block in its colour, named when the name can be read. Cheap:
+        a 1,000-layer overview paints every card this way (see :class:`CardLayer`)."""
+        r = self._rect
+        c = self.style.colors
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        painter.fillRect(r, self.block_fill())
+        if self.unsupported:
+            painter.fillRect(r, self.style.hatch)
+        if self.isSelected() or self.highlighted:
+            pen = QPen(c["selection"], 3.0)
+            pen.setCosmetic(True)
+            painter.setPen(pen)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRect(r)
+        if detail is Detail.NAME:
+            painter.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
+            paint_lod_texts(painter, self.lod_texts(lod), r, lod, self.header_text_color, self.style.lod_font)
+
+    def block_fill(self) -> QColor:
+        """The colour of the card as a block (zoomed out): its family's, red for an error."""
+        state = self.text.state if self.text else "pending"
+        return _ERROR_FILL if state == "error" and not self.unsupported else self.group_color
 
     def _paint_texts(self, painter: QPainter, r: QRectF, state: str) -> None:
         st, c, shown = self.style, self.style.colors, self._shown
@@ -390,7 +610,16 @@ class NodeItem(QGraphicsItem):
         painter.setFont(st.small_font)
         painter.setPen(c["muted"])
         painter.drawText(QRectF(left, top, inner, LINE), flags_l, shown["kind"])
-        painter.drawText(QRectF(left, top, inner, LINE), flags_r, shown["params"])
+        if self.unsupported:  # a badge, so the card reads as "not a Convas layer" at a glance
+            badge_width = st.width(st.SMALL, shown["params"]) + 10
+            badge = QRectF(r.right() - PAD - badge_width + 4, top + 1, badge_width, LINE - 2)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor(UNSUPPORTED_COLOR))
+            painter.drawRoundedRect(badge, 4, 4)
+            painter.setPen(QColor("#ffffff"))
+            painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, shown["params"])
+        else:
+            painter.drawText(QRectF(left, top, inner, LINE), flags_r, shown["params"])
 
         painter.setFont(st.body_font)
         painter.setPen(c["text"] if self.text and self.text.args else c["muted"])
@@ -476,3 +705,132 @@ class NodeItem(QGraphicsItem):
         if scene is not None:
             scene.sigNodeActivated.emit(self.name)
         super().mouseDoubleClickEvent(event)
+
+
+class CardLayer(QGraphicsItem):
+    """Zoomed out, every layer card of a scene drawn by this one item.
+
+    Below :data:`LOD_FULL` a card is a block in its colour (named at :data:`LOD_NAME` and above),
+    and a 1,000-layer overview shows them all: one item painting the blocks colour by colour
+    costs a fraction of a thousand calls into Python ``paint`` a frame. While the scene has the
+    cards hand their painting over (``batched``, see :meth:`GraphScene._set_batched`, the cards
+    then have no contents of their own), this layer draws them: blocks, names, the selection.
+    Painted at full detail while still batched (the zoom changed without the scene seeing it,
+    say a ``QGraphicsScene.render`` of a close-up), it paints each card in full itself, so that
+    every frame is right whichever way the scene has it. Not batched, it draws nothing.
+
+    It takes no mouse button and has no shape: clicks, hovers and rubber bands reach the cards."""
+
+    def __init__(self, style: CardStyle, cards: Callable[[], Iterable[NodeItem]]) -> None:
+        super().__init__()
+        self.style = style
+        self._cards = cards
+        self.batched = False
+        self._blocks: list[tuple[QColor, float, list[QRectF]]] | None = None  # fill, opacity, rects
+        self._placed: list[tuple[NodeItem, QRectF]] = []   # every shown card and its scene rectangle
+        self._hatched: list[QRectF] = []
+        self._bounds = QRectF()
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        # Told the part of it being painted (exposedRect), not its whole bounding rectangle.
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption)
+        self.setZValue(0.5)   # above the connections (0), below the cards drawn on their own (1)
+
+    def card_changed(self, looks: bool) -> None:
+        """A card changed: repaint, and when its block looks different (``looks``) or moved,
+        gather the blocks again before the next paint."""
+        if looks and self._blocks is not None:
+            self.prepareGeometryChange()
+            self._blocks = None
+        if self.batched:
+            self.update()
+
+    def set_batched(self, batched: bool) -> None:
+        if batched != self.batched:
+            self.prepareGeometryChange()
+            self.batched = batched
+            self._blocks = None
+
+    def _gather(self) -> list[tuple[QColor, float, list[QRectF]]]:
+        if self._blocks is not None:
+            return self._blocks
+        by_fill: dict[tuple[int, float], tuple[QColor, float, list[QRectF]]] = {}
+        placed: list[tuple[NodeItem, QRectF]] = []
+        hatched: list[QRectF] = []
+        bounds = QRectF()
+        for card in self._cards():
+            if not card.isVisible():
+                continue
+            rect = card._rect.translated(card.pos())
+            placed.append((card, rect))
+            fill, opacity = card.block_fill(), card.opacity()
+            entry = by_fill.get((fill.rgba(), opacity))
+            if entry is None:
+                entry = by_fill[(fill.rgba(), opacity)] = (fill, opacity, [])
+            entry[2].append(rect)
+            if card.unsupported:
+                hatched.append(rect)
+            bounds = bounds.united(card._bounds.translated(card.pos()))
+        self._placed, self._hatched, self._bounds = placed, hatched, bounds
+        self._blocks = list(by_fill.values())
+        return self._blocks
+
+    def boundingRect(self) -> QRectF:
+        if not self.batched:
+            return QRectF()
+        self._gather()
+        return self._bounds
+
+    def shape(self) -> QPainterPath:
+        return QPainterPath()
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        if not self.batched:
+            return
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        blocks = self._gather()
+        exposed = option.exposedRect
+        detail = detail_for(lod)
+        if detail is Detail.FULL:
+            for card, rect in self._placed:
+                if rect.intersects(exposed):
+                    painter.save()
+                    painter.translate(card.pos())
+                    painter.setOpacity(card.opacity())
+                    card.paint(painter, option, widget)
+                    painter.restore()
+            return
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        fill_rect = painter.fillRect   # as a card fills its block (drawRects rounds edges otherwise)
+        for fill, opacity, rects in blocks:
+            painter.setOpacity(opacity)
+            for rect in rects:
+                fill_rect(rect, fill)
+        painter.setOpacity(1.0)
+        hatch = self.style.hatch
+        for rect in self._hatched:
+            fill_rect(rect, hatch)
+        if detail is Detail.NAME:
+            painter.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
+            font = self.style.lod_font
+            for card, rect in self._placed:
+                if rect.intersects(exposed):
+                    painter.setOpacity(card.opacity())
+                    paint_lod_texts(painter, card.lod_texts(lod), rect, lod, card.header_text_color, font)
+            painter.setOpacity(1.0)
+        marked = [(card, rect) for card, rect in self._placed if card.highlighted or card.isSelected()] \
+            if self._any_marked() else []
+        if marked:
+            pen = QPen(self.style.colors["selection"], 3.0)
+            pen.setCosmetic(True)
+            painter.setPen(pen)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            for card, rect in marked:
+                painter.setOpacity(card.opacity())
+                painter.drawRect(rect)
+            painter.setOpacity(1.0)
+
+    def _any_marked(self) -> bool:
+        scene = self.scene()
+        if scene is not None and scene.selectedItems():
+            return True
+        return any(card.highlighted for card, _rect in self._placed)

@@ -406,3 +406,64 @@ def test_edges_run_around_cards_not_behind_them(qtbot):
     document.edit("Move", [Move("r1", (60.0, 280.0))])
     qtbot.wait_until(lambda: not scene._reroute_pending)
     assert _edges_through_cards(scene) == []
+
+
+def test_opening_a_design_routes_each_edge_once(qtbot, monkeypatch):
+    routed: list[EdgeItem] = []
+    original = EdgeItem.set_ends
+
+    def counting(self, *args, **kwargs):
+        routed.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(EdgeItem, "set_ends", counting)
+    document = Document()
+    scene = GraphScene(document)
+    document.reset(small_chain())
+    assert len(routed) == len(scene.edge_items()) == 4 and len(set(routed)) == 4
+    qtbot.wait(10)   # the re-route queued while mirroring finds nothing left to do
+    assert len(routed) == 4 and not scene._reroute_pending
+    assert all(not e.boundingRect().isEmpty() for e in scene.edge_items())
+
+
+def _pixel(view: GraphView, scene_point: QPointF):
+    view.viewport().repaint()
+    image = view.viewport().grab().toImage()
+    return image.pixelColor(view.mapFromScene(scene_point))
+
+
+def test_zoomed_out_one_layer_draws_every_card_and_one_every_edge(canvas):
+    from PySide6.QtCore import QRectF
+    from PySide6.QtGui import QColor, QImage, QPainter
+    from PySide6.QtWidgets import QGraphicsItem
+
+    _document, scene, view = canvas
+    no_contents = QGraphicsItem.GraphicsItemFlag.ItemHasNoContents
+    conv = scene.node_item("conv2d")
+    assert conv is not None
+    centre = conv.scenePos()
+    header = centre + QPointF(conv.card_rect().width() / 2 - 12, -conv.card_rect().height() / 2 + 6)
+    for zoom, batched in ((1.0, False), (0.3, True), (0.1, True), (1.0, False)):
+        view.set_zoom(zoom, centre)
+        view.centerOn(centre)
+        colour = _pixel(view, header if zoom >= 0.5 else centre + QPointF(-80, -40))
+        assert scene._batched is batched, zoom
+        assert all(bool(i.flags() & no_contents) is batched for i in [*scene.node_items(), *scene.edge_items()])
+        assert colour.name() == conv.group_color.name(), zoom
+    # A selected card, zoomed out, is outlined in the selection colour by the layer.
+    view.set_zoom(0.1, centre)
+    view.centerOn(centre)
+    scene.select_nodes(["conv2d"])
+    outline = _pixel(view, centre + QPointF(-conv.card_rect().width() / 2, 0))
+    assert outline.name() == scene.card_style.colors["selection"].name()
+    # Rendered close up while the scene is set up for the zoomed-out view: still full cards.
+    assert scene._batched
+    source = conv.mapRectToScene(conv.card_rect())
+    image = QImage(int(source.width()), int(source.height()), QImage.Format.Format_ARGB32)
+    image.fill(QColor("white"))
+    painter = QPainter(image)
+    scene.render(painter, QRectF(image.rect()), source)
+    painter.end()
+    assert image.pixelColor(int(source.width()) - 12, 6).name() == conv.group_color.name()
+    assert image.pixelColor(int(source.width()) // 2, int(source.height()) - 12).name() \
+        != conv.group_color.name()   # the card's body, not a block

@@ -342,3 +342,133 @@ def test_optional_number_takes_none(qtbot):
     select_all_and_type(qtbot, spin, "None")
     assert "max_value" not in document.design.nodes["re_lu"].args
     assert document.undo_stack.count() == 2
+
+
+# --- the mirror after incremental analyses (issue 14) ------------------------------------------
+
+def _stack(layers: int) -> Design:
+    design = Design(name="stack")
+    prev = design.add("InputLayer", args={"shape": (16, 16, 4)}).name
+    kinds = [("Conv2D", {"filters": 4, "kernel_size": 3, "padding": "same"}), ("BatchNormalization", {}),
+             ("ReLU", {})]
+    for i in range(layers - 1):
+        kind, args = kinds[i % 3]
+        prev = design.add(kind, args=args, inputs=[prev]).name
+    return design
+
+
+def _full_cells(document: Document) -> tuple[list[str], list[list[str]]]:
+    from engine.summary import summary_rows
+    rows = summary_rows(document.design, document.analysis)
+    for row in rows:
+        row[1] = row[1].replace("\n", "; ")
+    return list(document.analysis.order), rows
+
+
+def test_every_edit_leaves_analysis_summary_and_cards_as_a_full_refresh_would(qtbot):
+    """Edits are analysed incrementally and mirrored row by row and card by card; after each one
+    (and each undo and redo) everything must be what a full analysis and a full refresh give,
+    without resetting the table for a layer added, deleted or renamed."""
+    from engine.analysis import analyse
+    from engine.design import TensorRef
+    from engine.editing import SetArg, plan_delete, plan_insert_on_edge, plan_rename
+    from gui.canvas.node_item import card_text
+    from gui.canvas.scene import GraphScene
+
+    document = Document(_stack(30))
+    summary = SummaryWidget(document)
+    qtbot.addWidget(summary)
+    scene = GraphScene(document)
+    resets: list[int] = []
+    summary.model.modelReset.connect(lambda: resets.append(1))
+    touched_rows: list[tuple[int, int]] = []
+    summary.model.dataChanged.connect(lambda a, b, _roles=(): touched_rows.append((a.row(), b.row())))
+    design = document.design
+
+    def check() -> None:
+        full = analyse(design, document.batch_size, input_range=document.training.pixel_range)
+        assert document.analysis == full
+        assert document.analysis.total_params == full.total_params
+        model = summary.model
+        assert (model.names, [model.row_cells(i) for i in range(model.rowCount())]) == _full_cells(document)
+        for name, item in ((n, scene.node_item(n)) for n in design.nodes):
+            assert item is not None and item.text == card_text(design.nodes[name], document.analysis.nodes[name])
+
+    middle = "conv2d_4"
+    row = summary.model.row_of(middle)
+    document.edit("filters", [SetArg(middle, "filters", 7)])
+    check()
+    # The conv, its BatchNormalization and ReLU, and the next conv (its weights): four rows.
+    assert touched_rows and all(row <= a <= b <= row + 3 for a, b in touched_rows)
+    assert document.analysis.changes is not None and len(document.analysis.changes.nodes) == 4
+
+    inserted = plan_insert_on_edge(design, "Dropout", TensorRef(middle), "batch_normalization_4")
+    document.edit("insert", inserted)
+    check()
+    document.edit("delete", plan_delete(design, ["re_lu_2"]))
+    check()
+    document.edit("rename", plan_rename(design, "conv2d_1", "first_conv").ops)
+    check()
+    document.edit("bad", [SetArg("conv2d_2", "kernel_size", 99)])  # too large: everything after waits
+    check()
+    document.edit("cut", plan_delete(design, [], [(TensorRef("re_lu_3"), "conv2d_4", 0)]))
+    check()
+    while document.undo_stack.canUndo():
+        document.undo_stack.undo()
+        check()
+    while document.undo_stack.canRedo():
+        document.undo_stack.redo()
+        check()
+    assert resets == []
+    document.set_batch_size(8)
+    check()
+
+
+def test_rows_of_an_edit_that_changes_every_layer_are_formatted_when_shown(qtbot):
+    from engine.editing import SetArg
+    document = Document(_stack(100))
+    summary = SummaryWidget(document)
+    qtbot.addWidget(summary)
+    summary.resize(900, 300)
+    summary.show()
+    document.edit("shape", [SetArg("input_layer", "shape", (8, 8, 4))])
+    model = summary.model
+    assert None in model.rows  # not formatted: most rows are out of sight
+    qtbot.wait(10)  # the table paints the rows in sight, formatting them
+    names, rows = _full_cells(document)
+    assert model.names == names
+    assert model.data(model.index(99, 1)) == "(None, 8, 8, 4)" == rows[99][1]
+    assert [model.row_cells(i) for i in range(100)] == rows
+
+
+def test_totals_say_the_parameters_of_unsupported_layers_are_unknown(qtbot):
+    design = chain(("InputLayer", {"shape": (4,)}), ("Dense", {"units": 2}))
+    design.add("Swirl", "swirl", inputs=["dense"],
+               config={"unsupported": {"module": None, "class_name": "Swirl", "reason": "a custom layer class",
+                                       "output_shapes": [[None, 2]]}})
+    design.add("Dense", "head", {"units": 3}, inputs=["swirl"])
+    summary = SummaryWidget(Document(design))
+    qtbot.addWidget(summary)
+    text = summary.totals_text()
+    assert "Total params 19 " in text  # 10 + 9: the layer after the unsupported one is counted
+    assert "the parameters and MACs of 1 unsupported layer are unknown" in text
+    row = summary.model.row_of("head")
+    assert summary.model.data(summary.model.index(row, 1)) == "(None, 3)"
+
+
+def test_opening_a_design_analyses_it_once_and_in_full(qtbot, document, monkeypatch):
+    import gui.document
+    from engine.editing import SetArg
+    document.edit("filters", [SetArg("conv2d", "filters", 8)])  # a history for reset to clear
+    calls: list[int] = []
+    real = gui.document.analyse
+
+    def counting(*args, **kwargs):
+        calls.append(-1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(gui.document, "analyse", counting)
+    document.analysed.connect(lambda: calls.append(len(document.design)))
+    document.reset(_stack(12))
+    assert calls == [-1, 12]  # one analysis, of the new design, announced once
+    assert document.analysis.changes is None and len(document.analysis.nodes) == 12
