@@ -33,13 +33,18 @@ CARD_WIDTH = 190.0
 CARD_HEIGHT = 96.0       # with one line of output shape; the row gap absorbs a second and a third
 FRAME_PADDING = 16.0     # between an expanded group's frame and the cards inside it
 HEADER_HEIGHT = 28.0     # the band along the top of an expanded group's frame: name and chevron
+# A collapsed group's card: a header and four lines (114 px), and two cards stacked behind it.
+GROUP_CARD_HEIGHT = 122.0
 X_SPACING = 230.0        # between the centres of two neighbouring cards in a rank
 Y_SPACING = 140.0        # between the centres of two cards in consecutive ranks
 X_GAP = X_SPACING - CARD_WIDTH
 Y_GAP = Y_SPACING - CARD_HEIGHT
 LANE_WIDTH = 40.0        # the room a connection passing a rank reserves in it
 COLUMN_GAP = 120.0       # between two columns of a wrapped layout: the channel connections use
-WRAP_HEIGHT = 16 * Y_SPACING  # a container taller than this as one column is cut into columns
+WRAP_HEIGHT = 16 * Y_SPACING  # a group taller than this as one column is cut into columns
+# The whole design wraps sooner: a column of 15 block cards fits a window only at a zoom where
+# cards show just their names, while three columns of five show every card in full.
+TOP_WRAP_HEIGHT = 8 * Y_SPACING
 SCREEN_ASPECT = 16 / 10  # the width : height a wrapped container aims at (a landscape window)
 
 
@@ -341,9 +346,16 @@ def segment_crosses(a: Point, b: Point, rect: Rect) -> bool:
 # --- the layout of a design with groups -------------------------------------------------------
 
 def card_rect(centre: Point) -> Rect:
-    """The rectangle of a card (a layer's, or a collapsed group's) centred at ``centre``."""
+    """The rectangle of a layer's card centred at ``centre``."""
     x, y = centre
     return (x - CARD_WIDTH / 2, y - CARD_HEIGHT / 2, x + CARD_WIDTH / 2, y + CARD_HEIGHT / 2)
+
+
+def group_card_rect(centre: Point) -> Rect:
+    """The room of a collapsed group's card centred at ``centre`` (cards stacked behind it
+    included); its top-left corner is where the group's frame starts when it is expanded."""
+    x, y = centre
+    return (x - CARD_WIDTH / 2, y - GROUP_CARD_HEIGHT / 2, x + CARD_WIDTH / 2, y + GROUP_CARD_HEIGHT / 2)
 
 
 class _Tree:
@@ -447,11 +459,11 @@ def design_layout(design: Design) -> tuple[dict[str, Point], dict[str, Point]]:
     size: dict[int, tuple[float, float]] = {i: (CARD_WIDTH, CARD_HEIGHT) for i in range(len(names))}
     placed: dict[str | None, dict[int, Point]] = {}
     for g in sorted(live, key=lambda g: -tree.depth[g]):
-        corners, width, height = _place_container(units[g], edges[g], size, first)
+        corners, width, height = _place_container(units[g], edges[g], size, first, WRAP_HEIGHT)
         placed[g] = corners
         frame = (width + 2 * FRAME_PADDING, height + HEADER_HEIGHT + 2 * FRAME_PADDING)
-        size[gid[g]] = (CARD_WIDTH, CARD_HEIGHT) if design.groups[g].collapsed else frame
-    placed[None] = _place_container(units[None], edges[None], size, first)[0]
+        size[gid[g]] = (CARD_WIDTH, GROUP_CARD_HEIGHT) if design.groups[g].collapsed else frame
+    placed[None] = _place_container(units[None], edges[None], size, first, TOP_WRAP_HEIGHT)[0]
 
     nodes: dict[str, Point] = {}
     groups: dict[str, Point] = {}
@@ -460,30 +472,30 @@ def design_layout(design: Design) -> tuple[dict[str, Point], dict[str, Point]]:
         container, ox, oy = stack.pop()
         for u, (left, top) in placed[container].items():
             x, y = ox + left, oy + top
-            centre = (x + CARD_WIDTH / 2, y + CARD_HEIGHT / 2)
             if u < len(names):
-                nodes[names[u]] = centre
+                nodes[names[u]] = (x + CARD_WIDTH / 2, y + CARD_HEIGHT / 2)
             else:
-                groups[unit_name[u]] = centre
+                groups[unit_name[u]] = (x + CARD_WIDTH / 2, y + GROUP_CARD_HEIGHT / 2)
                 stack.append((unit_name[u], x + FRAME_PADDING, y + HEADER_HEIGHT + FRAME_PADDING))
     return {n: nodes[n] for n in names}, {g: groups[g] for g in live}
 
 
 def _place_container(units: list[int], edges: list[tuple[int, int]], size: Mapping[int, tuple[float, float]],
-                     first: Mapping[int, int]) -> tuple[dict[int, Point], float, float]:
-    """Top-left corners of ``units`` (of the sizes given) laid out in ranks, with the size of
-    their bounding box, which starts at (0, 0)."""
+                     first: Mapping[int, int], wrap: float) -> tuple[dict[int, Point], float, float]:
+    """Top-left corners of ``units`` (of the sizes given) laid out in ranks, in columns when
+    taller than ``wrap``, with the size of their bounding box, which starts at (0, 0)."""
     order = sorted(units, key=first.__getitem__)
     local = {u: i for i, u in enumerate(order)}
     corners, width, height = _layered(
-        [size[u] for u in order], [(local[s], local[t]) for s, t in edges])
+        [size[u] for u in order], [(local[s], local[t]) for s, t in edges], wrap)
     return {order[i]: c for i, c in enumerate(corners)}, width, height
 
 
-def _layered(sizes: list[tuple[float, float]], edges: list[tuple[int, int]]) -> tuple[list[Point], float, float]:
+def _layered(sizes: list[tuple[float, float]], edges: list[tuple[int, int]],
+             wrap: float = WRAP_HEIGHT) -> tuple[list[Point], float, float]:
     """The layered layout of boxes of ``sizes`` joined by ``edges`` (as in
     :func:`layered_positions`, with sizes): their top-left corners, cut into columns when one
-    column would be taller than :data:`WRAP_HEIGHT`, and the size of their bounding box."""
+    column would be taller than ``wrap``, and the size of their bounding box."""
     m = len(sizes)
     if m == 0:
         return [], 0.0, 0.0
@@ -587,7 +599,7 @@ def _layered(sizes: list[tuple[float, float]], edges: list[tuple[int, int]]) -> 
         row_height[r] = tallest
         row_left[r] = shift - total / 2
 
-    cuts = _column_cuts(row_width, row_height, crossing)
+    cuts = _column_cuts(row_width, row_height, crossing, wrap)
     corners: list[Point] = [(0.0, 0.0)] * m
     left = 0.0
     for a, b in itertools.pairwise(cuts):
@@ -609,9 +621,10 @@ def _layered(sizes: list[tuple[float, float]], edges: list[tuple[int, int]]) -> 
     return corners, width, height
 
 
-def _column_cuts(row_width: list[float], row_height: list[float], crossing: list[int]) -> list[int]:
+def _column_cuts(row_width: list[float], row_height: list[float], crossing: list[int],
+                 wrap: float = WRAP_HEIGHT) -> list[int]:
     """Where to cut the ranks into columns: ``[0, c1, …, ranks]``, each column the ranks from
-    one cut to the next. One column while it is no taller than :data:`WRAP_HEIGHT`; else as many
+    one cut to the next. One column while it is no taller than ``wrap``; else as many
     as bring the whole closest to :data:`SCREEN_ASPECT`, each cut at the rank boundary near its
     share of the height that the fewest tensors cross (a "waist" of the network), so that few
     connections run from one column to the next."""
@@ -620,7 +633,7 @@ def _column_cuts(row_width: list[float], row_height: list[float], crossing: list
     for r in range(ranks):
         tops[r + 1] = tops[r] + row_height[r] + Y_GAP
     total = tops[ranks] - Y_GAP
-    if total <= WRAP_HEIGHT or ranks < 2:
+    if total <= wrap or ranks < 2:
         return [0, ranks]
     # The width of k columns is the sum of their widest ranks: try k = 1, 2, … until the whole
     # is wider than the screen's shape (each try cuts at equal heights, O(ranks)).
@@ -694,8 +707,8 @@ def group_frames(design: Design, positions: Mapping[str, Point],
         frames[g] = frame
         if design.groups[g].collapsed:
             at = (group_positions or {}).get(g)
-            shown = card_rect(at) if at is not None else card_rect(
-                (frame[0] + CARD_WIDTH / 2, frame[1] + CARD_HEIGHT / 2))
+            shown = group_card_rect(at if at is not None else (
+                frame[0] + CARD_WIDTH / 2, frame[1] + GROUP_CARD_HEIGHT / 2))
         else:
             shown = frame
         add(tree.parent[g], shown)

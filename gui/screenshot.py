@@ -1,7 +1,8 @@
 """Render the designer window to a PNG, for the README and for looking at changes.
 
-Run: ``uv run python -m gui.screenshot [OUT.png] [--example NAME] [--dark] [--scale 2]
-[--train EPOCHS] [--panel train|evaluation]``.
+Run: ``uv run python -m gui.screenshot [OUT.png] [--example NAME | --open FILE] [--dark]
+[--scale 2] [--train EPOCHS] [--panel train|evaluation] [--expand all|GROUP,…] [--find TEXT]
+[--no-overview]``.
 Works without a display (offscreen) or under Xvfb.
 """
 
@@ -26,6 +27,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="train the design on its data for EPOCHS first (imports TensorFlow)")
     parser.add_argument("--panel", choices=("train", "evaluation"), default=None,
                         help="bring this bottom panel to the front")
+    parser.add_argument("--open", default=None, metavar="FILE",
+                        help="open this design file (.convas, .keras, .json) instead of an example")
+    parser.add_argument("--expand", default=None, metavar="all|GROUP,…",
+                        help="expand every group, or the named ones, before the picture")
+    parser.add_argument("--find", default=None, metavar="TEXT",
+                        help="type TEXT into Find (Ctrl+F) and go to the first match")
+    parser.add_argument("--no-overview", action="store_true", help="hide the overview minimap")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -51,10 +59,28 @@ def main(argv: list[str] | None = None) -> int:
     window.resize(width, height)
     window.show()
     app.processEvents()
+    if args.open:
+        if not window.open_path(Path(args.open), ask=False):
+            return 1
+        app.processEvents()
+    if args.no_overview:
+        window.act_overview.trigger()  # it starts checked (fresh settings)
+    if args.expand:
+        design = window.document.design
+        names = list(design.groups) if args.expand == "all" else args.expand.split(",")
+        from engine.grouping import plan_collapse
+        window.document.edit("Expand", plan_collapse(design, names, False))
+        app.processEvents()
     window.view.fit_to_view()
     selected = args.select or next(iter(n for n in window.document.design.nodes
                                         if window.document.design.nodes[n].kind.startswith("Conv")), None)
-    if selected:
+    if args.find:
+        window.act_find.trigger()
+        app.processEvents()
+        bar = window.view.find_bar
+        bar.field.setText(args.find)
+        bar.find_next()
+    elif selected:
         window.scene.select_nodes([selected])
     for _ in range(3):
         app.processEvents()

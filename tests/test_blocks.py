@@ -355,7 +355,7 @@ APPLICATIONS = {
 def test_real_applications_open_as_a_few_dozen_cards(name):
     keras = pytest.importorskip("keras")
     from engine.keras_import import design_from_keras_config
-    from engine.layout import card_rect, design_layout
+    from engine.layout import card_rect, design_layout, group_card_rect
 
     size = (75, 75, 3) if name == "InceptionV3" else (32, 32, 3)
     model = getattr(keras.applications, name)(weights=None, input_shape=size, classes=10)
@@ -371,8 +371,10 @@ def test_real_applications_open_as_a_few_dozen_cards(name):
         assert len(members(design, g)) >= 2
     assert shown_cards(design) <= cards
     nodes, positions = design_layout(design)
-    shown = {design.collapsed_group(n) or n: card_rect(positions[g] if (g := design.collapsed_group(n)) else nodes[n])
-             for n in design.nodes}
+    def room(n: str) -> tuple[float, float, float, float]:
+        g = design.collapsed_group(n)
+        return group_card_rect(positions[g]) if g else card_rect(nodes[n])
+    shown = {design.collapsed_group(n) or n: room(n) for n in design.nodes}
     rects = sorted(shown.values())
     for i, a in enumerate(rects):
         for b in rects[i + 1:]:

@@ -15,6 +15,7 @@ from engine.layout import (
     CARD_WIDTH,
     CLEARANCE,
     FRAME_PADDING,
+    GROUP_CARD_HEIGHT,
     HEADER_HEIGHT,
     WRAP_HEIGHT,
     X_GAP,
@@ -24,6 +25,7 @@ from engine.layout import (
     apply_design_layout,
     card_rect,
     design_layout,
+    group_card_rect,
     group_frame,
     group_frames,
     layered_positions,
@@ -83,7 +85,7 @@ def shown_rects(design: Design, nodes, groups) -> dict[tuple[str, str], Rect]:
     rects: dict[tuple[str, str], Rect] = {}
     for name in design.nodes:
         g = design.collapsed_group(name)
-        rects[("group", g) if g else ("layer", name)] = card_rect(groups[g] if g else nodes[name])
+        rects[("group", g) if g else ("layer", name)] = group_card_rect(groups[g]) if g else card_rect(nodes[name])
     return rects
 
 
@@ -159,10 +161,18 @@ def assert_tidy(design: Design) -> tuple[dict, dict]:
 
 
 def test_a_short_chain_is_one_column_as_before():
-    d = chain_design(12)
+    d = chain_design(8)
     nodes, groups = design_layout(d)
     assert nodes == {n: (0.0, i * Y_SPACING) for i, n in enumerate(d.nodes)} == layered_positions(d)
     assert groups == {}
+
+
+def test_a_chain_of_a_dozen_cards_wraps_so_that_a_window_shows_them_in_full():
+    d = chain_design(15)
+    nodes, _ = assert_tidy(d)
+    left, top, right, bottom = bounding(card_rect(p) for p in nodes.values())
+    assert len({x for x, _ in nodes.values()}) == 3  # three columns of five
+    assert 1.0 < (right - left) / (bottom - top) < 2.0
 
 
 @pytest.mark.parametrize("make", [lambda: chain_design(1000), lambda: residual_design(250)],
@@ -215,7 +225,7 @@ def test_layout_is_linear_enough_for_a_thousand_layers():
 
 
 def test_an_expanded_group_is_a_frame_between_what_feeds_it_and_what_it_feeds():
-    d = chain_design(8)
+    d = chain_design(7)
     names = list(d.nodes)
     d.set_group("g", Group("g"))
     for n in names[2:5]:
@@ -228,7 +238,7 @@ def test_an_expanded_group_is_a_frame_between_what_feeds_it_and_what_it_feeds():
     assert frame == (cards[0] - FRAME_PADDING, cards[1] - HEADER_HEIGHT - FRAME_PADDING,
                      cards[2] + FRAME_PADDING, cards[3] + FRAME_PADDING)
     # Its card, were it collapsed, sits at the frame's top-left corner.
-    assert card_rect(groups["g"])[:2] == frame[:2]
+    assert group_card_rect(groups["g"])[:2] == frame[:2]
 
 
 def test_a_collapsed_group_is_one_card_in_the_flow():
@@ -238,8 +248,11 @@ def test_a_collapsed_group_is_one_card_in_the_flow():
     for n in names[3:8]:
         d.set_node_group(n, "g")
     nodes, groups = assert_tidy(d)
-    ys = [nodes[names[0]][1], nodes[names[1]][1], nodes[names[2]][1], groups["g"][1], nodes[names[8]][1]]
-    assert ys == [i * Y_SPACING for i in range(5)]
+    tops = [card_rect(nodes[n])[1] for n in names[:3]] + [group_card_rect(groups["g"])[1]]
+    tops.append(card_rect(nodes[names[8]])[1])
+    # One row each; the group's row is as tall as its card (taller than a layer's).
+    gaps = [b - a for a, b in itertools.pairwise(tops)]
+    assert gaps == [Y_SPACING] * 3 + [GROUP_CARD_HEIGHT + Y_SPACING - CARD_HEIGHT]
 
 
 def test_hidden_layers_keep_their_places_relative_to_the_card():
@@ -258,7 +271,7 @@ def test_hidden_layers_keep_their_places_relative_to_the_card():
         assert offsets(nodes, groups, g) == offsets(expanded_nodes, expanded_groups, g)
         # Expanding grows the group from its card's top-left corner.
         frame = group_frame(d, g, nodes)
-        assert frame[:2] == card_rect(groups[g])[:2]
+        assert frame[:2] == group_card_rect(groups[g])[:2]
 
 
 def test_nested_groups_collapsed_and_expanded_are_tidy():

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from engine.design import Group, GroupKind
 from engine.grouping import GroupSummary
-from engine.layout import FRAME_PADDING, HEADER_HEIGHT, Rect
+from engine.layout import FRAME_PADDING, GROUP_CARD_HEIGHT, HEADER_HEIGHT, Rect
 from engine.shapes import Shape, fmt_shape
 from engine.summary import human_count
 
@@ -34,8 +34,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .scene import GraphScene
 
 GROUP_WIDTH = WIDTH
-GROUP_HEIGHT = HEADER + 7 + 4 * LINE + 9   # header, then four lines
 STACK = 4.0            # offset of each of the two cards drawn behind a group's card
+GROUP_HEIGHT = GROUP_CARD_HEIGHT - 2 * STACK  # header, then four lines; the layout's room for it
 CHEVRON = 18.0         # the chevron's square, at the left of a header
 FRAME_PAD = FRAME_PADDING     # room between a frame and the cards in it (as the layout leaves)
 FRAME_HEADER = HEADER_HEIGHT  # the band above a frame's cards: chevron, name, summary

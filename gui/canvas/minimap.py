@@ -4,7 +4,9 @@ The graph is drawn once into a cached pixmap when it changes (the view's debounc
 ``sigContentChanged``): each layer card as a block in its family's colour, a collapsed group's
 card as a grey block, an expanded group's frame as a light outline. Scrolling or zooming the
 canvas only repaints the pixmap and the viewport rectangle over it, so the overview costs the
-same at 1,000 layers as at ten. A click or a drag in it centres the canvas on that point.
+same at 1,000 layers as at ten. A click or a drag in it centres the canvas on that point. While
+the canvas shows the whole graph (after Fit, say) the overview stays hidden: it would only cover
+part of the graph and show nothing new.
 
 The overview is painted by the view over its items (:meth:`GraphView.drawForeground`), not as a
 widget of its own: a widget over the viewport would stop Qt from scrolling the canvas by moving
@@ -44,6 +46,7 @@ class Minimap(QObject):
         self.wanted = True                 # the user's choice (View → Show Overview)
         self._pixmap = QPixmap()
         self._content = QRectF()           # the scene rectangle the pixmap shows; empty: hidden
+        self._graph = QRectF()             # the graph's own rectangle (the content, unpadded)
         self._scale = 1.0                  # overview pixels per scene unit
         self._size = QSize(0, 0)
         self._dragging = False
@@ -54,8 +57,12 @@ class Minimap(QObject):
     # --- showing ----------------------------------------------------------------------------
 
     def is_shown(self) -> bool:
-        """True when the overview is on the canvas (wanted, and the design is not empty)."""
-        return not self._content.isEmpty()
+        """True when the overview is on the canvas: wanted, the design is not empty, and the
+        canvas does not already show all of it (then a map of it would only hide part of it)."""
+        if self._content.isEmpty():
+            return False
+        view = self.view
+        return not view.mapToScene(view.viewport().rect()).boundingRect().contains(self._graph)
 
     def set_wanted(self, wanted: bool) -> None:
         """Show or hide the overview at the user's request (it stays hidden on an empty canvas)."""
@@ -64,21 +71,25 @@ class Minimap(QObject):
 
     def rect(self) -> QRect:
         """Where the overview is, in viewport pixels (an empty rectangle when hidden)."""
-        if not self.is_shown():
+        return self._placement() if self.is_shown() else QRect()
+
+    def _placement(self) -> QRect:
+        """Where the overview goes when it is shown (empty for an empty design)."""
+        if self._content.isEmpty():
             return QRect()
         port = self.view.viewport().rect()
         return QRect(QPoint(port.right() + 1 - CORNER - self._size.width(),
                             port.bottom() + 1 - CORNER - self._size.height()), self._size)
 
     def update(self) -> None:
-        """Repaint the overview's part of the canvas (the graph's picture is kept)."""
-        if self.is_shown():
-            self.view.viewport().update(self.rect())
+        """Repaint the overview's part of the canvas (the graph's picture is kept); also when
+        it has just been hidden because the whole graph came into view."""
+        self.view.viewport().update(self._placement())
 
     def refresh(self) -> None:
         """Redraw the cached picture of the graph (the graph changed, or the theme did)."""
-        old = self.rect()
-        content = self.view.content_rect()
+        old = self._placement()
+        content = self._graph = self.view.content_rect()
         if not self.wanted or content.isEmpty():
             self._content = QRectF()
             self._pixmap = QPixmap()
@@ -90,7 +101,7 @@ class Minimap(QObject):
                                max(MIN_SIDE, round(content.height() * scale + 2 * PAD)))
             self._content, self._scale = content, scale
             self._pixmap = self._draw_graph(self._size)
-        self.view.viewport().update(old.united(self.rect()))
+        self.view.viewport().update(old.united(self._placement()))
 
     def _draw_graph(self, size: QSize) -> QPixmap:
         ratio = self.view.devicePixelRatioF()

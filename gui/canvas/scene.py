@@ -131,8 +131,9 @@ class GraphScene(QGraphicsScene):
         return self._frames.get(name)
 
     def group_frames(self) -> list[GroupFrameItem]:
+        """The frames on screen: every expanded group's that no collapsed group hides."""
         self._flush_groups()
-        return list(self._frames.values())
+        return [f for f in self._frames.values() if f.isVisible()]
 
     def card_items(self) -> list[Card]:
         """The cards on screen: every shown layer's and every collapsed group's (hidden layers

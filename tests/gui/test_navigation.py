@@ -33,10 +33,14 @@ def tall_design(layers: int = LAYERS) -> Design:
 
 
 def open_tall(window, qtbot) -> Design:
-    """Open the tall design and wait until the canvas has taken it in (overview included)."""
+    """Open the tall design and wait until the canvas has taken it in (overview included), then
+    look at its first layers at zoom 1, so that the canvas shows only part of it (the overview
+    is shown only then)."""
     design = tall_design()
     with qtbot.waitSignal(window.view.sigContentChanged, timeout=2000):
         window.document.reset(design)
+    window.view.set_zoom(1.0)
+    window.view.centerOn(window.scene.node_item("in"))
     return design
 
 
@@ -83,6 +87,19 @@ def test_the_overview_is_toggled_from_the_view_menu_and_remembered(window, new_w
     assert not again.act_overview.isChecked()
 
     action.trigger()
+    assert minimap.is_shown()
+
+
+def test_the_overview_hides_while_the_whole_graph_is_in_view(window, qtbot):
+    open_tall(window, qtbot)
+    minimap = window.view.minimap
+    assert minimap.is_shown()
+    corner = minimap.rect()
+    with_map = window.view.viewport().grab().toImage().copy(corner)
+    menu_action(window, "View", "Fit to Window").trigger()
+    assert not minimap.is_shown()  # everything is in view: a map would only cover part of it
+    assert window.view.viewport().grab().toImage().copy(corner) != with_map
+    window.view.set_zoom(1.0)
     assert minimap.is_shown()
 
 
