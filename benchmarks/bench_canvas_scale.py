@@ -264,7 +264,26 @@ def main() -> None:
 
     def open_nasnet() -> None:
         window.document.reset(design_from_keras_config(json.loads(nasnet_json().read_text())))
-    measure("NASNetMobile (Keras JSON)", window, open_nasnet, layout_s, base_s, conv, "filters", (16, 32))
+    measure("NASNetMobile (Keras JSON), as it opens: blocks collapsed", window, open_nasnet, layout_s, base_s,
+            conv, "filters", (16, 32))
+
+    from dataclasses import replace
+
+    from engine.layout import apply_design_layout
+
+    def expanded(design: Design) -> Design:
+        for name, group in list(design.groups.items()):
+            design.groups[name] = replace(group, collapsed=False)
+        apply_design_layout(design)
+        return design
+
+    every = expanded(design_from_keras_config(config))
+    layout_s = min(_timed(lambda: design_layout(every)) for _ in range(3))
+
+    def open_nasnet_expanded() -> None:  # read, grouped, every group expanded: all 771 cards
+        window.document.reset(expanded(design_from_keras_config(json.loads(nasnet_json().read_text()))))
+    measure("NASNetMobile (Keras JSON), every block expanded", window, open_nasnet_expanded, layout_s, base_s,
+            conv, "filters", (16, 32))
 
     big = residual_network(1000)
     layout_s = min(_timed(lambda: design_layout(big)) for _ in range(3))

@@ -517,7 +517,7 @@ def _on_edge_position(source: Node, reader: Node, near: Point | None) -> Point |
 
 
 def _room_below(design: Design, y: float, heads: list[str]) -> list[Op]:
-    """Moves that push ``heads`` and everything they feed down, so they start a row below ``y``
+    """The op that pushes ``heads`` and everything they feed down, so they start a row below ``y``
     (keeping the subgraph's shape); nothing when there is room already."""
     ys = [p[1] for h in heads if (p := design.nodes[h].position) is not None]
     if not ys or min(ys) >= y + ROW:
@@ -535,8 +535,14 @@ def _room_below(design: Design, y: float, heads: list[str]) -> list[Op]:
             if reader not in moved:
                 moved.add(reader)
                 queue.append(reader)
-    return [Move(name, (p[0], p[1] + shift)) for name, node in design.nodes.items()
-            if name in moved and (p := node.position) is not None]
+    # One op for them all: pushing 500 cards down is one signal to the canvas, not 500.
+    shifted = tuple((name, (p[0], p[1] + shift)) for name, node in design.nodes.items()
+                    if name in moved and (p := node.position) is not None)
+    # A group's card goes down with its layers.
+    groups = {g for name in moved for g in design.groups_of(name)}
+    cards = tuple((g, (p[0], p[1] + shift)) for g in sorted(groups)
+                  if (p := design.groups[g].position) is not None)
+    return [Arrange(shifted, cards)] if shifted else []
 
 
 def connection_refused(design: Design, source: str, target: str) -> str | None:

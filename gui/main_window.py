@@ -395,8 +395,10 @@ class MainWindow(QMainWindow):
             color, text = OK_COLOR, "Valid"
         self._status_dot.setText(f"<span style='color:{color}; font-size:14px'>●</span>")
         self._status_text.setText(text)
+        unknown = len(a.unsupported)
+        plus = f" + {unknown} unsupported layer{'s' if unknown != 1 else ''} unknown" if unknown else ""
         self._status_totals.setText(
-            f"{a.total_params:,} parameters · {human_bytes(a.weight_bytes)} weights · "
+            f"{a.total_params:,} parameters{plus} · {human_bytes(a.weight_bytes)} weights · "
             f"{human_count(a.macs)} MACs · {human_bytes(a.activation_bytes)} activations (batch {a.batch_size})")
 
     def _on_selection(self, names: list[str]) -> None:

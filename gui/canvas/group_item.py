@@ -192,10 +192,15 @@ class GroupCardItem(QGraphicsItem):
         st, t = self.style, self.text
         inner = GROUP_WIDTH - 2 * PAD
         badge = st.width(st.SMALL, t.badge) + 10 if t.badge else 0.0
+        # The name matters more than the badge: a name that would be cut short drops the badge
+        # (the tooltip still says what kind of group it is).
+        shown_badge = t.badge if st.width(st.NAME, t.name) <= inner - CHEVRON - badge else ""
+        if not shown_badge:
+            badge = 0.0
         macs = f"⚠ {t.errors} error{'s' if t.errors != 1 else ''}" if t.errors else t.macs
         self._shown = {
             "name": st.elide(st.NAME, t.name, inner - CHEVRON - badge),
-            "badge": t.badge,
+            "badge": shown_badge,
             "layers": t.layers,
             "params": st.elide(st.SMALL, t.params, inner - st.width(st.SMALL, t.layers) - 8),
             "inputs": st.elide(st.SHAPE, t.inputs, inner),

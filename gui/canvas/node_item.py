@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from enum import Enum
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import (
@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QGraphicsItem, QGraphicsSceneHoverEvent, QGraphicsSceneMouseEvent, QStyleOptionGraphicsItem, QWidget,
 )
 
-from engine.analysis import NodeReport, Severity
+from engine.analysis import NodeReport, Severity, unsupported_marker
 from engine.design import Node
 from engine.layers import CATALOGUE
 from engine.shapes import fmt_shape
@@ -60,7 +60,7 @@ def card_text(node: Node, report: NodeReport | None) -> CardText:
     spec = CATALOGUE.get(node.kind)
     args = ""
     if spec is None:  # an unsupported layer: where its class comes from
-        args = str(unsupported_info(node).get("module") or "")
+        args = str(unsupported_marker(node).get("module") or "")
     else:
         try:
             args = spec.describe(report.args if report is not None else spec.normalise(node.args)[0])
@@ -98,13 +98,6 @@ def _shape_lines(report: NodeReport) -> tuple[str, ...]:
 TOOLTIP_CONFIG_CHARS = 1200  # an unsupported layer's config is cut to this in its tooltip
 
 
-def unsupported_info(node: Node) -> dict[str, Any]:
-    """What the import recorded of a layer Convas does not know (``config["unsupported"]``:
-    module, class_name, reason); {} when it recorded nothing."""
-    info = node.config.get("unsupported")
-    return info if isinstance(info, dict) else {}
-
-
 def unsupported_config_text(node: Node, limit: int = TOOLTIP_CONFIG_CHARS) -> str:
     """The Keras config of an unsupported layer as pretty JSON, cut to ``limit`` characters."""
     config = {**node.args, **{k: v for k, v in node.config.items() if k != "unsupported"}}
@@ -114,7 +107,7 @@ def unsupported_config_text(node: Node, limit: int = TOOLTIP_CONFIG_CHARS) -> st
 
 def _unsupported_lines(node: Node) -> list[str]:
     e = html.escape
-    info = unsupported_info(node)
+    info = unsupported_marker(node)
     lines = [f"<b>{e(node.name)}</b> — {e(str(info.get('class_name') or node.kind))} "
              "<i>(unsupported)</i>",
              f"Class: {e(str(info.get('class_name') or node.kind))}"]
@@ -300,7 +293,10 @@ def lod_lines(style: CardStyle, name: str, extra: tuple[str, ...], width: float,
     if room < 1 or screen_width < 12:
         return ()
     lines = wrap_name(style, name, screen_width, max(1, room - len(extra)))
-    extras = tuple(style.elide(style.LOD, e, screen_width) for e in extra[: room - len(lines)])
+    # An extra line that does not fit keeps its first word ("168 layers" → "168"), not "168…ers".
+    extras = tuple(e if style.width(style.LOD, e) <= screen_width else
+                   style.elide(style.LOD, e.split(" ", 1)[0], screen_width)
+                   for e in extra[: room - len(lines)])
     # A name cut down to "…" or "c…" tells nothing: the plain block says as much, more quietly.
     return tuple(line for line in lines + extras if len(line.replace("…", "")) >= 2)
 

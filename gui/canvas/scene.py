@@ -69,6 +69,7 @@ class GraphScene(QGraphicsScene):
         self._connect_line: QGraphicsPathItem | None = None
         self._card_rects: CardIndex | None = None   # where the cards are, for edge routing
         self._reroute_pending = False
+        self._cards_shown: Analysis | None = None  # the analysis the cards show (refresh_cards)
         # Groups, as last mirrored (see _sync_groups).
         self._group_cards: dict[str, GroupCardItem] = {}
         self._frames: dict[str, GroupFrameItem] = {}
@@ -232,6 +233,10 @@ class GraphScene(QGraphicsScene):
         try:
             self._end_connect()
             self._hint = None
+            # clear() deletes the two layers and may announce a selection change first: nothing
+            # may reach them by then.
+            self._card_layer = self._edge_layer = None
+            self._batched = False
             self.clear()
             self._nodes.clear()
             self._incoming.clear()
@@ -262,7 +267,7 @@ class GraphScene(QGraphicsScene):
         ``Analysis.changed_since`` says against the analysis the cards last showed), so an edit
         of a 1,000-layer design formats a handful of cards, not 1,000."""
         analysis, design = self.document.analysis, self.document.design
-        since = analysis.changed_since(getattr(self, "_cards_shown", None))
+        since = analysis.changed_since(self._cards_shown)
         self._cards_shown = analysis
         names = self._nodes.keys() if since is None else [n for n in since if n in self._nodes]
         changed = 0

@@ -249,3 +249,16 @@ def test_picking_a_summary_row_centres_the_canvas_on_that_layer(window, qtbot):
     assert view.zoom() >= READABLE_BELOW
     assert_centred_on(view, card)
     assert view.viewport().rect().contains(view.mapFromScene(card.sceneBoundingRect()).boundingRect())
+
+
+def test_opening_another_design_while_zoomed_out_with_a_selection(window, qtbot):
+    """Zoomed out, one item draws every card; opening another design then must not reach it
+    after it is gone (the GUI suite fails on any exception raised in a slot)."""
+    design = open_tall(window, qtbot)
+    menu_action(window, "View", "Fit to Window").trigger()
+    window.view.viewport().grab()  # paints: the zoomed-out drawing takes over
+    window.scene.select_nodes([list(design.nodes)[3]])
+    window.view.viewport().grab()
+    window.document.reset(tall_design())
+    window.view.viewport().grab()
+    assert window.scene.selected_node_names() == []
