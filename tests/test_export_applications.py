@@ -3,8 +3,10 @@
 does to ``.keras`` and ONNX, each verified element by element against the model's predictions.
 
 The work is ``benchmarks/check_applications.py``'s (which runs every architecture); these are a
-few representative ones at 32×32, within a minute: an inverted-residual network with ReLU6 and
-depthwise convolutions, and a 429-layer densely connected one with ~120 concatenations.
+few representative ones at 32×32, within a minute or so: an inverted-residual network with ReLU6
+and depthwise convolutions, a 429-layer densely connected one with ~120 concatenations, and
+MobileNetV3Small, whose hard-sigmoids are Keras operations stored as layers (``x + 3.0``,
+``× 1/6``), built back by the same operations.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def _check_applications() -> ModuleType:
     return module
 
 
-@pytest.mark.parametrize("name", ["MobileNetV2", "DenseNet121"])
+@pytest.mark.parametrize("name", ["MobileNetV2", "DenseNet121", "MobileNetV3Small"])
 def test_application_reads_exactly_and_exports_with_verified_predictions(name: str) -> None:
     apps = _check_applications()
     assert name in apps.architectures()

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsSceneHoverEvent, QStyleOpt
 from engine.design import TensorRef
 from engine.layout import CardIndex, Rect, route
 
-from .node_item import LOD_FULL, LOD_NAME, PORT_RADIUS, CardStyle
+from .node_item import LOD_FULL, LOD_NAME, PORT_RADIUS, BatchLayer, CardStyle
 
 ARROW_LENGTH = 8.0
 ARROW_HALF_WIDTH = 4.5
@@ -177,7 +177,7 @@ class EdgeItem(QGraphicsItem):
         super().hoverLeaveEvent(event)
 
 
-class EdgeLayer(QGraphicsItem):
+class EdgeLayer(BatchLayer):
     """Zoomed out, every connection of a scene drawn by this one item, as one path.
 
     The counterpart of :class:`~gui.canvas.node_item.CardLayer`: while the scene has the edges
@@ -186,17 +186,10 @@ class EdgeLayer(QGraphicsItem):
     colour; painted at full detail while still batched, it paints each edge in full itself."""
 
     def __init__(self, style: CardStyle, edges: Callable[[], Iterable[EdgeItem]]) -> None:
-        super().__init__()
-        self.style = style
+        super().__init__(style, -1.0)  # above the groups' frames, below the connections drawn on their own
         self._edges = edges
-        self.batched = False
         self._path: QPainterPath | None = None
         self._shown: list[EdgeItem] = []
-        self._bounds = QRectF()
-        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
-        # Told the part of it being painted (exposedRect), not its whole bounding rectangle.
-        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption)
-        self.setZValue(-1.0)   # above the groups' frames, below the connections drawn on their own
 
     def edges_changed(self) -> None:
         """An edge came, went, moved or was hidden: gather the path again before the next paint."""
@@ -204,11 +197,8 @@ class EdgeLayer(QGraphicsItem):
             self.prepareGeometryChange()
             self._path = None
 
-    def set_batched(self, batched: bool) -> None:
-        if batched != self.batched:
-            self.prepareGeometryChange()
-            self.batched = batched
-            self._path = None
+    def _forget(self) -> None:
+        self._path = None
 
     def _gather(self) -> QPainterPath:
         if self._path is not None:
@@ -223,15 +213,6 @@ class EdgeLayer(QGraphicsItem):
                 bounds = bounds.united(edge.boundingRect())
         self._path, self._shown, self._bounds = path, shown, bounds
         return path
-
-    def boundingRect(self) -> QRectF:
-        if not self.batched:
-            return QRectF()
-        self._gather()
-        return self._bounds
-
-    def shape(self) -> QPainterPath:
-        return QPainterPath()
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
         if not self.batched:

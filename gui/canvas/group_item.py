@@ -149,25 +149,19 @@ def _toggle_later(scene: GraphScene | None, name: str) -> None:
         QTimer.singleShot(0, scene, lambda: scene.toggle_group(name))
 
 
-class GroupCardItem(QGraphicsItem):
-    """A collapsed group: one card standing for all its layers. Its position is the card's
-    centre, as :attr:`engine.design.Group.position` is."""
+class _GroupItem(QGraphicsItem):
+    """What a group's card and its frame share: a name, the texts shown (:class:`GroupText`,
+    elided to fit by the subclass's ``_elide``) and how they are refreshed."""
 
-    def __init__(self, name: str, kind: GroupKind, style: CardStyle) -> None:
+    def __init__(self, name: str, style: CardStyle) -> None:
         super().__init__()
         self.name = name
-        self.kind = kind
         self.style = style
         self.text: GroupText | None = None
-        self.height = GROUP_HEIGHT
-        self._bounds: QRectF | None = None
         self._shown: dict[str, str] = {}
-        self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
-                      | QGraphicsItem.GraphicsItemFlag.ItemIsMovable)
-        # No pixmap cache (as a layer's card): a cached card is painted again at every zoom step.
-        self.setZValue(1.0)
 
-    # --- contents ---------------------------------------------------------------------------
+    def _elide(self) -> None:
+        raise NotImplementedError
 
     def refresh(self, text: GroupText) -> bool:
         """Show ``text``; False (nothing repainted) when it is shown already."""
@@ -184,8 +178,37 @@ class GroupCardItem(QGraphicsItem):
         self.update()
 
     def shown_texts(self) -> dict[str, str]:
-        """The texts as painted (elided), by slot: name, badge, layers, params, inputs, outputs, macs."""
+        """The texts as painted (elided), by slot (the card: name, badge, layers, params, inputs,
+        outputs, macs; the frame: name and summary)."""
         return dict(self._shown)
+
+    def _graph_scene(self) -> GraphScene | None:
+        return self.scene()  # type: ignore[return-value]
+
+    def mouseDoubleClickEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        """A double-click collapses or expands the group (one undo step)."""
+        if event.button() == Qt.MouseButton.LeftButton:
+            _toggle_later(self._graph_scene(), self.name)
+            event.accept()
+            return
+        super().mouseDoubleClickEvent(event)
+
+
+class GroupCardItem(_GroupItem):
+    """A collapsed group: one card standing for all its layers. Its position is the card's
+    centre, as :attr:`engine.design.Group.position` is."""
+
+    def __init__(self, name: str, kind: GroupKind, style: CardStyle) -> None:
+        super().__init__(name, style)
+        self.kind = kind
+        self.height = GROUP_HEIGHT
+        self._bounds: QRectF | None = None
+        self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
+                      | QGraphicsItem.GraphicsItemFlag.ItemIsMovable)
+        # No pixmap cache (as a layer's card): a cached card is painted again at every zoom step.
+        self.setZValue(1.0)
+
+    # --- contents ---------------------------------------------------------------------------
 
     def _elide(self) -> None:
         assert self.text is not None
@@ -327,9 +350,6 @@ class GroupCardItem(QGraphicsItem):
 
     # --- interaction ------------------------------------------------------------------------
 
-    def _graph_scene(self) -> GraphScene | None:
-        return self.scene()  # type: ignore[return-value]
-
     def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         if event.button() == Qt.MouseButton.LeftButton and self.chevron_rect().contains(event.pos()):
             _toggle_later(self._graph_scene(), self.name)
@@ -343,27 +363,17 @@ class GroupCardItem(QGraphicsItem):
         if scene is not None:
             scene.selection_dragged(self)
 
-    def mouseDoubleClickEvent(self, event: QGraphicsSceneMouseEvent) -> None:
-        if event.button() == Qt.MouseButton.LeftButton:
-            _toggle_later(self._graph_scene(), self.name)
-            event.accept()
-            return
-        super().mouseDoubleClickEvent(event)
 
 
-class GroupFrameItem(QGraphicsItem):
+class GroupFrameItem(_GroupItem):
     """An expanded group: a rounded frame behind its layers, with a header (chevron, name,
     summary). Only the header takes the mouse: a click selects the group, a drag moves all its
     layers, a double-click or the chevron collapses it; the rest of the frame lets clicks
     through to the canvas (a rubber band may start inside a frame)."""
 
     def __init__(self, name: str, depth: int, style: CardStyle) -> None:
-        super().__init__()
-        self.name = name
-        self.style = style
-        self.text: GroupText | None = None
+        super().__init__(name, style)
         self.rect = QRectF()
-        self._shown: dict[str, str] = {}
         self._clicked = False
         self._drag_from: QPointF | None = None
         self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
@@ -377,22 +387,6 @@ class GroupFrameItem(QGraphicsItem):
             self.rect = new
             if widths_differ and self.text is not None:
                 self._elide()
-
-    def refresh(self, text: GroupText) -> bool:
-        if text == self.text:
-            return False
-        self.text = text
-        self._elide()
-        self.update()
-        return True
-
-    def restyle(self) -> None:
-        if self.text is not None:
-            self._elide()
-        self.update()
-
-    def shown_texts(self) -> dict[str, str]:
-        return dict(self._shown)
 
     def _elide(self) -> None:
         assert self.text is not None
@@ -464,9 +458,6 @@ class GroupFrameItem(QGraphicsItem):
 
     # --- interaction ------------------------------------------------------------------------
 
-    def _graph_scene(self) -> GraphScene | None:
-        return self.scene()  # type: ignore[return-value]
-
     def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: Any) -> Any:
         # Selected by a click on its header only: a rubber band over a few cards must not pick
         # up (and a Delete then remove) the whole group whose header it grazed.
@@ -506,10 +497,4 @@ class GroupFrameItem(QGraphicsItem):
         finally:
             self._clicked = False
 
-    def mouseDoubleClickEvent(self, event: QGraphicsSceneMouseEvent) -> None:
-        if event.button() == Qt.MouseButton.LeftButton:
-            _toggle_later(self._graph_scene(), self.name)
-            event.accept()
-            return
-        super().mouseDoubleClickEvent(event)
 

@@ -703,7 +703,46 @@ class NodeItem(QGraphicsItem):
         super().mouseDoubleClickEvent(event)
 
 
-class CardLayer(QGraphicsItem):
+class BatchLayer(QGraphicsItem):
+    """One item drawing, zoomed out, what many items of a scene would draw one by one (the
+    cards: :class:`CardLayer`; the connections: ``EdgeLayer``): drawn only while ``batched``; it
+    takes no mouse button and has no shape, so clicks, hovers and rubber bands reach the items
+    beneath; it is told the part of it being painted. A subclass gathers what it draws
+    (``_gather``, which also sets ``_bounds``) and forgets it when told (``_forget``)."""
+
+    def __init__(self, style: CardStyle, z: float) -> None:
+        super().__init__()
+        self.style = style
+        self.batched = False
+        self._bounds = QRectF()
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        # Told the part of it being painted (exposedRect), not its whole bounding rectangle.
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption)
+        self.setZValue(z)
+
+    def _gather(self) -> object:
+        raise NotImplementedError
+
+    def _forget(self) -> None:
+        raise NotImplementedError
+
+    def set_batched(self, batched: bool) -> None:
+        if batched != self.batched:
+            self.prepareGeometryChange()
+            self.batched = batched
+            self._forget()
+
+    def boundingRect(self) -> QRectF:
+        if not self.batched:
+            return QRectF()
+        self._gather()
+        return self._bounds
+
+    def shape(self) -> QPainterPath:
+        return QPainterPath()
+
+
+class CardLayer(BatchLayer):
     """Zoomed out, every layer card of a scene drawn by this one item.
 
     Below :data:`LOD_FULL` a card is a block in its colour (named at :data:`LOD_NAME` and above),
@@ -718,18 +757,11 @@ class CardLayer(QGraphicsItem):
     It takes no mouse button and has no shape: clicks, hovers and rubber bands reach the cards."""
 
     def __init__(self, style: CardStyle, cards: Callable[[], Iterable[NodeItem]]) -> None:
-        super().__init__()
-        self.style = style
+        super().__init__(style, 0.5)  # above the connections (0), below the cards drawn on their own (1)
         self._cards = cards
-        self.batched = False
         self._blocks: list[tuple[QColor, float, list[QRectF]]] | None = None  # fill, opacity, rects
         self._placed: list[tuple[NodeItem, QRectF]] = []   # every shown card and its scene rectangle
         self._hatched: list[QRectF] = []
-        self._bounds = QRectF()
-        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
-        # Told the part of it being painted (exposedRect), not its whole bounding rectangle.
-        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption)
-        self.setZValue(0.5)   # above the connections (0), below the cards drawn on their own (1)
 
     def card_changed(self, looks: bool) -> None:
         """A card changed: repaint, and when its block looks different (``looks``) or moved,
@@ -740,11 +772,8 @@ class CardLayer(QGraphicsItem):
         if self.batched:
             self.update()
 
-    def set_batched(self, batched: bool) -> None:
-        if batched != self.batched:
-            self.prepareGeometryChange()
-            self.batched = batched
-            self._blocks = None
+    def _forget(self) -> None:
+        self._blocks = None
 
     def _gather(self) -> list[tuple[QColor, float, list[QRectF]]]:
         if self._blocks is not None:
@@ -769,15 +798,6 @@ class CardLayer(QGraphicsItem):
         self._placed, self._hatched, self._bounds = placed, hatched, bounds
         self._blocks = list(by_fill.values())
         return self._blocks
-
-    def boundingRect(self) -> QRectF:
-        if not self.batched:
-            return QRectF()
-        self._gather()
-        return self._bounds
-
-    def shape(self) -> QPainterPath:
-        return QPainterPath()
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
         if not self.batched:
