@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .design import Design, chain
-from .layout import apply_layout
+from .layout import apply_design_layout
 
 
 def seed_cnn() -> Design:
@@ -126,7 +126,7 @@ BUILDERS: dict[str, Callable[[], Design]] = {
 
 def build(name: str) -> Design:
     design = BUILDERS[name]()
-    apply_layout(design)
+    apply_design_layout(design)  # a column longer than a window wraps, so Fit shows cards in full
     return design
 
 

@@ -27,6 +27,7 @@ from engine.summary import human_count
 from ..theme import ERROR_COLOR
 from .node_item import (
     HEADER, LINE, PAD, PORT_RADIUS, RADIUS, WIDTH, CardStyle, Detail, detail_for, header_path, lod_lines,
+    paint_block_marks,
     paint_lod_texts,
 )
 
@@ -281,15 +282,9 @@ class GroupCardItem(_GroupItem):
             painter.fillRect(r.translated(2 * STACK, -2 * STACK), header_colour.lighter(160))
             painter.fillRect(r.translated(STACK, -STACK), header_colour.lighter(130))
             painter.fillRect(r, QColor(ERROR_COLOR) if errors else header_colour)
-            if self.isSelected():
-                pen = QPen(c["selection"], 3.0)
-                pen.setCosmetic(True)
-                painter.setPen(pen)
-                painter.setBrush(Qt.BrushStyle.NoBrush)
-                painter.drawRect(r)
-            if detail is Detail.NAME:
-                painter.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
-                paint_lod_texts(painter, self.lod_texts(lod), r, lod, QColor("#ffffff"), st.lod_font)
+            paint_block_marks(painter, r, self.isSelected(), c["selection"],
+                              self.lod_texts(lod) if detail is Detail.NAME else (), lod,
+                              QColor("#ffffff"), st.lod_font)
             return
 
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)

@@ -301,6 +301,21 @@ def lod_lines(style: CardStyle, name: str, extra: tuple[str, ...], width: float,
     return tuple(line for line in lines + extras if len(line.replace("…", "")) >= 2)
 
 
+def paint_block_marks(painter: QPainter, rect: QRectF, selected: bool, selection: QColor,
+                      lines: tuple[str, ...], lod: float, colour: QColor, font: QFont) -> None:
+    """What a zoomed-out block (a layer's or a group's) draws over its fill: a selection outline
+    of constant screen width, then its name ``lines`` (:func:`paint_lod_texts`)."""
+    if selected:
+        pen = QPen(selection, 3.0)
+        pen.setCosmetic(True)
+        painter.setPen(pen)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRect(rect)
+    if lines:
+        painter.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
+        paint_lod_texts(painter, lines, rect, lod, colour, font)
+
+
 def paint_lod_texts(painter: QPainter, lines: tuple[str, ...], rect: QRectF, lod: float,
                     colour: QColor, font: QFont) -> None:
     """Draw ``lines`` (from :func:`lod_lines`) centred in ``rect`` at screen size: the painter
@@ -577,15 +592,9 @@ class NodeItem(QGraphicsItem):
         painter.fillRect(r, self.block_fill())
         if self.unsupported:
             painter.fillRect(r, self.style.hatch)
-        if self.isSelected() or self.highlighted:
-            pen = QPen(c["selection"], 3.0)
-            pen.setCosmetic(True)
-            painter.setPen(pen)
-            painter.setBrush(Qt.BrushStyle.NoBrush)
-            painter.drawRect(r)
-        if detail is Detail.NAME:
-            painter.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
-            paint_lod_texts(painter, self.lod_texts(lod), r, lod, self.header_text_color, self.style.lod_font)
+        paint_block_marks(painter, r, self.isSelected() or self.highlighted, c["selection"],
+                          self.lod_texts(lod) if detail is Detail.NAME else (), lod,
+                          self.header_text_color, self.style.lod_font)
 
     def block_fill(self) -> QColor:
         """The colour of the card as a block (zoomed out): its family's, red for an error."""

@@ -383,16 +383,20 @@ class GraphScene(QGraphicsScene):
             self._connect_from = new
         self._mark_groups_dirty()
 
-    def _on_node_moved(self, name: str) -> None:
-        item = self._nodes.get(name)
-        node = self.document.design.nodes.get(name)
-        if item is None or node is None:
-            return
+    def _put_card(self, item: NodeItem, node: Node) -> None:
+        """Put ``item`` where ``node`` says (placing a node that has no position yet)."""
         if node.position is None:
             self._place_one(node)
         assert node.position is not None
         if (item.x(), item.y()) != node.position:
             item.setPos(QPointF(*node.position))
+
+    def _on_node_moved(self, name: str) -> None:
+        item = self._nodes.get(name)
+        node = self.document.design.nodes.get(name)
+        if item is None or node is None:
+            return
+        self._put_card(item, node)
         # Its edges are placed by the one re-route after the edit: an edit that moves 900 cards
         # (an insert shifts everything below) must not route edges 900 times.
         self._cards_changed()
@@ -518,13 +522,8 @@ class GraphScene(QGraphicsScene):
         design = self.document.design
         for name, item in self._nodes.items():
             node = design.nodes.get(name)
-            if node is None:
-                continue
-            if node.position is None:
-                self._place_one(node)
-            assert node.position is not None
-            if (item.x(), item.y()) != node.position:
-                item.setPos(QPointF(*node.position))
+            if node is not None:
+                self._put_card(item, node)
         for group, card in self._group_cards.items():
             where = self._group_position(group)
             if (card.x(), card.y()) != where:
