@@ -32,6 +32,7 @@ import numpy as np
 
 from engine.errors import ConvasError
 from engine.pixel_range import PixelRange
+from engine.tasks import TargetKind
 
 
 class DatasetError(ConvasError):
@@ -157,6 +158,10 @@ class Dataset:
     test: Split | None = None
     warnings: list[str] = field(default_factory=list)  # things skipped while loading, for the user
     pixel_range: PixelRange = PixelRange.UNIT  # what the splits hold; see engine.pixel_range.deliver
+    # What ``Split.y`` holds (engine.tasks.TargetKind): class indices (N,), multi-hot rows (N, L),
+    # numeric targets (N, T), masks (N, H, W) or nothing. ``class_names`` names what y indexes:
+    # the classes, the labels, the regression targets or the mask classes; empty for NONE.
+    target: TargetKind = TargetKind.CLASS
 
     def sample_shape(self) -> tuple[int, ...]:
         return self.train.sample_shape

@@ -93,7 +93,9 @@ class Node:
     defaults. ``config`` keeps any other Keras configuration (initialisers, regularisers, dtype)
     verbatim so that nothing is lost on a round trip. ``position`` is where the canvas draws it.
     ``group`` names the innermost :class:`Group` the layer belongs to (None: the top level);
-    groups change only how the design is shown, never what it computes.
+    groups change only how the design is shown, never what it computes. ``trainable`` False
+    freezes the layer as Keras's ``layer.trainable = False`` does: its weights do not change in
+    training and count as non-trainable (a frozen BatchNormalization runs in inference mode).
     """
 
     name: str
@@ -103,6 +105,7 @@ class Node:
     position: tuple[float, float] | None = None
     config: dict[str, Any] = field(default_factory=dict)
     group: str | None = None
+    trainable: bool = True
 
     @property
     def inputs(self) -> list[TensorRef]:

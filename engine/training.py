@@ -23,6 +23,7 @@ from typing import Any, Protocol, runtime_checkable
 from .design import Design
 from .errors import ConvasError
 from .pixel_range import PixelRange
+from .tasks import Task
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 # Losses the auto choice may pick; any other Keras loss name may still be set explicitly.
@@ -50,12 +51,27 @@ class TrainingConfig:
     batch_size: int = 32
     epochs: int = 8
     loss: str | None = None
-    metrics: tuple[str, ...] = ("accuracy",)
+    metrics: tuple[str, ...] = ()  # extra metrics beside the task's own (engine.tasks.TaskSpec)
     early_stopping_patience: int | None = None
     reduce_lr_patience: int | None = None
     keep_best_weights: bool = True
     seed: int = 0
     validation_split: float = 0.2
+    # What the network learns (engine.tasks); None: inferred from the design's output and the data.
+    task: Task | None = None
+    # Reconstruction: the standard deviation of Gaussian noise added to the inputs (pixels in
+    # [0, 1]); the target stays the clean image, so the model learns to denoise. 0: none.
+    noise_stddev: float = 0.0
+    # Fine-tuning in two phases: ``head_epochs`` epochs with the layers the design freezes kept
+    # frozen, then the rest of ``epochs`` with ``unfreeze`` (layer or group names) and the top
+    # ``unfreeze_top`` frozen layers with weights made trainable (both empty: every frozen layer;
+    # BatchNormalization layers stay frozen, in inference mode, as Keras's transfer-learning
+    # guide advises), at ``fine_tune_learning_rate`` (None: a tenth of ``learning_rate``).
+    # ``head_epochs`` None: one phase.
+    head_epochs: int | None = None
+    unfreeze: tuple[str, ...] = ()
+    unfreeze_top: int = 0
+    fine_tune_learning_rate: float | None = None
 
     def __post_init__(self) -> None:
         self.metrics = tuple(self.metrics)
@@ -190,6 +206,7 @@ class MessageKind(Enum):
     RESUMED = "resumed"      # and goes on
     STOPPED = "stopped"      # training ended before its last epoch (on request, early stopping)
     RESTORED = "restored"    # the best epoch's weights were put back
+    PHASE = "phase"          # fine-tuning's second phase begins (after TrainingResult.phase_epochs)
     ERROR = "error"          # the run failed (sent by the runner around train(), not by train)
 
     @property
@@ -257,6 +274,8 @@ class TrainingResult:
     epochs_run: int = 0
     restored_epoch: int | None = None  # from 0: the earlier epoch whose weights the model holds
     diverged: bool = False  # the loss became NaN or infinite (stop_reason says where)
+    task: Task = Task.CLASSIFICATION  # what was trained (the config's, or the inferred one)
+    phase_epochs: int | None = None  # epochs of fine-tuning's first phase (None: one phase)
 
 
 # --------------------------------------------------------------------------------------------
