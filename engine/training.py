@@ -151,6 +151,9 @@ class TrainingSettings:
     dataset: str = "digits"
     config: TrainingConfig = field(default_factory=TrainingConfig)
     pixel_range: PixelRange = PixelRange.UNIT
+    # The CSV columns that hold the targets (regression values, or one 0/1 column per label of a
+    # multi-label dataset); empty: the loader's own conventions (engine.datasets).
+    target_columns: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The ``training`` object of a ``.convas`` file."""
