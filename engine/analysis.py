@@ -643,7 +643,9 @@ class _Pass:
                 else:
                     self.weights_of[node.name] = weights
                     self.built_with[node.name] = shapes_in
-                    rep.trainable_params, rep.non_trainable_params = weights
+                    # A frozen layer's weights are all non-trainable, as Keras counts them.
+                    rep.trainable_params, rep.non_trainable_params = (
+                        weights if node.trainable else (0, weights[0] + weights[1]))
                 macs = spec.macs(rep.args, shapes_in, out)
                 _check_count(macs, "multiply-accumulates per sample",
                              "make its input smaller or use fewer units or filters")

@@ -154,6 +154,68 @@ def _add_train_parser(sub: Any) -> None:
     t.add_argument("--fresh", action="store_true",
                    help="start from new random weights instead of those the design brings (a "
                         ".keras model's own, or those saved beside a .convas project)")
+    what = t.add_argument_group("what the network learns")
+    what.add_argument("--task", type=_task_name, metavar="TASK",
+                      help="classification, multilabel, regression, reconstruction or segmentation "
+                           "(default: the project's, else inferred from the design's output and the "
+                           "data, and printed when training starts)")
+    what.add_argument("--loss", type=str.lower, metavar="NAME",
+                      help=f"the loss: {_losses_help()}; default: the task's first")
+    what.add_argument("--noise", type=non_negative_float, metavar="F",
+                      help="reconstruction: the standard deviation of Gaussian noise added to the "
+                           "inputs (pixels in [0, 1]), to train a denoiser; the target stays clean")
+    what.add_argument("--targets", type=_names, metavar="COL,COL",
+                      help="a CSV's target columns: regression values, or one 0/1 column per label "
+                           "of a multi-label dataset")
+    fine = t.add_argument_group(
+        "transfer learning",
+        "Freeze layers to keep what a pretrained network learned. With --head-epochs, training "
+        "runs in two phases: the head alone for N epochs with the frozen layers frozen, then the "
+        "layers --unfreeze and --unfreeze-top name (default: every frozen layer; "
+        "BatchNormalization layers stay frozen) at a lower learning rate, up to --epochs. "
+        "Example: convas train mobilenet.convas --data flowers/ --freeze backbone --epochs 10 "
+        "--head-epochs 4 --unfreeze-top 20 --fine-tune-lr 1e-5 --out tuned.keras")
+    fine.add_argument("--freeze", type=_names, metavar="NAMES",
+                      help="comma-separated layer names, group names, or backbone (every layer "
+                           "before the head) to freeze, besides those the design freezes")
+    fine.add_argument("--head-epochs", type=positive_int, metavar="N",
+                      help="train the head alone for N epochs (fewer than --epochs), then fine-tune")
+    fine.add_argument("--unfreeze", type=_names, metavar="NAMES",
+                      help="comma-separated layer or group names the second phase unfreezes")
+    fine.add_argument("--unfreeze-top", type=non_negative_int, metavar="K",
+                      help="the second phase unfreezes the K frozen layers with weights nearest "
+                           "the output")
+    fine.add_argument("--fine-tune-lr", type=positive_float, metavar="F",
+                      help="the second phase's learning rate (default: a tenth of --learning-rate)")
+
+
+def _task_name(text: str) -> Any:
+    from .tasks import Task
+
+    try:
+        return Task.parse(text)
+    except ConvasError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _losses_help() -> str:
+    from .tasks import SPECS
+
+    return "; ".join(f"{task.value}: {', '.join(s.losses)}" for task, s in SPECS.items())
+
+
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"give one or more comma-separated names, not {text!r}")
+    return names
+
+
+def non_negative_float(text: str) -> float:
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
 
 
 def _stdout_unicode() -> bool:
@@ -278,13 +340,19 @@ def _training_settings(args: argparse.Namespace) -> Any:
             raise _fail(f"{Path(args.design).name}: training settings: {exc}") from None
     flags = {"epochs": args.epochs, "batch_size": args.batch_size,
              "validation_split": args.validation_split, "learning_rate": args.learning_rate,
-             "optimizer": args.optimizer, "seed": args.seed}
+             "optimizer": args.optimizer, "seed": args.seed, "task": args.task, "loss": args.loss,
+             "noise_stddev": args.noise, "head_epochs": args.head_epochs, "unfreeze": args.unfreeze,
+             "unfreeze_top": args.unfreeze_top, "fine_tune_learning_rate": args.fine_tune_lr}
     try:
         config = replace(settings.config, **{k: v for k, v in flags.items() if v is not None})
     except ConvasError as exc:
         raise _fail(str(exc)) from None
+    if not config.two_phases and (args.unfreeze or args.unfreeze_top or args.fine_tune_lr):
+        raise _fail("--unfreeze, --unfreeze-top and --fine-tune-lr set fine-tuning's second phase; "
+                    "give --head-epochs N too (the epochs that train the head alone first)")
     return replace(settings, dataset=args.data if args.data is not None else settings.dataset,
-                   config=config, pixel_range=_pixel_range(args, settings.pixel_range))
+                   config=config, pixel_range=_pixel_range(args, settings.pixel_range),
+                   target_columns=args.targets if args.targets is not None else settings.target_columns)
 
 
 def _pixel_range(args: argparse.Namespace, saved: Any) -> Any:
@@ -400,9 +468,43 @@ class _CtrlC:
         signal.signal(signal.SIGINT, late)
 
 
-def _metrics_text(logs: dict[str, float], prefix: str = "") -> str:
-    keys = [k for k in ("accuracy", "loss") if prefix + k in logs]
+def _metrics_text(logs: dict[str, float], task: Any, prefix: str = "") -> str:
+    """The task's metrics, then the loss, as ``accuracy 0.9650  loss 0.1230`` (``val_``… with
+    ``prefix``)."""
+    from .tasks import spec
+
+    keys = [k for k in (*spec(task).metrics, "loss") if prefix + k in logs]
     return "  ".join(f"{prefix}{k} {logs[prefix + k]:.4f}" for k in keys)
+
+
+def _freeze(design: Design, names: Sequence[str]) -> int:
+    """Freeze the layers ``names`` cover (:func:`engine.freezing.resolve`); how many were not
+    frozen yet. An unknown name ends the command (status 2) naming the closest known one."""
+    from .freezing import resolve
+
+    try:
+        covered = resolve(design, names)
+    except ConvasError as exc:
+        raise _fail(f"--freeze: {exc}") from None
+    newly = [n for n in covered if design.nodes[n].trainable]
+    for name in newly:
+        design.nodes[name].trainable = False
+    return len(newly)
+
+
+def _check_task_options(args: argparse.Namespace, config: Any, task: Any) -> None:
+    """Options that do not suit ``task`` end the command (status 2), saying what would."""
+    from .tasks import Task, spec
+
+    losses = spec(task).losses
+    if config.loss is not None and config.loss not in losses:
+        fits = [t.value for t in Task if config.loss in spec(t).losses]
+        where = f" (it suits {' or '.join(fits)})" if fits else ""
+        raise _fail(f"the loss {config.loss} does not suit {task.value}{where}; choose "
+                    f"{' or '.join(losses)} (--loss), or another --task")
+    if args.noise and task is not Task.RECONSTRUCTION:
+        raise _fail(f"--noise trains a denoiser, a reconstruction; the task is {task.value}; drop "
+                    f"--noise or give --task reconstruction")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -418,7 +520,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .data_source import dataset_problems, load_dataset, model_io
+    from .data_source import choose_task, dataset_problems, load_dataset, model_io
     from .datasets import DatasetError
     from .files import load_design
     from .pixel_range import metadata as range_metadata
@@ -435,34 +537,53 @@ def _train(args: argparse.Namespace) -> int:
         raise _fail(f"cannot read {args.design}: {exc}") from None
     settings = _training_settings(args)
     config = settings.config
+    if args.freeze:
+        frozen = _freeze(design, args.freeze)
+        print(f"froze {frozen} layer(s) ({', '.join(args.freeze)})", file=sys.stderr)
     analysis = analyse(design, batch_size=config.batch_size, input_range=settings.pixel_range)
     if not analysis.valid:
         raise TrainError(EXIT_INVALID, *(printable(f"{p.node or design.name}: {p.message}")
                                          for p in analysis.errors))
     for problem in analysis.warnings:
         print(printable(f"convas: warning: {problem}"), file=sys.stderr)
+    if config.two_phases:
+        from .training import phase_two_layers
+
+        weighted = {name for name, report in analysis.nodes.items() if report.params}
+        try:
+            unfreeze = phase_two_layers(design, config, weighted)
+        except ConvasError as exc:
+            raise _fail(str(exc)) from None
     try:
         io = model_io(design, analysis)
         dataset = load_dataset(settings.dataset, io.input_shape, config.validation_split, config.seed,
-                               settings.pixel_range, output_units=io.output_units)
+                               settings.pixel_range, output_units=io.output_units, task=config.task,
+                               target_columns=settings.target_columns, output_shape=io.output_shape)
+        task = choose_task(io, dataset, config.task)
     except DatasetError as exc:
         raise _fail(str(exc)) from None
-    problems = dataset_problems(dataset, io, config.loss)
+    _check_task_options(args, config, task)
+    problems = dataset_problems(dataset, io, config.loss, task=task)
     if problems:
-        raise TrainError(EXIT_UNREADABLE, f"convas: cannot train {printable(design.name)} on {dataset.name}:",
-                         *(f"  - {p}" for p in problems))
+        raise TrainError(EXIT_UNREADABLE, f"convas: cannot train {printable(design.name)} on {dataset.name} "
+                         f"({task.value}):", *(f"  - {p}" for p in problems))
     for warning in dataset.warnings:
         print(f"convas: warning: {warning}", file=sys.stderr)
     weights = _starting_weights(args, design)
     validation = dataset.validation
-    print(f"training {printable(design.name)} on {dataset.name}: {len(dataset.train)} training and "
-          f"{len(validation) if validation else 0} validation samples, {config.epochs} epoch(s), "
-          f"batch size {config.batch_size}, {config.optimizer} at learning rate "
-          f"{config.learning_rate:g}; pixels in {dataset.pixel_range.label}", file=sys.stderr)
+    inferred = "" if config.task is not None else " (inferred; --task overrides)"
+    phases = ""
+    if config.two_phases:
+        phases = (f" ({config.head_epochs} for the head, then {config.epochs - config.head_epochs} "
+                  f"fine-tuning {len(unfreeze)} unfrozen layer(s) at {config.phase_two_learning_rate:g})")
+    print(f"training {printable(design.name)} for {task.value}{inferred} on {dataset.name}: "
+          f"{len(dataset.train)} training and {len(validation) if validation else 0} validation samples, "
+          f"{config.epochs} epoch(s){phases}, batch size {config.batch_size}, {config.optimizer} at "
+          f"learning rate {config.learning_rate:g}; pixels in {dataset.pixel_range.label}", file=sys.stderr)
 
     from .keras_build import KerasBuildError
     from .progress import ConsoleReporter
-    from .training import train, write_csv_log
+    from .training import output_channels, task_training_data, train, write_csv_log
 
     if "keras" not in sys.modules:
         print("loading TensorFlow...", file=sys.stderr)
@@ -473,14 +594,15 @@ def _train(args: argparse.Namespace) -> int:
 
     from .weights import WeightsError, starting_model
 
-    reporter = ConsoleReporter(config.epochs, len(dataset.train), config.batch_size)
+    reporter = ConsoleReporter(config.epochs, len(dataset.train), config.batch_size, task=task)
     with _CtrlC(reporter):
         try:
             model, started_from = starting_model(design, weights, config.seed)
             print(started_from[:1].lower() + started_from[1:], file=sys.stderr)
             started = time.perf_counter()
             reporter.start()
-            result = train(design, dataset.train, validation, config, reporter, model=model)
+            result = train(design, dataset.train, validation, config, reporter, model=model, task=task,
+                           pixel_range=settings.pixel_range)
         except WeightsError as exc:  # the weights file is unreadable: not the design's fault
             raise _fail(f"{exc}; use --fresh to start from new weights") from None
         except KerasBuildError as exc:
@@ -498,7 +620,7 @@ def _train(args: argparse.Namespace) -> int:
         if result.diverged:  # the reporter has printed where, and which learning rate to try
             raise _fail("training diverged, so the model was not saved", EXIT_INVALID)
         try:
-            save_model_atomically(result.model, out, {"app_version": __version__,
+            save_model_atomically(result.model, out, {"app_version": __version__, "task": task.value,
                                                       **range_metadata(settings.pixel_range)})
         except KeyboardInterrupt:
             raise
@@ -518,13 +640,15 @@ def _train(args: argparse.Namespace) -> int:
         index = result.restored_epoch if result.restored_epoch is not None else result.epochs_run - 1
         final = {key: values[index] for key, values in history.items()}
         which = ("best" if result.restored_epoch is not None else "final")
-        parts = [_metrics_text(final), _metrics_text(final, "val_")]
+        parts = [_metrics_text(final, task), _metrics_text(final, task, "val_")]
         print(f"{which} epoch {index + 1}: " + "  ".join(p for p in parts if p))
     saved = f"saved {out}" + (f" and {log}" if log is not None else "")
     if dataset.test is not None and len(dataset.test):
         try:
-            scores = result.model.evaluate(dataset.test.as_tf_dataset(config.batch_size),
-                                           verbose=0, return_dict=True)
+            test = task_training_data(dataset.test, task, config, output_channels(result.model),
+                                      validation=True, pixel_range=settings.pixel_range)
+            scores = result.model.evaluate(test.as_tf_dataset(config.batch_size), verbose=0,
+                                           return_dict=True)
         except KeyboardInterrupt:
             print(saved)
             print("convas: interrupted while testing", file=sys.stderr)
@@ -534,7 +658,7 @@ def _train(args: argparse.Namespace) -> int:
                   file=sys.stderr)
         else:
             print(f"test ({len(dataset.test)} samples): "
-                  + _metrics_text({k: float(v) for k, v in scores.items()}))
+                  + _metrics_text({k: float(v) for k, v in scores.items()}, task))
     print(saved)
     return EXIT_INTERRUPTED if stopped_by_user else EXIT_OK
 

@@ -4,7 +4,10 @@ Pure numpy/stdlib (plus scikit-learn for the built-in digits). TensorFlow is imp
 functions: to decode images (``Split.as_tf_dataset``, and :func:`load_image_folder`, which decodes
 every file once before training to skip the damaged ones). Every loader returns a
 :class:`Dataset` whose splits hold float32 images in [0, 1] shaped ``(N, H, W, C)`` to match the
-model's input, and int64 class indices.
+model's input, and targets of the kind ``Dataset.target`` names (:class:`engine.tasks.TargetKind`):
+int64 class indices, multi-hot rows, numeric values, int64 masks, or none. Folder layouts other
+than one sub-folder per class (masks, labels.csv, bare images) are read by
+:mod:`engine.image_folders`.
 
 Image folders are not loaded into memory: their splits hold file paths and labels (``x`` is None)
 and images are decoded lazily by ``as_tf_dataset``.
@@ -20,6 +23,7 @@ import csv
 import io
 import math
 import os
+import re
 import stat
 import struct
 import zipfile
@@ -27,12 +31,13 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from engine.errors import ConvasError
 from engine.pixel_range import PixelRange
-from engine.tasks import TargetKind
+from engine.tasks import Task, TargetKind
 
 
 class DatasetError(ConvasError):
@@ -48,8 +53,12 @@ class Split:
     """One part of a dataset.
 
     In-memory splits hold ``x`` (float32, ``(N, *sample_shape)``, values in [0, 1]) and ``y``
-    (int64 class indices, ``(N,)``). File-backed splits (see :meth:`from_files`) have ``x=None``,
-    hold ``paths`` and ``image_shape`` instead and decode the images lazily in ``as_tf_dataset``.
+    (what the dataset's :class:`~engine.tasks.TargetKind` says: int64 class indices ``(N,)``,
+    float32 multi-hot rows ``(N, L)`` or values ``(N, T)``, int64 masks ``(N, H, W)``, or an
+    empty ``(N, 0)`` for data without targets). File-backed splits (see :meth:`from_files`) have
+    ``x=None``, hold ``paths`` and ``image_shape`` instead and decode the images lazily in
+    ``as_tf_dataset``; file-backed masks (``mask_paths``) are decoded the same way, and their
+    ``y`` is an empty ``(N, 0, 0)`` placeholder (read them with :meth:`targets`).
     """
 
     x: np.ndarray | None
@@ -57,12 +66,23 @@ class Split:
     paths: list[str] | None = None
     image_shape: tuple[int, ...] | None = None
     pixel_scale: float = 1.0  # file-backed splits: decoded [0, 1] pixels × this (engine.pixel_range)
+    mask_paths: list[str] | None = None  # file-backed masks (PNG of class indices), one per path
+    mask_shift: int = 0  # subtracted from every decoded mask value (masks stored as 1..K)
 
     @classmethod
-    def from_files(cls, paths: Sequence[str], labels: Sequence[int], image_shape: Sequence[int]) -> Split:
-        """A split whose images stay on disk until ``as_tf_dataset`` decodes them."""
-        return cls(x=None, y=np.asarray(labels, dtype=np.int64), paths=[str(p) for p in paths],
-                   image_shape=tuple(int(d) for d in image_shape))
+    def from_files(cls, paths: Sequence[str], labels: Sequence[int] | np.ndarray, image_shape: Sequence[int],
+                   mask_paths: Sequence[str] | None = None, mask_shift: int = 0) -> Split:
+        """A split whose images (and masks) stay on disk until ``as_tf_dataset`` decodes them.
+        ``labels`` keeps its dtype when it is an array (multi-hot rows, values); a sequence of
+        ints becomes int64 class indices."""
+        y = labels if isinstance(labels, np.ndarray) and labels.dtype != object else \
+            np.asarray(labels, dtype=np.int64)
+        if mask_paths is not None:
+            y = np.zeros((len(paths), 0, 0), dtype=np.int64)
+        return cls(x=None, y=y, paths=[str(p) for p in paths],
+                   image_shape=tuple(int(d) for d in image_shape),
+                   mask_paths=None if mask_paths is None else [str(p) for p in mask_paths],
+                   mask_shift=int(mask_shift))
 
     def __len__(self) -> int:
         return len(self.y)
@@ -82,28 +102,47 @@ class Split:
             return tuple(int(d) for d in self.x.shape[1:])
         return tuple(self.image_shape or ())
 
+    @property
+    def target_shape(self) -> tuple[int, ...]:
+        """The shape of one sample's target: ``()`` for a class, ``(L,)``/``(T,)`` for labels or
+        values, ``(H, W)`` for a mask (file-backed masks: the images' height and width)."""
+        if self.mask_paths is not None:
+            return tuple(self.sample_shape[:2])
+        return tuple(int(d) for d in self.y.shape[1:])
+
     def as_tf_dataset(self, batch_size: int, shuffle: bool = False, seed: int = 0):
         """A batched ``tf.data.Dataset`` of ``(x, y)``; shuffled (reproducibly by seed) if asked."""
+        return self.tf_samples(shuffle, seed).batch(int(batch_size)).prefetch(_autotune())
+
+    def tf_samples(self, shuffle: bool = False, seed: int = 0):
+        """The unbatched ``tf.data.Dataset`` of ``(x, y)`` samples, shuffled if asked; file-backed
+        images and masks are decoded after shuffling (cheap paths are shuffled, not pixels)."""
         import tensorflow as tf
 
         if self.x is not None:
             data = tf.data.Dataset.from_tensor_slices((self.x, self.y))
-        else:
-            paths, image_shape = self._files()
-            data = tf.data.Dataset.from_tensor_slices((np.asarray(paths, dtype=str), self.y))
+            if shuffle:
+                data = data.shuffle(max(1, len(self)), seed=seed, reshuffle_each_iteration=True)
+            return data
+        paths, image_shape = self._files()
+        scale = self.pixel_scale
+        if self.mask_paths is not None:
+            shift = self.mask_shift
+            data = tf.data.Dataset.from_tensor_slices((np.asarray(paths, dtype=str),
+                                                       np.asarray(self.mask_paths, dtype=str)))
 
-            scale = self.pixel_scale
+            def decode(path, mask_path):
+                return (decode_image_file(path, image_shape) * scale,
+                        decode_mask_file(mask_path, image_shape[:2], shift))
+        else:
+            data = tf.data.Dataset.from_tensor_slices((np.asarray(paths, dtype=str), self.y))
 
             def decode(path, label):
                 return decode_image_file(path, image_shape) * scale, label
 
-            if shuffle:  # shuffle cheap paths, not decoded images
-                data = data.shuffle(max(1, len(self)), seed=seed, reshuffle_each_iteration=True)
-                shuffle = False
-            data = data.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
         if shuffle:
             data = data.shuffle(max(1, len(self)), seed=seed, reshuffle_each_iteration=True)
-        return data.batch(int(batch_size)).prefetch(tf.data.AUTOTUNE)
+        return data.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
 
     def images(self, indices) -> np.ndarray:
         """The float32 ``(n, H, W, C)`` images at ``indices`` (an int or a sequence of ints), as
@@ -116,6 +155,38 @@ class Split:
             return np.zeros((0, *image_shape), dtype=np.float32)
         return np.stack([np.asarray(decode_image_file(paths[int(i)], image_shape)) * self.pixel_scale
                          for i in indices]).astype(np.float32)
+
+    def targets(self, indices) -> np.ndarray:
+        """The targets at ``indices`` as the model is trained on them: ``y[indices]``, or for
+        file-backed masks the int64 ``(n, H, W)`` masks decoded from just those files."""
+        indices = np.atleast_1d(np.asarray(indices, dtype=np.intp))
+        if self.mask_paths is None:
+            return self.y[indices]
+        height, width = self.sample_shape[:2]
+        if not len(indices):
+            return np.zeros((0, height, width), dtype=np.int64)
+        return np.stack([np.asarray(decode_mask_file(self.mask_paths[int(i)], (height, width), self.mask_shift))
+                         for i in indices]).astype(np.int64)
+
+
+def _autotune() -> int:
+    import tensorflow as tf
+
+    return tf.data.AUTOTUNE
+
+
+def decode_mask_file(path, size: Sequence[int], shift: int = 0):
+    """Read one mask PNG (a path string or string tensor) into an int64 ``(H, W)`` tensor of class
+    indices at ``size``: resized nearest-neighbour, so values stay the classes they were, minus
+    ``shift`` (masks stored as 1..K)."""
+    import tensorflow as tf
+
+    height, width = (int(d) for d in size)
+    mask = decode_pixels(tf.io.read_file(path), 1)
+    mask = tf.image.resize(mask, (height, width), method="nearest")
+    mask = tf.cast(mask[..., 0], tf.int64) - int(shift)
+    mask.set_shape((height, width))
+    return mask
 
 
 def decode_image_file(path, image_shape: Sequence[int]):
@@ -167,8 +238,18 @@ class Dataset:
         return self.train.sample_shape
 
     def class_counts(self) -> dict[str, int]:
-        """How many training samples each class has."""
-        counts = np.bincount(self.train.y, minlength=len(self.class_names))
+        """How many training samples each class (or label) has: for multi-hot data the samples
+        carrying each label, for in-memory masks the pixels of each class; empty for numeric
+        targets, data without targets and file-backed masks (counting would decode them all)."""
+        y = self.train.y
+        if self.target is TargetKind.CLASS:
+            counts = np.bincount(y, minlength=len(self.class_names))
+        elif self.target is TargetKind.MULTI_HOT:
+            counts = (y > 0.5).sum(axis=0)
+        elif self.target is TargetKind.MASK and y.size:
+            counts = np.bincount(y.ravel(), minlength=len(self.class_names))
+        else:
+            return {}
         return {name: int(counts[i]) for i, name in enumerate(self.class_names)}
 
 
@@ -399,7 +480,8 @@ def _labels_to_indices(y: np.ndarray, what: str, class_names: list[str] | None =
         if not whole.all():
             bad = y[~whole][:5]
             raise DatasetError(f"{what}: labels must be whole class numbers (0, 1, 2, ...); found "
-                               f"{', '.join(_label_text(v) for v in bad)} (first {where(int(np.argmin(whole)))}).")
+                               f"{', '.join(_label_text(v) for v in bad)} (first {where(int(np.argmin(whole)))}). "
+                               "If they are numeric targets, choose the task regression.")
     elif y.dtype.kind not in "ui":
         raise DatasetError(f"{what}: labels must be integers or names; got values of type {y.dtype}.")
     # Checked in the labels' own type: casting 1e300 or 2**64-1 to int64 would wrap around.
@@ -461,11 +543,15 @@ def split_indices(y: np.ndarray, validation_split: float, seed: int) -> tuple[np
     return rng.permutation(train_idx), rng.permutation(val_idx)
 
 
-def _make_dataset(name, class_names, x, y, validation_split, seed, test=None, warnings=None) -> Dataset:
-    train_idx, val_idx = split_indices(y, validation_split, seed)
+def _make_dataset(name, class_names, x, y, validation_split, seed, test=None, warnings=None,
+                  target: TargetKind = TargetKind.CLASS) -> Dataset:
+    """A dataset split into training and validation: stratified by class for class targets,
+    at random (seeded) for any other target."""
+    train_idx, val_idx = split_indices(y if target is TargetKind.CLASS else np.zeros(len(y), np.int64),
+                                       validation_split, seed)
     validation = Split(x[val_idx], y[val_idx]) if len(val_idx) else None
     return Dataset(name, list(class_names), Split(x[train_idx], y[train_idx]), validation, test,
-                   list(warnings or []))
+                   list(warnings or []), target=target)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -528,9 +614,26 @@ def _shape_mask(kind: str, u: np.ndarray, v: np.ndarray, size: float, inset: flo
     raise DatasetError(f"Unknown shape class {kind!r}; choose from {', '.join(SHAPE_CLASSES)}.")
 
 
+SHAPE_TARGETS = ("size", "x", "y")  # the regression targets of the shapes dataset
+
+
 def make_shapes_dataset(n: int = 2000, input_shape=(32, 32, 1), validation_split: float = 0.2, seed: int = 0,
-                        classes: Sequence[str] = SHAPE_CLASSES) -> Dataset:
-    """A generated, balanced dataset of filled or outlined shapes at random positions, sizes and rotations."""
+                        classes: Sequence[str] = SHAPE_CLASSES, *, masks: bool = False,
+                        task: Task | None = None) -> Dataset:
+    """A generated, balanced dataset of filled or outlined shapes at random positions, sizes and rotations.
+
+    What each image is labelled with follows ``task`` (None: classification):
+
+    - classification: the shape's class;
+    - segmentation (or ``masks=True``): the same images, with a mask per image that is 0 on the
+      background and 1 + the shape's class index on exactly the pixels drawn for the shape;
+      ``class_names`` are ``["background", *classes]``;
+    - regression: filled shapes, with the values ``size`` (the radius of a circle of the shape's
+      area, over the image's smaller side), ``x`` and ``y`` (the centre over the width and the
+      height), all in [0, 1];
+    - multilabel: 1–3 different, non-overlapping, smaller shapes per image, multi-hot over ``classes``;
+    - reconstruction: the classification dataset (the images are the targets).
+    """
     height, width, channels = _check_input_shape(input_shape)
     validation_split = _check_validation_split(validation_split)
     classes = list(classes)
@@ -541,12 +644,47 @@ def make_shapes_dataset(n: int = 2000, input_shape=(32, 32, 1), validation_split
         raise DatasetError("The shapes dataset needs at least 2 different classes.")
     if n < len(classes):
         raise DatasetError(f"Ask for at least {len(classes)} samples (one per class); got n={n}.")
-    _check_memory(2 * 4 * n * height * width * channels,
+    _check_memory(2 * 4 * n * height * width * (channels + (2 if masks else 0)),
                   f"the shapes dataset ({n:,} images of {height}×{width}×{channels})",
                   "give the design's input a smaller size, such as (32, 32, 1)")
+    if masks or task is Task.SEGMENTATION:
+        return _shapes_with_masks(n, (height, width, channels), validation_split, seed, classes)
+    if task is Task.REGRESSION:
+        return _shapes_regression(n, (height, width, channels), validation_split, seed, classes)
+    if task is Task.MULTILABEL:
+        return _shapes_multilabel(n, (height, width, channels), validation_split, seed, classes)
+    x, y, _ = _draw_shapes(n, (height, width, channels), seed, classes)
+    return _make_dataset("shapes", classes, x, y, validation_split, seed)
+
+
+def _placed_shape(kind: str, rows: np.ndarray, cols: np.ndarray, size: float, cy: float, cx: float,
+                  angle: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The filled pixels of a shape of ``size`` centred at (cy, cx), turned by ``angle``, and the
+    shape's own coordinates (u, v) of every pixel (to cut an outline)."""
+    dy, dx = rows - cy, cols - cx
+    u = dx * math.cos(angle) + dy * math.sin(angle)
+    v = -dx * math.sin(angle) + dy * math.cos(angle)
+    return _shape_mask(kind, u, v, size), u, v
+
+
+def _draw_shapes(n: int, shape: tuple[int, int, int], seed: int, classes: list[str],
+                 outlines: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` images of one shape each: (images, class indices, per image (size, cy, cx))."""
+    x, y, params, _ = _draw_shapes_with_pixels(n, shape, seed, classes, outlines, keep_pixels=False)
+    return x, y, params
+
+
+def _draw_shapes_with_pixels(n: int, shape: tuple[int, int, int], seed: int, classes: list[str],
+                             outlines: bool = True, keep_pixels: bool = True):
+    """``n`` images of one shape each: (images, class indices, per image (size, cy, cx), and the
+    boolean ``(n, H, W)`` pixels drawn for each shape when ``keep_pixels``). The random draws
+    are the same whatever is kept, so that the images with masks are the classification images."""
+    height, width, channels = shape
     rng = np.random.default_rng(seed)
     y = rng.permutation(np.arange(n) % len(classes)).astype(np.int64)
     x = np.empty((n, height, width, channels), dtype=np.float32)
+    drawn = np.zeros((n, height, width), dtype=bool) if keep_pixels else None
+    params = np.empty((n, 3), dtype=np.float32)
     rows, cols = np.mgrid[0:height, 0:width].astype(np.float32)
     scale = min(height, width)
     for i in range(n):
@@ -555,11 +693,8 @@ def make_shapes_dataset(n: int = 2000, input_shape=(32, 32, 1), validation_split
         cy = rng.uniform(size * 0.9, height - size * 0.9) if height > 2 * size * 0.9 else height / 2
         cx = rng.uniform(size * 0.9, width - size * 0.9) if width > 2 * size * 0.9 else width / 2
         angle = rng.uniform(0, 2 * math.pi)
-        dy, dx = rows - cy, cols - cx
-        u = dx * math.cos(angle) + dy * math.sin(angle)
-        v = -dx * math.sin(angle) + dy * math.cos(angle)
-        mask = _shape_mask(kind, u, v, size)
-        if rng.random() < 0.4:  # outlined
+        mask, u, v = _placed_shape(kind, rows, cols, size, cy, cx, angle)
+        if rng.random() < 0.4 and outlines:  # outlined
             thickness = max(1.0, size * (0.1 if kind == "cross" else 0.18))
             mask &= ~_shape_mask(kind, u, v, size, inset=thickness)
         background = rng.uniform(0.0, 0.25, size=channels)
@@ -567,7 +702,67 @@ def make_shapes_dataset(n: int = 2000, input_shape=(32, 32, 1), validation_split
         image = np.where(mask[..., None], foreground, background)
         image = image + rng.normal(0.0, 0.05, size=image.shape)
         x[i] = np.clip(image, 0.0, 1.0)
-    return _make_dataset("shapes", classes, x, y, validation_split, seed)
+        params[i] = (size, cy, cx)
+        if drawn is not None:
+            drawn[i] = mask
+    return x, y, params, drawn
+
+
+def _shapes_with_masks(n: int, shape: tuple[int, int, int], validation_split: float, seed: int,
+                       classes: list[str]) -> Dataset:
+    x, y, _, drawn = _draw_shapes_with_pixels(n, shape, seed, classes)
+    masks = np.where(drawn, (y + 1)[:, None, None], 0).astype(np.int64)
+    return _make_dataset("shapes", ["background", *classes], x, masks, validation_split, seed,
+                         target=TargetKind.MASK)
+
+
+def _shapes_regression(n: int, shape: tuple[int, int, int], validation_split: float, seed: int,
+                       classes: list[str]) -> Dataset:
+    height, width, _ = shape
+    x, _, params, drawn = _draw_shapes_with_pixels(n, shape, seed, classes, outlines=False)
+    # The size is the radius of the circle with the shape's area: what the image shows, whatever
+    # the shape (a square of circumradius r covers far more pixels than a cross of the same r).
+    radius = np.sqrt(drawn.sum(axis=(1, 2)) / math.pi) / min(height, width)
+    values = np.stack([radius, params[:, 2] / width, params[:, 1] / height], axis=1).astype(np.float32)
+    return _make_dataset("shapes", list(SHAPE_TARGETS), x, values, validation_split, seed,
+                         target=TargetKind.VALUES)
+
+
+def _shapes_multilabel(n: int, shape: tuple[int, int, int], validation_split: float, seed: int,
+                       classes: list[str]) -> Dataset:
+    """1–3 different shapes per image, placed so that their bounding circles do not touch."""
+    height, width, channels = shape
+    rng = np.random.default_rng(seed)
+    x = np.empty((n, height, width, channels), dtype=np.float32)
+    labels = np.zeros((n, len(classes)), dtype=np.float32)
+    rows, cols = np.mgrid[0:height, 0:width].astype(np.float32)
+    scale = min(height, width)
+    for i in range(n):
+        count = int(rng.integers(1, min(3, len(classes)) + 1))
+        kinds = rng.choice(len(classes), size=count, replace=False)
+        background = rng.uniform(0.0, 0.25, size=channels)
+        image = np.broadcast_to(background, (height, width, channels)).astype(np.float64)
+        placed: list[tuple[float, float, float]] = []
+        for k in kinds:
+            size = rng.uniform(0.12, 0.2) * scale
+            reach = size * 1.15  # a square's corner lies 0.8·√2 ≈ 1.13 sizes from its centre
+            for _ in range(100):
+                cy = rng.uniform(reach, height - reach) if height > 2 * reach else height / 2
+                cx = rng.uniform(reach, width - reach) if width > 2 * reach else width / 2
+                if all(math.hypot(cy - py, cx - px) > reach + pr + 1 for py, px, pr in placed):
+                    break
+            else:
+                continue  # no room left: fewer shapes in this image
+            placed.append((cy, cx, reach))
+            mask, u, v = _placed_shape(classes[k], rows, cols, size, cy, cx, rng.uniform(0, 2 * math.pi))
+            if rng.random() < 0.4:
+                thickness = max(1.0, size * (0.1 if classes[k] == "cross" else 0.18))
+                mask &= ~_shape_mask(classes[k], u, v, size, inset=thickness)
+            image = np.where(mask[..., None], rng.uniform(0.6, 1.0, size=channels), image)
+            labels[i, k] = 1.0
+        image = image + rng.normal(0.0, 0.05, size=image.shape)
+        x[i] = np.clip(image, 0.0, 1.0)
+    return _make_dataset("shapes", classes, x, labels, validation_split, seed, target=TargetKind.MULTI_HOT)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -575,8 +770,13 @@ def make_shapes_dataset(n: int = 2000, input_shape=(32, 32, 1), validation_split
 
 
 def load_npz_dataset(path, input_shape, validation_split: float = 0.2, seed: int = 0,
-                     output_units: int | None = None) -> Dataset:
+                     output_units: int | None = None, *, task: Task | None = None,
+                     output_shape: Sequence[int | None] | None = None) -> Dataset:
     """A .npz with ``x_train``/``y_train`` (+ optional ``x_test``/``y_test``, like mnist.npz) or ``x``/``y``.
+
+    What ``y`` holds is read from its shape and values, and ``task`` (see :func:`npz_target`):
+    class numbers or one-hot rows, multi-hot rows of 0/1, numeric targets, or masks
+    ``(N, H, W[, 1])`` (resized nearest-neighbour to the input; see :func:`fit_masks`).
 
     Each array's header is read first and checked against the bytes the file really holds and
     against :func:`memory_budget`, so a damaged or hostile file is refused before anything is
@@ -616,14 +816,133 @@ def load_npz_dataset(path, input_shape, validation_split: float = 0.2, seed: int
     x_raw, y_raw = arrays[x_key], arrays[y_key]
     test_raw = (arrays["x_test"], arrays["y_test"]) if has_test else None
     _check_lengths(x_raw, y_raw, f"{name} ({x_key}/{y_key})")
-    y, class_names = _labels_to_indices(y_raw, f"{name} ({y_key})", output_units=output_units)
+    target = npz_target(y_raw, task)
+    if target is TargetKind.CLASS:
+        y, class_names = _labels_to_indices(y_raw, f"{name} ({y_key})", output_units=output_units)
+    else:
+        y, class_names, warnings = _targets_of_kind(y_raw, target, f"{name} ({y_key})", shape, output_shape)
     x = _fit_images(x_raw, shape, f"{name} ({x_key})")
     test = None
+    warnings = [] if target is TargetKind.CLASS else warnings
     if test_raw is not None:
         _check_lengths(test_raw[0], test_raw[1], f"{name} (x_test/y_test)")
-        y_test, class_names = _labels_to_indices(test_raw[1], f"{name} (y_test)", class_names)
+        if target is TargetKind.CLASS:
+            y_test, class_names = _labels_to_indices(test_raw[1], f"{name} (y_test)", class_names)
+        else:
+            y_test, _, _ = _targets_of_kind(test_raw[1], target, f"{name} (y_test)", shape, output_shape,
+                                            len(class_names))
         test = Split(_fit_images(test_raw[0], shape, f"{name} (x_test)"), y_test)
-    return _make_dataset(path.stem, class_names, x, y, validation_split, seed, test)
+    return _make_dataset(path.stem, class_names, x, y, validation_split, seed, test, warnings, target)
+
+
+def npz_target(y: np.ndarray, task: Task | None) -> TargetKind:
+    """What the labels array ``y`` of a .npz holds, given the task asked for (None: judged from
+    ``y`` alone):
+
+    - ``(N, H, W)`` or ``(N, H, W, 1)``: masks;
+    - task regression: numeric targets; task multi-label: multi-hot rows;
+    - ``(N, L)`` of 0/1 where some row has not exactly one 1: multi-hot rows;
+    - floats that are mostly not whole numbers, and are not one-hot or probability rows: values;
+    - anything else: class numbers or one-hot rows (as before tasks existed).
+    """
+    y = np.asarray(y)
+    if y.ndim >= 3:
+        return TargetKind.MASK
+    if task is Task.REGRESSION:
+        return TargetKind.VALUES
+    if task is Task.MULTILABEL:
+        return TargetKind.MULTI_HOT
+    if y.dtype.kind not in "uifb" or not y.size:
+        return TargetKind.CLASS
+    with np.errstate(invalid="ignore"):
+        if y.ndim == 2 and y.shape[1] > 1:
+            binary = bool(np.isin(y, (0, 1)).all())
+            sums = y.sum(axis=1, dtype=np.float64)
+            if binary and not np.allclose(sums, 1.0):
+                return TargetKind.MULTI_HOT
+            if binary or (np.all(y >= 0) and np.allclose(sums, 1.0, atol=1e-3)):
+                return TargetKind.CLASS
+            return TargetKind.VALUES if np.isfinite(y).all() else TargetKind.CLASS
+        # Mostly fractions: measurements. A few among whole numbers: damaged class labels,
+        # which the class reader names.
+        if y.dtype.kind == "f" and np.isfinite(y).all() and np.mean(np.floor(y) != y) > 0.5:
+            return TargetKind.VALUES
+    return TargetKind.CLASS
+
+
+def _targets_of_kind(y: np.ndarray, target: TargetKind, what: str, shape: tuple[int, int, int],
+                     output_shape: Sequence[int | None] | None = None,
+                     count: int | None = None) -> tuple[np.ndarray, list[str], list[str]]:
+    """(targets as ``Split.y`` holds them, their names, warnings) for labels that are not class
+    numbers. ``count`` (a test split's) is the number of targets, labels or classes the training
+    split has."""
+    y = np.asarray(y)
+    if y.dtype.kind not in "uifb":
+        raise DatasetError(f"{what}: the targets must be numbers; got values of type {y.dtype}.")
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        first = int(np.flatnonzero(~np.isfinite(y.reshape(len(y), -1)).all(axis=1))[0])
+        raise DatasetError(f"{what}: the targets contain NaN or infinite values (first at index {first}); "
+                           "remove or fill those samples.")
+    if target is TargetKind.MASK:
+        masks, names, warnings = fit_masks(y, shape[:2], what, output_shape)
+        if count is not None and len(names) > count:
+            raise DatasetError(f"{what}: the masks use class {len(names) - 1}, beyond the {count} classes of "
+                               "the training masks.")
+        return masks, names if count is None else [str(i) for i in range(count)], warnings
+    rows = y.reshape(len(y), -1).astype(np.float32) if y.ndim <= 2 else None
+    if rows is None or y.ndim == 0:
+        raise DatasetError(f"{what}: targets must be shaped (N,) or (N, targets); got {y.shape}.")
+    if count is not None and rows.shape[1] != count:
+        raise DatasetError(f"{what}: each sample has {rows.shape[1]} targets, but the training data has {count}.")
+    if target is TargetKind.MULTI_HOT:
+        if not np.isin(rows, (0.0, 1.0)).all():
+            bad = rows[~np.isin(rows, (0.0, 1.0))][:3]
+            raise DatasetError(f"{what}: multi-label targets are 1 (the label applies) or 0; found "
+                               f"{', '.join(f'{v:g}' for v in bad)}. Use one 0/1 column per label.")
+        if rows.shape[1] < 2 and y.ndim == 1:
+            raise DatasetError(f"{what}: multi-label targets need one 0/1 column per label, shaped (N, labels); "
+                               f"got {y.shape}.")
+        return rows, [str(i) for i in range(rows.shape[1])], []
+    names = ["y"] if rows.shape[1] == 1 else [f"y{i}" for i in range(rows.shape[1])]
+    return rows, names, []
+
+
+def fit_masks(y: np.ndarray, size: tuple[int, int], what: str,
+              output_shape: Sequence[int | None] | None = None) -> tuple[np.ndarray, list[str], list[str]]:
+    """int64 ``(N, H, W)`` class masks from ``(N, h, w)`` or ``(N, h, w, 1)`` whole numbers,
+    resized nearest-neighbour to ``size`` (values stay classes); with (names "0".."K-1",
+    warnings). Masks that never use 0 (values 1..K) are lowered by one when the design's output
+    has K channels."""
+    y = np.asarray(y)
+    if y.ndim == 4 and y.shape[3] == 1:
+        y = y[..., 0]
+    if y.ndim != 3:
+        raise DatasetError(f"{what}: masks must be shaped (N, H, W) or (N, H, W, 1) with a class number per "
+                           f"pixel; got {y.shape}.")
+    if y.dtype.kind == "f" and not np.equal(np.floor(y), y).all():
+        raise DatasetError(f"{what}: mask values must be whole class numbers (0, 1, 2, ...); found "
+                           f"{y[np.not_equal(np.floor(y), y)].flat[0]:g}.")
+    if y.size and y.min() < 0:
+        raise DatasetError(f"{what}: mask values must be 0 or more; found {_label_text(y.min())}.")
+    if y.size and y.max() > 255:
+        raise DatasetError(f"{what}: mask values go up to {_label_text(y.max())}, but Convas reads at most 256 "
+                           "classes (0–255) per pixel.")
+    n, h, w = y.shape
+    height, width = size
+    _check_memory(8 * n * (h * w + height * width), f"{what}: {n:,} masks of {height}×{width}",
+                  "give the design's input a smaller size")
+    rows = np.minimum(((np.arange(height) + 0.5) * h / height).astype(np.intp), h - 1)
+    cols = np.minimum(((np.arange(width) + 0.5) * w / width).astype(np.intp), w - 1)
+    masks = y[:, rows][:, :, cols].astype(np.int64)
+    low, high = (int(masks.min()), int(masks.max())) if masks.size else (0, 0)
+    channels = output_shape[-1] if output_shape is not None and len(output_shape) == 3 else None
+    warnings: list[str] = []
+    if low >= 1 and channels is not None and channels == high:
+        masks -= 1
+        high -= 1
+        warnings.append(f"The masks use the values 1 to {high + 1} and never 0, and the output has {channels} "
+                        f"channels, so every mask value is lowered by 1 (class 1 is trained as 0)")
+    return masks, [str(i) for i in range(max(high + 1, 2))], warnings
 
 
 NpyHeader = tuple[tuple[int, ...], bool, np.dtype, int]  # shape, Fortran order, dtype, data bytes
@@ -694,41 +1013,53 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _read_csv(path: Path, label_column, shape, what: str, class_names: list[str] | None = None,
-              output_units: int | None = None):
-    try:
-        with io.TextIOWrapper(open_regular_file(path, what), newline="", encoding="utf-8-sig") as handle:
-            rows = [row for row in csv.reader(handle) if row and any(cell.strip() for cell in row)]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DatasetError(f"{what} could not be read as CSV text ({exc}).") from None
-    if not rows:
-        raise DatasetError(f"{what} is empty.")
-    first = [cell.strip() for cell in rows[0]]
-    # A header is a first row whose cells are (mostly) not numbers, beyond a possible string label.
-    header = None
-    if sum(not _is_number(c) for c in first) > 1 or (len(first) > 1 and not any(_is_number(c) for c in first[1:])):
-        header = first
-        rows = rows[1:]
-    width = len(first)
-    if isinstance(label_column, int):
-        col = label_column if label_column >= 0 else width + label_column
-        if not 0 <= col < width:
-            raise DatasetError(f"{what}: label column {label_column} is outside the {width} columns.")
-    elif header is not None and label_column in header:
-        col = header.index(label_column)
-    elif header is not None and label_column not in (None, "label"):
-        raise DatasetError(f"{what}: there is no column named {label_column!r}; the header has "
-                           f"{', '.join(header[:5])}{', ...' if len(header) > 5 else ''}.")
-    else:
-        col = 0  # default: the first column holds the label
-    for number, row in enumerate(rows, start=2 if header else 1):
-        if len(row) != width:
-            raise DatasetError(f"{what}: row {number} has {len(row)} values but the first row has {width}.")
-    if not rows:
-        raise DatasetError(f"{what} has a header but no data rows.")
-    table = np.asarray(rows, dtype=str)
-    labels = np.char.strip(table[:, col])
-    pixels_text = np.delete(table, col, axis=1)
+_PIXEL_HEADER = re.compile(r"^(pixel|pix|px|p)?[_ ]?\d+([x_]\d+)*$", re.IGNORECASE)
+_LABEL_PREFIXES = ("label_", "label:")
+
+
+def _csv_targets(header: list[str] | None, width: int, shape, what: str,
+                 target_columns: Sequence[str], task: Task | None) -> tuple[list[int], TargetKind] | None:
+    """The columns of a CSV that hold several targets, and what they are; None for the usual
+    single label column. Named by ``target_columns``; else, with a header, the columns named
+    ``label_…``/``label:…`` are multi-label targets; and for regression every column that is not
+    a pixel (those not named like pixels, or else the first columns beyond the pixel count)."""
+    if target_columns:
+        if header is None:
+            raise DatasetError(f"{what} has no header row, so its target columns cannot be named; add a header "
+                               f"or name no target columns.")
+        missing = [c for c in target_columns if c not in header]
+        if missing:
+            raise DatasetError(f"{what}: there is no column named {', '.join(repr(c) for c in missing)}; the header "
+                               f"has {', '.join(header[:8])}{', ...' if len(header) > 8 else ''}.")
+        cols = [header.index(c) for c in target_columns]
+        if task is Task.CLASSIFICATION and len(cols) == 1:
+            return None
+        kind = (TargetKind.MULTI_HOT if task is Task.MULTILABEL else TargetKind.VALUES
+                if task is Task.REGRESSION else None)
+        return cols, kind or TargetKind.CLASS  # CLASS: decided from the values by the caller
+    if header is not None and task in (None, Task.MULTILABEL, Task.RECONSTRUCTION):
+        cols = [i for i, name in enumerate(header) if name.lower().startswith(_LABEL_PREFIXES)]
+        if cols:
+            return cols, TargetKind.MULTI_HOT
+    if task is not Task.REGRESSION:
+        return None
+    height, width_px, channels = shape
+    for pixels in (height * width_px * channels, height * width_px):
+        extra = width - pixels
+        if extra < 1:
+            continue
+        if header is not None:
+            named = [i for i, name in enumerate(header) if not _PIXEL_HEADER.match(name)]
+            if len(named) == extra:
+                return named, TargetKind.VALUES
+        return list(range(extra)), TargetKind.VALUES
+    raise DatasetError(f"{what}: each row has {width} values, which leaves no target column beside the "
+                       f"{height * width_px * channels} pixels the model's input {shape} needs; add the target "
+                       f"columns or change the input's shape.")
+
+
+def _csv_pixels(pixels_text: np.ndarray, shape, what: str, header) -> np.ndarray:
+    """The float32 pixels of a CSV's pixel columns (text), checked: count, blanks, numbers."""
     height, width_px, channels = shape
     n_pixels = pixels_text.shape[1]
     if n_pixels not in (height * width_px * channels, height * width_px):
@@ -750,6 +1081,91 @@ def _read_csv(path: Path, label_column, shape, what: str, class_names: list[str]
         bad_row = int(np.flatnonzero(np.isnan(pixels).any(axis=1))[0]) + (2 if header else 1)
         raise DatasetError(f"{what}: there are empty or NaN pixel values (first in row {bad_row}); "
                            "fill or remove them.")
+    return pixels
+
+
+def _csv_target_values(text: np.ndarray, names: list[str], kind: TargetKind, what: str,
+                       first_row: int) -> tuple[np.ndarray, TargetKind]:
+    """The float32 ``(N, T)`` targets in a CSV's target columns, each cell a number (checked,
+    naming row and column); ``kind`` CLASS means "decide": 0/1 columns are multi-hot when
+    there are several, values otherwise."""
+    values = np.empty(text.shape, dtype=np.float32)
+    for c, name in enumerate(names):
+        for r, cell in enumerate(np.char.strip(text[:, c])):
+            try:
+                values[r, c] = float(cell)
+            except ValueError:
+                values[r, c] = np.nan
+            if not np.isfinite(values[r, c]):
+                raise DatasetError(f"{what}: row {r + first_row} has {str(cell)!r} in the target column '{name}'; "
+                                   "every target must be a number; fill or remove that row.")
+    if kind is TargetKind.CLASS:
+        several = len(names) > 1
+        kind = TargetKind.MULTI_HOT if several and np.isin(values, (0.0, 1.0)).all() else TargetKind.VALUES
+    if kind is TargetKind.MULTI_HOT and not np.isin(values, (0.0, 1.0)).all():
+        r, c = (int(i[0]) for i in np.nonzero(~np.isin(values, (0.0, 1.0))))
+        raise DatasetError(f"{what}: row {r + first_row} has {values[r, c]:g} in the label column '{names[c]}', "
+                           "but label columns hold 1 (the label applies) or 0.")
+    return values, kind
+
+
+def _read_csv(path: Path, label_column, shape, what: str, class_names: list[str] | None = None,
+              output_units: int | None = None, *, target_columns: Sequence[str] = (),
+              task: Task | None = None):
+    """(x, y, names, target) of a CSV: see :func:`load_csv_dataset`."""
+    try:
+        with io.TextIOWrapper(open_regular_file(path, what), newline="", encoding="utf-8-sig") as handle:
+            rows = [row for row in csv.reader(handle) if row and any(cell.strip() for cell in row)]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DatasetError(f"{what} could not be read as CSV text ({exc}).") from None
+    if not rows:
+        raise DatasetError(f"{what} is empty.")
+    first = [cell.strip() for cell in rows[0]]
+    # A header is a first row whose cells are (mostly) not numbers, beyond a possible string label.
+    header = None
+    if sum(not _is_number(c) for c in first) > 1 or (len(first) > 1 and not any(_is_number(c) for c in first[1:])):
+        header = first
+        rows = rows[1:]
+    width = len(first)
+    targets = _csv_targets(header, width, shape, what, target_columns, task)
+    if targets is None:
+        if target_columns:
+            label_column = target_columns[0]
+        if isinstance(label_column, int):
+            col = label_column if label_column >= 0 else width + label_column
+            if not 0 <= col < width:
+                raise DatasetError(f"{what}: label column {label_column} is outside the {width} columns.")
+        elif header is not None and label_column in header:
+            col = header.index(label_column)
+        elif header is not None and label_column not in (None, "label"):
+            raise DatasetError(f"{what}: there is no column named {label_column!r}; the header has "
+                               f"{', '.join(header[:5])}{', ...' if len(header) > 5 else ''}.")
+        else:
+            col = 0  # default: the first column holds the label
+        cols = [col]
+    else:
+        cols = targets[0]
+    for number, row in enumerate(rows, start=2 if header else 1):
+        if len(row) != width:
+            raise DatasetError(f"{what}: row {number} has {len(row)} values but the first row has {width}.")
+    if not rows:
+        raise DatasetError(f"{what} has a header but no data rows.")
+    table = np.asarray(rows, dtype=str)
+    pixels = _csv_pixels(np.delete(table, cols, axis=1), shape, what, header)
+    first_row = 2 if header else 1
+    if targets is not None:
+        assert header is not None or targets[1] is TargetKind.VALUES
+        names = [header[c] if header is not None else f"y{i}" for i, c in enumerate(cols)]
+        if header is None and len(names) == 1:
+            names = ["y"]
+        values, kind = _csv_target_values(table[:, cols], names, targets[1], what, first_row)
+        if kind is TargetKind.MULTI_HOT:
+            names = [_strip_label_prefix(n) for n in names]
+        if class_names is not None and len(class_names) != len(names):
+            raise DatasetError(f"{what} has {len(names)} target columns but the training data has "
+                               f"{len(class_names)}.")
+        return _fit_images(pixels, shape, what), values, class_names or names, kind
+    labels = np.char.strip(table[:, col])
     if all(_is_number(s) for s in labels[:1000]) and all(_is_number(s) for s in labels):
         y_values = labels.astype(np.float64)
         if class_names is not None and not all(name.lstrip("-").isdigit() for name in class_names):
@@ -757,30 +1173,45 @@ def _read_csv(path: Path, label_column, shape, what: str, class_names: list[str]
     else:
         y_values = labels
     y, names = _labels_to_indices(y_values, f"{what} (labels)", class_names, output_units,
-                                  first_row=2 if header else 1)
+                                  first_row=first_row)
     x = _fit_images(pixels, shape, what)
-    return x, y, names
+    return x, y, names, TargetKind.CLASS
+
+
+def _strip_label_prefix(name: str) -> str:
+    for prefix in _LABEL_PREFIXES:
+        if name.lower().startswith(prefix) and len(name) > len(prefix):
+            return name[len(prefix):]
+    return name
 
 
 def load_csv_dataset(path, input_shape, label_column: str | int | None = "label", validation_split: float = 0.2,
-                     seed: int = 0, test_path=None, output_units: int | None = None) -> Dataset:
+                     seed: int = 0, test_path=None, output_units: int | None = None, *,
+                     task: Task | None = None, target_columns: Sequence[str] = ()) -> Dataset:
     """A CSV with one label column plus pixel columns (the MNIST-as-CSV layout), with or without header.
 
     The label column is the one named ``label_column`` when there is a header holding it, the column
     at that index when it is an int, and otherwise the first column. Numeric labels are class indices;
     string labels are mapped to sorted class names. ``test_path`` optionally names a test CSV.
     ``output_units`` (the design's) bounds the class numbers, with the sample count.
+
+    Several targets: ``target_columns`` names them (0/1 columns are multi-label, or task says;
+    other numbers are regression targets); without names, columns headed ``label_…`` or
+    ``label:…`` are multi-label targets, and with ``task`` regression every non-pixel column is a
+    target (see :func:`_csv_targets`). ``class_names`` are the column names (``label_`` dropped).
     """
     shape = _check_input_shape(input_shape)
     validation_split = _check_validation_split(validation_split)
     path = Path(path)
-    x, y, names = _read_csv(path, label_column, shape, path.name, output_units=output_units)
+    x, y, names, target = _read_csv(path, label_column, shape, path.name, output_units=output_units,
+                                    target_columns=target_columns, task=task)
     test = None
     if test_path is not None:
         test_path = Path(test_path)
-        x_test, y_test, names = _read_csv(test_path, label_column, shape, test_path.name, names)
+        x_test, y_test, names, _ = _read_csv(test_path, label_column, shape, test_path.name, names,
+                                             target_columns=target_columns, task=task)
         test = Split(x_test, y_test)
-    return _make_dataset(path.stem, names, x, y, validation_split, seed, test)
+    return _make_dataset(path.stem, names, x, y, validation_split, seed, test, target=target)
 
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
@@ -917,14 +1348,16 @@ class ImageChecks:
                 pass  # no cache yet, or an unreadable one: check again
         return self._entries
 
-    def get(self, key: str, st: os.stat_result, channels: int) -> tuple[bool, str | None]:
+    def get(self, key: str, st: os.stat_result, channels: int) -> tuple[bool, Any]:
         """(known, problem): known is False when the file must be checked."""
         entry = self._load().get(key)
         if entry and entry[:3] == [st.st_size, st.st_mtime_ns, channels]:
             return True, entry[3]
         return False, None
 
-    def put(self, key: str, st: os.stat_result, channels: int, problem: str | None) -> None:
+    def put(self, key: str, st: os.stat_result, channels: int, problem: Any) -> None:
+        """Remember what checking the file found (``problem``: any JSON value; for images the
+        problem or None)."""
         self._load()[key] = [st.st_size, st.st_mtime_ns, channels, problem]
         self._dirty = True
 
@@ -990,6 +1423,51 @@ def _listing(problems: list[str], limit: int = 5) -> str:
     return shown + (f"; and {len(problems) - limit} more" if len(problems) > limit else "")
 
 
+def image_files(folder: Path, recursive: bool = True) -> list[Path]:
+    """The .png/.jpg/.jpeg/.bmp files in ``folder`` (and its sub-folders when ``recursive``),
+    sorted, hidden ones left out. Nothing is opened (opening a pipe would wait for a writer)."""
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(f for f in found if f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith("."))
+
+
+def readable_images(root: Path, files: Sequence[Path], channels: int) -> tuple[list[int], list[str]]:
+    """Which of ``files`` decode as the model will be fed them: (the indices of those that do,
+    a sentence for each that does not, naming it relative to ``root``). Folders named like images
+    are left out silently; pipes, devices and unreadable, empty, damaged or too large files are
+    named (see :func:`check_image_files`, whose results are cached)."""
+    unreadable: list[str] = []
+    candidates: list[tuple[int, Path, os.stat_result]] = []
+    for i, file in enumerate(files):
+        try:
+            st = file.stat()  # stat, never open: opening a pipe would wait for a writer
+        except OSError as exc:
+            unreadable.append(f"{file.relative_to(root)} cannot be opened ({exc.strerror or exc})")
+            continue
+        kind = _not_regular(st.st_mode)
+        if kind == "a folder":
+            continue
+        if kind is not None:
+            unreadable.append(f"{file.relative_to(root)} is {kind}, not a regular file")
+            continue
+        candidates.append((i, file, st))
+    problems = check_image_files([(file, st) for _, file, st in candidates], channels)
+    readable: list[int] = []
+    for (i, file, _), problem in zip(candidates, problems):
+        if problem:
+            unreadable.append(f"{file.relative_to(root)} {problem}")
+        else:
+            readable.append(i)
+    return readable, unreadable
+
+
+def skipped_sentence(unreadable: Sequence[str]) -> str:
+    """``Skipped 3 unreadable images: a; b; c`` (empty when nothing was skipped)."""
+    if not unreadable:
+        return ""
+    return (f"Skipped {len(unreadable)} unreadable image{'s' if len(unreadable) > 1 else ''}: "
+            f"{_listing(list(unreadable))}")
+
+
 def load_image_folder(path, input_shape, validation_split: float = 0.2, seed: int = 0) -> Dataset:
     """One sub-folder per class holding .png/.jpg/.bmp images; images stay on disk (lazy splits).
 
@@ -1008,37 +1486,18 @@ def load_image_folder(path, input_shape, validation_split: float = 0.2, seed: in
         found = f"only {class_dirs[0].name!r}" if class_dirs else "none"
         raise DatasetError(f"{root.name} needs at least 2 class sub-folders (one per class, holding its images); "
                            f"found {found}.")
-    unreadable: list[str] = []
-    candidates: list[tuple[Path, os.stat_result, int]] = []
+    files: list[Path] = []
+    indices: list[int] = []
     for index, class_dir in enumerate(class_dirs):
-        for file in sorted(class_dir.rglob("*")):
-            if file.suffix.lower() not in IMAGE_SUFFIXES or file.name.startswith("."):
-                continue
-            try:
-                st = file.stat()  # stat, never open: opening a pipe would wait for a writer
-            except OSError as exc:
-                unreadable.append(f"{file.relative_to(root)} cannot be opened ({exc.strerror or exc})")
-                continue
-            kind = _not_regular(st.st_mode)
-            if kind == "a folder":
-                continue
-            if kind is not None:
-                unreadable.append(f"{file.relative_to(root)} is {kind}, not a regular file")
-                continue
-            candidates.append((file, st, index))
-    problems = check_image_files([(file, st) for file, st, _ in candidates], shape[2])
-    paths: list[str] = []
-    labels: list[int] = []
-    for (file, _, index), problem in zip(candidates, problems):
-        if problem:
-            unreadable.append(f"{file.relative_to(root)} {problem}")
-        else:
-            paths.append(str(file))
-            labels.append(index)
+        for file in image_files(class_dir):
+            files.append(file)
+            indices.append(index)
+    readable, unreadable = readable_images(root, files, shape[2])
+    paths = [str(files[i]) for i in readable]
+    labels = [indices[i] for i in readable]
     found_classes = set(labels)
     empty = [d.name for i, d in enumerate(class_dirs) if i not in found_classes]
-    skipped = (f"Skipped {len(unreadable)} unreadable image{'s' if len(unreadable) > 1 else ''}: "
-               f"{_listing(unreadable)}") if unreadable else ""
+    skipped = skipped_sentence(unreadable)
     if empty:
         names = ", ".join(repr(n) for n in empty)
         raise DatasetError(f"The class folder{'s' if len(empty) > 1 else ''} {names} in {root.name} "
@@ -1057,7 +1516,9 @@ def load_image_folder(path, input_shape, validation_split: float = 0.2, seed: in
 # Does the dataset fit the model?
 
 
-def _normalise_loss(loss: str | None) -> str | None:
+def normalise_loss(loss: str | None) -> str | None:
+    """A loss name as :mod:`engine.tasks` spells it (``mse`` → ``mean_squared_error``; case and
+    ``_`` ignored); other names lower-cased."""
     if loss is None:
         return None
     text = str(loss).strip().lower().replace("_", "")
@@ -1065,7 +1526,8 @@ def _normalise_loss(loss: str | None) -> str | None:
                "categoricalcrossentropy": "categorical_crossentropy",
                "binarycrossentropy": "binary_crossentropy",
                "mse": "mean_squared_error", "meansquarederror": "mean_squared_error",
-               "mae": "mean_absolute_error", "meanabsoluteerror": "mean_absolute_error"}
+               "mae": "mean_absolute_error", "meanabsoluteerror": "mean_absolute_error",
+               "huber": "huber", "huberloss": "huber", "dice": "dice"}
     return aliases.get(text, str(loss).strip().lower())
 
 
@@ -1076,7 +1538,7 @@ def check_compatibility(dataset: Dataset, output_units: int, output_activation: 
     classes = len(dataset.class_names)
     units = int(output_units)
     activation = (output_activation or "linear").strip().lower()
-    loss_name = _normalise_loss(loss)
+    loss_name = normalise_loss(loss)
     binary = classes == 2 and units == 1
 
     if binary:

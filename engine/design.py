@@ -366,6 +366,12 @@ class Design:
     def unset_arg(self, name: str, arg: str) -> None:
         self.node(name).args.pop(arg, None)
 
+    def set_trainable(self, name: str, trainable: bool) -> bool:
+        """Freeze (False) or unfreeze (True) layer ``name``; returns its old flag."""
+        node = self.node(name)
+        old, node.trainable = node.trainable, bool(trainable)
+        return old
+
     # --- helpers -------------------------------------------------------------------------
 
     def check_new_name(self, name: str) -> None:

@@ -144,8 +144,41 @@ class Arrange:
         return "Arrange layers"
 
 
+@dataclass(frozen=True)
+class SetTrainable:
+    """Freeze (``trainable`` False) or unfreeze layers ``names``: one op for them all, so that
+    freezing a 300-layer backbone is one undo step and one signal. ``previous``, when given,
+    holds each layer's own flag to restore instead (the inverse of a change of mixed layers)."""
+
+    names: tuple[str, ...]
+    trainable: bool
+    previous: tuple[bool, ...] | None = None
+
+    def describe(self) -> str:
+        verb = "Unfreeze" if self.trainable else "Freeze"
+        if self.previous is not None:
+            verb = "Restore trainable flags of"
+        what = self.names[0] if len(self.names) == 1 else f"{len(self.names)} layers"
+        return f"{verb} {what}"
+
+    def flags(self) -> tuple[bool, ...]:
+        """The flag each of ``names`` gets."""
+        return self.previous if self.previous is not None else (self.trainable,) * len(self.names)
+
+
+@dataclass(frozen=True)
+class SetOutputs:
+    """Declare the design's outputs (empty: every tensor nothing reads), as when a new head
+    replaces an imported model's declared output."""
+
+    outputs: tuple[TensorRef, ...]
+
+    def describe(self) -> str:
+        return "Set outputs"
+
+
 Op = (AddNode | RemoveNode | RestoreNode | Connect | Disconnect | SetArg | Rename | Move | SetGroup
-      | SetNodeGroup | Arrange)
+      | SetNodeGroup | Arrange | SetTrainable | SetOutputs)
 
 
 def apply_op(design: Design, op: Op) -> Op:
@@ -209,6 +242,21 @@ def apply_op(design: Design, op: Op) -> Op:
         for g, pos in op.group_positions:
             design.groups[g] = replace(design.groups[g], position=pos)
         return Arrange(old_nodes, tuple(old_groups))
+    if isinstance(op, SetTrainable):
+        flags = op.flags()
+        if len(flags) != len(op.names):
+            raise DesignError(f"{len(op.names)} layers but {len(flags)} trainable flags")
+        for name in op.names:
+            design.node(name)  # every name checked before anything changes
+        old = tuple(design.set_trainable(n, f) for n, f in zip(op.names, flags))
+        return SetTrainable(op.names, op.trainable, old)
+    if isinstance(op, SetOutputs):
+        for ref in op.outputs:
+            if ref.node not in design.nodes or ref.call >= design.nodes[ref.node].calls:
+                raise DesignError(f"{ref} is not a tensor of the design; it cannot be an output")
+        old_outputs = tuple(design.outputs)
+        design.outputs = list(op.outputs)
+        return SetOutputs(old_outputs)
     raise TypeError(f"not an edit: {op!r}")
 
 
@@ -219,6 +267,10 @@ def touched_by(design: Design, op: Op) -> set[str] | None:
     touched=)``). None for an op this does not know: analyse everything."""
     if isinstance(op, (AddNode, SetArg)):
         return {op.name}
+    if isinstance(op, SetTrainable):
+        return set(op.names)  # their weights move between trainable and non-trainable
+    if isinstance(op, SetOutputs):
+        return {r.node for r in (*design.outputs, *op.outputs)}
     if isinstance(op, RemoveNode):
         return {op.name} | {n for n, _c, _s in design.consumers(op.name)}
     if isinstance(op, RestoreNode):
@@ -403,7 +455,21 @@ def plan_paste(design: Design, nodes: list[Node],
             for ref in refs:
                 if ref.node in renames:
                     ops.append(Connect(TensorRef(renames[ref.node], ref.call), renames[node.name], call))
+    frozen = tuple(renames[n.name] for n in nodes if not n.trainable)
+    if frozen:  # a frozen layer pastes frozen
+        ops.append(SetTrainable(frozen, False))
     return ops, [renames[n.name] for n in nodes]
+
+
+def plan_set_trainable(design: Design, names: Sequence[str], trainable: bool) -> list[Op]:
+    """Freeze (``trainable`` False) or unfreeze the layers ``names``, in design order: one
+    :class:`SetTrainable` for those whose flag changes, none when none does. An unknown name is
+    a :class:`DesignError`."""
+    for name in names:
+        design.node(name)
+    wanted = set(names)
+    changing = tuple(n for n, node in design.nodes.items() if n in wanted and node.trainable != trainable)
+    return [SetTrainable(changing, trainable)] if changing else []
 
 
 # --- where a new layer goes, and what may connect ------------------------------------------------

@@ -175,7 +175,7 @@ def evaluate(model: Any, dataset: Dataset, batch_size: int = 64, split: str | No
                               f"dataset {dataset.name!r} has {classes} classes; set the last layer's "
                               f"units to {classes} (or 1 with sigmoid for 2 classes) and train again")
     expected = tuple(model.inputs[0].shape[1:])
-    if not _shape_fits(expected, data.sample_shape):
+    if not shape_fits(expected, data.sample_shape):
         raise EvaluationError(f"the {split_name} images are {data.sample_shape} but the model's input is "
                               f"{expected}; load the dataset at the model's input size")
 
@@ -215,7 +215,8 @@ def _keras_loss(model: Any, data: Split, batch_size: int) -> float | None:
     return float(loss) if loss is not None and math.isfinite(float(loss)) else None
 
 
-def _shape_fits(expected: tuple, actual: tuple) -> bool:
+def shape_fits(expected: tuple, actual: tuple) -> bool:
+    """Whether a sample of shape ``actual`` fits a model input of shape ``expected`` (None: any size)."""
     return len(expected) == len(actual) and all(e is None or e == a for e, a in zip(expected, actual))
 
 
@@ -366,7 +367,7 @@ def _one_image(model: Any, image: Any, purpose: str) -> np.ndarray:
                               f"Convas can {purpose} only for image models")
     if image.ndim == 2 and expected[2] == 1:
         image = image[..., None]
-    if not _shape_fits(expected, image.shape):
+    if not shape_fits(expected, image.shape):
         raise EvaluationError(f"the image is {image.shape} but the model's input is {expected}")
     return image[None]
 
@@ -382,9 +383,12 @@ def feature_maps(model: Any, layer_name: str, image: Any) -> np.ndarray:
     return np.asarray(reader(batch, training=False), dtype=np.float32)[0]
 
 
-def grad_cam(model: Any, image: Any, class_index: int | None = None, layer_name: str | None = None) -> GradCam:
+def grad_cam(model: Any, image: Any, class_index: int | None = None, layer_name: str | None = None,
+             independent: bool = False) -> GradCam:
     """Grad-CAM of one image for ``class_index`` (None: the predicted class) at ``layer_name``
-    (None: :func:`default_grad_cam_layer`).
+    (None: :func:`default_grad_cam_layer`). ``independent`` says the outputs are scores of
+    their own (a multi-label model's sigmoids): the map and probability are of that unit's score,
+    and None picks the highest-scoring label.
 
     The heat map is the ReLU of the layer's channels weighted by their spatially averaged
     gradients, normalised to [0, 1] and resized to the input. The class score is the model's
@@ -407,7 +411,7 @@ def grad_cam(model: Any, image: Any, class_index: int | None = None, layer_name:
                                          name=f"convas_gradcam_{layer_name}"))
     with tf.GradientTape() as tape:
         activations, outputs = reader(tf.convert_to_tensor(batch), training=False)
-        if outputs.shape[-1] == 1:  # one sigmoid unit scores class 1; class 0 is its complement
+        if outputs.shape[-1] == 1 and not independent:  # one sigmoid unit scores class 1; class 0 its complement
             outputs = tf.concat([1.0 - outputs, outputs], axis=-1)
         classes = int(outputs.shape[-1])
         if class_index is None:
@@ -425,7 +429,8 @@ def grad_cam(model: Any, image: Any, class_index: int | None = None, layer_name:
     cam = tf.nn.relu(tf.reduce_sum(activations * weights[:, None, None, :], axis=-1))[..., None]
     height, width = batch.shape[1:3]
     cam = tf.image.resize(cam, (height, width), method="bilinear")[0, ..., 0].numpy()
-    probability = float(as_probabilities(np.asarray(outputs), classes)[0, class_index])
+    probability = (float(np.asarray(outputs)[0, class_index]) if independent
+                   else float(as_probabilities(np.asarray(outputs), classes)[0, class_index]))
     return GradCam(heatmap=normalise(cam), class_index=class_index, layer_name=layer_name,
                    probability=probability)
 

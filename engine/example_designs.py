@@ -1,17 +1,22 @@
 """How the example designs in ``resources/examples`` are made.
 
 Each builder returns a valid design laid out top to bottom. Every one takes images a built-in
-dataset gives (Digits resized to its input) and, except the autoencoder, ends in a 10-class
-classifier, so it trains as it opens. ``python -m engine.example_designs``
+dataset gives and trains as it opens: the classifiers end in 10 classes for Digits (resized to
+their input), the autoencoder reconstructs Digits, and the U-Net segments Shapes (its project
+keeps those training settings, :func:`training_settings`). ``python -m engine.example_designs``
 rewrites the shipped ``.convas`` files from these builders; a test checks they still agree.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .design import Design, chain
 from .layout import apply_design_layout
+
+if TYPE_CHECKING:
+    from .training import TrainingSettings
 
 
 def seed_cnn() -> Design:
@@ -117,11 +122,47 @@ def conv_autoencoder() -> Design:
                  name="conv_autoencoder")
 
 
+def unet_shapes() -> Design:
+    """A small U-Net that segments the Shapes dataset: 32×32 grey images, a mask of 5 classes
+    (background and the four shapes). Two encoder levels (Conv2D, MaxPooling2D), a bottleneck, and
+    a decoder that upsamples once with a learned Conv2DTranspose and once with UpSampling2D, each
+    followed by a Concatenate with the encoder's feature map of that size (the skip connection)."""
+    d = Design(name="unet_shapes")
+    conv = lambda f: {"filters": f, "kernel_size": (3, 3), "padding": "same", "activation": "relu"}  # noqa: E731
+    d.add("InputLayer", "image", {"shape": (32, 32, 1)})
+    d.add("Conv2D", "enc1_conv", conv(16), ["image"])
+    d.add("MaxPooling2D", "enc1_pool", {"pool_size": (2, 2)}, ["enc1_conv"])
+    d.add("Conv2D", "enc2_conv", conv(32), ["enc1_pool"])
+    d.add("MaxPooling2D", "enc2_pool", {"pool_size": (2, 2)}, ["enc2_conv"])
+    d.add("Conv2D", "bottleneck", conv(64), ["enc2_pool"])
+    d.add("Conv2DTranspose", "dec2_up", {"filters": 32, "kernel_size": (3, 3), "strides": (2, 2),
+                                         "padding": "same", "activation": "relu"}, ["bottleneck"])
+    d.add("Concatenate", "dec2_skip", {"axis": -1}, ["dec2_up", "enc2_conv"])
+    d.add("Conv2D", "dec2_conv", conv(32), ["dec2_skip"])
+    d.add("UpSampling2D", "dec1_up", {"size": (2, 2)}, ["dec2_conv"])
+    d.add("Concatenate", "dec1_skip", {"axis": -1}, ["dec1_up", "enc1_conv"])
+    d.add("Conv2D", "dec1_conv", conv(16), ["dec1_skip"])
+    d.add("Conv2D", "mask", {"filters": 5, "kernel_size": (1, 1), "activation": "softmax"}, ["dec1_conv"])
+    return d
+
+
 BUILDERS: dict[str, Callable[[], Design]] = {
     "seed_cnn": seed_cnn, "lenet5": lenet5, "small_vgg": small_vgg, "resnet_block": resnet_block,
     "inception_module": inception_module, "mobilenet_block": mobilenet_block,
-    "conv_autoencoder": conv_autoencoder,
+    "conv_autoencoder": conv_autoencoder, "unet_shapes": unet_shapes,
 }
+
+
+def training_settings(name: str) -> TrainingSettings | None:
+    """The training settings example ``name`` ships with (None: the Train panel's defaults,
+    Digits with the task inferred), so that it trains as it opens."""
+    from .tasks import Task
+    from .training import TrainingConfig, TrainingSettings
+
+    if name == "unet_shapes":
+        return TrainingSettings("shapes", TrainingConfig(task=Task.SEGMENTATION, epochs=12, batch_size=16,
+                                                           learning_rate=0.003))
+    return None
 
 
 def build(name: str) -> Design:
@@ -136,7 +177,9 @@ def write_all() -> None:
 
     EXAMPLES_DIR.mkdir(parents=True, exist_ok=True)
     for name in BUILDERS:
-        save_project(EXAMPLES_DIR / f"{name}.convas", build(name))
+        settings = training_settings(name)
+        save_project(EXAMPLES_DIR / f"{name}.convas", build(name),
+                     settings.to_dict() if settings is not None else None)
 
 
 if __name__ == "__main__":

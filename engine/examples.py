@@ -16,7 +16,7 @@ UNTITLED = "Untitled"  # the name of a new design until it is saved (Save As pro
 EXAMPLE_TITLES = {
     "seed_cnn": "Seed CNN", "lenet5": "LeNet-5", "small_vgg": "Small VGG", "resnet_block": "ResNet block",
     "inception_module": "Inception module", "mobilenet_block": "MobileNet-style block",
-    "conv_autoencoder": "Convolutional autoencoder",
+    "conv_autoencoder": "Convolutional autoencoder", "unet_shapes": "U-Net (Shapes masks)",
 }
 
 

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .design import Design, call_order
 from .errors import ConvasError
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from .analysis import Analysis
 
 BACKBONE = "backbone"
 HEAD = "head"
@@ -105,3 +110,38 @@ def to_unfreeze(design: Design, names: Iterable[str], top: int, weighted: set[st
     if not chosen and not list(names) and top <= 0:
         chosen = frozen
     return [n for n in order if n in chosen and design.nodes[n].kind not in STAYS_FROZEN_KINDS]
+
+
+@dataclass(frozen=True)
+class FreezeSummary:
+    """What a set of layers (a selection, a group) adds up to: how many, how many are frozen,
+    their parameters as Keras counts them, and their multiply-accumulates."""
+
+    layers: int
+    frozen: int
+    trainable_params: int
+    non_trainable_params: int
+    macs: int
+
+    @property
+    def params(self) -> int:
+        return self.trainable_params + self.non_trainable_params
+
+    @property
+    def all_frozen(self) -> bool:
+        return self.layers > 0 and self.frozen == self.layers
+
+    def frozen_text(self) -> str:
+        """``none frozen``, ``3 of 12 frozen`` or ``all 12 frozen``."""
+        if not self.frozen:
+            return "none frozen"
+        return f"all {self.layers} frozen" if self.all_frozen else f"{self.frozen} of {self.layers} frozen"
+
+
+def freeze_summary(design: Design, analysis: Analysis, names: Iterable[str]) -> FreezeSummary:
+    """Sum up the layers ``names`` (those of the design) from ``analysis``."""
+    chosen = [n for n in dict.fromkeys(names) if n in design.nodes]
+    reports = [analysis.nodes[n] for n in chosen if n in analysis.nodes]
+    return FreezeSummary(len(chosen), sum(1 for n in chosen if not design.nodes[n].trainable),
+                         sum(r.trainable_params for r in reports), sum(r.non_trainable_params for r in reports),
+                         sum(r.macs for r in reports))

@@ -126,7 +126,8 @@ def plan_reveal(design: Design, layer: str) -> list[Op]:
 @dataclass(frozen=True)
 class GroupSummary:
     """What a group adds up to, for its collapsed card: the shapes entering and leaving it (one
-    per distinct tensor), its parameters, multiply-accumulates and layer count."""
+    per distinct tensor), its parameters, multiply-accumulates and layer count, and how many of
+    its layers are frozen."""
 
     layers: int
     inputs: tuple[Shape | None, ...]
@@ -135,10 +136,15 @@ class GroupSummary:
     non_trainable_params: int
     macs: int
     errors: int
+    frozen: int = 0  # layers whose ``trainable`` is False
 
     @property
     def params(self) -> int:
         return self.trainable_params + self.non_trainable_params
+
+    @property
+    def all_frozen(self) -> bool:
+        return self.layers > 0 and self.frozen == self.layers
 
 
 def group_summary(design: Design, analysis: Analysis, group: str) -> GroupSummary:
@@ -213,5 +219,6 @@ def group_summaries(design: Design, analysis: Analysis, groups: Iterable[str]) -
             non_trainable_params=sum(r.non_trainable_params for r in reports),
             macs=sum(r.macs for r in reports),
             errors=sum(len(r.errors) for r in reports),
+            frozen=sum(1 for n in inside if not design.nodes[n].trainable),
         )
     return found

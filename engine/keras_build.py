@@ -58,7 +58,8 @@ def keras_arguments(node: Node) -> dict[str, Any]:
     args, problems = spec.normalise(node.args)
     if problems:
         raise KerasBuildError(f"{node.name}: {'; '.join(problems.values())}", node.name)
-    kwargs = {k: v for k, v in node.config.items() if k != "name"}
+    # ``trainable`` is the node's own flag (set on the layer once created), never a kept setting.
+    kwargs = {k: v for k, v in node.config.items() if k not in ("name", "trainable")}
     for param in spec.params:
         kwargs[param.name] = _keras_value(param, args[param.name])
     return kwargs
@@ -160,7 +161,12 @@ def build_keras_graph(design: Design) -> KerasGraph:
                 kwargs = keras_arguments(node)
                 if node.kind in OPERATIONS:  # named as in the design; its operands are call arguments
                     kwargs = {}
-                layers[node.name] = keras_class(node.kind)(name=node.name, **kwargs)
+                layer = keras_class(node.kind)(name=node.name, **kwargs)
+                if not node.trainable:
+                    # Before the call builds it: Keras then counts its weights as non-trainable,
+                    # and a frozen BatchNormalization runs in inference mode.
+                    layer.trainable = False
+                layers[node.name] = layer
             inbound = [tensors[r] for r in node.inbound[ref.call]]
             # Merge layers take a list of tensors, operations their operands, every other layer a
             # single tensor.

@@ -774,15 +774,19 @@ def unsupported_kind(module: str | None, class_name: str) -> str:
 def _node(layer: _FlatLayer) -> tuple[Node, UnsupportedLayer | None]:
     record = layer.record
     inbound: list[list[TensorRef]] = [[r for r in call if isinstance(r, TensorRef)] for call in layer.calls]
+    # ``trainable`` is the node's flag, not a setting kept verbatim: only ``false`` freezes.
+    trainable = record.config.get("trainable") is not False
     if record.kind is not None:
         args, rest = _node_args(record)
-        return Node(layer.name, record.kind, args, inbound, None, rest), None
+        rest.pop("trainable", None)
+        return Node(layer.name, record.kind, args, inbound, None, rest, trainable=trainable), None
     assert record.problem is not None
     marker = {"module": record.module, "class_name": record.class_name, "reason": record.problem,
               "output_shapes": list(layer.shapes)}
     config = {"unsupported": marker,
-              **{k: v for k, v in record.config.items() if k not in ("name", "unsupported")}}
-    node = Node(layer.name, unsupported_kind(record.module, record.class_name), {}, inbound, None, config)
+              **{k: v for k, v in record.config.items() if k not in ("name", "unsupported", "trainable")}}
+    node = Node(layer.name, unsupported_kind(record.module, record.class_name), {}, inbound, None, config,
+                trainable=trainable)
     return node, UnsupportedLayer(layer.name, record.class_name, record.module, record.problem)
 
 
@@ -799,11 +803,15 @@ def _design(name: str, scope: _Scope, top: _Model, sequential: bool) -> KerasImp
         group = design.unique_group_name(record.name)
         group_names[key] = group
         design.set_group(group, Group(group, GroupKind.MODEL, group_names.get(key[:-1]), origin=_origin(record)))
+    # A nested model saved with ``trainable: false`` freezes every layer in it, as in Keras.
+    frozen_models = [key for key, record in scope.groups if record.config.get("trainable") is False]
     unsupported: list[UnsupportedLayer] = []
     paths: dict[str, tuple[str, ...]] = {}
     for layer in scope.layers:
         node, problem = _node(layer)
         node.group = group_names.get(layer.group)
+        if any(layer.group[:len(key)] == key for key in frozen_models):
+            node.trainable = False
         try:
             design.insert_node(node)
         except DesignError as exc:

@@ -15,12 +15,12 @@ import sys
 import time
 from typing import TYPE_CHECKING, TextIO
 
+from .tasks import Task, spec
+
 if TYPE_CHECKING:
     from .training import MessageKind
 
 REDRAWS_PER_S = 10.0
-# Epoch-log keys shown first, in this order; any other metric follows, sorted.
-_EPOCH_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 # Epoch-log keys that are not metrics of the model (shown differently or not at all).
 _NOT_METRICS = {"lr", "samples_per_s", "learning_rate"}
 
@@ -43,11 +43,21 @@ def format_value(value: float) -> str:
     return f"{value:.4f}"
 
 
-def epoch_line(epoch: int, epochs: int, logs: dict[str, float], seconds: float) -> str:
+def task_keys(task: Task | None) -> tuple[str, ...]:
+    """The log names a run of ``task`` leads with: the loss, then the task's own metrics
+    (:attr:`engine.tasks.TaskSpec.metrics`; classification's when the task is not known)."""
+    return ("loss", *spec(task or Task.CLASSIFICATION).metrics)
+
+
+def epoch_line(epoch: int, epochs: int, logs: dict[str, float], seconds: float,
+               task: Task | None = None) -> str:
     """``epoch 3/8  loss 0.1230  accuracy 0.9650  val_loss …  val_accuracy …  12.3 s``
-    (``epoch`` counts from 0, as the reporter receives it)."""
-    keys = [k for k in _EPOCH_KEYS if k in logs]
-    keys += sorted(k for k in logs if k not in _EPOCH_KEYS and k not in _NOT_METRICS)
+    (``epoch`` counts from 0, as the reporter receives it): the loss and ``task``'s metrics,
+    then their validation values, then any other metric, sorted."""
+    lead = task_keys(task)
+    first = [*lead, *(f"val_{k}" for k in lead)]
+    keys = [k for k in first if k in logs]
+    keys += sorted(k for k in logs if k not in first and k not in _NOT_METRICS)
     parts = [f"epoch {epoch + 1}/{epochs}"]
     parts += [f"{key} {format_value(logs[key])}" for key in keys]
     parts.append(f"{seconds:.1f} s")
@@ -58,11 +68,14 @@ class ConsoleReporter:
     """Reports training progress as text on ``stream`` (stderr by default).
 
     ``epochs``, ``samples`` (training samples per epoch) and ``batch_size`` size the progress
-    line; ``interactive`` says whether ``stream`` is a terminal (asked of the stream when None).
+    line; ``interactive`` says whether ``stream`` is a terminal (asked of the stream when None);
+    ``task`` chooses the metrics shown first (see :func:`task_keys`).
     """
 
     def __init__(self, epochs: int, samples: int, batch_size: int, stream: TextIO | None = None,
-                 interactive: bool | None = None, clock=time.perf_counter) -> None:
+                 interactive: bool | None = None, clock=time.perf_counter,
+                 task: Task | None = None) -> None:
+        self.task = task
         self.stream = stream if stream is not None else sys.stderr
         if interactive is None:
             isatty = getattr(self.stream, "isatty", None)
@@ -108,7 +121,7 @@ class ConsoleReporter:
         done = min((batch + 1) * self.batch_size, self.samples)
         parts = [f"epoch {epoch + 1}/{self.epochs}",
                  f"batch {batch + 1}/{batches if batches is not None else '?'}"]
-        parts += [f"{key} {format_value(logs[key])}" for key in ("loss", "accuracy") if key in logs]
+        parts += [f"{key} {format_value(logs[key])}" for key in task_keys(self.task) if key in logs]
         if elapsed > 0:
             rate = done / elapsed
             parts.append(f"{rate:,.0f} samples/s")
@@ -124,10 +137,17 @@ class ConsoleReporter:
         seconds = now - self.epoch_started
         self.epoch_started = now
         self._last_draw = -math.inf
-        self._print(epoch_line(epoch, self.epochs, logs, seconds))
+        self._print(epoch_line(epoch, self.epochs, logs, seconds, self.task))
 
     def on_message(self, kind: MessageKind, text: str) -> None:
-        """Print ``text`` on its own line; a warning (see :attr:`MessageKind.is_warning`) says so."""
+        """Print ``text`` on its own line; a warning (see :attr:`MessageKind.is_warning`) says so,
+        and fine-tuning's second phase is set off as a heading between the epochs."""
+        from .training import MessageKind
+
+        if kind is MessageKind.PHASE:
+            self._print(f"--- phase 2: {text} ---")
+            self.epoch_started = self.clock()  # recompiling is not the next epoch's time
+            return
         self._print(f"warning: {text}" if kind.is_warning else text)
 
     # -- output -------------------------------------------------------------------------------

@@ -35,7 +35,11 @@ Groups (version 3): ``design.groups`` lists ``{"name", "kind", "parent", "collap
 "origin"}`` objects, outer groups before the groups inside them, and a node names its innermost
 group as ``"group"``. A design without groups writes neither.
 
-Versions: 1, the design and training settings; 2 adds ``weights``; 3 adds ``groups``.
+Frozen layers (version 4): a node whose weights training leaves alone (Keras's
+``layer.trainable = False``) writes ``"trainable": false``; a trainable node writes nothing.
+
+Versions: 1, the design and training settings; 2 adds ``weights``; 3 adds ``groups``; 4 adds
+``trainable``.
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ from .errors import ConvasError, FileFormatError
 from .weights import WeightsSource, file_sha256
 
 FORMAT = "convas"
-VERSION = 3
+VERSION = 4
 SUFFIX = ".convas"
 WEIGHTS_SUFFIX = ".weights.keras"
 MAX_TEXT_BYTES = 64 * 1024 * 1024  # a design file's text; far above any real architecture
@@ -84,9 +88,24 @@ def _v2_to_v3(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def _v3_to_v4(doc: dict[str, Any]) -> dict[str, Any]:
+    """Version 4 adds the node flag ``trainable``: a version-3 layer is trainable, unless the Keras
+    model it was imported from froze it, which version 3 kept as the setting
+    ``config["trainable"]`` (and Keras honoured when building): that setting becomes the flag."""
+    design = doc.get("design")
+    if isinstance(design, dict):
+        for node in design.get("nodes", []) if isinstance(design.get("nodes"), list) else []:
+            if isinstance(node, dict):
+                node.pop("trainable", None)
+                config = node.get("config")
+                if isinstance(config, dict) and config.pop("trainable", None) is False:
+                    node["trainable"] = False
+    return doc
+
+
 # MIGRATIONS[n] turns a version-n document (the whole parsed JSON object) into a version n+1 one.
 Migration = Callable[[dict[str, Any]], dict[str, Any]]
-MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3}
+MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 @dataclass
@@ -133,7 +152,7 @@ def weights_path(project_path: str | os.PathLike[str]) -> Path:
 def design_to_dict(design: Design) -> dict[str, Any]:
     """The design as JSON-ready data (tuples become lists). Raises :class:`ConvasError` when an
     argument or configuration value cannot be written as JSON, naming the layer and argument."""
-    nodes = []
+    nodes: list[dict[str, Any]] = []
     for node in design.nodes.values():
         where = f"layer {node.name!r}"
         nodes.append({
@@ -147,6 +166,8 @@ def design_to_dict(design: Design) -> dict[str, Any]:
         })
         if node.group is not None:
             nodes[-1]["group"] = node.group
+        if not node.trainable:
+            nodes[-1]["trainable"] = False
     data: dict[str, Any] = {
         "name": design.name,
         "inputs": list(design.inputs_order),
@@ -300,6 +321,7 @@ class _NodeRecord(NamedTuple):
     position: tuple[float, float] | None
     config: dict[str, Any]
     group: str | None = None
+    trainable: bool = True
 
 
 class _DesignRecord(NamedTuple):
@@ -471,7 +493,9 @@ def _node_record(raw: Any, where: str) -> _NodeRecord:
     group = raw.get("group")
     if group is not None:
         _expect(group, str, f"{where}.group", "a group name or null")
-    return _NodeRecord(name, kind, lists_to_tuples(args), inbound, position, config, group)
+    trainable = _expect(raw.get("trainable", True), bool, f"{where}.trainable",
+                        "true or false (false: the layer is frozen)")
+    return _NodeRecord(name, kind, lists_to_tuples(args), inbound, position, config, group, trainable)
 
 
 def _position(raw: Any, where: str) -> tuple[float, float] | None:
@@ -569,7 +593,7 @@ def _build_design(record: _DesignRecord) -> Design:
         inbound = [[TensorRef(s, c) for s, c in refs] for refs in n.inbound]
         try:
             design.insert_node(Node(n.name, n.kind, dict(n.args), inbound, n.position, dict(n.config),
-                                    n.group))
+                                    n.group, n.trainable))
         except DesignError as exc:
             raise FileFormatError(str(exc)) from None
     design.groups = {g.name: g for g in record.groups}

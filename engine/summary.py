@@ -97,6 +97,8 @@ def summary_dict(design: Design, analysis: Analysis) -> dict[str, Any]:
             "receptive_field": rep.receptive_field(),
             "effective_stride": rep.effective_stride(),
         })
+        if not node.trainable:  # only said of frozen layers, as the project file does
+            layers[-1]["frozen"] = True
     return {
         "model": design.name,
         "layers": layers,
@@ -115,7 +117,8 @@ _ASCII = {"top": "++++-", "head": "|", "sep": "+++=", "row": "|", "mid": "+++-",
 
 
 def summary_rows(design: Design, analysis: Analysis) -> list[list[str]]:
-    """One row of cells per layer: name (type), output shape, params, MACs, memory, RF, inputs."""
+    """One row of cells per layer: name (type) (``[frozen]`` after a frozen layer's), output
+    shape, params, MACs, memory, RF, inputs."""
     rows = []
     for name in analysis.order:
         rep = analysis.nodes[name]
@@ -126,7 +129,8 @@ def summary_rows(design: Design, analysis: Analysis) -> list[list[str]]:
         rf = rep.receptive_field()
         refs = [r for refs in node.inbound for r in refs]
         inputs = _listed([short_name(str(r)) for r in refs[:MAX_LISTED]], len(refs), ", ") or "-"
-        rows.append([f"{short_name(name)} ({short_name(node.kind)})", shape_text, exact_count(rep.params),
+        frozen = "" if node.trainable else " [frozen]"
+        rows.append([f"{short_name(name)} ({short_name(node.kind)}){frozen}", shape_text, exact_count(rep.params),
                      human_count(rep.macs),
                      human_bytes(rep.activation_bytes),
                      "-" if rf is None else "×".join(f"{v:g}" for v in rf), inputs])

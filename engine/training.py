@@ -23,7 +23,7 @@ from typing import Any, Protocol, runtime_checkable
 from .design import Design
 from .errors import ConvasError
 from .pixel_range import PixelRange
-from .tasks import Task
+from .tasks import TargetKind, Task, infer_task, keras_loss, keras_metrics, spec
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 # Losses the auto choice may pick; any other Keras loss name may still be set explicitly.
@@ -31,6 +31,8 @@ SPARSE_CCE = "sparse_categorical_crossentropy"
 CCE = "categorical_crossentropy"
 BCE = "binary_crossentropy"
 MSE = "mean_squared_error"
+# What project files may say for a task inferred from the design and the data.
+AUTO_TASK = "auto"
 # How often a paused training thread checks whether it may go on (seconds).
 PAUSE_POLL_S = 0.05
 
@@ -74,7 +76,10 @@ class TrainingConfig:
     fine_tune_learning_rate: float | None = None
 
     def __post_init__(self) -> None:
-        self.metrics = tuple(self.metrics)
+        if isinstance(self.metrics, (list, tuple)):
+            self.metrics = tuple(self.metrics)
+        if isinstance(self.unfreeze, list):
+            self.unfreeze = tuple(self.unfreeze)
         self.validate()
 
     def validate(self) -> None:
@@ -110,6 +115,43 @@ class TrainingConfig:
         if not _is_number(self.validation_split) or not 0 <= self.validation_split < 1:
             raise ConvasError(f"the validation split must be a fraction from 0 up to (not including) 1, "
                               f"not {self.validation_split!r}")
+        if self.task is not None and not isinstance(self.task, Task):
+            self.task = Task.parse(self.task)
+        if not _is_number(self.noise_stddev) or not math.isfinite(self.noise_stddev) \
+                or self.noise_stddev < 0:
+            raise ConvasError(f"the noise must be a standard deviation of 0 (none) or more, e.g. 0.1, "
+                              f"not {self.noise_stddev!r}")
+        if self.head_epochs is not None:
+            if not _is_int(self.head_epochs) or self.head_epochs < 1:
+                raise ConvasError(f"head epochs must be a whole number of at least 1 (or empty for one "
+                                  f"phase), not {self.head_epochs!r}")
+            if self.head_epochs >= self.epochs:
+                raise ConvasError(f"head epochs ({self.head_epochs}) must be fewer than the epochs "
+                                  f"({self.epochs}): fine-tuning trains the rest; raise the epochs to at "
+                                  f"least {self.head_epochs + 1} or lower the head epochs")
+        if isinstance(self.unfreeze, str) or not all(isinstance(n, str) and n.strip()
+                                                     for n in self.unfreeze):
+            raise ConvasError(f"unfreeze must be a list of layer or group names, not {self.unfreeze!r}")
+        if not _is_int(self.unfreeze_top) or self.unfreeze_top < 0:
+            raise ConvasError(f"unfreeze top must be a whole number of layers (0 or more), not "
+                              f"{self.unfreeze_top!r}")
+        if self.fine_tune_learning_rate is not None and (
+                not _is_number(self.fine_tune_learning_rate)
+                or not math.isfinite(self.fine_tune_learning_rate) or self.fine_tune_learning_rate <= 0):
+            raise ConvasError(f"the fine-tuning learning rate must be a positive number or empty (a "
+                              f"tenth of the learning rate), not {self.fine_tune_learning_rate!r}")
+
+    @property
+    def two_phases(self) -> bool:
+        """Whether training fine-tunes in two phases (see ``head_epochs``)."""
+        return self.head_epochs is not None
+
+    @property
+    def phase_two_learning_rate(self) -> float:
+        """The learning rate of fine-tuning's second phase."""
+        if self.fine_tune_learning_rate is not None:
+            return float(self.fine_tune_learning_rate)
+        return float(self.learning_rate) / 10
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able values, for the project file."""
@@ -121,6 +163,12 @@ class TrainingConfig:
             "reduce_lr_patience": self.reduce_lr_patience,
             "keep_best_weights": self.keep_best_weights, "seed": self.seed,
             "validation_split": float(self.validation_split),
+            **({"task": self.task.value} if self.task is not None else {}),
+            "noise_stddev": float(self.noise_stddev),
+            "head_epochs": self.head_epochs, "unfreeze": list(self.unfreeze),
+            "unfreeze_top": self.unfreeze_top,
+            "fine_tune_learning_rate": (None if self.fine_tune_learning_rate is None
+                                        else float(self.fine_tune_learning_rate)),
         }
 
     @classmethod
@@ -138,7 +186,21 @@ class TrainingConfig:
             metrics = values["metrics"]
             if isinstance(metrics, str) or not isinstance(metrics, (list, tuple)):
                 raise ConvasError(f"metrics must be a list of metric names, not {metrics!r}")
-            values["metrics"] = tuple(metrics)
+            # Before tasks, "metrics" listed every metric and its default was ["accuracy"]; now
+            # it lists extras beside the task's own, so that old default means none.
+            values["metrics"] = () if list(metrics) == ["accuracy"] else tuple(metrics)
+        if "task" in values:
+            task = values["task"]
+            if task is None or (isinstance(task, str) and task.strip().lower() in ("", AUTO_TASK)):
+                values["task"] = None
+            elif not isinstance(task, str):
+                raise ConvasError(f"the task must be one of {', '.join(t.value for t in Task)} or "
+                                  f"{AUTO_TASK}, not {task!r}")
+        if "unfreeze" in values:
+            names = values["unfreeze"]
+            if isinstance(names, str) or not isinstance(names, (list, tuple)):
+                raise ConvasError(f"unfreeze must be a list of layer or group names, not {names!r}")
+            values["unfreeze"] = tuple(names)
         return cls(**values)
 
 
@@ -157,7 +219,9 @@ class TrainingSettings:
 
     def to_dict(self) -> dict[str, Any]:
         """The ``training`` object of a ``.convas`` file."""
-        return {"dataset": self.dataset, "pixel_range": self.pixel_range.value, **self.config.to_dict()}
+        return {"dataset": self.dataset, "pixel_range": self.pixel_range.value,
+                **({"target_columns": list(self.target_columns)} if self.target_columns else {}),
+                **self.config.to_dict()}
 
     @classmethod
     def from_dict(cls, data: Any) -> TrainingSettings:
@@ -175,7 +239,12 @@ class TrainingSettings:
             pixel_range = PixelRange.parse(values.pop("pixel_range", PixelRange.UNIT.value))
         except ValueError as exc:
             raise ConvasError(str(exc)) from None
-        return cls(dataset.strip(), TrainingConfig.from_dict(values), pixel_range)
+        columns = values.pop("target_columns", [])
+        if isinstance(columns, str) or not isinstance(columns, (list, tuple)) \
+                or not all(isinstance(c, str) and c.strip() for c in columns):
+            raise ConvasError(f"the target columns must be a list of CSV column names, not {columns!r}")
+        return cls(dataset.strip(), TrainingConfig.from_dict(values), pixel_range,
+                   tuple(c.strip() for c in columns))
 
     @classmethod
     def from_saved(cls, data: Any) -> tuple[TrainingSettings, str | None]:
@@ -362,9 +431,25 @@ def suggested_learning_rate(lr: float) -> float:
 
 
 def train(design: Design | None, data_train: TrainingData, data_val: TrainingData | None,
-          config: TrainingConfig, reporter: Reporter | None = None, model: Any = None) -> TrainingResult:
+          config: TrainingConfig, reporter: Reporter | None = None, model: Any = None, *,
+          task: Task | None = None, pixel_range: PixelRange = PixelRange.UNIT) -> TrainingResult:
     """Train ``model`` (or a new model built from ``design``) on ``data_train``, validating on
     ``data_val`` when given, and report progress to ``reporter``.
+
+    The task is ``config.task``, else ``task`` (what the caller resolved, e.g. with
+    :func:`engine.data_source.choose_task`), else inferred from the model's output and the
+    targets. A :class:`engine.datasets.Split` is fed through :func:`engine.task_data.task_data`
+    (the task's targets, reconstruction's noise, scaled to ``pixel_range``, the range the pixels
+    are delivered in); any other :class:`TrainingData` is used as it is.
+    The loss is ``config.loss``, else the task's default (:func:`choose_loss` for classification);
+    the metrics are the task's own and ``config.metrics``.
+
+    With ``config.head_epochs`` training runs in two phases (see :class:`TrainingConfig`): the
+    layers the design freezes stay frozen for ``head_epochs`` epochs, then the reporter is told
+    (:attr:`MessageKind.PHASE`), :func:`engine.freezing.to_unfreeze`'s layers become trainable
+    and training continues at the fine-tuning learning rate up to ``config.epochs``, counting
+    epochs on in one history. Stopping, pausing, the NaN guard and keeping the best weights span
+    both phases; early stopping ends the phase it happens in.
 
     A given model already compiled by an earlier ``train`` with the same optimizer, learning
     rate, loss and metrics keeps its optimizer state; otherwise it is (re)compiled.
@@ -377,48 +462,60 @@ def train(design: Design | None, data_train: TrainingData, data_val: TrainingDat
     reporter = reporter or NullReporter()
     if len(data_train) == 0:
         raise ConvasError("there are no training samples")
+    if config.two_phases and design is None:
+        raise ConvasError("fine-tuning in two phases needs the design, to know which layers are "
+                          "frozen and which to unfreeze; give the design with the model")
     keras.utils.set_random_seed(config.seed)
     if model is None:
         if design is None:
             raise ConvasError("give a design or a model to train")
         from .keras_build import build_keras_model
         model = build_keras_model(design)
+    if design is not None:
+        _apply_trainable(model, design)
+    unfreeze = _phase_two_layers(model, design, config) if config.two_phases else []
 
-    train_ds = data_train.as_tf_dataset(config.batch_size, shuffle=True, seed=config.seed)
+    task = config.task or task or infer_model_task(model, data_train)
+    classes = output_channels(model)
+    train_ds = task_training_data(data_train, task, config, classes, pixel_range=pixel_range) \
+        .as_tf_dataset(config.batch_size, shuffle=True, seed=config.seed)
     val_ds = None
     if data_val is not None and len(data_val) > 0:
-        val_ds = data_val.as_tf_dataset(config.batch_size, shuffle=False, seed=config.seed)
+        val_ds = task_training_data(data_val, task, config, classes, validation=True,
+                           pixel_range=pixel_range) \
+            .as_tf_dataset(config.batch_size, shuffle=False, seed=config.seed)
 
     loss = config.loss
     if loss is None:
-        activation, units = output_activation(model)
-        loss = choose_loss(activation, units, label_kind(train_ds.element_spec, units))
-    compile_key = (config.optimizer, float(config.learning_rate), float(config.momentum), loss,
-                   tuple(config.metrics))
-    if not (getattr(model, "compiled", False) and getattr(model, "_convas_compile_key", None) == compile_key):
-        try:
-            model.compile(optimizer=make_optimizer(config), loss=loss, metrics=list(config.metrics))
-        except Exception as exc:
-            raise ConvasError(f"Keras could not prepare the model for training: {exc}") from exc
-        model._convas_compile_key = compile_key
+        if task is Task.CLASSIFICATION:
+            activation, units = output_activation(model)
+            loss = choose_loss(activation, units, label_kind(train_ds.element_spec, units))
+        else:
+            loss = spec(task).default_loss
+    _compile(model, config, task, loss, classes, float(config.learning_rate))
 
     monitor = "val_loss" if val_ds is not None else "loss"
     batches = math.ceil(len(data_train) / config.batch_size)
     watcher = _watcher_class()(reporter, config, batches, len(data_train), monitor)
-    callbacks: list[Any] = [watcher]
-    if config.early_stopping_patience is not None:
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor=monitor, patience=config.early_stopping_patience, restore_best_weights=False))
-    if config.reduce_lr_patience is not None:
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(
-            monitor=monitor, patience=config.reduce_lr_patience, factor=0.5, verbose=0))
-    # The watcher goes last so that epoch logs include what the other callbacks changed (lr).
-    callbacks.append(callbacks.pop(0))
-
-    model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks,
+    first = config.head_epochs if config.head_epochs is not None else config.epochs
+    model.fit(train_ds, validation_data=val_ds, epochs=first, callbacks=_callbacks(watcher, config, monitor),
               shuffle=False, verbose=0)  # the dataset is shuffled already
+    result = TrainingResult(model=model, task=task)
 
-    result = TrainingResult(model=model, history=watcher.history, epochs_run=watcher.epochs_run)
+    if config.two_phases and watcher.stop_reason is None:
+        result.phase_epochs = watcher.epochs_run
+        for name in unfreeze:
+            model.get_layer(name).trainable = True
+        lr = config.phase_two_learning_rate
+        shown = ", ".join(unfreeze[:6]) + (f" and {len(unfreeze) - 6} more" if len(unfreeze) > 6 else "")
+        reporter.on_message(MessageKind.PHASE,
+                            f"fine-tuning from epoch {watcher.epochs_run + 1}: unfroze {len(unfreeze)} "
+                            f"layer(s) ({shown}); learning rate {lr:g}")
+        _compile(model, config, task, loss, classes, lr)
+        model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, initial_epoch=watcher.epochs_run,
+                  callbacks=_callbacks(watcher, config, monitor), shuffle=False, verbose=0)
+
+    result.history, result.epochs_run = watcher.history, watcher.epochs_run
     if watcher.stop_reason is not None:
         result.stopped_early, result.stop_reason = True, watcher.stop_reason
         result.diverged = watcher.nan
@@ -433,6 +530,141 @@ def train(design: Design | None, data_train: TrainingData, data_val: TrainingDat
     if result.stop_reason:
         reporter.on_message(MessageKind.NAN if result.diverged else MessageKind.STOPPED, result.stop_reason)
     return result
+
+
+def _compile(model: Any, config: TrainingConfig, task: Task, loss: str, classes: int | None,
+             learning_rate: float) -> None:
+    """Compile ``model`` for ``task`` unless an earlier :func:`train` compiled it the same way
+    (then its optimizer keeps its state). Which layers are trainable is part of the key: Keras
+    reads it when compiling."""
+    from dataclasses import replace
+
+    trainable = tuple(layer.name for layer in model.layers if layer.trainable)
+    key = (config.optimizer, learning_rate, float(config.momentum), task, loss, tuple(config.metrics),
+           trainable)
+    if getattr(model, "compiled", False) and getattr(model, "_convas_compile_key", None) == key:
+        return
+    try:
+        model.compile(optimizer=make_optimizer(replace(config, learning_rate=learning_rate)),
+                      loss=keras_loss(task, loss), metrics=keras_metrics(task, classes, config.metrics, loss))
+    except ConvasError:
+        raise
+    except Exception as exc:
+        raise ConvasError(f"Keras could not prepare the model for training: {exc}") from exc
+    model._convas_compile_key = key
+
+
+def _callbacks(watcher: Any, config: TrainingConfig, monitor: str) -> list[Any]:
+    """One phase's callbacks: early stopping and learning-rate reduction (fresh each phase, as
+    the second phase starts at its own learning rate), then ``watcher``, which lasts the run and
+    goes last so that epoch logs include what the others changed (lr)."""
+    import keras
+
+    callbacks: list[Any] = []
+    if config.early_stopping_patience is not None:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=monitor, patience=config.early_stopping_patience, restore_best_weights=False))
+    if config.reduce_lr_patience is not None:
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor=monitor, patience=config.reduce_lr_patience, factor=0.5, verbose=0))
+    return [*callbacks, watcher]
+
+
+def _apply_trainable(model: Any, design: Design) -> None:
+    """Make each of ``model``'s layers as trainable as its node in ``design`` says (a model from
+    an earlier two-phase run has its backbone unfrozen)."""
+    for layer in model.layers:
+        node = design.nodes.get(layer.name)
+        if node is not None and node.kind != "InputLayer" and layer.trainable != node.trainable:
+            layer.trainable = node.trainable
+
+
+def _phase_two_layers(model: Any, design: Design | None, config: TrainingConfig) -> list[str]:
+    """The layers of ``model`` fine-tuning's second phase unfreezes (see :func:`phase_two_layers`)."""
+    assert design is not None
+    weighted = {layer.name for layer in model.layers if layer.weights}
+    return [n for n in phase_two_layers(design, config, weighted) if _has_layer(model, n)]
+
+
+def phase_two_layers(design: Design, config: TrainingConfig, weighted: set[str]) -> list[str]:
+    """The frozen layers of ``design`` that fine-tuning's second phase makes trainable
+    (:func:`engine.freezing.to_unfreeze` with ``config.unfreeze`` and ``config.unfreeze_top``;
+    ``weighted`` names the layers with weights); :class:`ConvasError` with a fix when the design
+    freezes nothing or the choice covers no frozen layer. The CLI asks before training starts."""
+    from .freezing import STAYS_FROZEN_KINDS, frozen_nodes, to_unfreeze
+
+    frozen = frozen_nodes(design)
+    if not frozen:
+        raise ConvasError("fine-tuning in two phases trains the head alone first, with the backbone "
+                          "frozen, but the design freezes no layer; freeze the backbone (convas train "
+                          "--freeze backbone) or some layers, or train in one phase")
+    names = to_unfreeze(design, config.unfreeze, config.unfreeze_top, weighted)
+    if not names:
+        kinds = {design.nodes[n].kind for n in frozen}
+        why = " (BatchNormalization layers stay frozen)" if kinds <= STAYS_FROZEN_KINDS else ""
+        asked = ", ".join(config.unfreeze) or f"the top {config.unfreeze_top}"
+        raise ConvasError(f"fine-tuning's second phase would unfreeze nothing: {asked} covers no frozen "
+                          f"layer with weights{why}; name frozen layers or groups, or raise the number "
+                          f"of top layers to unfreeze")
+    return names
+
+
+def _has_layer(model: Any, name: str) -> bool:
+    try:
+        model.get_layer(name)
+    except ValueError:
+        return False
+    return True
+
+
+def output_channels(model: Any) -> int | None:
+    """The last axis of the model's (first) output: classes, labels, targets or channels."""
+    outputs = getattr(model, "outputs", None) or []
+    if not outputs:
+        return None
+    last = outputs[0].shape[-1]
+    return int(last) if last is not None else None
+
+
+def task_training_data(data: TrainingData, task: Task, config: TrainingConfig, classes: int | None,
+                       validation: bool = False, pixel_range: PixelRange = PixelRange.UNIT) -> TrainingData:
+    """``data`` as ``task`` trains on it: a dataset split of another task than classification
+    goes through :func:`engine.task_data.task_data`; other training data is already prepared."""
+    from .datasets import Split
+
+    if not isinstance(data, Split) or task is Task.CLASSIFICATION:
+        return data  # a split feeds classification as it is
+    from .task_data import task_data
+
+    loss = config.loss or spec(task).default_loss
+    # Validation noise is fixed (a denoiser is judged on the same noisy inputs every epoch).
+    seed = config.seed + 1 if validation else config.seed
+    return task_data(data, task, loss=loss, classes=classes, noise_stddev=config.noise_stddev, seed=seed,
+                     pixel_range=pixel_range)
+
+
+def infer_model_task(model: Any, data: TrainingData) -> Task:
+    """The task of ``model`` trained on ``data`` when nobody said: :func:`engine.tasks.infer_task`
+    with the model's output and what the data's targets look like (a dataset split's ``y``)."""
+    from .tasks import OutputShape
+
+    activation, _units = output_activation(model)
+    io = OutputShape(tuple(model.inputs[0].shape[1:]), tuple(model.outputs[0].shape[1:]), activation)
+    return infer_task(io, _target_kind(data))
+
+
+def _target_kind(data: TrainingData) -> TargetKind | None:
+    """What ``data``'s targets are, guessed from a split's ``y`` (None when it has none to read)."""
+    import numpy as np
+
+    y = getattr(data, "y", None)
+    if not isinstance(y, np.ndarray) or y.size == 0:
+        return None
+    if np.issubdtype(y.dtype, np.integer) or y.dtype == bool:
+        return TargetKind.CLASS if y.ndim == 1 else TargetKind.MASK if y.ndim >= 3 else TargetKind.MULTI_HOT
+    if y.ndim == 2 and np.isin(y, (0.0, 1.0)).all():
+        return TargetKind.MULTI_HOT
+    return TargetKind.VALUES
 
 
 _WATCHER_CLASS: type | None = None

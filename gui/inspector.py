@@ -1,4 +1,5 @@
-"""The inspector: the selected layer's name, arguments, analysis and problems.
+"""The inspector: the selected layer's name, arguments, analysis and problems; for a selected
+group (or several layers), what they add up to. Both have a Trainable switch.
 
 One editor per catalogue :class:`~engine.layers.base.Param`, chosen by the parameter's kind. An
 editor never changes the design itself: it emits the value the user settled on, and the
@@ -27,7 +28,8 @@ from PySide6.QtWidgets import (
 
 from engine.analysis import Analysis, NodeReport, Problem, Severity
 from engine.design import DesignError
-from engine.editing import EditRefused, SetArg, plan_fix, plan_rename
+from engine.editing import EditRefused, SetArg, plan_fix, plan_rename, plan_set_trainable
+from engine.freezing import freeze_summary
 from engine.layers import CATALOGUE, Fix, FixAction
 from engine.layers.base import ArgError, Param, ParamKind, normalise_value
 from engine.pixel_range import PixelRange
@@ -40,6 +42,9 @@ from .theme import ERROR_COLOR, WARNING_COLOR
 from .widgets import NoWheelMixin, NumberSpinBox, mute, section_title, sentence
 
 INT_MIN, INT_MAX = -(2 ** 31), 2 ** 31 - 1
+TRAINABLE_TIP = ("Trainable: training changes these weights. Untick to freeze them (Keras's "
+                 "layer.trainable = False): they keep their values and count as non-trainable, and a "
+                 "frozen BatchNormalization uses its moving statistics.")
 FLOAT_LIMIT = 1e12
 _MISSING = object()
 _AXIS_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
@@ -632,6 +637,8 @@ class InspectorWidget(QWidget):
         self._rows: dict[str, _ArgRow] = {}
         self._problem_key: tuple = ()
         self._fix_buttons: list[QPushButton] = []
+        self._many: list[str] = []       # the layers the group page sums up (see show_layers)
+        self._many_title = ""
 
         self._stack = QStackedLayout(self)
         self.empty_label = QLabel("Select a layer to edit its arguments", self)
@@ -677,6 +684,10 @@ class InspectorWidget(QWidget):
         self.summary_label.setWordWrap(True)
         mute(self.summary_label)
         outer.addWidget(self.summary_label)
+        self.trainable_box = QCheckBox("Trainable", page)
+        self.trainable_box.setToolTip(TRAINABLE_TIP)
+        self.trainable_box.clicked.connect(lambda _checked: self._toggle_trainable(self._shown_layers()))
+        outer.addWidget(self.trainable_box)
 
         # Arguments: one row per parameter, rebuilt when the selected node changes.
         self.args_title = section_title("Arguments", page)
@@ -719,6 +730,7 @@ class InspectorWidget(QWidget):
         outer.addWidget(self.fix_error)
         outer.addStretch(1)
 
+        self._build_many_page()
         document.analysed.connect(self._on_analysed)
         document.designReset.connect(self._on_reset)
         document.nodeRenamed.connect(self._on_renamed)
@@ -732,6 +744,26 @@ class InspectorWidget(QWidget):
         """The node shown, or None."""
         return self._name
 
+    @property
+    def many_layers(self) -> list[str]:
+        """The layers the group page sums up ([] when it is not shown)."""
+        return list(self._many)
+
+    def show_layers(self, names: list[str], title: str) -> None:
+        """Sum up several layers (a group's, or a selection) under ``title``, with a Trainable
+        switch for them all; an empty list shows the empty state."""
+        design = self.document.design
+        names = [n for n in names if n in design.nodes]
+        self._name = self._kind = None
+        self._clear_form()
+        if not names:
+            self._many, self._many_title = [], ""
+            self._stack.setCurrentIndex(0)
+            return
+        self._many, self._many_title = names, title
+        self._refresh_many()
+        self._stack.setCurrentIndex(2)
+
     def show_node(self, name: str | None) -> None:
         """Show (and edit) node ``name``; None shows the empty state."""
         design = self.document.design
@@ -742,6 +774,7 @@ class InspectorWidget(QWidget):
             self._refresh()
             return
         self._name, self._kind = name, kind
+        self._many = []
         if name is None:
             self._clear_form()
             self._stack.setCurrentIndex(0)
@@ -849,6 +882,7 @@ class InspectorWidget(QWidget):
                 row.local_error = ""
             row.show_error(row.local_error or arg_problems.get(name, ""))
         self._show_facts(report)
+        self.trainable_box.setChecked(node.trainable)
         listed = [p for p in problems if p.fixes or p.arg is None or p.arg not in self._rows]
         key = tuple((p.message, p.severity, tuple(f.label for f in p.fixes)) for p in listed)
         if key != self._problem_key:
@@ -972,9 +1006,97 @@ class InspectorWidget(QWidget):
         self.name_error.setText(message)
         self.name_error.setVisible(bool(message))
 
+    # --- freezing -------------------------------------------------------------------------
+
+    def _build_many_page(self) -> None:
+        """The page for a group or several layers: what they add up to and one switch."""
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        page = QWidget()
+        scroll.setWidget(page)
+        outer = QVBoxLayout(page)
+        outer.setContentsMargins(12, 10, 12, 12)
+        outer.setSpacing(4)
+        self.many_title = QLabel(page)
+        self.many_title.setTextFormat(Qt.TextFormat.RichText)
+        self.many_title.setWordWrap(True)
+        outer.addWidget(self.many_title)
+        self.many_trainable_box = QCheckBox("Trainable", page)
+        self.many_trainable_box.setToolTip(TRAINABLE_TIP)
+        self.many_trainable_box.clicked.connect(lambda _checked: self._toggle_trainable(list(self._many)))
+        outer.addWidget(self.many_trainable_box)
+        outer.addWidget(section_title("Analysis", page))
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(12)
+        grid.setVerticalSpacing(4)
+        grid.setColumnStretch(1, 1)
+        self._many_facts: dict[str, QLabel] = {}
+        for row, (key, title) in enumerate([("layers", "Layers"), ("frozen", "Frozen"),
+                                            ("params", "Parameters"), ("macs", "MACs")]):
+            name = QLabel(title, page)
+            mute(name)
+            value = QLabel(page)
+            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            value.setWordWrap(True)
+            grid.addWidget(name, row, 0, Qt.AlignmentFlag.AlignTop)
+            grid.addWidget(value, row, 1)
+            self._many_facts[key] = value
+        outer.addLayout(grid)
+        outer.addStretch(1)
+        self._stack.addWidget(scroll)
+
+    def many_fact(self, key: str) -> str:
+        """Text of one line of the group page: layers, frozen, params, macs."""
+        return self._many_facts[key].text()
+
+    def _refresh_many(self) -> None:
+        s = freeze_summary(self.document.design, self.document.analysis, self._many)
+        self.many_title.setText(f"<b>{_escape(self._many_title)}</b>")
+        f = self._many_facts
+        f["layers"].setText(f"{s.layers:,}")
+        f["frozen"].setText(s.frozen_text())
+        f["params"].setText(f"{s.params:,} = {s.trainable_params:,} trainable + "
+                            f"{s.non_trainable_params:,} non-trainable")
+        f["macs"].setText(human_count(s.macs) + (f"  ({s.macs:,})" if s.macs >= 10_000 else ""))
+        box = self.many_trainable_box
+        if s.frozen and not s.all_frozen:
+            box.setTristate(True)
+            box.setCheckState(Qt.CheckState.PartiallyChecked)
+            box.setText(f"Trainable ({s.frozen_text()})")
+        else:
+            box.setTristate(False)
+            box.setChecked(not s.frozen)
+            box.setText("Trainable")
+
+    def _shown_layers(self) -> list[str]:
+        return [self._name] if self._name is not None else []
+
+    def _toggle_trainable(self, names: list[str]) -> None:
+        """The Trainable switch was clicked: freeze the layers when all of them train, else
+        make them all train; one undo step."""
+        design = self.document.design
+        names = [n for n in names if n in design.nodes]
+        if not names:
+            return
+        trainable = not all(design.nodes[n].trainable for n in names)
+        ops = plan_set_trainable(design, names, trainable)
+        what = names[0] if len(names) == 1 else f"{len(names)} layers"
+        self.document.edit(f"{'Unfreeze' if trainable else 'Freeze'} {what}", ops)
+        if ops:
+            return
+        if self._name is not None:  # nothing changed: show the design's state again
+            self._refresh()
+        else:
+            self._refresh_many()
+
     # --- document signals -----------------------------------------------------------------
 
     def _on_analysed(self) -> None:
+        if self._many:
+            self._many = [n for n in self._many if n in self.document.design.nodes]
+            self.show_layers(self._many, self._many_title)
+            return
         if self._name is not None and self._name not in self.document.design.nodes:
             self.show_node(None)
             return
@@ -988,6 +1110,7 @@ class InspectorWidget(QWidget):
 
     def _on_reset(self) -> None:
         self._name = self._kind = None
+        self._many = []
         self.show_node(None)
 
     def _on_renamed(self, old: str, new: str) -> None:

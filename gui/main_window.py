@@ -33,6 +33,7 @@ from .canvas import GraphScene, GraphView
 from .clipboard import nodes_from_mime, nodes_to_mime
 from .document import Document
 from .evaluation import EvaluationPanel
+from .freeze_actions import FreezeActions
 from .inspector import InspectorWidget
 from .palette import PaletteWidget
 from .problems_panel import ProblemCountLabel, ProblemsWidget
@@ -248,6 +249,7 @@ class MainWindow(QMainWindow):
         self.act_layout = self._action("Auto &Layout", self.auto_layout, "Ctrl+L",
                                        "Arrange the layers top to bottom")
         self._build_group_actions()
+        self.freezing = FreezeActions(self)  # Freeze, Unfreeze, Freeze Backbone, Fit Head to Data
         find = self.view.find_bar
         self.act_find = self._action("&Find…", find.open_bar, K.Find,
                                      "Find a layer or group on the canvas by name or layer type")
@@ -278,7 +280,11 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         bar = self.menuBar()
         file = bar.addMenu("&File")
-        file.addActions([self.act_new, self.act_open])
+        file.addAction(self.act_new)
+        self.act_new_pretrained = file.addAction("New from &Pretrained…", self.new_from_pretrained)
+        self.act_new_pretrained.setStatusTip("Start from a keras.applications network, with ImageNet weights "
+                                             "or your own")
+        file.addAction(self.act_open)
         self.recent_menu = file.addMenu("Open &Recent")
         self.examples_menu = file.addMenu("&Examples")
         for name in example_names():
@@ -303,7 +309,16 @@ class MainWindow(QMainWindow):
         edit.addSeparator()
         edit.addActions([self.act_group, self.act_ungroup])
         edit.addSeparator()
+        edit.addActions([self.freezing.freeze, self.freezing.unfreeze])
+        edit.addSeparator()
         edit.addActions([self.act_find, self.act_find_next, self.act_find_previous])
+
+        model = bar.addMenu("&Model")
+        model.setToolTipsVisible(True)  # a disabled Fit Head to Data says why
+        model.addActions([self.freezing.freeze, self.freezing.unfreeze, self.freezing.freeze_backbone,
+                          self.freezing.unfreeze_all])
+        model.addSeparator()
+        model.addAction(self.freezing.fit_head)
 
         view = bar.addMenu("&View")
         view.addActions([self.act_zoom_in, self.act_zoom_out, self.act_zoom_reset, self.act_fit])
@@ -402,7 +417,7 @@ class MainWindow(QMainWindow):
             f"{human_count(a.macs)} MACs · {human_bytes(a.activation_bytes)} activations (batch {a.batch_size})")
 
     def _on_selection(self, names: list[str]) -> None:
-        self.inspector.show_node(names[0] if len(names) == 1 else None)
+        self.freezing.selection_changed()  # the Inspector: one layer, or a group's sum
         self.summary.select_node(names[0] if len(names) == 1 else None)
 
     def show_problems(self) -> None:
@@ -604,6 +619,22 @@ class MainWindow(QMainWindow):
             return
         self.document.reset(design)
         self.autosaver.discard()
+
+    def new_from_pretrained(self) -> None:
+        """File → New from Pretrained…: open the design the dialog creates, with its weights, as
+        a new untitled document (after asking about unsaved work)."""
+        from .pretrained_dialog import PretrainedDialog
+
+        dialog = PretrainedDialog(self)
+        created = dialog.created if dialog.exec() == PretrainedDialog.DialogCode.Accepted else None
+        if created is None or not self.maybe_save():
+            return
+        self.document.reset(created.design, None, None, created.weights)
+        self.autosaver.discard()
+        self.statusBar().showMessage(created.message, 10000)
+        if created.unsupported:
+            QMessageBox.warning(self, f"Created {created.design.name}",
+                                "\n\n".join(unsupported_warnings(created.unsupported)))
 
     def open_dialog(self) -> None:
         if not self.maybe_save():

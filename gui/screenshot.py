@@ -2,8 +2,17 @@
 
 Run: ``uv run python -m gui.screenshot [OUT.png] [--example NAME | --open FILE] [--dark]
 [--scale 2] [--train EPOCHS] [--panel train|evaluation] [--expand all|GROUP,…] [--find TEXT]
-[--no-overview]``.
+[--no-overview] [--train-task TASK [--epochs N] [--grab window|evaluation]]``.
 Works without a display (offscreen) or under Xvfb.
+
+``--train-task`` trains a small network for one task on built-in data (see :func:`task_recipe`),
+then shows its evaluation; the README's evaluation pictures are made so::
+
+    Xvfb :99 -screen 0 1600x1000x24 &
+    for t in classification multilabel regression reconstruction segmentation; do
+        DISPLAY=:99 QT_QPA_PLATFORM=xcb uv run python -m gui.screenshot resources/eval_$t.png \
+            --train-task $t --size 1600x1000 --grab evaluation
+    done
 """
 
 from __future__ import annotations
@@ -12,7 +21,9 @@ import argparse
 import os
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,13 +45,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--find", default=None, metavar="TEXT",
                         help="type TEXT into Find (Ctrl+F) and go to the first match")
     parser.add_argument("--no-overview", action="store_true", help="hide the overview minimap")
+    parser.add_argument("--train-task", default=None, metavar="TASK",
+                        choices=("classification", "multilabel", "regression", "reconstruction", "segmentation"),
+                        help="train a small network for TASK on built-in data, then show its evaluation")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs of --train-task (default: the recipe's)")
+    parser.add_argument("--grab", choices=("window", "evaluation"), default="window",
+                        help="picture the whole window, or only the Evaluation panel")
     args = parser.parse_args(argv)
+    trained = None
+    if args.train_task:
+        trained = task_recipe(args.train_task, args.epochs)
 
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.setdefault("CONVAS_RECOVERY_DIR", tempfile.mkdtemp())
     if args.scale != 1.0:
         os.environ["QT_SCALE_FACTOR"] = str(args.scale)
-    from PySide6.QtCore import QSettings
+    from PySide6.QtCore import QSettings, Qt
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
@@ -54,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     from .theme import THEME_KEY, Theme
 
     settings.setValue(THEME_KEY, (Theme.DARK if args.dark else Theme.LIGHT).value)  # the window applies it
-    window = MainWindow(Document(load_example(args.example)), settings=settings)
+    design = trained.design if trained is not None else load_example(args.example)
+    window = MainWindow(Document(design), settings=settings)
     width, height = (int(v) for v in args.size.split("x"))
     window.resize(width, height)
     window.show()
@@ -94,16 +115,87 @@ def main(argv: list[str] | None = None) -> int:
         _wait(app, lambda: panel.state == "idle" and panel.result is not None, 1800)
         from .workers import running
         _wait(app, lambda: running() == 0, 300)
+    if trained is not None:
+        from .workers import running
+        dock = window._docks["Evaluation"]
+        dock.show()
+        dock.raise_()
+        window.resizeDocks([dock], [height * 62 // 100], Qt.Orientation.Vertical)
+        evaluation = window.evaluation
+        done: list[bool] = []
+        evaluation.sigEvaluated.connect(lambda: done.append(True))
+        evaluation.sigFailed.connect(lambda message: print(f"evaluation failed: {message}", file=sys.stderr))
+        evaluation.set_result(trained.model, trained.dataset, trained.task, trained.noise_stddev, trained.loss)
+        _wait(app, lambda: bool(done) or not evaluation.is_busy(), 600)
+        _wait(app, lambda: running() == 0, 120)  # the pictures the view computes
+        print(trained.summary)
     if args.panel == "evaluation":
         window._docks["Evaluation"].raise_()
     _wait(app, lambda: False, 0.5)  # let everything paint
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    window.grab().save(str(out))
+    (window.evaluation if args.grab == "evaluation" else window).grab().save(str(out))
     print(out)
     window.document.mark_saved()
     window.close()
     return 0
+
+
+@dataclass
+class TrainedTask:
+    """A network trained for one task by :func:`task_recipe`, with its data and settings."""
+
+    task: Any
+    design: Any
+    model: Any
+    dataset: Any
+    noise_stddev: float
+    loss: str | None
+    summary: str
+
+
+# Per task: the example design, the data, epochs and noise. Small enough to train in a minute or
+# two on a laptop CPU, large enough that the evaluation shows what a trained model does.
+RECIPES = {
+    "classification": ("seed_cnn", "digits", 4, 0.0),
+    "multilabel": ("seed_cnn", "shapes", 20, 0.0),
+    "regression": ("seed_cnn", "shapes", 15, 0.0),
+    "reconstruction": ("conv_autoencoder", "digits", 10, 0.2),
+    "segmentation": ("unet_shapes", "shapes", 25, 0.0),
+}
+
+
+def task_recipe(task_name: str, epochs: int | None = None) -> TrainedTask:
+    """Train a small network for ``task_name`` on built-in data (imports TensorFlow): the seed
+    CNN with its head set for multi-label or regression Shapes, the convolutional autoencoder on
+    Digits with noise (denoising), the U-Net example on Shapes masks."""
+    from engine.datasets import load_digits_dataset, make_shapes_dataset
+    from engine.examples import load_example
+    from engine.task_evaluation import evaluate_task
+    from engine.tasks import Task
+    from engine.training import TrainingConfig, train
+
+    task = Task(task_name)
+    example, data_name, default_epochs, noise = RECIPES[task.value]
+    design = load_example(example)
+    shape = tuple(design.nodes[next(iter(design.nodes))].args["shape"])
+    if data_name == "digits":
+        dataset = load_digits_dataset(shape)
+    else:
+        count = 1000 if task is Task.SEGMENTATION else 2000
+        dataset = make_shapes_dataset(count, shape, task=task)
+    if task in (Task.MULTILABEL, Task.REGRESSION):  # the seed CNN's head, set for this data
+        head = design.nodes["dense"]
+        head.args["units"] = len(dataset.class_names)
+        head.args["activation"] = "sigmoid" if task is Task.MULTILABEL else "linear"
+    config = TrainingConfig(epochs=epochs or default_epochs, task=task, noise_stddev=noise)
+    result = train(design, dataset.train, dataset.validation, config, task=task, pixel_range=dataset.pixel_range)
+    evaluation = evaluate_task(result.model, dataset, task, noise_stddev=noise)
+    numbers = {k: round(float(getattr(evaluation, k)), 4) for k in
+               ("accuracy", "exact_match", "label_accuracy", "r2", "mae", "mse", "variance", "mean_iou",
+                "pixel_accuracy", "loss") if getattr(evaluation, k, None) is not None}
+    summary = f"{task.value}: {example} on {dataset.name}, {config.epochs} epochs: {numbers}"
+    return TrainedTask(task, design, result.model, dataset, noise, None, summary)
 
 
 def _wait(app, condition, timeout_s: float) -> None:

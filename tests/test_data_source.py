@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from test_datasets import make_folder
 
-from engine.data_source import SHAPES_SAMPLES, ModelIO, dataset_problems, load_dataset, model_io
+from engine.data_source import SHAPES_SAMPLES, ModelIO, choose_task, dataset_problems, load_dataset, model_io
 from engine.datasets import Dataset, DatasetError, Split
 from engine.design import Design, chain
 from engine.examples import example_names, load_example, seed_design
+from engine.tasks import Task
 
 # What every shipped example looks like from the outside: (input shape, output units, output
 # activation, output layer, output shape).
@@ -25,6 +26,7 @@ EXAMPLE_IO = {
     "resnet_block": ((28, 28, 1), 10, "softmax", "dense", (10,)),
     "seed_cnn": ((28, 28, 1), 10, "softmax", "dense", (10,)),
     "small_vgg": ((32, 32, 3), 10, "softmax", "dense_1", (10,)),
+    "unet_shapes": ((32, 32, 1), 5, "softmax", "mask", (32, 32, 5)),
 }
 
 
@@ -301,23 +303,24 @@ def test_wrong_input_size():
                         "shape to (32, 32, 3)"]
 
 
-def test_output_that_is_not_a_vector():
+def test_an_autoencoder_on_digits_is_reconstruction_and_fits():
     io = model_io(load_example("conv_autoencoder"))
-    problems = dataset_problems(digits_like(), io, None)
-    (problem,) = problems
-    # It says why (reconstruction is not supported yet) and how to make it a classifier.
-    assert problem.startswith("the output 'conv2d_2' gives 28×28×1 values per image, an image the "
-                              "size of its input")
-    assert "a reconstruction task is not supported yet" in problem
-    assert problem.endswith("end the design with Flatten (or GlobalAveragePooling2D) and "
-                            "Dense(units=10, activation='softmax')")
+    assert choose_task(io, digits_like()) is Task.RECONSTRUCTION
+    assert dataset_problems(digits_like(), io, None) == []
+    # Asked to classify, it is told how.
+    (problem,) = dataset_problems(digits_like(), io, None, Task.CLASSIFICATION)
+    assert problem == ("the output 'conv2d_2' gives 28×28×1 values per image, but a classifier gives one "
+                       "score per class; end the design with Flatten (or GlobalAveragePooling2D) and "
+                       "Dense(units=10, activation='softmax')")
 
 
 def test_output_that_is_not_a_vector_nor_the_input_image():
     d = chain(("InputLayer", {"shape": (28, 28, 1)}), ("Conv2D", {"filters": 4, "kernel_size": 3}))
     problems = dataset_problems(digits_like(), model_io(d), None)
-    assert problems == ["the output 'conv2d' gives 26×26×4 values per image, but a classifier "
-                        "gives one score per class; end the design with Flatten (or "
+    assert problems == ["the output 'conv2d' gives 26×26×4 values per image, but reconstruction learns "
+                        "the input image, 28×28×1; end the design with layers that give back the input's "
+                        "shape (28, 28, 1) (a decoder of Conv2DTranspose or UpSampling2D and a Conv2D with "
+                        "1 filter); or, to train a classifier, end it with Flatten (or "
                         "GlobalAveragePooling2D) and Dense(units=10, activation='softmax')"]
 
 

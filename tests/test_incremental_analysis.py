@@ -20,7 +20,7 @@ from engine.analysis import Analysis, analyse
 from engine.design import Design, DesignError, TensorRef, chain
 from engine.editing import (
     AddNode, Connect, Disconnect, Move, Op, RemoveNode, Rename, SetArg, apply_op,
-    plan_append_after, plan_delete, plan_insert_on_edge, touched_by as editing_touched_by,
+    plan_append_after, plan_delete, plan_insert_on_edge, plan_set_trainable, touched_by as editing_touched_by,
 )
 from engine.layers import CATALOGUE
 from engine.pixel_range import PixelRange
@@ -51,7 +51,7 @@ def _random_ops(data: st.DataObject, design: Design) -> list[Op]:
     if not names:
         return []
     what = data.draw(st.sampled_from(["arg", "arg", "arg", "unset", "insert", "append", "delete", "connect",
-                                      "disconnect", "rename", "move", "undo-delete", "unsupported"]))
+                                      "disconnect", "rename", "move", "undo-delete", "unsupported", "freeze"]))
     pick = data.draw(st.sampled_from(names))
     node = design.nodes[pick]
     if what in ("arg", "unset"):
@@ -87,6 +87,9 @@ def _random_ops(data: st.DataObject, design: Design) -> list[Op]:
         return [Disconnect(source, target, call)]
     if what == "rename":
         return [Rename(pick, data.draw(st.sampled_from([f"{pick}_x", "bad name", names[0]])))]
+    if what == "freeze":  # a frozen layer's weights count as non-trainable
+        chosen = data.draw(st.lists(st.sampled_from(names), min_size=1, max_size=3, unique=True))
+        return plan_set_trainable(design, chosen, data.draw(st.booleans()))
     return [Move(pick, (1.0, 2.0))]
 
 

@@ -172,6 +172,8 @@ def _layer_call(node: Node) -> str:
     if not node.kind.isidentifier():
         raise ConvasError(f"{node.name!r}: {node.kind!r} is not a Keras layer class")
     items = [(k, literal(v)) for k, v in layer_kwargs(node).items()]
+    if not node.trainable:  # frozen: Keras keeps its weights as they are in training
+        items.append(("trainable", "False"))
     items.append(("name", literal(node.name)))
     module, cls = keras_class_of(node.kind)
     return f"{'layers.' if module == 'keras.layers' else ''}{cls}({_call_args(items)})"

@@ -26,9 +26,8 @@ from engine.summary import human_count
 
 from ..theme import ERROR_COLOR
 from .node_item import (
-    HEADER, LINE, PAD, PORT_RADIUS, RADIUS, WIDTH, CardStyle, Detail, detail_for, header_path, lod_lines,
-    paint_block_marks,
-    paint_lod_texts,
+    HEADER, LINE, LOCK_SIZE, PAD, PORT_RADIUS, RADIUS, WIDTH, CardStyle, Detail, detail_for, header_path,
+    lock_box, lod_lines, paint_block_marks, paint_lock, paint_lod_texts,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -57,12 +56,28 @@ class GroupText(NamedTuple):
     params: str           # "1.23 M params"
     macs: str             # "3.40 M MACs"
     errors: int           # problems marked as errors on its layers
+    frozen: int = 0       # how many of its layers are frozen …
+    layer_count: int = 0  # … of how many
+
+    @property
+    def lock(self) -> str:
+        """"all" (a closed padlock), "some" (an open one) or "" (none): its layers' freezing."""
+        if not self.frozen:
+            return ""
+        return "all" if self.frozen >= self.layer_count else "some"
+
+    @property
+    def frozen_text(self) -> str:
+        """``3 of 12 frozen``, ``all frozen`` or ''."""
+        if not self.frozen:
+            return ""
+        return "all frozen" if self.frozen >= self.layer_count else f"{self.frozen} of {self.layer_count} frozen"
 
     @property
     def summary(self) -> str:
         """One line for a frame's header: ``12 layers · 1.23 M params`` (``model · …`` for a
         nested model)."""
-        return " · ".join(part for part in (self.badge, self.layers, self.params) if part)
+        return " · ".join(part for part in (self.badge, self.layers, self.params, self.frozen_text) if part)
 
 
 def _plural(n: int, word: str) -> str:
@@ -84,7 +99,7 @@ def group_text(group: Group, summary: GroupSummary | None) -> GroupText:
     return GroupText(group.name, badge, _plural(summary.layers, "layer"),
                      _shapes("in ", summary.inputs), _shapes("out", summary.outputs),
                      _plural(summary.params, "param"), f"{human_count(summary.macs)} MACs",
-                     summary.errors)
+                     summary.errors, summary.frozen, summary.layers)
 
 
 def group_tooltip(group: Group, summary: GroupSummary) -> str:
@@ -101,6 +116,10 @@ def group_tooltip(group: Group, summary: GroupSummary) -> str:
     lines.append(f"{summary.params:,} parameters ({summary.trainable_params:,} trainable, "
                  f"{summary.non_trainable_params:,} non-trainable)")
     lines.append(f"{human_count(summary.macs)} multiply-accumulates")
+    if summary.frozen:
+        which = "all its layers are" if summary.all_frozen else \
+            f"{summary.frozen} of its {summary.layers} layers are"
+        lines.append(f"<b>Frozen</b>: {which} frozen (their weights do not train)")
     if summary.errors:
         lines.append(f"<span style='color:{ERROR_COLOR}'><b>{summary.errors} "
                      f"error{'s' if summary.errors != 1 else ''}</b></span> in its layers")
@@ -214,7 +233,7 @@ class GroupCardItem(_GroupItem):
     def _elide(self) -> None:
         assert self.text is not None
         st, t = self.style, self.text
-        inner = GROUP_WIDTH - 2 * PAD
+        inner = GROUP_WIDTH - 2 * PAD - (LOCK_SIZE + 4 if t.lock else 0.0)
         badge = st.width(st.SMALL, t.badge) + 10 if t.badge else 0.0
         # The name matters more than the badge: a name that would be cut short drops the badge
         # (the tooltip still says what kind of group it is).
@@ -226,11 +245,16 @@ class GroupCardItem(_GroupItem):
             "name": st.elide(st.NAME, t.name, inner - CHEVRON - badge),
             "badge": shown_badge,
             "layers": t.layers,
-            "params": st.elide(st.SMALL, t.params, inner - st.width(st.SMALL, t.layers) - 8),
-            "inputs": st.elide(st.SHAPE, t.inputs, inner),
-            "outputs": st.elide(st.SHAPE, t.outputs, inner),
-            "macs": st.elide(st.SMALL, macs, inner),
+            "params": st.elide(st.SMALL, t.params, GROUP_WIDTH - 2 * PAD - st.width(st.SMALL, t.layers) - 8),
+            "inputs": st.elide(st.SHAPE, t.inputs, GROUP_WIDTH - 2 * PAD),
+            "outputs": st.elide(st.SHAPE, t.outputs, GROUP_WIDTH - 2 * PAD),
+            "macs": st.elide(st.SMALL, macs, GROUP_WIDTH - 2 * PAD),
         }
+
+    def lock_rect(self) -> QRectF:
+        """Where the padlock is drawn when some or all of the group's layers are frozen."""
+        r = self.card_rect()
+        return lock_box(QRectF(r.left(), r.top(), r.width(), HEADER))
 
     # --- geometry ---------------------------------------------------------------------------
 
@@ -322,10 +346,14 @@ class GroupCardItem(_GroupItem):
         painter.setFont(st.name_font)
         painter.setPen(QColor("#ffffff"))
         painter.drawText(QRectF(left + CHEVRON - 4, r.top(), inner - CHEVRON, HEADER), flags_l, shown["name"])
+        lock = self.text.lock if self.text else ""
+        if lock:
+            paint_lock(painter, self.lock_rect(), QColor("#ffffff"), closed=lock == "all")
         if shown["badge"]:
             painter.setFont(st.small_font)
             width = st.width(st.SMALL, shown["badge"]) + 10
-            badge = QRectF(r.right() - PAD - width + 4, r.top() + 5, width, HEADER - 10)
+            right = r.right() - (LOCK_SIZE + 4 if lock else 0.0)
+            badge = QRectF(right - PAD - width + 4, r.top() + 5, width, HEADER - 10)
             painter.setPen(QPen(QColor(255, 255, 255, 170), 1.0))
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRoundedRect(badge, 4, 4)
@@ -386,13 +414,17 @@ class GroupFrameItem(_GroupItem):
     def _elide(self) -> None:
         assert self.text is not None
         st = self.style
-        inner = max(0.0, self.rect.width() - 2 * PAD - CHEVRON)
+        inner = max(0.0, self.rect.width() - 2 * PAD - CHEVRON - (LOCK_SIZE + 4 if self.text.lock else 0.0))
         name = st.elide(st.NAME, self.text.name, inner * 0.6)
         rest = inner - st.width(st.NAME, name) - 12
         self._shown = {"name": name, "summary": st.elide(st.SMALL, self.text.summary, max(0.0, rest))}
 
     def header_rect(self) -> QRectF:
         return QRectF(self.rect.left(), self.rect.top(), self.rect.width(), FRAME_HEADER)
+
+    def lock_rect(self) -> QRectF:
+        """Where the padlock is drawn when some or all of the group's layers are frozen."""
+        return lock_box(self.header_rect())
 
     def chevron_rect(self) -> QRectF:
         return QRectF(self.rect.left() + 5, self.rect.top() + (FRAME_HEADER - CHEVRON) / 2, CHEVRON, CHEVRON)
@@ -450,6 +482,8 @@ class GroupFrameItem(_GroupItem):
             painter.setPen(colour)
             painter.drawText(QRectF(left, r.top(), r.right() - left - PAD, FRAME_HEADER), flags,
                              self._shown["summary"])
+        if self.text is not None and self.text.lock:
+            paint_lock(painter, self.lock_rect(), QColor("#ffffff"), closed=self.text.lock == "all")
 
     # --- interaction ------------------------------------------------------------------------
 

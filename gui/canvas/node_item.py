@@ -53,6 +53,7 @@ class CardText(NamedTuple):
     shapes: tuple[str, ...]
     params: str
     state: str           # "ok", "warning", "error", "blocked" or "pending" (not analysed yet)
+    frozen: bool = False  # the layer's weights do not train (Node.trainable False)
 
 
 def card_text(node: Node, report: NodeReport | None) -> CardText:
@@ -66,8 +67,9 @@ def card_text(node: Node, report: NodeReport | None) -> CardText:
             args = spec.describe(report.args if report is not None else spec.normalise(node.args)[0])
         except Exception:  # noqa: BLE001 - an invalid argument may break a card formatter; the error is reported elsewhere
             args = ""
+    frozen = not node.trainable
     if report is None:
-        return CardText(node.name, node.kind, args, ("…",), "", "pending")
+        return CardText(node.name, node.kind, args, ("…",), "", "pending", frozen)
     errors = report.errors
     warnings = [p for p in report.problems if p.severity == Severity.WARNING]
     if errors:
@@ -80,7 +82,7 @@ def card_text(node: Node, report: NodeReport | None) -> CardText:
         state = "warning" if warnings else "ok"
         shapes = _shape_lines(report)
     params = f"{report.params:,} param{'s' if report.params != 1 else ''}"
-    return CardText(node.name, node.kind, args, shapes, params, state)
+    return CardText(node.name, node.kind, args, shapes, params, state, frozen)
 
 
 def _shape_lines(report: NodeReport) -> tuple[str, ...]:
@@ -136,6 +138,9 @@ def card_tooltip(node: Node, report: NodeReport | None) -> str:
         label = "Output" if len(report.output_shapes) == 1 else f"Output of call {i}"
         lines.append(f"{label}: {e(fmt_shape(shape))}")
     lines.append(f"{report.params:,} parameters")
+    if not node.trainable:
+        lines.append("<b>Frozen</b>: training leaves its weights as they are (they count as "
+                     "non-trainable)")
     if report.blocked and not report.errors:
         lines.append("<i>An upstream layer is invalid, so this layer's shape is unknown.</i>")
     for p in report.problems:
@@ -352,6 +357,44 @@ def header_path(card: QRectF) -> QPainterPath:
     return path
 
 
+LOCK_SIZE = 12.0    # the padlock a frozen card (or a frozen group) shows in its header
+FROZEN_OPACITY = 0.55
+
+
+def lock_box(header: QRectF) -> QRectF:
+    """Where the padlock goes in a header band: at its right end, vertically centred."""
+    return QRectF(header.right() - PAD - LOCK_SIZE + 2, header.center().y() - LOCK_SIZE / 2,
+                  LOCK_SIZE - 2, LOCK_SIZE)
+
+
+def paint_lock(painter: QPainter, box: QRectF, colour: QColor, closed: bool = True) -> None:
+    """A padlock in ``box``, drawn with paths so that no font needs to hold a lock glyph: closed
+    (every layer frozen), or with its shackle open (some of a group's layers frozen)."""
+    w, h = box.width(), box.height()
+    painter.save()
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+    pen = QPen(colour, max(1.4, w * 0.16))
+    pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+    painter.setPen(pen)
+    painter.setBrush(Qt.BrushStyle.NoBrush)
+    body_top = box.top() + h * 0.45
+    arch = QRectF(box.left() + w * 0.22, box.top() + pen.widthF() / 2, w * 0.56, w * 0.56)
+    lift = 0.0 if closed else h * 0.18
+    shackle = QPainterPath()
+    shackle.moveTo(arch.right(), body_top - lift if not closed else body_top)
+    shackle.lineTo(arch.right(), arch.center().y() - lift)
+    shackle.arcTo(arch.translated(0, -lift), 0, 180)
+    if closed:
+        shackle.lineTo(arch.left(), body_top)
+    else:
+        shackle.lineTo(arch.left(), arch.center().y() - lift + h * 0.08)
+    painter.drawPath(shackle)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(colour)
+    painter.drawRoundedRect(QRectF(box.left(), body_top, w, box.bottom() - body_top), w * 0.14, w * 0.14)
+    painter.restore()
+
+
 def _header_text_color(fill: QColor) -> QColor:
     luma = 0.299 * fill.red() + 0.587 * fill.green() + 0.114 * fill.blue()
     return QColor("#1f2328") if luma > 160 else QColor("#ffffff")
@@ -404,7 +447,7 @@ class NodeItem(QGraphicsItem):
             return False
         self.text = text
         self._elide()
-        self.setOpacity(0.5 if text.state == "blocked" else 1.0)
+        self.setOpacity(0.5 if text.state == "blocked" else FROZEN_OPACITY if text.frozen else 1.0)
         self._repaint(looks=True)
         return True
 
@@ -449,8 +492,9 @@ class NodeItem(QGraphicsItem):
         else:
             kind_width = inner - 8 - st.width(st.SMALL, t.params)
             title, subtitle, right = t.name, t.kind, t.params
+        lock = LOCK_SIZE + 4 if t.frozen else 0.0
         self._shown = {
-            "name": st.elide(st.NAME, title, inner),
+            "name": st.elide(st.NAME, title, inner - lock),
             "params": right,
             "kind": st.elide(st.SMALL, subtitle, max(0.0, kind_width)),
             "args": st.elide(st.BODY, t.args or "—", inner),
@@ -493,6 +537,16 @@ class NodeItem(QGraphicsItem):
 
     def card_rect(self) -> QRectF:
         return QRectF(self._rect)
+
+    @property
+    def frozen(self) -> bool:
+        """The card shows a frozen layer: dimmed, with a padlock in its header."""
+        return self.text is not None and self.text.frozen
+
+    def lock_rect(self) -> QRectF:
+        """Where the padlock of a frozen card is drawn (item coordinates)."""
+        r = self._rect
+        return lock_box(QRectF(r.left(), r.top(), r.width(), HEADER))
 
     def _port_x(self, index: int) -> float:
         n = len(self.ports)
@@ -610,6 +664,8 @@ class NodeItem(QGraphicsItem):
         painter.setFont(st.name_font)
         painter.setPen(self.header_text_color)
         painter.drawText(QRectF(left, r.top(), inner, HEADER), flags_l, shown["name"])
+        if self.frozen:
+            paint_lock(painter, self.lock_rect(), self.header_text_color)
 
         top = r.top() + HEADER + 7
         painter.setFont(st.small_font)

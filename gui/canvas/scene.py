@@ -23,7 +23,8 @@ import shiboken6
 from PySide6.QtCore import QEvent, QObject, QPointF, QRect, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QPainter, QPen
 from PySide6.QtWidgets import (
-    QGraphicsItem, QGraphicsPathItem, QGraphicsScene, QGraphicsSceneHelpEvent, QGraphicsSceneMouseEvent,
+    QGraphicsItem, QGraphicsPathItem, QGraphicsScene, QGraphicsSceneContextMenuEvent, QGraphicsSceneHelpEvent,
+    QGraphicsSceneMouseEvent,
     QGraphicsView, QStyleOptionGraphicsItem, QToolTip, QWidget,
 )
 
@@ -54,6 +55,8 @@ class GraphScene(QGraphicsScene):
     sigSelectionChanged = Signal(list)   # names of the selected layers, in design order
     sigMessage = Signal(str)             # why a gesture was refused, or what it did
     sigNodeActivated = Signal(str)       # a card was double-clicked
+    sigGroupsSelected = Signal(list)     # names of the groups selected as such (cards, frame headers)
+    sigContextMenu = Signal(object)      # a context menu was asked for at this screen point (QPoint)
 
     def __init__(self, document: Document, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -63,6 +66,7 @@ class GraphScene(QGraphicsScene):
         self._incoming: dict[str, list[EdgeItem]] = {}
         self._outgoing: dict[str, set[EdgeItem]] = {}
         self._selection: list[str] = []
+        self._group_selection: list[str] = []
         self._quiet = 0
         self._hint: NodeItem | EdgeItem | None = None
         self._connect_from: str | None = None
@@ -866,9 +870,37 @@ class GraphScene(QGraphicsScene):
         if self._quiet:
             return
         names = self.selected_node_names()
+        groups = self.selected_group_names()
         if names != self._selection:
             self._selection = names
             self.sigSelectionChanged.emit(names)
+        if groups != self._group_selection:
+            self._group_selection = groups
+            self.sigGroupsSelected.emit(groups)
+
+    def card_at(self, pos: QPointF) -> NodeItem | GroupCardItem | GroupFrameItem | None:
+        """The layer card, group card or frame header under scene point ``pos``."""
+        item = self._item_at(pos)
+        if isinstance(item, NodeItem):
+            return item
+        return self._group_at(pos)
+
+    def contextMenuEvent(self, event: QGraphicsSceneContextMenuEvent) -> None:
+        """A right-click: what is under the pointer becomes the selection unless it is selected
+        already (so the menu acts on it), then whoever shows the menu is told where."""
+        card = self.card_at(event.scenePos())
+        if card is not None and not card.isSelected():
+            if isinstance(card, NodeItem):
+                self.select_nodes([card.name])
+            else:
+                self.select_group(card.name)
+        elif card is None and self.selectedItems() and not self._under_selection(event.scenePos()):
+            self.clearSelection()
+        self.sigContextMenu.emit(event.screenPos())
+        event.accept()
+
+    def _under_selection(self, pos: QPointF) -> bool:
+        return any(item.isSelected() for item in self.items(pos))
 
     # --- moving -------------------------------------------------------------------------------
 

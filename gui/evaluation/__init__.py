@@ -1,4 +1,4 @@
-"""Understanding a trained classifier: its scores, its confusions, its samples and what it looks at."""
+"""Understanding a trained model of any task: its scores, its mistakes, its samples and what it looks at."""
 
 from .panel import EvaluationPanel
 

@@ -9,24 +9,12 @@ from PySide6.QtWidgets import (
 
 from engine.evaluation import Evaluation
 
+from .tables import NumberItem
+
 HEADERS = ("Class", "Precision", "Recall", "F1", "Support")
 TIPS = ("", "Of the samples predicted as this class, the share that really are",
         "Of the samples of this class, the share the model recognised",
         "Harmonic mean of precision and recall", "Samples of this class in the evaluated split")
-
-
-class _NumberItem(QTableWidgetItem):
-    """A cell that shows formatted text but sorts by its number."""
-
-    def __init__(self, value: float, text: str) -> None:
-        super().__init__(text)
-        self.value = value
-        self.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-
-    def __lt__(self, other: QTableWidgetItem) -> bool:
-        if isinstance(other, _NumberItem):
-            return self.value < other.value
-        return super().__lt__(other)
 
 
 class ClassTable(QWidget):
@@ -82,8 +70,8 @@ class ClassTable(QWidget):
             name.setToolTip(scores.name)
             self.table.setItem(row, 0, name)
             for column, value in enumerate((scores.precision, scores.recall, scores.f1), start=1):
-                self.table.setItem(row, column, _NumberItem(value, f"{value:.3f}"))
-            self.table.setItem(row, 4, _NumberItem(scores.support, f"{scores.support:,}"))
+                self.table.setItem(row, column, NumberItem(value, f"{value:.3f}"))
+            self.table.setItem(row, 4, NumberItem(scores.support, f"{scores.support:,}"))
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # class order until the user sorts
         metrics = self.table.fontMetrics()

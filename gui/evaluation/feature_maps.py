@@ -21,7 +21,7 @@ from engine.evaluation import feature_maps
 
 from .images import scaled, to_qimage
 from .inspector_base import InspectorView
-from .results import Results
+from .results import Results, TaskResults
 
 MAX_CHANNELS = 64
 TILE = 64
@@ -66,7 +66,7 @@ class FeatureMapsView(InspectorView):
     def tile_count(self) -> int:
         return self.tiles.count()
 
-    def compute(self, results: Results, index: int, layer_name: str
+    def compute(self, results: Results | TaskResults, index: int, layer_name: str
                 ) -> tuple[Callable[[], Any], Callable[[Any], None]]:
         model, image = results.model, results.image(index)
         return (lambda: feature_maps(model, layer_name, image)), (lambda maps: self.show_maps(layer_name, maps))

@@ -13,7 +13,7 @@ from engine.evaluation import GradCam, default_grad_cam_layer, grad_cam
 
 from .images import ImageLabel, colour_bar, heat_overlay, to_qimage
 from .inspector_base import InspectorView
-from .results import Results
+from .results import Results, TaskResults
 
 ALPHA = 0.55
 
@@ -88,10 +88,14 @@ class GradCamView(InspectorView):
     def results_changed(self) -> None:
         self.class_combo.blockSignals(True)
         self.class_combo.clear()
-        self.class_combo.addItem("Predicted class", None)
-        for index, name in enumerate(self.results.evaluation.class_names if self.results else []):
+        self.class_combo.addItem("Highest-scoring label" if self.per_label() else "Predicted class", None)
+        for index, name in enumerate(_names(self.results)):
             self.class_combo.addItem(name, index)
         self.class_combo.blockSignals(False)
+
+    def per_label(self) -> bool:
+        """The results are a multi-label model's: each output unit is a label's own score."""
+        return isinstance(self.results, TaskResults)
 
     def class_index(self) -> int | None:
         return self.class_combo.currentData()
@@ -99,20 +103,24 @@ class GradCamView(InspectorView):
     def overlay_image(self):
         return self.overlay_view.image()
 
-    def compute(self, results: Results, index: int, layer_name: str
+    def compute(self, results: Results | TaskResults, index: int, layer_name: str
                 ) -> tuple[Callable[[], Any], Callable[[Any], None]]:
-        model, image, class_index = results.model, results.image(index), self.class_index()
-        return ((lambda: grad_cam(model, image, class_index, layer_name)),
+        model, image, class_index, independent = results.model, results.image(index), self.class_index(), \
+            self.per_label()
+        return ((lambda: grad_cam(model, image, class_index, layer_name, independent)),
                 (lambda cam: self.show_cam(results, image, class_index, cam)))
 
-    def show_cam(self, results: Results, image: Any, class_index: int | None, cam: GradCam) -> None:
+    def show_cam(self, results: Results | TaskResults, image: Any, class_index: int | None, cam: GradCam) -> None:
         """The sample and its overlay for ``cam``, asked for ``class_index`` (None: predicted)."""
         self.last = cam
         self.image_view.set_image(to_qimage(image))
         self.overlay_view.set_image(heat_overlay(image, cam.heatmap, ALPHA))
-        name = html.escape(results.name(cam.class_index))
-        chosen = "predicted class" if class_index is None else "class"
-        text = (f"Evidence for the {chosen} <b>{name}</b> (probability <b>{cam.probability:.2f}</b>) "
+        name = html.escape(_names(results)[cam.class_index])
+        if self.per_label():
+            chosen, what = ("highest-scoring label" if class_index is None else "label"), "score"
+        else:
+            chosen, what = ("predicted class" if class_index is None else "class"), "probability"
+        text = (f"Evidence for the {chosen} <b>{name}</b> ({what} <b>{cam.probability:.2f}</b>) "
                 f"at layer <b>{html.escape(cam.layer_name)}</b>.")
         if float(cam.heatmap.max()) <= 0.0:
             text += (" <i>The map is empty: on average over its positions, no channel of this layer "
@@ -124,3 +132,10 @@ class GradCamView(InspectorView):
         self.image_view.set_image(None)
         self.overlay_view.set_image(None)
         self.note.clear()
+
+
+def _names(results: Results | TaskResults | None) -> list[str]:
+    """The classes (or a multi-label model's labels) Grad-CAM can look for."""
+    if results is None:
+        return []
+    return results.names() if isinstance(results, TaskResults) else results.evaluation.class_names

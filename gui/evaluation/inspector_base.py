@@ -22,7 +22,7 @@ from engine.evaluation import feature_map_layers
 
 from ..theme import ERROR_COLOR
 from ..workers import TaskState, Worker, create_worker
-from .results import Results
+from .results import Results, TaskResults
 from .samples import SampleChooser
 
 BUSY_DELAY_MS = 150  # a quick answer shows no busy bar (it would only flicker)
@@ -30,7 +30,8 @@ BUSY_DELAY_MS = 150  # a quick answer shows no busy bar (it would only flicker)
 _KERAS = threading.Lock()  # one inspector computation at a time, whichever view asks
 
 
-def _locked(state: TaskState, work: Callable[[], Any]) -> Any:
+def locked(state: TaskState, work: Callable[[], Any]) -> Any:
+    """``work()`` on a worker thread, never while another evaluation view calls into Keras."""
     with _KERAS:
         state.check()  # replaced while it waited: skip the work
         return work()
@@ -48,7 +49,7 @@ class InspectorView(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.results: Results | None = None
+        self.results: Results | TaskResults | None = None
         self._stale = False
         self._request = 0                                  # bumped by every refresh
         self._worker: Worker | None = None                 # at most one computing
@@ -85,7 +86,7 @@ class InspectorView(QWidget):
 
     # --- public -------------------------------------------------------------------------------
 
-    def set_results(self, results: Results | None) -> None:
+    def set_results(self, results: Results | TaskResults | None) -> None:
         self.results = results
         self.chooser.set_results(results)
         self.layer_combo.blockSignals(True)
@@ -160,7 +161,7 @@ class InspectorView(QWidget):
     def results_changed(self) -> None:
         """New results arrived (before the first refresh)."""
 
-    def compute(self, results: Results, index: int, layer_name: str
+    def compute(self, results: Results | TaskResults, index: int, layer_name: str
                 ) -> tuple[Callable[[], Any], Callable[[Any], None]]:
         """What to compute for this sample and layer, as ``(work, show)``: ``work()`` runs on a
         worker thread (give it plain data: the model, an image, numbers; never widgets) and its
@@ -176,7 +177,7 @@ class InspectorView(QWidget):
         assert self._waiting is not None
         request, work, show = self._waiting
         self._waiting = None
-        worker = create_worker(_locked, work, name="convas-inspector", failure="Could not compute this view",
+        worker = create_worker(locked, work, name="convas-inspector", failure="Could not compute this view",
                                start=False)
         # Bound methods, not lambdas: should this view be deleted first, Qt drops the connections.
         worker.sigFinished.connect(self._on_answer)

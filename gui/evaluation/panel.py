@@ -1,9 +1,13 @@
-"""The Evaluation panel: how a trained classifier performs, where it errs and what it looks at.
+"""The Evaluation panel: how a trained model performs, where it errs and what it looks at.
 
-:meth:`EvaluationPanel.set_result` evaluates the model on a worker thread (:mod:`.worker`) and,
-when the answer comes back, fills a summary line and five tabs: the confusion matrix with the
-samples of the clicked cell, per-class scores, the best/worst samples, feature maps and Grad-CAM.
-Every number comes from :mod:`engine.evaluation`; this module only arranges and shows them.
+:meth:`EvaluationPanel.set_result` evaluates the model on a worker thread (:mod:`.worker`) for
+its task (given by the trainer, else inferred) and, when the answer comes back, fills a summary
+line and the tabs of that task. A classifier gets five: the confusion matrix with the samples of
+the clicked cell, per-class scores, the best/worst samples, feature maps and Grad-CAM. The other
+tasks get their own view (:mod:`.multilabel_view`, :mod:`.regression_view`,
+:mod:`.reconstruction_view`, :mod:`.segmentation_view`, made on first use: two of them import
+pyqtgraph), feature maps, and a Grad-CAM tab that says why it is not offered. Every number comes
+from :mod:`engine.evaluation` and :mod:`engine.task_evaluation`; this module only arranges them.
 """
 
 from __future__ import annotations
@@ -22,6 +26,10 @@ from engine.datasets import Dataset
 from engine.design import Design
 from engine.errors import ConvasError
 from engine.evaluation import Evaluation, choose_split
+from engine.task_evaluation import (
+    MultiLabelEvaluation, ReconstructionEvaluation, RegressionEvaluation, SegmentationEvaluation, TaskEvaluation,
+)
+from engine.tasks import Task
 from engine.weights import WeightsKind, WeightsSource
 
 from ..theme import ERROR_COLOR
@@ -31,7 +39,7 @@ from .class_table import ClassTable
 from .confusion import ConfusionView
 from .feature_maps import FeatureMapsView
 from .gradcam import GradCamView
-from .results import Results
+from .results import Results, TaskResults
 from .samples import SampleGrid, SamplesView, shown_note
 from .worker import start_evaluation
 
@@ -41,6 +49,16 @@ EMPTY_DETAIL = ("Once a model is trained, this panel shows its accuracy, which c
 WEIGHTS_TEXT = "This design has {what}"
 WEIGHTS_DETAIL = ("{summary} can be evaluated on the data chosen in the Train panel; training the "
                   "design makes new ones.")
+TASK_VIEW_TITLES = {Task.MULTILABEL: "Labels", Task.REGRESSION: "Predicted vs true",
+                    Task.RECONSTRUCTION: "Reconstructions", Task.SEGMENTATION: "Masks"}
+NO_GRAD_CAM = {
+    Task.REGRESSION: "Grad-CAM traces the evidence for a class; a regression model predicts numbers, with no "
+                     "class to trace. Feature maps show what its layers see.",
+    Task.RECONSTRUCTION: "Grad-CAM traces the evidence for a class; an autoencoder outputs an image, with no "
+                         "class to trace. Feature maps show what its layers see.",
+    Task.SEGMENTATION: "Grad-CAM traces the evidence for one class of a whole image; a segmentation model "
+                       "gives a class per pixel, shown in the Masks tab. Feature maps show what its layers see.",
+}
 
 
 class _MessagePage(QWidget):
@@ -114,12 +132,15 @@ class EvaluationPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.results: Results | None = None
+        self.task_results: TaskResults | None = None  # the evaluation of a task but classification
+        self.task: Task | None = None                  # the task of the evaluation shown
         self._run = 0
         self._busy = False
-        self._pending: tuple[Any, Dataset] | None = None
+        self._pending: tuple[Any, Dataset, Task | None, float, str | None] | None = None
         self._weights: WeightsSource | None = None  # imported or saved weights, offered while empty
         self._loading: Worker | None = None         # builds the model of evaluate_weights
-        self._current: tuple[Worker, int, Any, Dataset] | None = None  # the run until it answers
+        self._current: tuple[Worker, int, Any, Dataset, float] | None = None  # the run until it answers
+        self._task_views: dict[Task, Any] = {}        # made on first use
 
         self.message_page = _MessagePage(self)
         self.summary = QLabel(self)
@@ -156,7 +177,28 @@ class EvaluationPanel(QWidget):
         content_layout.setSpacing(0)
         content_layout.addWidget(self.summary)
         content_layout.addWidget(line)
-        content_layout.addWidget(self.tabs, 1)
+        self.task_tabs = QTabWidget(self)
+        self.task_tabs.setDocumentMode(True)
+        self.task_view_stack = QStackedWidget(self)
+        self.task_feature_maps = FeatureMapsView(self)
+        self.no_grad_cam = QLabel(self)
+        self.no_grad_cam.setWordWrap(True)
+        self.no_grad_cam.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.no_grad_cam.setContentsMargins(40, 20, 40, 20)
+        mute(self.no_grad_cam)
+        self.task_grad_cam = GradCamView(self)  # per label, for a multi-label model
+        self.grad_cam_stack = QStackedWidget(self)
+        self.grad_cam_stack.addWidget(self.no_grad_cam)
+        self.grad_cam_stack.addWidget(self.task_grad_cam)
+        self.task_tabs.addTab(self.task_view_stack, "Results")
+        self.task_tabs.addTab(self.task_feature_maps, "Feature maps")
+        self.task_tabs.addTab(self.grad_cam_stack, "Grad-CAM")
+        for view in (self.task_feature_maps, self.task_grad_cam):
+            view.sigSampleChanged.connect(self.inspect_task_sample)
+        self.views = QStackedWidget(self)
+        self.views.addWidget(self.tabs)
+        self.views.addWidget(self.task_tabs)
+        content_layout.addWidget(self.views, 1)
         self.content = content
 
         self.stack = QStackedWidget(self)
@@ -180,17 +222,63 @@ class EvaluationPanel(QWidget):
     def evaluation(self) -> Evaluation | None:
         return self.results.evaluation if self.results else None
 
+    @property
+    def task_evaluation(self) -> TaskEvaluation | None:
+        """The result shown for a task other than classification (None otherwise)."""
+        return self.task_results.evaluation if self.task_results else None
+
+    def task_view(self, task: Task) -> Any:
+        """The view of ``task``'s results (made now if it was not yet)."""
+        view = self._task_views.get(task)
+        if view is None:
+            if task is Task.MULTILABEL:
+                from .multilabel_view import MultiLabelView
+                view = MultiLabelView(self)
+                view.sigThresholdChanged.connect(lambda _t: self._refresh_task_summary())
+            elif task is Task.REGRESSION:
+                from .regression_view import RegressionView
+                view = RegressionView(self)
+            elif task is Task.RECONSTRUCTION:
+                from .reconstruction_view import ReconstructionView
+                view = ReconstructionView(self)
+            else:
+                from .segmentation_view import SegmentationView
+                view = SegmentationView(self)
+            self._task_views[task] = view
+            self.task_view_stack.addWidget(view)
+            grid = getattr(view, "grid", None) or getattr(view, "worst", None)
+            if grid is not None:  # thumbnails choose the sample of the feature maps and Grad-CAM
+                grid.sigSampleChosen.connect(self.inspect_task_sample)
+                grid.sigInspect.connect(self._inspect_task_sample_and_show)
+        return view
+
+    @Slot(int)
+    def inspect_task_sample(self, index: int) -> None:
+        """Make ``index`` the sample of the task tabs' feature maps and Grad-CAM."""
+        self.task_feature_maps.set_sample(index)
+        if self.task is Task.MULTILABEL:
+            self.task_grad_cam.set_sample(index)
+
+    def _inspect_task_sample_and_show(self, index: int) -> None:
+        self.inspect_task_sample(index)
+        self.task_tabs.setCurrentWidget(self.grad_cam_stack if self.task is Task.MULTILABEL
+                                        else self.task_feature_maps)
+
     def is_busy(self) -> bool:
         return self._busy
 
-    def set_result(self, model: Any, dataset: Dataset) -> None:
-        """Evaluate ``model`` on ``dataset`` (its test split, else validation) in the background,
-        then show the results. A call while one runs replaces it once that one ends."""
+    def set_result(self, model: Any, dataset: Dataset, task: Task | None = None, noise_stddev: float = 0.0,
+                   loss: str | None = None) -> None:
+        """Evaluate ``model`` on ``dataset`` (its test split, else validation) for ``task`` (None:
+        inferred from the model's output and the data) in the background, then show the results.
+        ``noise_stddev`` is the noise a denoising autoencoder was trained with, ``loss`` the loss
+        trained with (None: the task's default). A call while one runs replaces it once that one
+        ends."""
         self._run += 1
         if self._busy:
-            self._pending = (model, dataset)
+            self._pending = (model, dataset, task, noise_stddev, loss)
             return
-        self._start(model, dataset)
+        self._start(model, dataset, task, noise_stddev, loss)
 
     def clear(self) -> None:
         """Forget the results and invite the user to train (or to evaluate the weights offered)."""
@@ -270,7 +358,8 @@ class EvaluationPanel(QWidget):
 
     # --- running ------------------------------------------------------------------------------
 
-    def _start(self, model: Any, dataset: Dataset) -> None:
+    def _start(self, model: Any, dataset: Dataset, task: Task | None = None, noise_stddev: float = 0.0,
+               loss: str | None = None) -> None:
         self._busy = True
         run = self._run
         try:
@@ -280,18 +369,22 @@ class EvaluationPanel(QWidget):
         self.message_page.show_message(f"Evaluating on {where}…",
                                        "Predicting every sample with the trained model.", busy=True)
         self.stack.setCurrentWidget(self.message_page)
-        worker = start_evaluation(model, dataset)
+        worker = start_evaluation(model, dataset, task, noise_stddev, loss)
         worker.sigFinished.connect(self._on_finished)
         worker.sigFailed.connect(self._on_failed)
-        self._current = (worker, run, model, dataset)
+        self._current = (worker, run, model, dataset, noise_stddev)
 
     @Slot(object)
-    def _on_finished(self, evaluation: Evaluation) -> None:
+    def _on_finished(self, answer: tuple[Task, Any]) -> None:
         if self._current is None:
             return
-        _worker, run, model, dataset = self._current
+        _worker, run, model, dataset, noise_stddev = self._current
         if self._end_run(run):
-            self._show_results(Results(model, dataset, evaluation))
+            task, evaluation = answer
+            if task is Task.CLASSIFICATION:
+                self._show_results(Results(model, dataset, evaluation))
+            else:
+                self.show_task_results(TaskResults(model, dataset, task, evaluation, noise_stddev))
             self.stack.setCurrentWidget(self.content)
             self.sigEvaluated.emit()
 
@@ -310,15 +403,56 @@ class EvaluationPanel(QWidget):
         self._current = None
         self._busy = False
         if self._pending is not None:
-            model, dataset = self._pending
+            pending = self._pending
             self._pending = None
-            self._start(model, dataset)
+            self._start(*pending)
             return False
         return run == self._run
 
     # --- showing ------------------------------------------------------------------------------
 
+    def show_task_results(self, results: TaskResults | None) -> None:
+        """Show the evaluation of a task other than classification (made elsewhere, e.g. by
+        ``from_arrays``): its view, feature maps, and why Grad-CAM is not offered."""
+        self._show_results(None)
+        self.task_results = results
+        self.task = results.task if results is not None else None
+        for task, view in self._task_views.items():
+            if results is None or task is not results.task:
+                view.set_results(None)
+        if results is None:
+            self.task_feature_maps.set_results(None)
+            self.task_grad_cam.set_results(None)
+            return
+        view = self.task_view(results.task)
+        view.set_results(results)
+        self.task_view_stack.setCurrentWidget(view)
+        self.task_tabs.setTabText(0, TASK_VIEW_TITLES[results.task])
+        self.task_tabs.setCurrentIndex(0)
+        self.task_feature_maps.set_results(results)
+        if results.task is Task.MULTILABEL:
+            self.task_grad_cam.set_results(results)
+            self.grad_cam_stack.setCurrentWidget(self.task_grad_cam)
+        else:
+            self.task_grad_cam.set_results(None)
+            self.no_grad_cam.setText(NO_GRAD_CAM[results.task])
+            self.grad_cam_stack.setCurrentWidget(self.no_grad_cam)
+        self._refresh_task_summary()
+        self.views.setCurrentWidget(self.task_tabs)
+        self.stack.setCurrentWidget(self.content)
+
+    def _refresh_task_summary(self) -> None:
+        if self.task_results is not None:
+            self.summary.setText(task_summary_html(self.task_results.evaluation))
+
     def _show_results(self, results: Results | None) -> None:
+        if results is not None or self.task_results is not None:
+            self.task_results, self.task = None, (Task.CLASSIFICATION if results is not None else None)
+            for view in self._task_views.values():
+                view.set_results(None)
+            self.task_feature_maps.set_results(None)
+            self.task_grad_cam.set_results(None)
+        self.views.setCurrentWidget(self.tabs)
         self.results = results
         evaluation = results.evaluation if results else None
         if evaluation is not None:
@@ -379,6 +513,30 @@ class EvaluationPanel(QWidget):
     def _inspect_and_show(self, index: int) -> None:
         self.inspect_sample(index)
         self.tabs.setCurrentWidget(self.grad_cam)
+
+
+def task_summary_html(evaluation: TaskEvaluation) -> str:
+    """The summary line of a task's evaluation: the split, its size and the task's main numbers."""
+    def loss_text(loss: float | None) -> str:
+        return f"loss&nbsp;<b>{loss:.4g}</b>" if loss is not None else "loss&nbsp;<b>n/a</b>"
+
+    ev = evaluation
+    head = f"<b>{ev.split_name.capitalize()}</b> split, {len(ev):,} samples"
+    if isinstance(ev, MultiLabelEvaluation):
+        parts = [f"exact match&nbsp;<b>{ev.exact_match:.1%}</b>", f"label accuracy&nbsp;<b>{ev.label_accuracy:.1%}</b>",
+                 f"precision&nbsp;<b>{ev.precision:.3f}</b>", f"recall&nbsp;<b>{ev.recall:.3f}</b>",
+                 f"at threshold&nbsp;{ev.threshold:.2f}", loss_text(ev.loss)]
+    elif isinstance(ev, RegressionEvaluation):
+        parts = [f"R²&nbsp;<b>{ev.r2:.3f}</b>", f"MAE&nbsp;<b>{ev.mae:.4g}</b>", loss_text(ev.loss)]
+    elif isinstance(ev, ReconstructionEvaluation):
+        ratio = f" ({ev.mse / ev.variance:.1%} of the data variance {ev.variance:.4f})" if ev.variance > 0 else ""
+        noise = [f"denoising σ&nbsp;{ev.noise_stddev:g}"] if ev.noise_stddev > 0 else []
+        parts = [f"MSE&nbsp;<b>{ev.mse:.4f}</b>{ratio}", f"MAE&nbsp;<b>{ev.mae:.4f}</b>", *noise]
+    else:
+        assert isinstance(ev, SegmentationEvaluation)
+        parts = [f"mean IoU&nbsp;<b>{ev.mean_iou:.3f}</b>", f"pixel accuracy&nbsp;<b>{ev.pixel_accuracy:.1%}</b>",
+                 loss_text(ev.loss)]
+    return "&nbsp;&nbsp;·&nbsp;&nbsp;".join([head, *parts])
 
 
 def _model_with_weights(_state: Any, design: Design, weights: WeightsSource) -> Any:

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from ..theme import ERROR_COLOR
 from .images import framed, scaled, to_qimage
-from .results import Results
+from .results import Results, TaskResults
 
 THUMBNAIL = 72
 SAMPLE_LIMIT = 96   # thumbnails per grid; more would only cost decoding time
@@ -35,6 +35,7 @@ class SampleGrid(QListWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.caption_width = 2 * THUMBNAIL  # the widest a caption line may be before it is cut
         self.setViewMode(QListView.ViewMode.IconMode)
         self.setMovement(QListView.Movement.Static)
         self.setResizeMode(QListView.ResizeMode.Adjust)
@@ -51,7 +52,7 @@ class SampleGrid(QListWidget):
         self.currentItemChanged.connect(self._on_current)
         self.itemDoubleClicked.connect(lambda item: self.sigInspect.emit(int(item.data(INDEX_ROLE))))
 
-    def show_samples(self, results: Results, indices: Sequence[int] | np.ndarray) -> None:
+    def show_samples(self, results: Results | TaskResults, indices: Sequence[int] | np.ndarray) -> None:
         """Show ``indices`` (at most :data:`SAMPLE_LIMIT` of them) of ``results``' split."""
         self.clear()
         indices = [int(i) for i in list(indices)[:SAMPLE_LIMIT]]
@@ -60,7 +61,7 @@ class SampleGrid(QListWidget):
         captions = [results.caption(i) for i in indices]
         fm = self.fontMetrics()
         widest = max(fm.horizontalAdvance(line) for c in captions for line in c.split("\n"))
-        self.setGridSize(QSize(max(THUMBNAIL + 12, min(widest + 12, 2 * THUMBNAIL)),
+        self.setGridSize(QSize(max(THUMBNAIL + 12, min(widest + 12, self.caption_width)),
                                THUMBNAIL + 2 * fm.lineSpacing() + 14))
         images = results.split.images(indices)
         wrong = QBrush(QColor(ERROR_COLOR))
@@ -162,7 +163,7 @@ class SampleChooser(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.results: Results | None = None
+        self.results: Results | TaskResults | None = None
         self.spin = QSpinBox(self)
         self.spin.setPrefix("Sample ")
         self.spin.setKeyboardTracking(False)
@@ -182,7 +183,7 @@ class SampleChooser(QWidget):
         layout.addWidget(self.caption, 1)
         self.spin.valueChanged.connect(self._on_value)
 
-    def set_results(self, results: Results | None) -> None:
+    def set_results(self, results: Results | TaskResults | None) -> None:
         self.results = results
         self.spin.blockSignals(True)
         self.spin.setRange(0, max(len(results) - 1, 0) if results else 0)

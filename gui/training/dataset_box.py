@@ -1,6 +1,7 @@
-"""Which data to train on: the choice (digits, shapes, a file or a folder), a one-line summary
-and a preview grid of samples and counts per class. The data loads off the GUI thread
-(:mod:`.loading`), for the training session.
+"""Which data to train on: the choice (digits, shapes, a file or a folder), a CSV's target
+columns, a one-line summary and a preview of what the data holds: samples and counts per class or
+label, per-target ranges of numeric targets, masks over their images, or just images. The data
+loads off the GUI thread (:mod:`.loading`), for the training session.
 """
 
 from __future__ import annotations
@@ -11,15 +12,16 @@ from typing import Any
 from PySide6.QtCore import QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QPainter, QPixmap
 from PySide6.QtWidgets import (
-    QComboBox, QFileDialog, QFrame, QGridLayout, QLabel, QScrollArea, QSizePolicy,
-    QVBoxLayout, QWidget,
+    QComboBox, QFileDialog, QFrame, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QScrollArea,
+    QSizePolicy, QVBoxLayout, QWidget,
 )
 
 from engine.pixel_range import PixelRange
+from engine.tasks import TargetKind
 
 from ..theme import ERROR_COLOR
 from ..widgets import NoWheelMixin, mute
-from .loading import MAX_PREVIEW_CLASSES, SAMPLES_PER_CLASS, THUMB, LoadedData
+from .loading import MAX_PREVIEW_CLASSES, SAMPLES_PER_CLASS, THUMB, LoadedData, mask_color
 
 _SPACING = 4
 DATA_FILTER = "Datasets (*.npz *.csv);;NumPy archives (*.npz);;CSV tables (*.csv);;All files (*)"
@@ -29,6 +31,9 @@ RANGE_TIP = ("The values the model is fed for each pixel: [0, 1], or raw 0–255
              "Rescaling(1/255)). The analysis checks the design's Rescaling and augmentation "
              "layers against it.")
 _OPEN_FILE, _OPEN_FOLDER = "\x00file", "\x00folder"
+# What the summary calls the things ``class_names`` names, per target kind (singular, plural).
+_NAMED = {TargetKind.CLASS: ("class", "classes"), TargetKind.MULTI_HOT: ("label", "labels"),
+          TargetKind.VALUES: ("target", "targets"), TargetKind.MASK: ("mask class", "mask classes")}
 
 
 # --- widgets -------------------------------------------------------------------------------------
@@ -59,6 +64,7 @@ class DatasetBox(QWidget):
 
     sigSourceChanged = Signal(str)
     sigPixelRangeChanged = Signal(object)  # a PixelRange
+    sigTargetColumnsChanged = Signal(object)  # tuple of column names
 
     def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -83,6 +89,23 @@ class DatasetBox(QWidget):
         self.range_combo.setToolTip(RANGE_TIP)
         self.range_combo.setAccessibleName("Pixel range")
         self.range_combo.activated.connect(self._on_range_activated)
+        self.target_columns: tuple[str, ...] = ()
+        self.columns_edit = QLineEdit(self)
+        self.columns_edit.setPlaceholderText("e.g. area, width (empty: the file's convention)")
+        self.columns_edit.setToolTip("The CSV columns that hold the targets, separated by commas: "
+                                     "the numbers to predict, or one 0/1 column per label")
+        self.columns_edit.setAccessibleName("Target columns")
+        self.columns_edit.setClearButtonEnabled(True)
+        self.columns_edit.editingFinished.connect(self._on_columns_edited)
+        self.columns_row = QWidget(self)
+        row = QHBoxLayout(self.columns_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(8)
+        columns_label = QLabel("Target columns", self.columns_row)
+        columns_label.setBuddy(self.columns_edit)
+        row.addWidget(columns_label)
+        row.addWidget(self.columns_edit, 1)
+        self.columns_row.hide()
 
         self.combo.setAccessibleName("Data")
         layout = QVBoxLayout(self)
@@ -90,6 +113,7 @@ class DatasetBox(QWidget):
         layout.setSpacing(4)
         layout.addWidget(self.combo)
         layout.addWidget(self.range_combo)
+        layout.addWidget(self.columns_row)
         layout.addWidget(self.path_label)
         layout.addWidget(self.summary_label)
         self._rebuild_combo()
@@ -104,6 +128,17 @@ class DatasetBox(QWidget):
         self.pixel_range = pixel_range
         self.range_combo.setCurrentIndex(self.range_combo.findData(pixel_range.value))
 
+    def set_target_columns(self, columns: tuple[str, ...]) -> None:
+        self.target_columns = tuple(columns)
+        self.columns_edit.setText(", ".join(columns))
+
+    def is_csv(self) -> bool:
+        return Path(self.source).suffix.lower() == ".csv"
+
+    def want_target_columns(self, wanted: bool) -> None:
+        """Show the target columns field (for a CSV whose task reads numbers or labels)."""
+        self.columns_row.setVisible(wanted)
+
     def show_loading(self) -> None:
         self.summary_label.setText(f"Loading {source_title(self.source)}…")
 
@@ -113,7 +148,12 @@ class DatasetBox(QWidget):
         if dataset.test is not None:
             parts.append(f"<b>{len(dataset.test):,}</b> test")
         classes = len(dataset.class_names)
-        parts.append(f"<b>{classes}</b> class{'es' if classes != 1 else ''}")
+        target = getattr(dataset, "target", TargetKind.CLASS)
+        if target in _NAMED:
+            one, many = _NAMED[target]
+            parts.append(f"<b>{classes}</b> {one if classes == 1 else many}")
+        else:
+            parts.append("images only")
         parts.append(_fmt_shape(dataset.sample_shape()))
         parts.append(f"pixels {dataset.pixel_range.label}")
         self.summary_label.setText(" · ".join(parts))
@@ -167,6 +207,12 @@ class DatasetBox(QWidget):
         if chosen is not self.pixel_range:
             self.pixel_range = chosen
             self.sigPixelRangeChanged.emit(chosen)
+
+    def _on_columns_edited(self) -> None:
+        columns = tuple(c.strip() for c in self.columns_edit.text().split(",") if c.strip())
+        if columns != self.target_columns:
+            self.target_columns = columns
+            self.sigTargetColumnsChanged.emit(columns)
 
     def _on_activated(self, index: int) -> None:
         data = self.combo.itemData(index)
@@ -231,16 +277,31 @@ class SamplePreview(QScrollArea):
         self._placeholder(text)
 
     def show_data(self, loaded: LoadedData) -> None:
+        """What ``loaded`` holds: per class or label, its count and first images; numeric
+        targets' ranges; images with their masks; or images alone."""
+        target = getattr(loaded.dataset, "target", TargetKind.CLASS)
+        if target is TargetKind.VALUES:
+            self._show_values(loaded)
+        elif target is TargetKind.MASK:
+            self._show_masks(loaded)
+        elif target is TargetKind.NONE:
+            self._show_images(loaded, "Images (the target is the image itself)")
+        else:
+            self._show_classes(loaded, target)
+
+    def _show_classes(self, loaded: LoadedData, target: TargetKind) -> None:
         dataset = loaded.dataset
-        counts = list(dataset.class_counts().values())
+        counts = loaded.counts or list(dataset.class_counts().values())
         biggest = max(counts, default=1) or 1
+        multilabel = target is TargetKind.MULTI_HOT
         page = QWidget()
         grid = QGridLayout(page)
         grid.setContentsMargins(10, 6, 10, 6)
         grid.setHorizontalSpacing(8)
         grid.setVerticalSpacing(_SPACING)
         right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-        for row, text in ((0, "Class"), (1, "Training images"), (3, "Samples")):
+        for row, text in ((0, "Label" if multilabel else "Class"),
+                          (1, "Images with it" if multilabel else "Training images"), (3, "Samples")):
             align = right if row != 3 else Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop
             grid.addWidget(mute(QLabel(text, page)), row, 0, align)
         self.count_labels, self.class_labels = [], []
@@ -256,6 +317,7 @@ class SamplePreview(QScrollArea):
             grid.addWidget(title, 0, column, centre)
             n_val = loaded.validation_counts[index] if index < len(loaded.validation_counts) else 0
             tip = (f"{name}: {counts[index]:,} training images, {n_val:,} validation"
+                   + (" have this label" if multilabel else "")
                    + (" (read from disk when training)" if lazy else ""))
             count = QLabel(f"{counts[index]:,}", page)
             count.setAlignment(centre)
@@ -279,11 +341,94 @@ class SamplePreview(QScrollArea):
             self.count_labels.append(count)
         extra = len(dataset.class_names) - MAX_PREVIEW_CLASSES
         if extra > 0:
-            grid.addWidget(mute(QLabel(f"+ {extra} more classes", page)), 0, MAX_PREVIEW_CLASSES + 1)
+            more = "labels" if multilabel else "classes"
+            grid.addWidget(mute(QLabel(f"+ {extra} more {more}", page)), 0, MAX_PREVIEW_CLASSES + 1)
         grid.setColumnStretch(grid.columnCount(), 1)
         grid.setRowStretch(3 + SAMPLES_PER_CLASS, 1)
         self.setWidget(page)
         self._fit_rows()
+
+    def _page(self) -> tuple[QWidget, QGridLayout]:
+        self.count_labels, self.class_labels, self._thumb_rows = [], [], []
+        page = QWidget()
+        grid = QGridLayout(page)
+        grid.setContentsMargins(10, 6, 10, 6)
+        grid.setHorizontalSpacing(8)
+        grid.setVerticalSpacing(_SPACING)
+        return page, grid
+
+    def _thumb_strip(self, page: QWidget, images: list[Any]) -> QWidget:
+        """One row of thumbnails."""
+        strip = QWidget(page)
+        row = QHBoxLayout(strip)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(_SPACING)
+        for image in images:
+            cell = QLabel(strip)
+            cell.setFixedSize(QSize(THUMB + 2, THUMB + 2))
+            cell.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            cell.setStyleSheet("QLabel { border: 1px solid palette(mid); background: black; }")
+            cell.setPixmap(QPixmap.fromImage(image))
+            row.addWidget(cell)
+        row.addStretch(1)
+        return strip
+
+    def _show_images(self, loaded: LoadedData, title: str) -> None:
+        page, grid = self._page()
+        grid.addWidget(mute(QLabel(title, page)), 0, 0)
+        grid.addWidget(self._thumb_strip(page, loaded.thumbnails[0] if loaded.thumbnails else []), 1, 0)
+        grid.setRowStretch(2, 1)
+        self.setWidget(page)
+
+    def _show_values(self, loaded: LoadedData) -> None:
+        """Per numeric target: its name, minimum, mean and maximum; then the first images."""
+        page, grid = self._page()
+        right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        for column, text in enumerate(("Target", "Minimum", "Mean", "Maximum")):
+            grid.addWidget(mute(QLabel(text, page)), 0, column, right if column else Qt.AlignmentFlag.AlignLeft)
+        names = loaded.dataset.class_names
+        for row, (low, mean, high) in enumerate(loaded.stats[:MAX_PREVIEW_CLASSES], start=1):
+            name = names[row - 1] if row - 1 < len(names) else f"target {row}"
+            title = QLabel(name, page)
+            grid.addWidget(title, row, 0)
+            self.class_labels.append(title)
+            for column, value in enumerate((low, mean, high), start=1):
+                grid.addWidget(QLabel(f"{value:.4g}", page), row, column, right)
+        rows = len(loaded.stats[:MAX_PREVIEW_CLASSES]) + 1
+        grid.addWidget(mute(QLabel("Samples", page)), rows, 0)
+        grid.addWidget(self._thumb_strip(page, loaded.thumbnails[0] if loaded.thumbnails else []),
+                       rows + 1, 0, 1, 5)
+        grid.setColumnStretch(4, 1)
+        grid.setRowStretch(rows + 2, 1)
+        self.setWidget(page)
+
+    def _show_masks(self, loaded: LoadedData) -> None:
+        """The mask classes with their colours and share of the pixels; then images with their
+        masks overlaid."""
+        page, grid = self._page()
+        legend = QWidget(page)
+        row = QHBoxLayout(legend)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(12)
+        names = loaded.dataset.class_names
+        for index, share in enumerate(loaded.counts[:MAX_PREVIEW_CLASSES]):
+            name = names[index] if index < len(names) else f"class {index}"
+            red, green, blue = mask_color(index)
+            swatch = QLabel(legend)
+            swatch.setFixedSize(12, 12)
+            swatch.setStyleSheet(f"background: rgb({red},{green},{blue}); border: 1px solid palette(mid);")
+            label = QLabel(f"{name} {share / 10:.1f} %", legend)
+            label.setToolTip(f"{name}: {share / 10:.1f} % of the training pixels")
+            row.addWidget(swatch)
+            row.addWidget(label)
+            self.class_labels.append(label)
+        row.addStretch(1)
+        grid.addWidget(mute(QLabel("Mask classes (share of pixels)", page)), 0, 0)
+        grid.addWidget(legend, 1, 0)
+        grid.addWidget(mute(QLabel("Samples with their masks", page)), 2, 0)
+        grid.addWidget(self._thumb_strip(page, loaded.thumbnails[0] if loaded.thumbnails else []), 3, 0)
+        grid.setRowStretch(4, 1)
+        self.setWidget(page)
 
     def resizeEvent(self, event: Any) -> None:
         super().resizeEvent(event)

@@ -7,6 +7,12 @@ that this panel draws; the run trains a copy of the design taken when Train is p
 the canvas never disturb it. Per-batch signals only append to numpy buffers; a timer redraws the
 curves and the progress, up to 20 Hz but within a CPU budget (:mod:`.pacing`).
 
+The task (classification, multi-label, regression, reconstruction, segmentation) is the form's
+choice or, when automatic, what the design's output and the loaded data suggest; it decides how
+the data is read, the losses offered, the problems checked and the curves drawn. When the head of
+the design does not fit the data, "Fit Head to Data" fits it in one undo step
+(:func:`gui.head_fit.fit_head`).
+
 Heavy parts wait until the panel is first shown (or Train is pressed): the plots import
 pyqtgraph, the dataset loads off the GUI thread, and TensorFlow is imported by the worker.
 """
@@ -27,7 +33,8 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import ConvasError
-from engine.training import MessageKind, TrainingSettings
+from engine.tasks import Task, spec
+from engine.training import MessageKind, TrainingConfig, TrainingSettings
 
 from ..document import Document
 from ..theme import ERROR_COLOR, WARNING_COLOR
@@ -35,7 +42,7 @@ from ..widgets import ElidedLabel, mute, section_title, sentence
 from .dataset_box import DatasetBox, SamplePreview
 from .loading import LoadedData
 from .pacing import FASTEST_MS, RedrawPacer
-from .series import PLOTS
+from .series import PLOTS, UNIT_METRICS
 from .session import STOP_TIMEOUT_S, RunState, TrainingSession
 from .settings_form import SettingsForm
 
@@ -81,7 +88,9 @@ class TrainPanel(QWidget):
     """
 
     sigTrainingStarted = Signal()
-    sigTrainingFinished = Signal(object, object)   # Keras model, engine.datasets.Dataset
+    # Keras model, engine.datasets.Dataset, engine.tasks.Task, noise std-dev, loss (None: default):
+    # what the evaluation panel's set_result takes.
+    sigTrainingFinished = Signal(object, object, object, float, object)
     sigStatusMessage = Signal(str)                 # for the window's status bar
 
     def __init__(self, document: Document, settings: QSettings | None = None,
@@ -97,6 +106,7 @@ class TrainPanel(QWidget):
         session = self.session
         session.sigStateChanged.connect(self._on_state_changed)
         session.sigPhase.connect(self._on_phase)
+        session.sigFineTuning.connect(self._on_fine_tuning)
         session.sigBatch.connect(self._on_batch)
         session.sigEpoch.connect(self._on_epoch)
         session.sigMessagesChanged.connect(self._show_messages)
@@ -163,6 +173,7 @@ class TrainPanel(QWidget):
         self.dataset_box = DatasetBox(self.app_settings, self)
         self.dataset_box.sigSourceChanged.connect(self._on_settings_changed)
         self.dataset_box.sigPixelRangeChanged.connect(self._on_settings_changed)
+        self.dataset_box.sigTargetColumnsChanged.connect(self._on_settings_changed)
         self.form = SettingsForm(self)
         self.form.sigChanged.connect(self._on_settings_changed)
         left = QWidget()
@@ -223,6 +234,11 @@ class TrainPanel(QWidget):
         self.problem_label.setTextFormat(Qt.TextFormat.RichText)
         self.problem_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.problem_label.hide()
+        self.fit_head_button = QPushButton("Fit Head to Data", self)
+        self.fit_head_button.setToolTip("Set the output layer (or add a head) for the data's classes or "
+                                        "targets and the task; one undo step")
+        self.fit_head_button.clicked.connect(self.fit_head)
+        self.fit_head_button.hide()
         self.message_label = QLabel(self)
         self.message_label.setWordWrap(True)
         self.message_label.setTextFormat(Qt.TextFormat.RichText)
@@ -254,6 +270,7 @@ class TrainPanel(QWidget):
         right.addLayout(controls)
         right.addLayout(stats)
         right.addWidget(self.problem_label)
+        right.addWidget(self.fit_head_button, 0, Qt.AlignmentFlag.AlignLeft)
         right.addWidget(self.message_label)
         right.addWidget(self.tabs, 1)
 
@@ -296,7 +313,8 @@ class TrainPanel(QWidget):
     def _train_enabled(self) -> bool:
         """Train may be pressed: ready, or not known to be impossible while the data loads."""
         session = self.session
-        if session.state != IDLE or session.is_training() or session.problems:
+        if session.state != IDLE or session.is_training() or session.problems \
+                or self.form.fine_tuning_problem():
             return False
         return not self._active or session.is_loading() or session.can_train()
 
@@ -309,10 +327,28 @@ class TrainPanel(QWidget):
         self.form.set_config(settings.config)
         self.dataset_box.set_source(settings.dataset)
         self.dataset_box.set_pixel_range(settings.pixel_range)
+        self.dataset_box.set_target_columns(settings.target_columns)
+        self._show_task()
 
     def settings(self) -> TrainingSettings:
         """What the form and the dataset choice say."""
-        return TrainingSettings(self.dataset_box.source, self.form.config(), self.dataset_box.pixel_range)
+        return TrainingSettings(self.dataset_box.source, self.form.config(), self.dataset_box.pixel_range,
+                                self.dataset_box.target_columns)
+
+    def task(self) -> Task:
+        """The task the next run learns: the form's choice, else the inferred one."""
+        return self.session.choose_task(self.form.chosen_task())
+
+    def fit_head(self) -> None:
+        """Fit the design's head to the loaded data and the task, in one undo step."""
+        if self.session.dataset is None:
+            return
+        from ..head_fit import fit_head
+
+        try:
+            fit_head(self.document, self.session.dataset, self.task())
+        except ConvasError as exc:
+            self.sigStatusMessage.emit(str(exc))
 
     def start(self) -> None:
         """Train a copy of the design as it is now; while the data is still loading, as soon as
@@ -335,8 +371,10 @@ class TrainPanel(QWidget):
             self.sigStatusMessage.emit(str(exc))
             return
         self.epoch_label.clear()
-        self.curves.start_run(len(session.dataset.train), config.batch_size, config.epochs,
-                              config.metrics[0] if config.metrics else "accuracy")
+        task_spec = spec(session.choose_task(config.task))
+        metrics = tuple(dict.fromkeys((*task_spec.metrics, *config.metrics)))
+        shown = task_spec.quality if task_spec.quality in metrics else (metrics[0] if metrics else "loss")
+        self.curves.start_run(len(session.dataset.train), config.batch_size, config.epochs, shown, metrics)
         self.progress.setRange(0, 0)  # busy until the first batch tells how many there are
         self.progress.setFormat("Starting…")
         self.stats_label.setText("Starting…")
@@ -366,6 +404,7 @@ class TrainPanel(QWidget):
 
     def _refresh_data(self) -> None:
         """Re-read the design's input/output; load the data again if its input changed."""
+        self.form.set_design(self.document.design, self.document.analysis)
         if not self._active:
             return
         self.session.read_design(self.document.design, self.document.analysis)
@@ -374,11 +413,19 @@ class TrainPanel(QWidget):
 
     def _request_dataset(self) -> None:
         try:
-            key = self.session.dataset_key(self.dataset_box.source, self.form.config(),
-                                           self.dataset_box.pixel_range)
+            config = self.form.config(fine_tuning=False)
         except ConvasError:
             return  # the form says why
+        key = self.session.dataset_key(self.dataset_box.source, config, self.dataset_box.pixel_range,
+                                       self.dataset_box.target_columns)
         self.session.request_dataset(key)
+
+    def _show_task(self) -> None:
+        """What "Automatic" means now, and the fields that depend on the task."""
+        task = self.task()
+        self.form.set_inferred_task(self.session.choose_task(None))
+        self.dataset_box.want_target_columns(self.dataset_box.is_csv()
+                                             and task in (Task.REGRESSION, Task.MULTILABEL))
 
     def _on_dataset_loading(self) -> None:
         self.dataset_box.show_loading()
@@ -408,11 +455,9 @@ class TrainPanel(QWidget):
             self.stats_label.clear()
 
     def _update_problems(self) -> None:
-        try:
-            loss = self.form.config().loss
-        except ConvasError:
-            loss = None
-        problems = self.session.find_problems(loss)
+        self._show_task()
+        config = self.form.config(fine_tuning=False)
+        problems = self.session.find_problems(config.loss, config.task)
         # While a run goes on, the design's problems are about the next run, not this one.
         training = self.session.is_training()
         title = "The next run cannot start yet:" if training else "Cannot train yet:"
@@ -427,6 +472,7 @@ class TrainPanel(QWidget):
         text = "<br>".join(parts)
         self.problem_label.setText(text)
         self.problem_label.setVisible(bool(text))
+        self.fit_head_button.setVisible(self.session.head_problem is not None and not training)
         self._update_controls()
 
     # --- document -------------------------------------------------------------------------
@@ -465,8 +511,10 @@ class TrainPanel(QWidget):
     def _on_settings_changed(self, *_args: Any) -> None:
         try:
             new = self.settings()
-        except ConvasError as exc:
-            self.sigStatusMessage.emit(str(exc))
+        except ConvasError as exc:  # the form shows it too, beside the field
+            self.sigStatusMessage.emit(sentence(str(exc)))
+            self._request_dataset()
+            self._update_problems()
             return
         if new != self.document.training:
             self.document.set_training(new)
@@ -482,6 +530,21 @@ class TrainPanel(QWidget):
     def _on_phase(self, text: str) -> None:
         self.progress.setFormat(text)
         self.stats_label.setText(text)
+
+    def _on_fine_tuning(self, epoch: int) -> None:
+        """Phase two began after ``epoch`` epochs: mark it on the curves."""
+        if self.curves is not None:
+            self.curves.mark_phase(epoch)
+        self._dirty = True
+
+    def _phase_text(self) -> str:
+        """"Phase 1 of 2: head" or "Phase 2 of 2: fine-tuning" during a two-phase run."""
+        config: TrainingConfig | None = self.session.run_config
+        if config is None or config.head_epochs is None:
+            return ""
+        if self.session.phase_epoch is None:
+            return "Phase 1 of 2: head"
+        return "Phase 2 of 2: fine-tuning"
 
     def _on_batch(self, epoch: int, batch: int, batches: int, logs: dict) -> None:
         # O(1): buffer appends; drawing waits for the timer.
@@ -512,7 +575,10 @@ class TrainPanel(QWidget):
             epochs = f"{result.epochs_run} epoch{'s' if result.epochs_run != 1 else ''}"
             rate = clock.samples_per_s() if clock is not None else None
             elapsed = format_duration(clock.elapsed()) if clock is not None else "–"
-            self.stats_label.setText(f"{done} after {epochs} in {elapsed}"
+            phases = (f" ({result.phase_epochs} on the head, then fine-tuning)"
+                      if getattr(result, "phase_epochs", None) is not None
+                      and result.phase_epochs < result.epochs_run else "")
+            self.stats_label.setText(f"{done} after {epochs}{phases} in {elapsed}"
                                      + (f" · {rate:,.0f} samples/s" if rate else ""))
             self.progress.setFormat(f"{done} · {self.progress.format()}" if clock and clock.done else done)
         else:
@@ -553,6 +619,9 @@ class TrainPanel(QWidget):
             if eta is not None and state == RUNNING:
                 parts.append(f"ETA {format_duration(eta)}")
             parts.append(f"{format_duration(clock.elapsed())} elapsed")
+            phase = self._phase_text()
+            if phase:
+                parts.insert(0, phase)
             if state == PAUSED:
                 parts.insert(0, "Paused")
             elif state == STOPPING:
@@ -564,10 +633,9 @@ class TrainPanel(QWidget):
     def _show_epoch(self, epoch: int, logs: dict[str, float]) -> None:
         """``Epoch 2: loss 0.3298 · accuracy 90.5 % · val loss 0.2895 · val accuracy 90.3 %``."""
         shown = [(k, v) for k, v in logs.items() if k not in ("lr", "samples_per_s")]
-        order = {"loss": 0, "accuracy": 1, "val_loss": 2, "val_accuracy": 3}
-        shown.sort(key=lambda kv: (order.get(kv[0], 9), kv[0]))
-        values = [f"{k.replace('_', ' ')} {v * 100:.1f} %" if k.endswith("accuracy") and math.isfinite(v)
-                  else f"{k.replace('_', ' ')} {v:.4g}" for k, v in shown]
+        shown.sort(key=lambda kv: (kv[0].startswith("val_"), kv[0] != "loss" and kv[0] != "val_loss"))
+        values = [f"{_log_name(k)} {v * 100:.1f} %" if _is_share(k) and math.isfinite(v)
+                  else f"{_log_name(k)} {v:.4g}" for k, v in shown]
         config = self.session.run_config
         if "lr" in logs and config is not None and not math.isclose(logs["lr"], config.learning_rate,
                                                                     rel_tol=1e-5):
@@ -625,7 +693,7 @@ class TrainPanel(QWidget):
             button.setIcon(action.icon())
         self.dataset_box.setEnabled(not busy)
         self.form.setEnabled(not busy)
-        if state == IDLE and session.problems:
+        if state == IDLE and (session.problems or self.form.fine_tuning_problem()):
             self.train_button.setToolTip("Fix the problems shown to train")
         elif state == IDLE and session.is_loading():
             self.train_button.setToolTip("Loading the data…")
@@ -670,6 +738,20 @@ def _icon_data(style: QStyle, pixmap: QStyle.StandardPixmap, size: int, ratio: f
     data = bytes(buffer.data().toBase64()).decode("ascii")  # type: ignore[call-overload]
     return (f"<img src='data:image/png;base64,{data}' width='{size}' height='{size}' "
             f"style='vertical-align: middle'>")
+
+
+def _log_name(key: str) -> str:
+    """``val_mean_iou`` → ``val mean IoU``: a log key for the epoch line."""
+    names = {"mae": "MAE", "r2": "R²", "mean_iou": "mean IoU"}
+    prefix = "val " if key.startswith("val_") else ""
+    base = key[4:] if prefix else key
+    return prefix + names.get(base, base.replace("_", " "))
+
+
+def _is_share(key: str) -> bool:
+    """A log shown as a percentage (accuracy, precision, recall, mean IoU; not R²)."""
+    base = key[4:] if key.startswith("val_") else key
+    return base in UNIT_METRICS and base != "r2"
 
 
 def _escape(text: str) -> str:

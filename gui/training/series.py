@@ -15,6 +15,18 @@ import numpy as np
 
 PLOTS = ("loss", "metric")  # the two live plots, by key
 EMA_SMOOTHING = 0.9  # weight of the past in the smoothed line (as TensorBoard's slider)
+# Metrics Keras reports per batch as one aggregate of the epoch so far (a confusion matrix, sums of
+# squares), not as a mean of per-batch values: their per-batch value cannot be recovered.
+AGGREGATE_METRICS = frozenset({"r2", "mean_iou", "precision", "recall"})
+# Metrics that live in [0, 1] (R² at most 1): their axis is fixed.
+UNIT_METRICS = frozenset({"accuracy", "precision", "recall", "mean_iou", "r2", "auc"})
+METRIC_TITLES = {"accuracy": "Accuracy", "precision": "Precision", "recall": "Recall",
+                 "mae": "Mean absolute error", "r2": "R²", "mean_iou": "Mean IoU", "loss": "Loss"}
+
+
+def metric_title(name: str) -> str:
+    """``mean_iou`` → ``Mean IoU``: how a logged metric is named for people."""
+    return METRIC_TITLES.get(name, name.replace("_", " ").capitalize())
 
 
 class GrowingArray:
@@ -46,8 +58,10 @@ class BatchSeries:
     many samples each batch contributes to Keras's running mean.
     """
 
-    def __init__(self, samples: int, batch_size: int, smoothing: float = EMA_SMOOTHING) -> None:
+    def __init__(self, samples: int, batch_size: int, smoothing: float = EMA_SMOOTHING,
+                 running_mean: bool = True) -> None:
         self.samples, self.batch_size, self.smoothing = max(1, samples), max(1, batch_size), smoothing
+        self.running_mean = running_mean  # False: the reported value is drawn as it is
         self.x, self.raw, self.smooth = GrowingArray(), GrowingArray(), GrowingArray()
         self._epoch = -1
         self._seen = 0          # samples of the current epoch included in the running mean
@@ -61,7 +75,7 @@ class BatchSeries:
             self._epoch, self._seen, self._mean = epoch, 0, 0.0
         seen = min((batch + 1) * self.batch_size, self.samples)
         added = seen - self._seen
-        if added > 0 and math.isfinite(running_mean) and math.isfinite(self._mean):
+        if self.running_mean and added > 0 and math.isfinite(running_mean) and math.isfinite(self._mean):
             value = (running_mean * seen - self._mean * self._seen) / added
         else:
             value = running_mean

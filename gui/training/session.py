@@ -8,6 +8,7 @@ copy of the design taken at :meth:`TrainingSession.start`, on a worker thread (:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,7 @@ from PySide6.QtCore import QEventLoop, QObject, QTimer, Signal
 
 from engine.design import Design
 from engine.pixel_range import PixelRange
+from engine.tasks import Task
 from engine.training import MessageKind, TrainingConfig
 from engine.weights import WeightsSource
 
@@ -26,6 +28,7 @@ from .loading import DatasetLoader, LoadedData
 from .worker import TrainingWorker
 
 STOP_TIMEOUT_S = 30.0     # how long closing waits for a run to stop
+BUILTIN_SOURCES = ("digits", "shapes")
 
 
 class RunState(StrEnum):
@@ -108,17 +111,22 @@ class TrainingSession(QObject):
     """The data for the current design, and the current or last run of a design snapshot.
 
     After a run that trained a model: ``result`` (the :class:`engine.training.TrainingResult`),
-    ``result_model``, ``result_design`` (the snapshot it was trained on) and ``result_dataset``.
+    ``result_model``, ``result_design`` (the snapshot it was trained on), ``result_dataset`` and
+    ``result_config`` (the run's config, its ``task`` resolved; ``result_task``, its noise and
+    loss are what an evaluation needs).
     """
 
     sigStateChanged = Signal(object)       # RunState
     sigStarted = Signal()                  # a run began (state STARTING)
     sigPhase = Signal(str)                 # what happens before the first batch
+    sigFineTuning = Signal(int)            # fine-tuning's second phase begins after this many epochs
     sigBatch = Signal(int, int, int, object)
     sigEpoch = Signal(int, object)
     sigMessagesChanged = Signal()
     sigEnded = Signal()                    # the run is over, its thread has ended, its outcome is set
-    sigFinished = Signal(object, object)   # a trained Keras model and its dataset, to look at now
+    # A trained Keras model and its dataset, to look at now, with what evaluating it needs: the
+    # task it learnt (engine.tasks.Task), the noise it was trained with, its loss (None: default).
+    sigFinished = Signal(object, object, object, float, object)
     sigDataLoading = Signal()
     sigDataLoaded = Signal(object)         # LoadedData
     sigDataFailed = Signal(str)
@@ -133,6 +141,9 @@ class TrainingSession(QObject):
         self.notes: list[str] = []                 # warnings about the data that do not block training
         self.dataset_error: str | None = None
         self.problems: list[str] = []              # why the current design cannot train on the data
+        self.head_problem: str | None = None       # the design's head does not fit the data (fitting it may fix it)
+        self._design: Design | None = None          # the current design and its analysis (read_design)
+        self._analysis: Any = None
         self.loaded_key: tuple | None = None
         self.loading_key: tuple | None = None
         self.failed_key: tuple | None = None
@@ -152,6 +163,8 @@ class TrainingSession(QObject):
         self.run_error: str | None = None
         self.messages: list[RunMessage] = []
         self.batches_seen = 0                      # batch signals of the current or last run
+        self.epochs_seen = 0                       # epoch signals of the current or last run
+        self.phase_epoch: int | None = None        # epochs of phase one, once phase two began
         self.stop_requested = False
         self._hand_on = True                       # emit sigFinished when the run ends
         self._waiting = False
@@ -160,6 +173,7 @@ class TrainingSession(QObject):
         self.result_model: Any = None
         self.result_design: Design | None = None
         self.result_dataset: Any = None
+        self.result_config: TrainingConfig | None = None
 
     # --- asking ---------------------------------------------------------------------------
 
@@ -179,6 +193,22 @@ class TrainingSession(QObject):
         """The last run ended with a model (and did not fail)."""
         return self.run_error is None and self.run_result is not None and self.run_result.model is not None
 
+    @property
+    def result_task(self) -> Task | None:
+        """The task the last run that trained a model learnt."""
+        if self.result is not None:
+            return Task(self.result.task)
+        return None if self.result_config is None else self.result_config.task
+
+    def choose_task(self, chosen: Task | None, with_data: bool = True) -> Task:
+        """The task in effect: ``chosen`` (the user's) or the one the design's output and the
+        loaded data (unless not ``with_data``) suggest (:func:`engine.data_source.choose_task`)."""
+        if self.io is None:
+            return chosen or Task.CLASSIFICATION
+        from engine.data_source import choose_task
+
+        return choose_task(self.io, self.dataset if with_data else None, chosen)
+
     # --- the data -------------------------------------------------------------------------
 
     def read_design(self, design: Design, analysis: Any) -> None:
@@ -186,17 +216,28 @@ class TrainingSession(QObject):
         from engine.data_source import model_io  # numpy; not needed before the panel shows
         from engine.datasets import DatasetError
 
+        self._design, self._analysis = design, analysis
         try:
             self.io, self.io_error = model_io(design, analysis), None
         except DatasetError as exc:
             self.io, self.io_error = None, str(exc)
 
-    def dataset_key(self, source: str, config: TrainingConfig,
-                    pixel_range: PixelRange = PixelRange.UNIT) -> tuple | None:
-        """What the data to load depends on, or None when the design's input is unknown."""
+    def dataset_key(self, source: str, config: TrainingConfig, pixel_range: PixelRange = PixelRange.UNIT,
+                    target_columns: tuple[str, ...] = ()) -> tuple | None:
+        """What the data to load depends on, or None when the design's input is unknown: the
+        arguments of :meth:`DatasetLoader.load`."""
         if self.io is None:
             return None
-        return (source, tuple(self.io.input_shape), config.validation_split, config.seed, pixel_range)
+        builtin = source.strip().lower() in BUILTIN_SOURCES
+        task = config.task
+        if task is None and source.strip().lower() == "shapes":
+            # Shapes can be drawn for every task: for the one the design's output suggests.
+            task = self.choose_task(None, with_data=False)
+        # A file's targets are read against the design's output; the built-in sets ignore it, so
+        # changing the units does not load them again.
+        units, shape = (None, None) if builtin else (self.io.output_units, tuple(self.io.output_shape))
+        return (source, tuple(self.io.input_shape), config.validation_split, config.seed, pixel_range,
+                task, tuple(target_columns), units, shape)
 
     def request_dataset(self, key: tuple | None) -> bool:
         """Load the data for ``key`` unless it is loaded, loading or failed already (or a run
@@ -221,10 +262,13 @@ class TrainingSession(QObject):
         self.dataset_error = message
         self.sigDataFailed.emit(message)
 
-    def find_problems(self, loss: str | None) -> list[str]:
-        """Why the current design cannot train on the data (empty when it can), kept in
-        ``problems``. During a run these concern the next run, not the one going on."""
+    def find_problems(self, loss: str | None, task: Task | None = None) -> list[str]:
+        """Why the current design cannot train on the data for ``task`` (None: the inferred
+        one) (empty when it can), kept in ``problems``; ``head_problem`` says what in the design's
+        head does not fit the data, when fitting it can help. During a run these
+        concern the next run, not the one going on."""
         problems: list[str] = []
+        self.head_problem = None
         if self.io_error:
             problems = [self.io_error]
         elif self.dataset_error:
@@ -232,7 +276,13 @@ class TrainingSession(QObject):
         elif self.dataset is not None and self.loading_key is None and self.io is not None:
             from engine.data_source import dataset_problems
 
-            problems = dataset_problems(self.dataset, self.io, loss)
+            chosen = self.choose_task(task)
+            problems = dataset_problems(self.dataset, self.io, loss, task=chosen)
+            if problems and self._design is not None and self._analysis is not None:
+                from engine.heads import head_problem
+
+                names = list(self.dataset.class_names)
+                self.head_problem = head_problem(self._design, self._analysis, chosen, len(names), names)
         self.problems = problems
         return problems
 
@@ -240,13 +290,16 @@ class TrainingSession(QObject):
 
     def start(self, design: Design, config: TrainingConfig, weights: WeightsSource | None = None) -> None:
         """Train a copy of ``design`` on the loaded data with ``config`` (see :meth:`can_train`),
-        starting from the design's imported or saved ``weights`` when there are some."""
+        starting from the design's imported or saved ``weights`` when there are some. An
+        automatic task is resolved now, so the run and its evaluation agree on it."""
+        config = dataclasses.replace(config, task=self.choose_task(config.task))
         self.run_design = design.copy()
         self.run_dataset, self.run_config = self.dataset, config
         self.run_result, self.run_error = None, None
         self.stop_requested = False
         self._hand_on = True
-        self.batches_seen = 0
+        self.batches_seen = self.epochs_seen = 0
+        self.phase_epoch = None
         self.messages.clear()
         self.clock = RunClock(config.epochs, config.batch_size)
         self.started_at = datetime.now()
@@ -254,7 +307,7 @@ class TrainingSession(QObject):
         worker = TrainingWorker(design.copy(), self.run_dataset, config, weights)
         worker.sigPhase.connect(self._on_phase)
         worker.sigBatch.connect(self._on_batch)
-        worker.sigEpoch.connect(self.sigEpoch)
+        worker.sigEpoch.connect(self._on_epoch)
         worker.sigMessage.connect(self._on_message)
         worker.sigFinished.connect(self._on_finished)
         worker.sigFailed.connect(self._on_failed)
@@ -312,6 +365,7 @@ class TrainingSession(QObject):
     def forget_results(self) -> None:
         """A new design: the last run's model is not this design's."""
         self.result = self.result_model = self.result_design = self.result_dataset = None
+        self.result_config = None
 
     def forget_run(self) -> None:
         """Nothing of the last run is shown any more (only when no run is going)."""
@@ -338,12 +392,24 @@ class TrainingSession(QObject):
             self.clock.on_batch(epoch, batch, batches)
         self.sigBatch.emit(epoch, batch, batches, logs)
 
+    def _on_epoch(self, epoch: int, logs: dict) -> None:
+        self.epochs_seen = epoch + 1
+        self.sigEpoch.emit(epoch, logs)
+
     def _on_message(self, kind: MessageKind, text: str) -> None:
+        if kind is MessageKind.PHASE:
+            # Signals from the worker arrive in order: the epochs seen so far are phase one's.
+            self.phase_epoch = self.epochs_seen
+            self.sigFineTuning.emit(self.epochs_seen)
         self.messages.append(RunMessage(kind, text))
         self.sigMessagesChanged.emit()
 
     def _on_finished(self, result: Any) -> None:
         self.run_result = result
+        phase = getattr(result, "phase_epochs", None)
+        if phase is not None and phase != self.phase_epoch and phase < result.epochs_run:
+            self.phase_epoch = phase  # the run's own count is the truth
+            self.sigFineTuning.emit(phase)
 
     def _on_failed(self, message: str) -> None:
         self.run_error = message
@@ -358,11 +424,14 @@ class TrainingSession(QObject):
         if self.trained():
             result = self.run_result
             self.result, self.result_model, self.result_dataset = result, result.model, self.run_dataset
-            self.result_design = self.run_design
+            self.result_design, self.result_config = self.run_design, self.run_config
         self._set_state(RunState.IDLE)
         self.sigEnded.emit()
         if self.trained() and self._hand_on:
-            self.sigFinished.emit(self.run_result.model, self.run_dataset)
+            config = self.run_config
+            self.sigFinished.emit(self.run_result.model, self.run_dataset, self.result_task,
+                                  float(config.noise_stddev) if config is not None else 0.0,
+                                  config.loss if config is not None else None)
 
     def _set_state(self, state: RunState) -> None:
         if state == self.state:

@@ -3,6 +3,12 @@
 The form shows a config (:meth:`SettingsForm.set_config`, which never emits) and announces each
 value the user settles on with ``sigChanged``; :meth:`SettingsForm.config` reads the values back.
 Fields the form does not show (the metrics) are kept from the config it was given.
+
+The task combo offers "Automatic (<the task the panel inferred>)" and the five tasks; the loss
+combo offers the losses of the task in effect (:func:`engine.tasks.spec`), and the noise field
+shows only for reconstruction. The collapsible fine-tuning section sets the two-phase schedule;
+names of layers to unfreeze are checked against the design the panel gives
+(:meth:`SettingsForm.set_design`) and explained inline.
 """
 
 from __future__ import annotations
@@ -10,23 +16,25 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from typing import Any
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QLabel, QSizePolicy, QSpinBox, QWidget,
+    QCheckBox, QComboBox, QDoubleSpinBox, QFrame, QGridLayout, QLabel, QLineEdit,
+    QSizePolicy, QSpinBox, QToolButton, QVBoxLayout, QWidget,
 )
 
+from engine.errors import ConvasError
+from engine.tasks import Task, spec
 from engine.training import TrainingConfig
 
-from ..widgets import NoWheelMixin, NumberSpinBox
+from ..theme import ERROR_COLOR
+from ..widgets import NoWheelMixin, NumberSpinBox, mute
 
 OPTIMIZER_CHOICES = (("Adam", "adam"), ("AdamW", "adamw"), ("SGD (momentum)", "sgd"), ("RMSprop", "rmsprop"))
 AUTOMATIC_LOSS = "Automatic"
-# Keras loss names offered besides the automatic choice (any other saved name is shown as well).
-LOSS_NAMES = (
-    "sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy",
-    "categorical_focal_crossentropy", "binary_focal_crossentropy", "kl_divergence", "poisson",
-    "categorical_hinge", "hinge", "squared_hinge", "mean_squared_error", "mean_absolute_error", "huber",
-)
+AUTOMATIC_TASK = "Automatic"
+FINE_TUNING_TITLE = "Fine-tuning (two phases)"
 LR_MIN, LR_MAX = 1e-8, 1e6
 _MANTISSAS = (1.0, 2.0, 5.0)  # the learning rate steps 1e-3, 2e-3, 5e-3, 1e-2, …
 
@@ -73,8 +81,9 @@ class _Combo(NoWheelMixin, QComboBox):
 
 
 class SettingsForm(QWidget):
-    """Editors for optimizer, learning rate, batch size, epochs, validation split, loss, early
-    stopping, learning-rate reduction, best weights and seed, in two columns."""
+    """Editors for the task, loss, optimizer, learning rate, batch size, epochs, validation split,
+    early stopping, learning-rate reduction, seed, noise and best weights in two columns, then the
+    collapsible fine-tuning section."""
 
     sigChanged = Signal()
 
@@ -82,7 +91,17 @@ class SettingsForm(QWidget):
         super().__init__(parent)
         self._config = TrainingConfig()
         self._showing = False
+        self._inferred = Task.CLASSIFICATION   # what "Automatic" means now (the panel says)
+        self._design: Any = None               # for checking the names to unfreeze
+        self._analysis: Any = None
 
+        self.task_combo = _Combo(self)
+        self.task_combo.addItem(self._automatic_task_text(), None)
+        for task in Task:
+            self.task_combo.addItem(spec(task).label, task.value)
+            self.task_combo.setItemData(self.task_combo.count() - 1, spec(task).description,
+                                        Qt.ItemDataRole.ToolTipRole)
+        self.task_combo.setAccessibleName("Task")
         self.optimizer_combo = _Combo(self)
         for text, key in OPTIMIZER_CHOICES:
             self.optimizer_combo.addItem(text, key)
@@ -95,66 +114,165 @@ class SettingsForm(QWidget):
         self.epochs_spin = _Spin(1, 100000, self)
         self.split_spin = _Spin(0, 90, self, suffix=" %")
         self.loss_combo = _Combo(self)
-        self.loss_combo.addItem(AUTOMATIC_LOSS, None)
-        for name in LOSS_NAMES:
-            self.loss_combo.addItem(name, name)
         self.loss_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.loss_combo.setMinimumContentsLength(10)
+        self.loss_combo.setAccessibleName("Loss")
         self.early_spin = _Spin(0, 10000, self, off=True, suffix=" epochs")
         self.plateau_spin = _Spin(0, 10000, self, off=True, suffix=" epochs")
         self.best_check = QCheckBox("Keep the best weights", self)
         self.seed_spin = _Spin(0, 2 ** 31 - 1, self)
+        self.noise_spin = _NoWheelDoubleSpin(self)
+        self.noise_spin.setRange(0.0, 1.0)
+        self.noise_spin.setDecimals(2)
+        self.noise_spin.setSingleStep(0.05)
+        self.noise_spin.setSpecialValueText("None")
+        self.noise_spin.setAccessibleName("Noise")
 
         tips = {
+            self.task_combo: "What the network learns; Automatic reads it from the design's output "
+                             "and the data",
             self.optimizer_combo: "How the weights move after each batch",
             self.lr_spin: "Step size of the optimizer; the arrows step 1, 2, 5, 10, … "
                           "(type e.g. 3e-4)",
             self.momentum_spin: "Momentum of SGD (the other optimizers ignore it)",
             self.batch_spin: "Images per training step",
-            self.epochs_spin: "Passes over the training images",
+            self.epochs_spin: "Passes over the training images (both phases when fine-tuning)",
             self.split_spin: "Share of the images held out to validate after each epoch",
-            self.loss_combo: "Automatic picks the loss that suits the output and the labels",
+            self.loss_combo: "Automatic picks the loss that suits the task and the output",
             self.early_spin: "Stop when the validation loss has not improved for this many epochs",
             self.plateau_spin: "Halve the learning rate when the validation loss has not improved "
                                "for this many epochs",
             self.best_check: "At the end, put back the weights of the epoch with the best "
                              "validation loss",
             self.seed_spin: "Fixes the shuffling, the validation split and the initial weights",
+            self.noise_spin: "Denoising: the standard deviation of Gaussian noise added to each "
+                             "input image (pixels 0–1); the target stays the clean image",
         }
+        wide = (("Task", self.task_combo), ("Loss", self.loss_combo))
         rows = (
             (("Optimizer", self.optimizer_combo), ("Learning rate", self.lr_spin)),
             (("Batch size", self.batch_spin), ("Epochs", self.epochs_spin)),
-            (("Validation", self.split_spin), ("Loss", self.loss_combo)),
+            (("Validation", self.split_spin), ("Momentum", self.momentum_spin)),
             (("Early stopping", self.early_spin), ("Reduce LR after", self.plateau_spin)),
-            (("Momentum", self.momentum_spin), ("Seed", self.seed_spin)),
+            (("Seed", self.seed_spin), ("Noise", self.noise_spin)),
         )
-        grid = QGridLayout(self)
+        grid = QGridLayout()
         grid.setContentsMargins(0, 0, 0, 0)
         grid.setHorizontalSpacing(8)
         grid.setVerticalSpacing(6)
-        for r, pairs in enumerate(rows):
+        self._labels: dict[QWidget, QLabel] = {}
+
+        def place(text: str, editor: QWidget, r: int, c: int, span: int = 1) -> None:
+            label = QLabel(text, self)
+            label.setBuddy(editor)
+            label.setToolTip(tips[editor])
+            editor.setToolTip(tips[editor])
+            editor.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            editor.setMinimumWidth(90)
+            grid.addWidget(label, r, 2 * c, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft)
+            grid.addWidget(editor, r, 2 * c + 1, 1, span)
+            self._labels[editor] = label
+
+        for r, (text, editor) in enumerate(wide):
+            place(text, editor, r, 0, span=3)
+        for r, pairs in enumerate(rows, start=len(wide)):
             for c, (text, editor) in enumerate(pairs):
-                label = QLabel(text, self)
-                label.setBuddy(editor)
-                label.setToolTip(tips[editor])
-                editor.setToolTip(tips[editor])
-                editor.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-                editor.setMinimumWidth(90)
-                grid.addWidget(label, r, 2 * c, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft)
-                grid.addWidget(editor, r, 2 * c + 1)
-        grid.addWidget(self.best_check, len(rows), 0, 1, 4)
+                place(text, editor, r, c)
+        grid.addWidget(self.best_check, len(wide) + len(rows), 0, 1, 4)
         self.best_check.setToolTip(tips[self.best_check])
         grid.setColumnStretch(1, 1)
         grid.setColumnStretch(3, 1)
         grid.setColumnMinimumWidth(2, 0)
 
+        column = QVBoxLayout(self)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(6)
+        column.addLayout(grid)
+        column.addWidget(self._build_fine_tuning())
+
+        self.task_combo.currentIndexChanged.connect(self._on_task_edit)
         for combo in (self.optimizer_combo, self.loss_combo):
             combo.currentIndexChanged.connect(self._on_edit)
         for spin in (self.lr_spin, self.momentum_spin, self.batch_spin, self.epochs_spin,
-                     self.split_spin, self.early_spin, self.plateau_spin, self.seed_spin):
+                     self.split_spin, self.early_spin, self.plateau_spin, self.seed_spin,
+                     self.noise_spin, self.head_spin, self.top_spin):
             spin.valueChanged.connect(self._on_edit)
         self.best_check.toggled.connect(self._on_edit)
+        self.fine_check.toggled.connect(self._on_edit)
+        for line in (self.unfreeze_edit, self.fine_lr_edit):
+            line.editingFinished.connect(self._on_line_edit)
         self.set_config(self._config)
+
+    def _build_fine_tuning(self) -> QWidget:
+        """The collapsible two-phase section: a header button, then its fields (hidden until
+        opened; opened by itself when a config has a schedule)."""
+        box = QWidget(self)
+        column = QVBoxLayout(box)
+        column.setContentsMargins(0, 4, 0, 0)
+        column.setSpacing(4)
+        self.fine_toggle = QToolButton(box)
+        self.fine_toggle.setText(FINE_TUNING_TITLE)
+        self.fine_toggle.setCheckable(True)
+        self.fine_toggle.setAutoRaise(True)
+        self.fine_toggle.setStyleSheet("QToolButton { border: none; padding: 2px 0px; }")  # a heading, not a button
+        self.fine_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.fine_toggle.setArrowType(Qt.ArrowType.RightArrow)
+        self.fine_toggle.setToolTip("Train the head with the frozen layers kept frozen, then unfreeze "
+                                    "some of them and go on at a lower learning rate")
+        self.fine_toggle.toggled.connect(self._show_fine_tuning)
+        column.addWidget(self.fine_toggle)
+
+        self.fine_body = QFrame(box)
+        body = QGridLayout(self.fine_body)
+        body.setContentsMargins(14, 0, 0, 0)
+        body.setHorizontalSpacing(8)
+        body.setVerticalSpacing(6)
+        self.fine_check = QCheckBox("Train the head first, then fine-tune", self.fine_body)
+        self.fine_check.setToolTip("Phase one trains with the frozen layers frozen; phase two "
+                                   "unfreezes the layers chosen below")
+        self.head_spin = _Spin(1, 100000, self.fine_body, suffix=" epochs")
+        self.head_spin.setToolTip("Epochs of phase one (the head); the rest of Epochs fine-tune")
+        self.head_spin.setAccessibleName("Head epochs")
+        self.top_spin = _Spin(0, 100000, self.fine_body, suffix=" layers")
+        self.top_spin.setSpecialValueText("None")
+        self.top_spin.setToolTip("Unfreeze the top K frozen layers with weights (nearest the "
+                                 "output); BatchNormalization stays frozen")
+        self.top_spin.setAccessibleName("Unfreeze top layers")
+        self.unfreeze_edit = QLineEdit(self.fine_body)
+        self.unfreeze_edit.setPlaceholderText("layer or group names, or backbone")
+        self.unfreeze_edit.setToolTip("Layers or groups to unfreeze in phase two, separated by "
+                                      "commas (with the top K above); both empty: every frozen layer")
+        self.unfreeze_edit.setAccessibleName("Unfreeze names")
+        self.unfreeze_edit.setClearButtonEnabled(True)
+        self.fine_lr_edit = QLineEdit(self.fine_body)
+        self.fine_lr_edit.setToolTip("The learning rate of phase two; empty: a tenth of the "
+                                     "learning rate")
+        self.fine_lr_edit.setAccessibleName("Fine-tune learning rate")
+        self.fine_message = QLabel(self.fine_body)
+        self.fine_message.setWordWrap(True)
+        self.fine_message.setTextFormat(Qt.TextFormat.PlainText)
+        self.fine_message.setStyleSheet(f"color: {ERROR_COLOR};")
+        self.fine_message.hide()
+        self.frozen_label = QLabel(self.fine_body)
+        self.frozen_label.setWordWrap(True)
+        mute(self.frozen_label)
+        rows: tuple[tuple[str, QWidget], ...] = (
+            ("Head epochs", self.head_spin), ("Unfreeze top", self.top_spin),
+            ("and layers", self.unfreeze_edit), ("Fine-tune LR", self.fine_lr_edit))
+        body.addWidget(self.fine_check, 0, 0, 1, 2)
+        for r, (text, editor) in enumerate(rows, start=1):
+            label = QLabel(text, self.fine_body)
+            label.setBuddy(editor)
+            label.setToolTip(editor.toolTip())
+            editor.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            body.addWidget(label, r, 0)
+            body.addWidget(editor, r, 1)
+        body.addWidget(self.fine_message, len(rows) + 1, 0, 1, 2)
+        body.addWidget(self.frozen_label, len(rows) + 2, 0, 1, 2)
+        body.setColumnStretch(1, 1)
+        self.fine_body.hide()
+        column.addWidget(self.fine_body)
+        return box
 
     # --- public -------------------------------------------------------------------------------
 
@@ -163,6 +281,9 @@ class SettingsForm(QWidget):
         self._config = dataclasses.replace(config)
         self._showing = True
         try:
+            self.task_combo.setCurrentIndex(max(0, self.task_combo.findData(
+                None if config.task is None else Task(config.task).value)))
+            self._fill_losses(config.loss)
             index = self.optimizer_combo.findData(config.optimizer)
             self.optimizer_combo.setCurrentIndex(max(0, index))
             self.lr_spin.setValue(min(LR_MAX, max(LR_MIN, config.learning_rate)))
@@ -170,21 +291,32 @@ class SettingsForm(QWidget):
             self.batch_spin.setValue(config.batch_size)
             self.epochs_spin.setValue(config.epochs)
             self.split_spin.setValue(round(config.validation_split * 100))
-            index = self.loss_combo.findData(config.loss)
-            if index < 0 and config.loss is not None:  # a Keras loss this list does not offer, kept as the file says
-                self.loss_combo.addItem(config.loss, config.loss)
-                index = self.loss_combo.count() - 1
-            self.loss_combo.setCurrentIndex(index)
             self.early_spin.setValue(self._spin_value(self.early_spin, config.early_stopping_patience))
             self.plateau_spin.setValue(self._spin_value(self.plateau_spin, config.reduce_lr_patience))
             self.best_check.setChecked(config.keep_best_weights)
             self.seed_spin.setValue(config.seed)
+            self.noise_spin.setValue(min(1.0, max(0.0, config.noise_stddev)))
+            self.fine_check.setChecked(config.head_epochs is not None)
+            self.head_spin.setValue(config.head_epochs if config.head_epochs is not None
+                                    else max(1, min(config.epochs - 1, 2)))
+            self.top_spin.setValue(config.unfreeze_top)
+            self.unfreeze_edit.setText(", ".join(config.unfreeze))
+            self.fine_lr_edit.setText("" if config.fine_tune_learning_rate is None
+                                      else f"{config.fine_tune_learning_rate:g}")
+            if config.head_epochs is not None:
+                self.fine_toggle.setChecked(True)
         finally:
             self._showing = False
-        self._sync_enabled()
+        self._sync()
 
-    def config(self) -> TrainingConfig:
-        """The config the form shows."""
+    def config(self, fine_tuning: bool = True) -> TrainingConfig:
+        """The config the form shows; :class:`ConvasError` saying what to fix when the
+        fine-tuning fields are not usable. ``fine_tuning=False``: the config without the
+        two-phase schedule (never refused: what the data to load depends on)."""
+        fine = fine_tuning and self.fine_check.isChecked()
+        problem = self.fine_tuning_problem() if fine else None
+        if problem:
+            raise ConvasError(problem)
         return TrainingConfig(
             optimizer=self.optimizer_combo.currentData(), learning_rate=float(self.lr_spin.value()),
             momentum=float(self.momentum_spin.value()), batch_size=self.batch_spin.value(),
@@ -193,9 +325,100 @@ class SettingsForm(QWidget):
             early_stopping_patience=self._optional(self.early_spin),
             reduce_lr_patience=self._optional(self.plateau_spin),
             keep_best_weights=self.best_check.isChecked(), seed=self.seed_spin.value(),
-            validation_split=self.split_spin.value() / 100.0)
+            validation_split=self.split_spin.value() / 100.0,
+            task=self.chosen_task(), noise_stddev=float(self.noise_spin.value()),
+            head_epochs=self.head_spin.value() if fine else None,
+            unfreeze=self._unfreeze_names() if fine else (),
+            unfreeze_top=self.top_spin.value() if fine else 0,
+            fine_tune_learning_rate=self._fine_lr() if fine else None)
+
+    def chosen_task(self) -> Task | None:
+        """The task the user chose (None: automatic)."""
+        value = self.task_combo.currentData()
+        return None if value is None else Task(value)
+
+    def task(self) -> Task:
+        """The task in effect: the chosen one, else the inferred one."""
+        return self.chosen_task() or self._inferred
+
+    def set_inferred_task(self, task: Task) -> None:
+        """What "Automatic" stands for now (the panel infers it from the design and the data)."""
+        if task == self._inferred:
+            return
+        self._inferred = task
+        self.task_combo.setItemText(0, self._automatic_task_text())
+        if self.chosen_task() is None:
+            self._showing = True
+            try:
+                self._fill_losses(self.loss_combo.currentData())
+            finally:
+                self._showing = False
+            self._sync()
+
+    def set_design(self, design: Any, analysis: Any) -> None:
+        """The design the names to unfreeze must name, and whose frozen layers and trainable
+        parameters the section counts."""
+        self._design, self._analysis = design, analysis
+        self._sync()
+
+    def fine_tuning_problem(self) -> str | None:
+        """What is wrong with the fine-tuning fields (with the fix), or None."""
+        if not self.fine_check.isChecked():
+            return None
+        if self.head_spin.value() >= self.epochs_spin.value():
+            return (f"the head trains {self.head_spin.value()} epochs of {self.epochs_spin.value()}, "
+                    f"leaving none to fine-tune; raise Epochs above {self.head_spin.value()} or "
+                    f"lower Head epochs")
+        text = self.fine_lr_edit.text().strip()
+        if text:
+            try:
+                value = float(text)
+            except ValueError:
+                value = math.nan
+            if not math.isfinite(value) or value <= 0:
+                return (f"the fine-tune learning rate must be a positive number such as 1e-5, not "
+                        f"{text!r}; leave it empty for a tenth of the learning rate")
+        names = self._unfreeze_names()
+        if names and self._design is not None:
+            from engine.freezing import resolve
+
+            try:
+                resolve(self._design, names)
+            except ConvasError as exc:
+                return f"phase two cannot unfreeze {', '.join(names)}: {exc}"
+        return None
 
     # --- internals ----------------------------------------------------------------------------
+
+    def _automatic_task_text(self) -> str:
+        return f"{AUTOMATIC_TASK} ({spec(self._inferred).label})"
+
+    def _fill_losses(self, keep: str | None) -> None:
+        """The losses of the task in effect, "Automatic" first; ``keep`` stays chosen (added
+        when the task does not offer it: a Keras loss the file names)."""
+        combo = self.loss_combo
+        blocked = combo.blockSignals(True)
+        try:
+            combo.clear()
+            task = self.task()
+            default = spec(task).default_loss
+            combo.addItem(f"{AUTOMATIC_LOSS} ({default})", None)
+            for name in spec(task).losses:
+                combo.addItem(name, name)
+            index = combo.findData(keep)
+            if index < 0 and keep is not None:
+                combo.addItem(keep, keep)
+                index = combo.count() - 1
+            combo.setCurrentIndex(max(0, index))
+        finally:
+            combo.blockSignals(blocked)
+
+    def _unfreeze_names(self) -> tuple[str, ...]:
+        return tuple(n.strip() for n in self.unfreeze_edit.text().split(",") if n.strip())
+
+    def _fine_lr(self) -> float | None:
+        text = self.fine_lr_edit.text().strip()
+        return float(text) if text else None
 
     @staticmethod
     def _spin_value(spin: QSpinBox, value: int | None) -> int:
@@ -205,11 +428,61 @@ class SettingsForm(QWidget):
     def _optional(spin: QSpinBox) -> int | None:
         return None if spin.value() == spin.minimum() else spin.value()
 
-    def _sync_enabled(self) -> None:
+    def _show_fine_tuning(self, shown: bool) -> None:
+        self.fine_toggle.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
+        self.fine_body.setVisible(shown)
+
+    def _sync(self) -> None:
+        """Enable, show and explain what depends on other fields."""
         self.momentum_spin.setEnabled(self.optimizer_combo.currentData() == "sgd")
+        reconstruction = self.task() is Task.RECONSTRUCTION
+        self.noise_spin.setVisible(reconstruction)
+        self._labels[self.noise_spin].setVisible(reconstruction)
+        fine = self.fine_check.isChecked()
+        for editor in (self.head_spin, self.top_spin, self.unfreeze_edit, self.fine_lr_edit):
+            editor.setEnabled(fine)
+        self.fine_lr_edit.setPlaceholderText(f"a tenth: {self.lr_spin.value() / 10:g}")
+        problem = self.fine_tuning_problem()
+        self.fine_message.setText(problem[:1].upper() + problem[1:] + ("" if problem[-1] in ".?!" else ".")
+                                  if problem else "")
+        self.fine_message.setVisible(bool(problem))
+        self.frozen_label.setText(self._frozen_text())
+        self.frozen_label.setVisible(bool(self.frozen_label.text()))
+
+    def _frozen_text(self) -> str:
+        """"3 of 20 layers frozen now · 1,234 trainable, 5,678 non-trainable parameters"."""
+        if self._design is None:
+            return ""
+        from engine.freezing import frozen_nodes
+
+        layers = [n for n in self._design.nodes.values() if n.kind != "InputLayer"]
+        frozen = len(frozen_nodes(self._design))
+        text = f"{frozen} of {len(layers)} layers frozen now"
+        if frozen == 0:
+            text += " (freeze the backbone on the canvas first)"
+        analysis = self._analysis
+        if analysis is not None:
+            text += (f" · {analysis.trainable_params:,} trainable, "
+                     f"{analysis.non_trainable_params:,} non-trainable parameters")
+        return text
+
+    def _on_task_edit(self, *_args: object) -> None:
+        if self._showing:
+            return
+        # The chosen loss stays when the new task offers it; otherwise back to automatic.
+        loss = self.loss_combo.currentData()
+        self._showing = True
+        try:
+            self._fill_losses(loss if loss in spec(self.task()).losses else None)
+        finally:
+            self._showing = False
+        self._on_edit()
+
+    def _on_line_edit(self) -> None:
+        self._on_edit()
 
     def _on_edit(self, *_args: object) -> None:
-        self._sync_enabled()
+        self._sync()
         if not self._showing:
             self.sigChanged.emit()
 

@@ -15,6 +15,7 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt, QTimer
 from PySide6.QtGui import QColor, QHelpEvent, QImage, QPainter
 from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QLineEdit, QMessageBox, QToolTip
 
+from engine import project_file
 from engine.design import Design, Group, GroupKind
 from engine.editing import SetArg, SetGroup, SetNodeGroup
 from gui.canvas import EdgeItem
@@ -420,7 +421,7 @@ def test_groups_survive_save_and_reopen(window, qtbot, tmp_path: Path, monkeypat
     path = tmp_path / "grouped.convas"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(path), PROJECT_FILTER))
     menu_action(window, "File", "Save As").trigger()
-    assert '"version": 3' in path.read_text()
+    assert f'"version": {project_file.VERSION}' in path.read_text()
     window.document.reset(Design())
     assert window.scene.group_cards() == []
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), PROJECT_FILTER))

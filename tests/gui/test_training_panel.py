@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QFileDialog
 from engine.editing import SetArg, plan_delete
 from engine.examples import seed_design
 from engine.project_file import load_project, save_project
+from engine.tasks import Task
 from engine.training import MessageKind, TrainingSettings
 from engine.weights import WeightsKind
 from gui.main_window import MainWindow
@@ -195,7 +196,7 @@ def test_a_short_run_draws_curves_and_hands_on_the_model(panel, qtbot):
     assert not panel.curves.legend.isVisible()  # no empty legend box before the first run
     started, finished = [], []
     panel.sigTrainingStarted.connect(lambda: started.append(True))
-    panel.sigTrainingFinished.connect(lambda model, data: finished.append((model, data)))
+    panel.sigTrainingFinished.connect(lambda *handed: finished.append(handed))
     with qtbot.waitSignal(panel.sigTrainingFinished, timeout=TRAIN_TIMEOUT_MS):
         click_train(qtbot, panel)
         assert "snapshot of the design from" in panel.snapshot_label.text()
@@ -203,8 +204,9 @@ def test_a_short_run_draws_curves_and_hands_on_the_model(panel, qtbot):
         qtbot.waitUntil(lambda: fits(panel.snapshot_label), timeout=5_000)
         assert not panel.train_button.isEnabled() and panel.stop_button.isEnabled()
     assert started and finished
-    model, data = finished[0]
+    model, data, task, noise, loss = finished[0]
     assert model is panel.result_model and data is panel.dataset and panel.result_dataset is data
+    assert task is Task.CLASSIFICATION and noise == 0.0 and loss is None  # what evaluating it needs
     run = panel.curves.current
     x, raw = run.curve("loss", "raw").getData()
     assert len(x) == 23 and np.all(np.isfinite(raw)) and x[-1] == pytest.approx(1.0)

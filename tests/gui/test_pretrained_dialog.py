@@ -1,0 +1,166 @@
+"""File → New from Pretrained…, driven as a person would: search, pick a row, set the size, choose
+a weights file (a locally built "pretrained" file stands in for ImageNet's; the file picker is
+monkeypatched), Create, and the window shows the design with its weights. The download path is
+driven against a closed local port: the dialog says what to do when offline. No test here
+reaches the internet."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication, QFileDialog
+
+from engine import applications as apps
+from gui.pretrained_dialog import NAME, PretrainedDialog
+
+from driving import menu_action
+
+SMALL = "MobileNetV3Small"
+WAIT_MS = 60_000
+
+
+@pytest.fixture
+def keras_home(tmp_path, monkeypatch) -> Path:
+    """An empty Keras home: no weights are cached."""
+    home = tmp_path / "keras"
+    monkeypatch.setenv("KERAS_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("a test tried to reach the internet")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def _pretrained_file(folder: Path) -> Path:
+    """MobileNetV3Small (no classifier, 32×32) weights in Keras's ImageNet file layout, under the
+    name Keras gives that file."""
+    import h5py
+    import keras
+    from keras.src.legacy.saving import legacy_h5_format
+
+    model = keras.applications.MobileNetV3Small(include_top=False, weights=None, input_shape=(32, 32, 3))
+    path = folder / apps.weights_file(SMALL, False, 32).fname
+    with h5py.File(path, "w") as fh:
+        legacy_h5_format.save_weights_to_hdf5_group(fh, model)
+    return path
+
+
+def _click_row(qtbot, dialog: PretrainedDialog, name: str) -> None:
+    row = dialog.row_of(name)
+    assert row >= 0, name
+    rect = dialog.table.visualRect(dialog.proxy.index(row, NAME))
+    qtbot.mouseClick(dialog.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert dialog.current().name == name
+
+
+def _set_size(qtbot, dialog: PretrainedDialog, size: int) -> None:
+    """Type the size and Tab out of the field (Enter would press Create, as in any dialog)."""
+    spin = dialog.size_spin
+    qtbot.keyClick(spin, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClicks(spin, str(size))
+    qtbot.keyClick(spin, Qt.Key.Key_Tab)
+    assert dialog.input_size() == size
+
+
+def test_new_from_pretrained_opens_the_design_with_the_files_weights(window, qtbot, tmp_path, keras_home,
+                                                                     no_network, monkeypatch):
+    weights = _pretrained_file(tmp_path)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *_a, **_k: (str(weights), ""))
+    seen: dict[str, str] = {}
+
+    def drive() -> None:
+        dialog = QApplication.activeModalWidget()
+        assert isinstance(dialog, PretrainedDialog)
+        assert dialog.proxy.rowCount() == len(apps.catalogue())
+        qtbot.keyClicks(dialog.search, "mobilenetv3")
+        assert dialog.proxy.rowCount() == 2  # MobileNetV3Large and MobileNetV3Small
+        _click_row(qtbot, dialog, SMALL)
+        assert not dialog.keep_top.isChecked() and dialog.size_spin.isEnabled()
+        _set_size(qtbot, dialog, 32)
+        qtbot.waitUntil(lambda: not dialog.is_computing(), timeout=WAIT_MS)
+        seen["figures"] = dialog.figures.text()
+        seen["cache"] = dialog.weights_cache.text()
+        seen["download"] = dialog.weights_download.text()
+        qtbot.mouseClick(dialog.weights_file, Qt.MouseButton.LeftButton)  # opens the (patched) picker
+        assert dialog.weights_file.isChecked() and dialog.file_label.text() == str(weights)
+        qtbot.mouseClick(dialog.freeze, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(dialog.create_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=WAIT_MS)
+
+    QTimer.singleShot(0, drive)
+    menu_action(window, "File", "New from Pretrained").trigger()
+
+    assert seen["figures"] == "939,120 parameters · 1.6 M MACs per image · 175 layers"
+    assert seen["cache"] == "ImageNet from Keras's cache (not found)"
+    assert seen["download"] == "Download ImageNet weights (≈ 4 MB from storage.googleapis.com)"
+    doc = window.document
+    assert doc.design.name == "mobilenetv3small_32" and len(doc.design.nodes) == 175
+    assert doc.path is None and not doc.modified
+    assert doc.weights is not None and doc.weights.file.is_file() and weights.name in doc.weights.description
+    assert sum(not n.trainable for n in doc.design.nodes.values()) > 100
+    assert window.statusBar().currentMessage().startswith(f"New {SMALL} at 32×32 without its classifier, "
+                                                          f"weights from {weights.name}: 175 layers")
+
+
+def test_sizes_and_the_classifier_follow_what_keras_accepts(qtbot, keras_home, no_network):
+    dialog = PretrainedDialog()
+    qtbot.addWidget(dialog)
+    _click_row(qtbot, dialog, "Xception")
+    assert dialog.size_spin.minimum() == 71 and dialog.input_size() == 299
+    qtbot.mouseClick(dialog.keep_top, Qt.MouseButton.LeftButton)
+    assert not dialog.size_spin.isEnabled() and dialog.input_size() == 299
+    assert "the classifier needs 299×299" in dialog.size_note.text()
+    qtbot.mouseClick(dialog.keep_top, Qt.MouseButton.LeftButton)
+    assert dialog.size_spin.isEnabled()
+    # Sorting by top-1 puts the most accurate documented architecture first.
+    header = dialog.table.horizontalHeader()
+    top1 = 3
+    qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton,
+                     pos=header.rect().topLeft() + QPointF_center(header, top1))
+    if dialog.table.horizontalHeader().sortIndicatorOrder() == Qt.SortOrder.AscendingOrder:
+        qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton,
+                         pos=header.rect().topLeft() + QPointF_center(header, top1))
+    assert dialog.proxy.index(0, NAME).data() == "EfficientNetV2L"
+    dialog.reject()
+
+
+def QPointF_center(header, section):  # noqa: N802 - reads as the point it is
+    from PySide6.QtCore import QPoint
+
+    x = header.sectionViewportPosition(section) + header.sectionSize(section) // 2
+    return QPoint(x, header.height() // 2)
+
+
+def test_offline_download_says_what_to_do(qtbot, keras_home, monkeypatch):
+    with socket.socket() as probe:  # a local port nothing listens on: the connection is refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    real = apps.weights_file
+
+    def local(name, include_top, input_size=None):
+        found = real(name, include_top, input_size)
+        return found._replace(origin=f"http://127.0.0.1:{port}/{found.fname}")
+
+    monkeypatch.setattr(apps, "weights_file", local)
+    dialog = PretrainedDialog()
+    qtbot.addWidget(dialog)
+    _click_row(qtbot, dialog, SMALL)
+    _set_size(qtbot, dialog, 32)
+    qtbot.waitUntil(lambda: not dialog.is_computing(), timeout=WAIT_MS)
+    qtbot.mouseClick(dialog.weights_download, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(dialog.create_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not dialog.is_busy(), timeout=WAIT_MS)
+    text = dialog.status.text()
+    assert text.startswith(f"✗ no connection to 127.0.0.1:{port} (")
+    assert text.endswith(f"connect to the internet or choose a weights file you already have (Keras keeps "
+                         f"them in {keras_home / 'models'})")
+    assert dialog.created is None and dialog.isVisible() is False or dialog.create_button.isEnabled()
+    assert not list((keras_home / "models").glob("*"))  # no partial file left
+    dialog.reject()

@@ -1,0 +1,282 @@
+"""The Train panel for every task and for fine-tuning, driven as a user would.
+
+Task, loss, noise and fine-tuning fields are chosen with the keyboard and the mouse; the data is
+the built-in Shapes set (made smaller here: :data:`SAMPLES` images) drawn for each task, or the
+digits. Training tests are marked slow: the first imports TensorFlow on the worker thread.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QFileDialog
+
+from engine.design import chain
+from engine.editing import plan_set_trainable
+from engine.freezing import backbone_nodes
+from engine.project_file import load_project
+from engine.tasks import TargetKind, Task
+from engine.training import TrainingSettings
+from test_training_panel import choose, click_train, type_into
+
+TRAIN_TIMEOUT_MS = 180_000   # the first run includes the TensorFlow import
+SAMPLES = 320                # Shapes images per run: 256 training, 64 validation
+PROJECT = "Convas projects (*.convas)"
+
+
+@pytest.fixture(autouse=True)
+def few_shapes(monkeypatch):
+    monkeypatch.setattr("engine.data_source.SHAPES_SAMPLES", SAMPLES)
+
+
+def small_cnn(units: int, activation: str):
+    """A small CNN on 32×32 grey images ending in ``Dense(units, activation)``."""
+    return chain(("InputLayer", {"shape": [32, 32, 1]}),
+                 ("Conv2D", {"filters": 16, "kernel_size": [3, 3], "padding": "same", "activation": "relu"}),
+                 ("MaxPooling2D", {"pool_size": [2, 2]}),
+                 ("Conv2D", {"filters": 32, "kernel_size": [3, 3], "padding": "same", "activation": "relu"}),
+                 ("MaxPooling2D", {"pool_size": [2, 2]}),
+                 ("Conv2D", {"filters": 32, "kernel_size": [3, 3], "padding": "same", "activation": "relu"}),
+                 ("GlobalAveragePooling2D", {}),
+                 ("Dense", {"units": units, "activation": activation}))
+
+
+def show_panel(window, qtbot, design=None, dataset: str = "digits"):
+    """The Train panel on ``design`` (None: the window's) with ``dataset`` loaded."""
+    if design is not None:
+        window.document.reset(design, training=TrainingSettings(dataset=dataset))
+    window.act_show_training.trigger()
+    panel = window.train_panel
+    qtbot.waitUntil(lambda: panel.dataset is not None and not panel.session.is_loading(), timeout=60_000)
+    return panel
+
+
+def loaded(qtbot, panel, target: TargetKind) -> None:
+    qtbot.waitUntil(lambda: panel.dataset is not None and not panel.session.is_loading()
+                    and panel.dataset.target is target, timeout=60_000)
+
+
+def choose_task(qtbot, panel, task: Task) -> None:
+    from engine.tasks import spec
+
+    choose(qtbot, panel.form.task_combo, spec(task).label)
+
+
+def train_and_wait(qtbot, panel, epochs: int, batch: int = 32) -> None:
+    type_into(qtbot, panel.form.epochs_spin, str(epochs))
+    type_into(qtbot, panel.form.batch_spin, str(batch))
+    with qtbot.waitSignal(panel.sigTrainingFinished, timeout=TRAIN_TIMEOUT_MS):
+        click_train(qtbot, panel)
+    qtbot.waitUntil(lambda: panel.state == "idle", timeout=10_000)
+    assert panel.stats_label.text().startswith("Finished after"), panel.message_label.text()
+
+
+def tick(qtbot, check) -> None:
+    """Click a check box on its box (the left end, half-way down)."""
+    qtbot.mouseClick(check, Qt.MouseButton.LeftButton, pos=QPoint(8, check.height() // 2))
+
+
+def epoch_values(panel, name: str, validation: bool = True) -> np.ndarray:
+    """What the curves hold for log ``name`` per epoch (validation or training)."""
+    series = panel.curves.current.series[name]
+    return (series.validation if validation else series.train).y.view()
+
+
+# --- no TensorFlow -------------------------------------------------------------------------------
+
+def test_the_task_combo_infers_offers_losses_and_survives_save_and_reopen(window, qtbot, tmp_path,
+                                                                          monkeypatch):
+    panel = show_panel(window, qtbot)
+    form = panel.form
+    assert form.task_combo.currentText() == "Automatic (Classification)"
+    losses = [form.loss_combo.itemText(i) for i in range(form.loss_combo.count())]
+    assert losses[0] == "Automatic (sparse_categorical_crossentropy)"
+    assert not form.noise_spin.isVisible()
+
+    choose(qtbot, panel.dataset_box.combo, "Shapes")
+    choose_task(qtbot, panel, Task.RECONSTRUCTION)
+    assert form.noise_spin.isVisible()
+    assert [form.loss_combo.itemText(i) for i in range(form.loss_combo.count())] == \
+        ["Automatic (mean_squared_error)", "mean_squared_error", "mean_absolute_error"]
+    type_into(qtbot, form.noise_spin, "0.2")
+    choose_task(qtbot, panel, Task.REGRESSION)
+    assert not form.noise_spin.isVisible()
+    choose(qtbot, form.loss_combo, "huber")
+    loaded(qtbot, panel, TargetKind.VALUES)
+    assert panel.document.training.config.task is Task.REGRESSION
+    assert panel.document.training.config.loss == "huber"
+    # The seed CNN's ten softmax units do not fit three targets: said, with a one-click fix.
+    assert "Cannot train yet" in panel.problem_label.text()
+    assert panel.fit_head_button.isVisible() and not panel.train_button.isEnabled()
+
+    target = tmp_path / "regression.convas"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), PROJECT))
+    window.act_save_as.trigger()
+    saved = load_project(target).training
+    assert saved["task"] == "regression" and saved["loss"] == "huber" and saved["dataset"] == "shapes"
+    assert math.isclose(saved["noise_stddev"], 0.2)
+
+    monkeypatch.setattr(window, "choose_start_design", lambda: small_cnn(4, "softmax"))
+    window.new_file()
+    assert form.task_combo.currentText().startswith("Automatic")
+    assert window.open_path(target, ask=False)
+    assert form.task_combo.currentText() == "Regression" and form.loss_combo.currentText() == "huber"
+    assert not window.isWindowModified()
+
+
+def test_the_dataset_box_shows_what_each_task_learns_from(window, qtbot):
+    panel = show_panel(window, qtbot, small_cnn(3, "linear"), "shapes")
+    choose_task(qtbot, panel, Task.REGRESSION)
+    loaded(qtbot, panel, TargetKind.VALUES)
+    panel.tabs.setCurrentWidget(panel.sample_preview)
+    names = [label.text() for label in panel.sample_preview.class_labels]
+    assert names == list(panel.dataset.class_names) and len(names) == 3
+    assert "3</b> targets" in panel.dataset_box.summary_label.text()
+
+    choose_task(qtbot, panel, Task.SEGMENTATION)
+    loaded(qtbot, panel, TargetKind.MASK)
+    legend = [label.text() for label in panel.sample_preview.class_labels]
+    assert legend[0].startswith("background") and len(legend) == 5 and legend[1].startswith("circle")
+    assert "5</b> mask classes" in panel.dataset_box.summary_label.text()
+
+    choose_task(qtbot, panel, Task.MULTILABEL)
+    loaded(qtbot, panel, TargetKind.MULTI_HOT)
+    counts = [int(label.text().replace(",", "")) for label in panel.sample_preview.count_labels]
+    assert len(counts) == 4 and sum(counts) > len(panel.dataset.train)  # several labels per image
+
+
+def test_fine_tuning_fields_explain_bad_names_and_count_frozen_layers(window, qtbot):
+    panel = show_panel(window, qtbot)
+    form = panel.form
+    assert not form.fine_body.isVisible()
+    qtbot.mouseClick(form.fine_toggle, Qt.MouseButton.LeftButton)
+    assert form.fine_body.isVisible()
+    assert form.frozen_label.text().startswith("0 of 6 layers frozen now")
+    window.document.edit("Freeze", plan_set_trainable(window.document.design,
+                                                      sorted(backbone_nodes(window.document.design)), False))
+    assert form.frozen_label.text().startswith("5 of 6 layers frozen now")
+    assert "non-trainable parameters" in form.frozen_label.text()
+
+    tick(qtbot, form.fine_check)
+    assert form.fine_check.isChecked()
+    form.unfreeze_edit.setFocus()
+    qtbot.keyClicks(form.unfreeze_edit, "conv2d_2")
+    qtbot.keyClick(form.unfreeze_edit, Qt.Key.Key_Return)
+    assert form.fine_message.isVisible()
+    assert form.fine_message.text() == ("Phase two cannot unfreeze conv2d_2: no layer or group is named "
+                                        "'conv2d_2'; did you mean 'conv2d_1'?")
+    assert not panel.train_button.isEnabled()
+    form.unfreeze_edit.selectAll()
+    qtbot.keyClicks(form.unfreeze_edit, "conv2d_1")
+    qtbot.keyClick(form.unfreeze_edit, Qt.Key.Key_Return)
+    assert not form.fine_message.isVisible() and panel.train_button.isEnabled()
+    config = panel.document.training.config
+    assert config.head_epochs == form.head_spin.value() and config.unfreeze == ("conv2d_1",)
+    type_into(qtbot, form.head_spin, str(form.epochs_spin.value()))
+    assert "leaving none to fine-tune" in form.fine_message.text()
+
+
+def test_a_head_that_does_not_fit_shows_its_fix_and_one_click_fits_it(window, qtbot):
+    panel = show_panel(window, qtbot)
+    choose(qtbot, panel.dataset_box.combo, "Shapes")
+    qtbot.waitUntil(lambda: "4</b> classes" in panel.dataset_box.summary_label.text(), timeout=30_000)
+    assert "units=4" in panel.problem_label.text() and panel.fit_head_button.isVisible()
+    steps = window.document.undo_stack.count()
+    qtbot.mouseClick(panel.fit_head_button, Qt.MouseButton.LeftButton)
+    assert window.document.undo_stack.count() == steps + 1
+    assert window.document.design.node("dense").args["units"] == 4
+    assert not panel.problem_label.isVisible() and not panel.fit_head_button.isVisible()
+    assert panel.train_button.isEnabled()
+    window.document.undo_stack.undo()
+    assert window.document.design.node("dense").args["units"] == 10
+    assert panel.fit_head_button.isVisible()
+
+
+# --- training (slow) -----------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_segmentation_trains_the_unet_and_draws_mean_iou(window, qtbot):
+    from pathlib import Path
+
+    assert window.open_path(Path("resources/examples/unet_shapes.convas"), ask=False)
+    panel = show_panel(window, qtbot)
+    assert panel.form.task_combo.currentText() == "Segmentation"
+    assert panel.dataset.target is TargetKind.MASK
+    train_and_wait(qtbot, panel, epochs=2, batch=8)
+    assert panel.session.result_task is Task.SEGMENTATION
+    run = panel.curves.current
+    assert {"loss", "accuracy", "mean_iou"} <= set(run.series) and run.metric == "mean_iou"
+    assert panel.curves.plots["metric"].getPlotItem().titleLabel.text == "Mean IoU"
+    assert [panel.curves.metric_combo.itemText(i) for i in range(panel.curves.metric_combo.count())] == \
+        ["Mean IoU", "Accuracy"]
+    # Two short epochs teach a U-Net the background first (mean IoU climbs later): the loss
+    # falls and most pixels are right; the IoU curve is there, a share.
+    loss, iou = epoch_values(panel, "loss"), epoch_values(panel, "mean_iou")
+    assert len(loss) == 2 and loss[-1] < 0.7 * loss[0]
+    assert np.all((iou > 0) & (iou <= 1))
+    assert epoch_values(panel, "accuracy")[-1] > 0.8
+    assert "val mean IoU" in panel.epoch_label.text()
+
+
+@pytest.mark.slow
+def test_reconstruction_trains_the_autoencoder_below_the_data_variance(window, qtbot):
+    from pathlib import Path
+
+    assert window.open_path(Path("resources/examples/conv_autoencoder.convas"), ask=False)
+    panel = show_panel(window, qtbot)
+    assert panel.form.task_combo.currentText() == "Automatic (Reconstruction)"
+    assert panel.problem_label.text() == ""
+    train_and_wait(qtbot, panel, epochs=2, batch=16)
+    assert panel.session.result_task is Task.RECONSTRUCTION
+    variance = float(np.var(panel.dataset.validation.x))
+    loss = epoch_values(panel, "loss")
+    assert len(loss) == 2 and loss[-1] < 0.5 * variance, (loss, variance)
+    assert "mae" in panel.curves.current.series and panel.curves.current.metric == "mae"
+
+
+@pytest.mark.slow
+def test_regression_on_shapes_reaches_a_good_r2(window, qtbot):
+    panel = show_panel(window, qtbot, small_cnn(3, "linear"), "shapes")
+    assert panel.form.task_combo.currentText() == "Automatic (Regression)"
+    loaded(qtbot, panel, TargetKind.VALUES)
+    train_and_wait(qtbot, panel, epochs=2, batch=16)
+    assert panel.session.result_task is Task.REGRESSION
+    assert {"loss", "mae", "r2"} <= set(panel.curves.current.series)
+    r2 = epoch_values(panel, "r2")
+    assert r2[-1] > r2[0]
+
+
+@pytest.mark.slow
+def test_multilabel_on_shapes_learns(window, qtbot):
+    panel = show_panel(window, qtbot, small_cnn(4, "sigmoid"), "shapes")
+    choose_task(qtbot, panel, Task.MULTILABEL)
+    loaded(qtbot, panel, TargetKind.MULTI_HOT)
+    type_into(qtbot, panel.form.lr_spin, "3e-3")
+    train_and_wait(qtbot, panel, epochs=3, batch=8)
+    assert panel.session.result_task is Task.MULTILABEL
+    assert {"accuracy", "precision", "recall"} <= set(panel.curves.current.series)
+    # Telling 1–3 small shapes apart takes a tiny CNN many epochs: here it has begun to learn.
+    loss, accuracy = epoch_values(panel, "loss", False), epoch_values(panel, "accuracy", False)
+    assert loss[-1] < loss[0] and accuracy[-1] > accuracy[0]
+
+
+@pytest.mark.slow
+def test_a_fine_tuning_run_marks_the_phase_boundary(window, qtbot):
+    panel = show_panel(window, qtbot)
+    design = window.document.design
+    window.document.edit("Freeze", plan_set_trainable(design, sorted(backbone_nodes(design)), False))
+    form = panel.form
+    qtbot.mouseClick(form.fine_toggle, Qt.MouseButton.LeftButton)
+    tick(qtbot, form.fine_check)
+    type_into(qtbot, form.epochs_spin, "2")
+    type_into(qtbot, form.head_spin, "1")
+    train_and_wait(qtbot, panel, epochs=2, batch=128)
+    assert panel.result.phase_epochs == 1
+    for plot in ("loss", "metric"):
+        line = panel.curves.current.curve(plot, "phase")
+        assert line is not None and line.value() == 1.0 and line.label.format == "fine-tuning"
+    assert "1 on the head, then fine-tuning" in panel.stats_label.text()
+    assert any(m.kind.value == "phase" for m in panel.session.messages)

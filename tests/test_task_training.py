@@ -1,0 +1,131 @@
+"""Every task trains through ``engine.training.train`` to a stated quality on a built-in dataset:
+regression R² ≥ 0.9 on Shapes' size and position, the U-Net example mean IoU ≥ 0.7 on Shapes
+masks, the convolutional autoencoder a reconstruction error under half the pixels' variance on
+Digits, multi-label binary accuracy ≥ 0.9 on Shapes with several shapes per image. The quality is
+computed here from the model's predictions, independently of Keras's metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.data_source import choose_task, load_dataset, model_io
+from engine.datasets import Split
+from engine.design import chain
+from engine.examples import load_example
+from engine.tasks import Task, spec
+from engine.training import TrainingConfig, TrainingSettings, train
+
+CONV = {"kernel_size": (3, 3), "padding": "same", "activation": "relu"}
+
+
+def _predict(model, x: np.ndarray) -> np.ndarray:
+    return np.asarray(model.predict(x, batch_size=256, verbose=0))
+
+
+def _logged(history: dict, task: Task) -> set[str]:
+    """The task's own metrics, each logged for training and validation."""
+    return {name for m in ("loss", *spec(task).metrics) for name in (m, f"val_{m}")}
+
+
+@pytest.mark.slow
+def test_regression_learns_the_size_and_position_of_a_shape():
+    data = load_dataset("shapes", (32, 32, 1), task=Task.REGRESSION)
+    assert data.class_names == ["size", "x", "y"]
+    design = chain(("InputLayer", {"shape": (32, 32, 1)}),
+                   ("Conv2D", {"filters": 16, **CONV}), ("MaxPooling2D", {"pool_size": (2, 2)}),
+                   ("Conv2D", {"filters": 32, **CONV}), ("MaxPooling2D", {"pool_size": (2, 2)}),
+                   ("Conv2D", {"filters": 64, **CONV}), ("MaxPooling2D", {"pool_size": (2, 2)}),
+                   ("Flatten", {}), ("Dense", {"units": 128, "activation": "relu"}),
+                   ("Dense", {"units": 3}), name="regressor")
+    task = choose_task(model_io(design), data, None)
+    assert task is Task.REGRESSION
+    result = train(design, data.train, data.validation, TrainingConfig(epochs=12, batch_size=16), task=task)
+    assert result.task is Task.REGRESSION and _logged(result.history, task) <= set(result.history)
+    y = data.validation.y
+    predicted = _predict(result.model, data.validation.x)
+    assert predicted.shape == y.shape == (len(data.validation), 3)
+    r2 = 1 - ((predicted - y) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0)
+    assert r2.mean() >= 0.9, r2
+
+
+@pytest.mark.slow
+def test_the_unet_example_segments_shapes():
+    from engine.examples import example_path
+    from engine.project_file import load_project
+
+    project = load_project(example_path("unet_shapes"))
+    settings = TrainingSettings.from_dict(project.training)
+    assert settings.dataset == "shapes" and settings.config.task is Task.SEGMENTATION
+    io = model_io(project.design)
+    data = load_dataset(settings.dataset, io.input_shape, task=settings.config.task,
+                        output_shape=io.output_shape)
+    config = settings.config
+    result = train(project.design, data.train, data.validation, config)
+    assert result.task is Task.SEGMENTATION and _logged(result.history, Task.SEGMENTATION) <= set(result.history)
+    masks = data.validation.y
+    predicted = _predict(result.model, data.validation.x).argmax(-1)
+    assert predicted.shape == masks.shape
+    ious = [((predicted == c) & (masks == c)).sum() / ((predicted == c) | (masks == c)).sum()
+            for c in range(len(data.class_names))]
+    assert np.mean(ious) >= 0.7, ious
+    assert max(result.history["val_mean_iou"]) >= 0.7
+
+
+def test_the_autoencoder_example_trains_as_it_opens_and_denoises():
+    design = load_example("conv_autoencoder")
+    io = model_io(design)
+    data = load_dataset("digits", io.input_shape)
+    task = choose_task(io, data, None)
+    assert task is Task.RECONSTRUCTION
+    result = train(design, data.train, data.validation, TrainingConfig(epochs=2, batch_size=32))
+    assert result.task is Task.RECONSTRUCTION  # inferred by train() too
+    assert _logged(result.history, task) <= set(result.history)
+    x = data.validation.x
+    error = ((_predict(result.model, x) - x) ** 2).mean()
+    assert error <= 0.5 * x.var(), (error, x.var())
+    # Denoising: the inputs get noise, the targets stay clean, so the same model's validation
+    # loss on noisy inputs is higher than on clean ones.
+    noisy = train(design, data.train, data.validation,
+                  TrainingConfig(epochs=1, batch_size=32, noise_stddev=0.4, learning_rate=1e-5),
+                  model=result.model)
+    assert noisy.history["val_loss"][0] > 1.5 * result.history["val_loss"][-1]
+
+
+@pytest.mark.slow
+def test_multilabel_finds_every_shape_in_an_image():
+    data = load_dataset("shapes", (32, 32, 1), task=Task.MULTILABEL)
+    design = chain(("InputLayer", {"shape": (32, 32, 1)}),
+                   ("Conv2D", {"filters": 32, **CONV}), ("MaxPooling2D", {"pool_size": (2, 2)}),
+                   ("Conv2D", {"filters": 64, **CONV}), ("MaxPooling2D", {"pool_size": (2, 2)}),
+                   ("Conv2D", {"filters": 64, **CONV}), ("GlobalMaxPooling2D", {}),
+                   ("Dense", {"units": 4, "activation": "sigmoid"}), name="tagger")
+    task = choose_task(model_io(design), data, None)
+    assert task is Task.MULTILABEL
+    config = TrainingConfig(epochs=10, batch_size=32, learning_rate=2e-3)
+    result = train(design, data.train, data.validation, config, task=task)
+    assert _logged(result.history, task) <= set(result.history)
+    y = data.validation.y
+    assert (y.sum(1) > 1).any()  # several labels per image
+    accuracy = ((_predict(result.model, data.validation.x) >= 0.5) == (y >= 0.5)).mean()
+    assert accuracy >= 0.9, accuracy
+
+
+def test_classification_is_as_before():
+    design = load_example("seed_cnn")
+    data = load_dataset("digits", (28, 28, 1))
+    small = Split(data.train.x[:256], data.train.y[:256])
+    result = train(design, small, data.validation, TrainingConfig(epochs=1, batch_size=64))
+    assert result.task is Task.CLASSIFICATION
+    assert set(result.history) == {"loss", "accuracy", "val_loss", "val_accuracy", "lr", "samples_per_s"}
+
+
+def test_segmentation_trains_with_the_dice_loss():
+    design = load_example("unet_shapes")
+    data = load_dataset("shapes", (32, 32, 1), task=Task.SEGMENTATION)
+    small = Split(data.train.x[:64], data.train.y[:64])
+    val = Split(data.validation.x[:64], data.validation.y[:64])
+    result = train(design, small, val, TrainingConfig(epochs=1, batch_size=32, loss="dice",
+                                                      task=Task.SEGMENTATION))
+    assert result.task is Task.SEGMENTATION
+    assert 0 <= result.history["val_mean_iou"][0] <= 1 and np.isfinite(result.history["val_loss"][0])
