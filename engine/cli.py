@@ -127,9 +127,18 @@ def _add_train_parser(sub: Any) -> None:
 
     t = sub.add_parser(
         "train", help="train a design on a dataset and save the trained .keras model",
-        description="Train a design and save the trained model. Settings saved in a .convas "
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # keeps the example commands whole
+        description="Train a design and save the trained model. Settings saved in a .convas\n"
                     "project are the defaults; the options below override them.",
-        epilog="Ctrl+C stops after the current batch and saves the model trained so far (exit "
+        epilog="examples:\n"
+               "  convas train unet_shapes.convas --out unet.keras\n"
+               "  convas train autoencoder.convas --task reconstruction --noise 0.2 --out denoiser.keras\n"
+               "  convas train regressor.convas --data values.csv --targets size,angle --out r.keras\n"
+               "  two phases: the head for 4 epochs with the backbone frozen, then the top 20\n"
+               "  frozen layers too, at a learning rate of 1e-5, up to epoch 10:\n"
+               "  convas train mobilenet.convas --data flowers/ --freeze backbone --epochs 10 \\\n"
+               "      --head-epochs 4 --unfreeze-top 20 --fine-tune-lr 1e-5 --out tuned.keras\n\n"
+               "Ctrl+C stops after the current batch and saves the model trained so far (exit\n"
                "status 130); a second Ctrl+C aborts without saving.")
     t.add_argument("design", metavar="DESIGN", help="a .convas, .keras or Keras JSON file")
     t.add_argument("--data", metavar="SOURCE",
@@ -169,12 +178,11 @@ def _add_train_parser(sub: Any) -> None:
                            "of a multi-label dataset")
     fine = t.add_argument_group(
         "transfer learning",
-        "Freeze layers to keep what a pretrained network learned. With --head-epochs, training "
-        "runs in two phases: the head alone for N epochs with the frozen layers frozen, then the "
-        "layers --unfreeze and --unfreeze-top name (default: every frozen layer; "
-        "BatchNormalization layers stay frozen) at a lower learning rate, up to --epochs. "
-        "Example: convas train mobilenet.convas --data flowers/ --freeze backbone --epochs 10 "
-        "--head-epochs 4 --unfreeze-top 20 --fine-tune-lr 1e-5 --out tuned.keras")
+        "Freeze layers to keep what a pretrained network learned. With --head-epochs,\n"
+        "training runs in two phases: the head alone for N epochs with the frozen layers\n"
+        "frozen, then also the layers --unfreeze and --unfreeze-top name (default: every\n"
+        "frozen layer; BatchNormalization layers stay frozen) at a lower learning rate,\n"
+        "up to --epochs (see the example below).")
     fine.add_argument("--freeze", type=_names, metavar="NAMES",
                       help="comma-separated layer names, group names, or backbone (every layer "
                            "before the head) to freeze, besides those the design freezes")

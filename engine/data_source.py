@@ -123,6 +123,8 @@ def _load_source(source: str, input_shape: tuple[int, ...], validation_split: fl
                                f"folder made for {task.value}")
         return load_digits_dataset(input_shape, validation_split, seed)
     if key == "shapes":
+        if task is None and _per_pixel_classes(input_shape, output_shape):
+            task = Task.SEGMENTATION  # shapes can be drawn with masks, and this output wants them
         return make_shapes_dataset(SHAPES_SAMPLES, input_shape, validation_split, seed, task=task)
     path = Path(text).expanduser()
     if not text:
@@ -142,6 +144,14 @@ def _load_source(source: str, input_shape: tuple[int, ...], validation_split: fl
                                 output_units=output_units, task=task, target_columns=target_columns)
     raise DatasetError(f"{path.name} is not a dataset Convas reads; use a .npz file (x_train/y_train "
                        f"or x/y), a .csv file (label + pixel columns) or a folder of class folders")
+
+
+def _per_pixel_classes(input_shape: Sequence[int], output_shape: Sequence[int | None] | None) -> bool:
+    """Whether an output of ``output_shape`` scores each pixel of an ``input_shape`` image: the
+    input's height and width with other channels than the input's (so not its reconstruction)."""
+    if output_shape is None or len(output_shape) != 3 or len(input_shape) != 3:
+        return False
+    return tuple(output_shape[:2]) == tuple(input_shape[:2]) and output_shape[2] != input_shape[2]
 
 
 _SHAPES_FOR = {Task.REGRESSION: "each shape's size and position as targets",

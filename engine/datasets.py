@@ -68,10 +68,12 @@ class Split:
     pixel_scale: float = 1.0  # file-backed splits: decoded [0, 1] pixels × this (engine.pixel_range)
     mask_paths: list[str] | None = None  # file-backed masks (PNG of class indices), one per path
     mask_shift: int = 0  # subtracted from every decoded mask value (masks stored as 1..K)
+    mask_palette: tuple[int, ...] | None = None  # palette PNG masks: their palette (r, g, b, r, ...)
 
     @classmethod
     def from_files(cls, paths: Sequence[str], labels: Sequence[int] | np.ndarray, image_shape: Sequence[int],
-                   mask_paths: Sequence[str] | None = None, mask_shift: int = 0) -> Split:
+                   mask_paths: Sequence[str] | None = None, mask_shift: int = 0,
+                   mask_palette: Sequence[int] | None = None) -> Split:
         """A split whose images (and masks) stay on disk until ``as_tf_dataset`` decodes them.
         ``labels`` keeps its dtype when it is an array (multi-hot rows, values); a sequence of
         ints becomes int64 class indices."""
@@ -82,7 +84,8 @@ class Split:
         return cls(x=None, y=y, paths=[str(p) for p in paths],
                    image_shape=tuple(int(d) for d in image_shape),
                    mask_paths=None if mask_paths is None else [str(p) for p in mask_paths],
-                   mask_shift=int(mask_shift))
+                   mask_shift=int(mask_shift),
+                   mask_palette=None if mask_palette is None else tuple(int(v) for v in mask_palette))
 
     def __len__(self) -> int:
         return len(self.y)
@@ -127,13 +130,13 @@ class Split:
         paths, image_shape = self._files()
         scale = self.pixel_scale
         if self.mask_paths is not None:
-            shift = self.mask_shift
+            shift, palette = self.mask_shift, self.mask_palette
             data = tf.data.Dataset.from_tensor_slices((np.asarray(paths, dtype=str),
                                                        np.asarray(self.mask_paths, dtype=str)))
 
             def decode(path, mask_path):
                 return (decode_image_file(path, image_shape) * scale,
-                        decode_mask_file(mask_path, image_shape[:2], shift))
+                        decode_mask_file(mask_path, image_shape[:2], shift, palette))
         else:
             data = tf.data.Dataset.from_tensor_slices((np.asarray(paths, dtype=str), self.y))
 
@@ -165,7 +168,8 @@ class Split:
         height, width = self.sample_shape[:2]
         if not len(indices):
             return np.zeros((0, height, width), dtype=np.int64)
-        return np.stack([np.asarray(decode_mask_file(self.mask_paths[int(i)], (height, width), self.mask_shift))
+        return np.stack([np.asarray(decode_mask_file(self.mask_paths[int(i)], (height, width), self.mask_shift,
+                                                     self.mask_palette))
                          for i in indices]).astype(np.int64)
 
 
@@ -175,18 +179,37 @@ def _autotune() -> int:
     return tf.data.AUTOTUNE
 
 
-def decode_mask_file(path, size: Sequence[int], shift: int = 0):
+def decode_mask_file(path, size: Sequence[int], shift: int = 0, palette: Sequence[int] | None = None):
     """Read one mask PNG (a path string or string tensor) into an int64 ``(H, W)`` tensor of class
     indices at ``size``: resized nearest-neighbour, so values stay the classes they were, minus
-    ``shift`` (masks stored as 1..K)."""
+    ``shift`` (masks stored as 1..K). A palette PNG's classes are its palette indices (see
+    :func:`mask_classes`)."""
     import tensorflow as tf
 
     height, width = (int(d) for d in size)
-    mask = decode_pixels(tf.io.read_file(path), 1)
+    mask = mask_classes(tf.io.read_file(path), palette)
     mask = tf.image.resize(mask, (height, width), method="nearest")
     mask = tf.cast(mask[..., 0], tf.int64) - int(shift)
     mask.set_shape((height, width))
     return mask
+
+
+def mask_classes(raw, palette: Sequence[int] | None = None):
+    """The int32 ``(h, w, 1)`` class numbers in a mask PNG's bytes: its grey values, or for a
+    palette PNG (``palette`` its r, g, b, r, … entries) the palette index of every pixel.
+    TensorFlow decodes a palette PNG to colours; each colour is looked up in the palette (the
+    first index of a colour listed twice)."""
+    import tensorflow as tf
+
+    if palette is None:
+        return tf.cast(decode_pixels(raw, 1), tf.int32)
+    colours = np.asarray(palette, dtype=np.int64).reshape(-1, 3)
+    keys, first = np.unique(colours[:, 0] * 65536 + colours[:, 1] * 256 + colours[:, 2], return_index=True)
+    rgb = tf.cast(tf.io.decode_png(raw, channels=3), tf.int64)
+    key = rgb[..., 0] * 65536 + rgb[..., 1] * 256 + rgb[..., 2]
+    where = tf.searchsorted(tf.constant(keys[None, :]), tf.reshape(key, (1, -1)))[0]
+    index = tf.gather(tf.constant(first.astype(np.int32)), tf.minimum(where, len(keys) - 1))
+    return tf.reshape(index, tf.concat([tf.shape(key), [1]], axis=0))
 
 
 def decode_image_file(path, image_shape: Sequence[int]):
@@ -257,7 +280,7 @@ class Dataset:
 # Helpers
 
 
-def _check_input_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
+def check_input_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
     shape = tuple(int(d) for d in input_shape)
     if len(shape) == 2:
         shape = shape + (1,)
@@ -269,7 +292,7 @@ def _check_input_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
     return shape
 
 
-def _check_validation_split(validation_split: float) -> float:
+def check_validation_split(validation_split: float) -> float:
     if not 0.0 <= float(validation_split) < 1.0:
         raise DatasetError(f"validation_split must be at least 0 and below 1; got {validation_split}.")
     return float(validation_split)
@@ -299,14 +322,14 @@ def format_bytes(count: float) -> str:
     raise AssertionError("unreachable")
 
 
-def _check_memory(needed: int, what: str, fix: str) -> None:
+def check_memory(needed: int, what: str, fix: str) -> None:
     budget = memory_budget()
     if needed > budget:
         raise DatasetError(f"{what} needs about {format_bytes(needed)} of memory, more than Convas allows "
                            f"itself on this computer ({format_bytes(budget)}); {fix}.")
 
 
-def _not_regular(mode: int) -> str | None:
+def not_regular(mode: int) -> str | None:
     """What a file of this ``st_mode`` is when it is not a regular file (None when it is)."""
     if stat.S_ISREG(mode):
         return None
@@ -320,7 +343,7 @@ def open_regular_file(path: Path, what: str) -> io.BufferedReader:
     named like a dataset would block (or never end) on reading. Checked before opening, and again
     on the opened file (opened non-blocking, so that a file swapped for a pipe cannot hang)."""
     try:
-        kind = _not_regular(os.stat(path).st_mode)
+        kind = not_regular(os.stat(path).st_mode)
     except FileNotFoundError:
         raise DatasetError(f"{path} does not exist.") from None
     except OSError as exc:
@@ -330,7 +353,7 @@ def open_regular_file(path: Path, what: str) -> io.BufferedReader:
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
         except OSError as exc:
             raise DatasetError(f"{what} cannot be read ({exc.strerror or exc}).") from None
-        kind = _not_regular(os.fstat(fd).st_mode)
+        kind = not_regular(os.fstat(fd).st_mode)
         if kind is None:
             return os.fdopen(fd, "rb")
         os.close(fd)
@@ -392,7 +415,7 @@ def _fit_images(x: np.ndarray, input_shape: tuple[int, int, int], what: str) -> 
     n, h_in, w_in, c_in = (int(d) for d in x.shape)
     # float32 copies: the converted images, the resized ones, and their training/validation split
     needed = 4 * (n * h_in * w_in * max(c_in, channels) + 2 * n * height * width * channels)
-    _check_memory(needed, f"{what}: fitting {n:,} images of {h_in}×{w_in}×{c_in} to the input "
+    check_memory(needed, f"{what}: fitting {n:,} images of {h_in}×{w_in}×{c_in} to the input "
                   f"{height}×{width}×{channels}", f"give the design's input a smaller size, such as the "
                   f"images' own ({h_in}, {w_in}, {channels})")
     if x.dtype == np.uint8:
@@ -560,8 +583,8 @@ def _make_dataset(name, class_names, x, y, validation_split, seed, test=None, wa
 
 def load_digits_dataset(input_shape=(28, 28, 1), validation_split: float = 0.2, seed: int = 0) -> Dataset:
     """scikit-learn's 8x8 handwritten digits (1,797 images, 10 classes), resized to the input."""
-    shape = _check_input_shape(input_shape)
-    validation_split = _check_validation_split(validation_split)
+    shape = check_input_shape(input_shape)
+    validation_split = check_validation_split(validation_split)
     images, target = _read_sklearn_digits()
     x = _fit_images((images.astype(np.float32) / 16.0)[..., None], shape, "digits")
     y = target.astype(np.int64)
@@ -634,8 +657,8 @@ def make_shapes_dataset(n: int = 2000, input_shape=(32, 32, 1), validation_split
     - multilabel: 1–3 different, non-overlapping, smaller shapes per image, multi-hot over ``classes``;
     - reconstruction: the classification dataset (the images are the targets).
     """
-    height, width, channels = _check_input_shape(input_shape)
-    validation_split = _check_validation_split(validation_split)
+    height, width, channels = check_input_shape(input_shape)
+    validation_split = check_validation_split(validation_split)
     classes = list(classes)
     unknown = [c for c in classes if c not in SHAPE_CLASSES]
     if unknown:
@@ -644,7 +667,7 @@ def make_shapes_dataset(n: int = 2000, input_shape=(32, 32, 1), validation_split
         raise DatasetError("The shapes dataset needs at least 2 different classes.")
     if n < len(classes):
         raise DatasetError(f"Ask for at least {len(classes)} samples (one per class); got n={n}.")
-    _check_memory(2 * 4 * n * height * width * (channels + (2 if masks else 0)),
+    check_memory(2 * 4 * n * height * width * (channels + (2 if masks else 0)),
                   f"the shapes dataset ({n:,} images of {height}×{width}×{channels})",
                   "give the design's input a smaller size, such as (32, 32, 1)")
     if masks or task is Task.SEGMENTATION:
@@ -781,8 +804,8 @@ def load_npz_dataset(path, input_shape, validation_split: float = 0.2, seed: int
     Each array's header is read first and checked against the bytes the file really holds and
     against :func:`memory_budget`, so a damaged or hostile file is refused before anything is
     allocated. ``output_units`` (the design's) bounds the class numbers, with the sample count."""
-    shape = _check_input_shape(input_shape)
-    validation_split = _check_validation_split(validation_split)
+    shape = check_input_shape(input_shape)
+    validation_split = check_validation_split(validation_split)
     path = Path(path)
     name = path.name
     with open_regular_file(path, name) as handle:
@@ -810,7 +833,7 @@ def load_npz_dataset(path, input_shape, validation_split: float = 0.2, seed: int
             wanted = [x_key, y_key] + (["x_test", "y_test"] if has_test else [])
             headers = {key: _npy_header(archive, key, name) for key in wanted}
             total = sum(nbytes for _, _, _, nbytes in headers.values())
-            _check_memory(total, f"{name} ({', '.join(wanted)}: {format_bytes(total)} of arrays)",
+            check_memory(total, f"{name} ({', '.join(wanted)}: {format_bytes(total)} of arrays)",
                           "use a smaller dataset, or fewer or smaller images")
             arrays = {key: _read_npy(archive, key, headers[key], name) for key in wanted}
     x_raw, y_raw = arrays[x_key], arrays[y_key]
@@ -929,7 +952,7 @@ def fit_masks(y: np.ndarray, size: tuple[int, int], what: str,
                            "classes (0–255) per pixel.")
     n, h, w = y.shape
     height, width = size
-    _check_memory(8 * n * (h * w + height * width), f"{what}: {n:,} masks of {height}×{width}",
+    check_memory(8 * n * (h * w + height * width), f"{what}: {n:,} masks of {height}×{width}",
                   "give the design's input a smaller size")
     rows = np.minimum(((np.arange(height) + 0.5) * h / height).astype(np.intp), h - 1)
     cols = np.minimum(((np.arange(width) + 0.5) * w / width).astype(np.intp), w - 1)
@@ -1200,8 +1223,8 @@ def load_csv_dataset(path, input_shape, label_column: str | int | None = "label"
     ``label:…`` are multi-label targets, and with ``task`` regression every non-pixel column is a
     target (see :func:`_csv_targets`). ``class_names`` are the column names (``label_`` dropped).
     """
-    shape = _check_input_shape(input_shape)
-    validation_split = _check_validation_split(validation_split)
+    shape = check_input_shape(input_shape)
+    validation_split = check_validation_split(validation_split)
     path = Path(path)
     x, y, names, target = _read_csv(path, label_column, shape, path.name, output_units=output_units,
                                     target_columns=target_columns, task=task)
@@ -1417,7 +1440,7 @@ def check_image_files(files: Sequence[tuple[Path, os.stat_result]], channels: in
     return problems
 
 
-def _listing(problems: list[str], limit: int = 5) -> str:
+def first_few(problems: list[str], limit: int = 5) -> str:
     """``a; b; c; and 7 more``: the first few of many named problems."""
     shown = "; ".join(problems[:limit])
     return shown + (f"; and {len(problems) - limit} more" if len(problems) > limit else "")
@@ -1443,7 +1466,7 @@ def readable_images(root: Path, files: Sequence[Path], channels: int) -> tuple[l
         except OSError as exc:
             unreadable.append(f"{file.relative_to(root)} cannot be opened ({exc.strerror or exc})")
             continue
-        kind = _not_regular(st.st_mode)
+        kind = not_regular(st.st_mode)
         if kind == "a folder":
             continue
         if kind is not None:
@@ -1465,7 +1488,7 @@ def skipped_sentence(unreadable: Sequence[str]) -> str:
     if not unreadable:
         return ""
     return (f"Skipped {len(unreadable)} unreadable image{'s' if len(unreadable) > 1 else ''}: "
-            f"{_listing(list(unreadable))}")
+            f"{first_few(list(unreadable))}")
 
 
 def load_image_folder(path, input_shape, validation_split: float = 0.2, seed: int = 0) -> Dataset:
@@ -1476,8 +1499,8 @@ def load_image_folder(path, input_shape, validation_split: float = 0.2, seed: in
     truncated, damaged, not images, or larger than :data:`MAX_IMAGE_PIXELS` — are skipped, counted
     and named in ``Dataset.warnings``. Empty class folders and fewer than 2 classes are errors.
     """
-    shape = _check_input_shape(input_shape)
-    validation_split = _check_validation_split(validation_split)
+    shape = check_input_shape(input_shape)
+    validation_split = check_validation_split(validation_split)
     root = Path(path)
     if not root.is_dir():
         raise DatasetError(f"{root} is not a folder. Choose a folder with one sub-folder of images per class.")
@@ -1485,7 +1508,8 @@ def load_image_folder(path, input_shape, validation_split: float = 0.2, seed: in
     if len(class_dirs) < 2:
         found = f"only {class_dirs[0].name!r}" if class_dirs else "none"
         raise DatasetError(f"{root.name} needs at least 2 class sub-folders (one per class, holding its images); "
-                           f"found {found}.")
+                           f"found {found}. (Other tasks read images/ and masks/ sub-folders for segmentation, "
+                           f"a labels.csv for multi-label, or plain images for reconstruction.)")
     files: list[Path] = []
     indices: list[int] = []
     for index, class_dir in enumerate(class_dirs):

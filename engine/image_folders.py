@@ -2,9 +2,10 @@
 beyond one sub-folder per class (:func:`engine.datasets.load_image_folder`).
 
 - ``images/`` + ``masks/`` (or ``trimaps/``, ``annotations/trimaps/``): segmentation. Each mask
-  is a greyscale PNG of class indices with the stem of its image (the Oxford-IIIT Pets trimaps
-  and Keras's segmentation example).
-- a ``labels.csv`` beside the images: multi-label, one row per image naming its labels.
+  is a PNG of class indices (8-bit grey values, or palette indices as Pascal VOC saves them) with
+  the stem of its image (the Oxford-IIIT Pets trimaps and Keras's segmentation example).
+- a ``labels.csv`` beside the images: multi-label, one row per image naming its labels (or
+  regression, one numeric column per target).
 - images directly in the folder, no class folders: images without targets (reconstruction).
 
 Images and masks stay on disk (lazy splits); every file is checked once before training and the
@@ -19,15 +20,17 @@ import io
 import os
 import re
 import struct
+import zlib
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from .datasets import (IMAGE_SUFFIXES, Dataset, DatasetError, ImageChecks, Split, _check_input_shape,
-                       _check_validation_split, _listing, _not_regular, decode_pixels, image_files,
-                       load_image_folder, open_regular_file, readable_images, skipped_sentence,
-                       split_indices)
+from .datasets import (IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, Dataset, DatasetError, ImageChecks, Split,
+                       check_input_shape, check_memory, check_validation_split, first_few,
+                       image_files, load_image_folder, mask_classes, not_regular, open_regular_file, readable_images,
+                       skipped_sentence, split_indices)
 from .tasks import Task, TargetKind
 
 MASK_FOLDERS = ("masks", "trimaps", "annotations/trimaps")
@@ -50,18 +53,23 @@ def load_folder(path, input_shape, validation_split: float = 0.2, seed: int = 0,
         return load_mask_folder(root, input_shape, validation_split, seed, output_shape=output_shape)
     if task is Task.SEGMENTATION:
         raise DatasetError(f"{root.name} has no images/ and masks/ sub-folders, which segmentation needs: put "
-                           f"the images in {root.name}/images and, for each, a greyscale PNG of class "
+                           f"the images in {root.name}/images and, for each, a PNG of class "
                            f"numbers with the same name in {root.name}/masks")
     labels_file = root / LABEL_FILE
     class_dirs = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
     if labels_file.exists() and not (task is Task.CLASSIFICATION and len(class_dirs) >= 2):
-        return load_labelled_folder(root, input_shape, validation_split, seed)
+        return load_labelled_folder(root, input_shape, validation_split, seed, task)
     if task is Task.MULTILABEL:
         raise DatasetError(f"{root.name} has no {LABEL_FILE}, which multi-label training needs: a CSV with a "
                            f"'filename' column and a 'labels' column listing each image's labels "
                            f"(separated by spaces or ';'), or one 0/1 column per label")
+    if task is Task.REGRESSION:
+        raise DatasetError(f"{root.name} has no {LABEL_FILE}, which regression from a folder needs: a CSV with a "
+                           f"'filename' column and one column of numbers per target")
     if len(class_dirs) < 2 and image_files(root, recursive=False):
         return load_unlabelled_folder(root, input_shape, validation_split, seed)
+    if len(class_dirs) < 2 and task is Task.RECONSTRUCTION:  # e.g. faces/all/*.png: no classes needed
+        return load_unlabelled_folder(root, input_shape, validation_split, seed, recursive=True)
     return load_image_folder(root, input_shape, validation_split, seed)
 
 
@@ -80,13 +88,15 @@ def _random_split(count: int, validation_split: float, seed: int) -> tuple[np.nd
 # Images without targets
 
 
-def load_unlabelled_folder(path, input_shape, validation_split: float = 0.2, seed: int = 0) -> Dataset:
-    """The images directly in ``path`` (no class folders), without targets (``TargetKind.NONE``):
-    what an autoencoder learns from. Unreadable files are skipped and named in the warnings."""
-    shape = _check_input_shape(input_shape)
-    validation_split = _check_validation_split(validation_split)
+def load_unlabelled_folder(path, input_shape, validation_split: float = 0.2, seed: int = 0,
+                           recursive: bool = False) -> Dataset:
+    """The images directly in ``path`` (and in its sub-folders when ``recursive``), without
+    targets (``TargetKind.NONE``): what an autoencoder learns from. Unreadable files are skipped
+    and named in the warnings."""
+    shape = check_input_shape(input_shape)
+    validation_split = check_validation_split(validation_split)
     root = Path(path)
-    files = image_files(root, recursive=False)
+    files = image_files(root, recursive=recursive)
     readable, unreadable = readable_images(root, files, shape[2])
     skipped = skipped_sentence(unreadable)
     if not readable:
@@ -115,10 +125,11 @@ def split_labels(text: str) -> list[str]:
     return text.split()
 
 
-def read_label_table(path: Path) -> tuple[list[str], list[str], np.ndarray]:
-    """(file names, label names, multi-hot float32 rows) from a labels CSV: a file column
+def read_label_table(path: Path, task: Task | None = None) -> tuple[list[str], list[str], np.ndarray, TargetKind]:
+    """(file names, target names, float32 rows, what they are) from a labels CSV: a file column
     (``filename``, ``file``, ``image`` or ``path``) and either a ``labels`` column listing each
-    image's labels or one 0/1 column per label."""
+    image's labels (multi-hot), or one column per target: 0/1 columns are labels (multi-hot),
+    other numbers regression values (as are any numbers when ``task`` is regression)."""
     what = path.name
     try:
         with io.TextIOWrapper(open_regular_file(path, what), newline="", encoding="utf-8-sig") as handle:
@@ -139,40 +150,56 @@ def read_label_table(path: Path) -> tuple[list[str], list[str], np.ndarray]:
             raise DatasetError(f"{what}: row {number} has {len(row)} values but the header has {len(header)}.")
     files = [row[file_col] for row in body]
     labels_col = next((header.index(c) for c in _LABELS_COLUMNS if c in header), None)
-    if labels_col is not None and len(header) == 2:
+    if labels_col is not None:
         lists = [split_labels(row[labels_col]) for row in body]
         names = sorted({label for labels in lists for label in labels})
         if not names:
             raise DatasetError(f"{what}: the '{rows[0][labels_col]}' column names no labels; list each image's "
                                f"labels there, separated by spaces or ';'.")
+        check_memory(4 * len(body) * len(names), f"{what} ({len(body):,} images × {len(names):,} different labels)",
+                     "check that the labels are separated by spaces, ';', ',' or '|'")
         index = {name: i for i, name in enumerate(names)}
         y = np.zeros((len(body), len(names)), dtype=np.float32)
         for i, labels in enumerate(lists):
             y[i, [index[label] for label in labels]] = 1.0
-        return files, names, y
+        return files, names, y, TargetKind.MULTI_HOT
     label_cols = [i for i in range(len(header)) if i != file_col]
     if not label_cols:
         raise DatasetError(f"{what} has only the file column; add a 'labels' column listing each image's labels.")
     names = [rows[0][i] for i in label_cols]
     table = [[row[i] for i in label_cols] for row in body]
-    bad = next(((r, c) for r, row in enumerate(table) for c, v in enumerate(row) if v not in ("0", "1", "0.0",
-                                                                                          "1.0")), None)
-    if bad is not None:
-        r, c = bad
+    values = np.empty((len(body), len(names)), dtype=np.float32)
+    for r, row in enumerate(table):
+        for c, cell in enumerate(row):
+            try:
+                values[r, c] = float(cell)
+            except ValueError:
+                values[r, c] = np.nan
+            if not np.isfinite(values[r, c]):
+                raise DatasetError(f"{what}: row {r + 2} has {cell!r} in the column '{names[c]}', but these columns "
+                                   f"hold numbers: 1 (the label applies) or 0, or regression targets; or use one "
+                                   f"'labels' column listing each image's labels.")
+    binary = bool(np.isin(values, (0.0, 1.0)).all())
+    if task is Task.REGRESSION or (task is not Task.MULTILABEL and not binary):
+        return files, names, values, TargetKind.VALUES
+    if not binary:
+        r, c = (int(i[0]) for i in np.nonzero(~np.isin(values, (0.0, 1.0))))
         raise DatasetError(f"{what}: row {r + 2} has {table[r][c]!r} in the column '{names[c]}', but label columns "
                            f"hold 1 (applies) or 0; or use one 'labels' column listing each image's labels.")
-    return files, names, np.asarray(table, dtype=np.float32)
+    return files, names, values, TargetKind.MULTI_HOT
 
 
-def load_labelled_folder(path, input_shape, validation_split: float = 0.2, seed: int = 0) -> Dataset:
+def load_labelled_folder(path, input_shape, validation_split: float = 0.2, seed: int = 0,
+                         task: Task | None = None) -> Dataset:
     """A folder of images with a ``labels.csv`` naming each image's labels (multi-hot targets,
-    ``class_names`` the sorted labels or the label columns). Files are named relative to the
-    folder, with or without their extension. Rows whose image is missing or unreadable are skipped
-    and named in the warnings, as are images the table does not list."""
-    shape = _check_input_shape(input_shape)
-    validation_split = _check_validation_split(validation_split)
+    ``class_names`` the sorted labels or the label columns) or numeric targets (regression; see
+    :func:`read_label_table`). Files are named relative to the folder, with or without their
+    extension. Rows whose image is missing or unreadable are skipped and named in the warnings,
+    as are images the table does not list."""
+    shape = check_input_shape(input_shape)
+    validation_split = check_validation_split(validation_split)
     root = Path(path)
-    names_in_table, label_names, y = read_label_table(root / LABEL_FILE)
+    names_in_table, label_names, y, target = read_label_table(root / LABEL_FILE, task)
     on_disk = image_files(root)
     by_name = {f.relative_to(root).as_posix(): f for f in on_disk}
     by_stem: dict[str, Path] = {}
@@ -182,7 +209,7 @@ def load_labelled_folder(path, input_shape, validation_split: float = 0.2, seed:
     rows: list[int] = []
     missing: list[str] = []
     for row, name in enumerate(names_in_table):
-        key = name.replace("\\", "/").lstrip("./") if name.startswith("./") else name.replace("\\", "/")
+        key = name.replace("\\", "/").removeprefix("./")
         file = by_name.get(key) or (by_stem.get(key) if Path(key).suffix.lower() not in IMAGE_SUFFIXES else None)
         if file is None:
             missing.append(name)
@@ -193,14 +220,14 @@ def load_labelled_folder(path, input_shape, validation_split: float = 0.2, seed:
     warnings: list[str] = []
     if missing:
         warnings.append(f"Skipped {len(missing)} row{'s' if len(missing) > 1 else ''} of {LABEL_FILE} whose image "
-                        f"is not in {root.name}: {_listing(missing)}")
+                        f"is not in {root.name}: {first_few(missing)}")
     if unreadable:
         warnings.append(skipped_sentence(unreadable))
-    listed = {files[i] for i in range(len(files))}
+    listed = set(files)
     unlisted = [f.relative_to(root).as_posix() for f in on_disk if f not in listed]
     if unlisted:
         warnings.append(f"Left out {len(unlisted)} image{'s' if len(unlisted) > 1 else ''} that {LABEL_FILE} does "
-                        f"not list: {_listing(unlisted)}")
+                        f"not list: {first_few(unlisted)}")
     if not readable:
         raise DatasetError(f"none of the {len(names_in_table)} images {LABEL_FILE} lists is a readable image in "
                            f"{root.name}; name them relative to that folder (e.g. 'photo1.jpg'). "
@@ -213,7 +240,7 @@ def load_labelled_folder(path, input_shape, validation_split: float = 0.2, seed:
         return Split.from_files(paths[indices].tolist(), targets[indices], shape)
 
     return Dataset(root.name, label_names, split(train_idx), split(val_idx) if len(val_idx) else None, None,
-                   warnings, target=TargetKind.MULTI_HOT)
+                   warnings, target=target)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,47 +259,77 @@ class MaskChecks(ImageChecks):
 MASK_CHECKS = MaskChecks()
 
 
-def _mask_header_problem(path: Path) -> str | None:
-    """Why a mask file cannot hold class numbers, from its PNG header (None if it can): not a
-    PNG, or a colour, palette or 16-bit PNG (whose decoded values are colours, not classes)."""
+def mask_header(path: Path) -> tuple[str | None, tuple[int, ...] | None]:
+    """(why the mask file cannot hold class numbers or None, its palette): read from the PNG's
+    header and, for a palette PNG, its PLTE chunk, without decoding. Grey PNGs must have 8-bit
+    pixels (their values are the classes); palette PNGs hold their classes as palette indices;
+    colour PNGs hold colours, not classes."""
     try:
         with open_regular_file(path, path.name) as handle:
             head = handle.read(33)
+            if not head.startswith(b"\x89PNG\r\n\x1a\n") or len(head) < 33 or head[12:16] != b"IHDR":
+                return "is not a PNG file (masks are PNGs of class numbers)", None
+            width, height, depth, colour = struct.unpack(">IIBB", head[16:26])
+            if width == 0 or height == 0:
+                return f"is an image of size {width}×{height}", None
+            if width * height > MAX_IMAGE_PIXELS:
+                return f"declares {width:,}×{height:,} pixels, more than the {MAX_IMAGE_PIXELS:,} Convas decodes", None
+            if colour in (2, 6):
+                return "is a colour PNG; a mask is a grey or palette PNG whose values are class numbers", None
+            if colour == 3:
+                palette = _read_palette(handle)
+                return (None, palette) if palette else ("is a palette PNG without a palette (damaged)", None)
+            if depth != 8:
+                return f"has {depth}-bit pixels; save it as an 8-bit grey PNG", None
+            return None, None
     except DatasetError as exc:
-        return str(exc).removeprefix(path.name + " ").split(";")[0]
-    if not head.startswith(b"\x89PNG\r\n\x1a\n") or len(head) < 33 or head[12:16] != b"IHDR":
-        return "is not a PNG file (masks are PNGs of class numbers)"
-    width, height, depth, colour = struct.unpack(">IIBB", head[16:26])
-    if width == 0 or height == 0:
-        return f"is an image of size {width}×{height}"
-    if colour == 3:
-        return "is a palette PNG, whose colours Convas would read instead of its class numbers; save it as 8-bit grey"
-    if colour in (2, 6):
-        return "is a colour PNG; a mask is an 8-bit grey PNG whose values are class numbers"
-    if depth != 8:
-        return f"has {depth}-bit pixels; save it as an 8-bit grey PNG"
+        return str(exc).removeprefix(path.name + " ").split(";")[0], None
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})", None
+
+
+def _read_palette(handle) -> tuple[int, ...] | None:
+    """The r, g, b, r, … entries of the PLTE chunk that follows IHDR (None if there is none
+    before the image data), walking the chunks from just after IHDR."""
+    for _ in range(64):
+        top = handle.read(8)
+        if len(top) < 8:
+            return None
+        length, kind = struct.unpack(">I", top[:4])[0], top[4:]
+        if kind == b"PLTE":
+            data = handle.read(min(length, 768))
+            return tuple(data[:len(data) - len(data) % 3]) or None
+        if kind in (b"IDAT", b"IEND"):
+            return None
+        handle.seek(length + 4, os.SEEK_CUR)  # the data and its CRC
     return None
 
 
-def _mask_summary(path: Path) -> list | str:
-    """[smallest, largest value, height, width] of a mask file, or why it cannot be read."""
-    problem = _mask_header_problem(path)
-    if problem:
-        return problem
+def _palette_marker(palette: tuple[int, ...] | None) -> int:
+    """What the mask cache records beside a file, so that a summary read with another palette is
+    read again: 0 for grey masks."""
+    return 0 if palette is None else 1 + zlib.crc32(bytes(palette))
+
+
+def _mask_summary(path: Path, palette: tuple[int, ...] | None) -> list | str:
+    """[smallest, largest class, height, width] of a mask file, or why it cannot be read."""
     import tensorflow as tf
 
     try:
         with open_regular_file(path, path.name) as handle:
-            values = np.asarray(decode_pixels(handle.read(), 1))
+            values = np.asarray(mask_classes(handle.read(), palette))
     except (tf.errors.OpError, ValueError, OSError, DatasetError) as exc:
         return f"cannot be decoded ({str(getattr(exc, 'message', exc)).splitlines()[0]})"
     return [int(values.min()), int(values.max()), int(values.shape[0]), int(values.shape[1])]
 
 
-def check_masks(files: Sequence[Path], checks: MaskChecks | None = None) -> list[list | str]:
-    """For each mask file, [smallest, largest value, height, width] or why it cannot be used;
-    cached (see :class:`MaskChecks`), the rest decoded on a thread pool."""
+def check_masks(files: Sequence[Path], palette: tuple[int, ...] | None = None,
+                checks: MaskChecks | None = None) -> list[list | str]:
+    """For each mask file (whose header :func:`mask_header` passed), [smallest, largest class,
+    height, width] or why it cannot be used; cached (see :class:`MaskChecks`), the rest decoded
+    on a thread pool."""
     checks = checks or MASK_CHECKS
+    marker = _palette_marker(palette)
     results: list[list | str] = [""] * len(files)
     todo: list[tuple[int, str, os.stat_result]] = []
     for i, file in enumerate(files):
@@ -282,11 +339,11 @@ def check_masks(files: Sequence[Path], checks: MaskChecks | None = None) -> list
         except OSError as exc:
             results[i] = f"cannot be opened ({exc.strerror or exc})"
             continue
-        kind = _not_regular(st.st_mode)
+        kind = not_regular(st.st_mode)
         if kind is not None:
             results[i] = f"is {kind}, not a regular file"
             continue
-        known, value = checks.get(key, st, 0)
+        known, value = checks.get(key, st, marker)
         if known:
             results[i] = value
         else:
@@ -301,11 +358,11 @@ def check_masks(files: Sequence[Path], checks: MaskChecks | None = None) -> list
 
         workers = max(1, min(8, os.cpu_count() or 2, len(todo)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="convas-mask-check") as pool:
-            found = list(pool.map(lambda item: _mask_summary(files[item[0]]), todo))
+            found = list(pool.map(lambda item: _mask_summary(files[item[0]], palette), todo))
         for (i, key, st), value in zip(todo, found):
             results[i] = value
-            checks.put(key, st, 0, value)
-        checks.save({key for _, key, _ in todo})
+            checks.put(key, st, marker, value)
+        checks.save({os.path.abspath(file) for file in files})
     return results
 
 
@@ -315,8 +372,9 @@ def _natural(name: str) -> list:
 
 def load_mask_folder(path, input_shape, validation_split: float = 0.2, seed: int = 0, *,
                      output_shape: Sequence[int | None] | None = None) -> Dataset:
-    """A segmentation folder: ``images/`` and ``masks/`` whose files pair by stem; each mask is an
-    8-bit grey PNG whose values are class numbers, resized nearest-neighbour to the input.
+    """A segmentation folder: ``images/`` and ``masks/`` whose files pair by stem; each mask is a
+    PNG whose values (8-bit grey) or palette indices are class numbers, resized nearest-neighbour
+    to the input. All masks are read one way: the kind (grey, or one palette) most of them have.
 
     The classes are 0 up to the largest mask value (over up to :data:`MASK_SAMPLE` masks); their
     names come from an optional ``classes.txt`` (one per line), else "0", "1", …. Masks that never
@@ -324,8 +382,8 @@ def load_mask_folder(path, input_shape, validation_split: float = 0.2, seed: int
     (``output_shape``) has K channels, with a warning. Images without a mask, masks without an
     image and unreadable files are skipped and named in the warnings; an error if no pair is left.
     """
-    shape = _check_input_shape(input_shape)
-    validation_split = _check_validation_split(validation_split)
+    shape = check_input_shape(input_shape)
+    validation_split = check_validation_split(validation_split)
     root = Path(path)
     images_dir, masks_dir = segmentation_folders(root)
     assert images_dir is not None and masks_dir is not None, "load_folder checks the layout"
@@ -333,18 +391,25 @@ def load_mask_folder(path, input_shape, validation_split: float = 0.2, seed: int
     for f in image_files(images_dir, recursive=False):
         images.setdefault(f.stem, f)
     masks: dict[str, Path] = {}
+    lossy: list[Path] = []  # JPEG masks: compression blurs the class numbers at every edge
     for f in sorted(masks_dir.iterdir()):
         if f.suffix.lower() == ".png" and not f.name.startswith("."):
             masks.setdefault(f.stem, f)
+        elif f.suffix.lower() in IMAGE_SUFFIXES - {".png"} and not f.name.startswith("."):
+            lossy.append(f)
     rel = lambda f: f.relative_to(root).as_posix()  # noqa: E731
     no_mask = sorted((rel(images[s]) for s in images.keys() - masks.keys()), key=_natural)
     no_image = sorted((rel(masks[s]) for s in masks.keys() - images.keys()), key=_natural)
     stems = sorted(images.keys() & masks.keys(), key=_natural)
     warnings: list[str] = []
     unpaired = ([f"{len(no_mask)} image{'s' if len(no_mask) > 1 else ''} without a mask in {rel(masks_dir)}: "
-                 f"{_listing(no_mask)}"] if no_mask else []) + \
+                 f"{first_few(no_mask)}"] if no_mask else []) + \
                ([f"{len(no_image)} mask{'s' if len(no_image) > 1 else ''} without an image in "
-                 f"{rel(images_dir)}: {_listing(no_image)}"] if no_image else [])
+                 f"{rel(images_dir)}: {first_few(no_image)}"] if no_image else [])
+    if lossy:
+        unpaired.append(f"{len(lossy)} mask{'s' if len(lossy) > 1 else ''} that {'are' if len(lossy) > 1 else 'is'} "
+                        f"not PNG ({first_few([rel(f) for f in lossy])}): masks must be PNG, as JPEG "
+                        f"compression changes the class numbers along every edge")
     if not stems:
         raise DatasetError(f"{root.name} has no image with a mask of the same name: "
                            + ("; ".join(unpaired) if unpaired else "both folders are empty")
@@ -357,16 +422,32 @@ def load_mask_folder(path, input_shape, validation_split: float = 0.2, seed: int
         warnings.append(skipped_sentence(unreadable))
     stems = [stems[i] for i in readable]
     mask_list = [masks[s] for s in stems]
+    # Every mask's header is read (colour or palette PNGs hold no class numbers); the pixels of
+    # up to MASK_SAMPLE of them, spread evenly, say how many classes there are.
     sample = (np.arange(len(mask_list)) if len(mask_list) <= MASK_SAMPLE
               else np.linspace(0, len(mask_list) - 1, MASK_SAMPLE).astype(np.intp))
-    summaries = dict(zip(sample.tolist(), check_masks([mask_list[i] for i in sample])))
-    bad = [f"{rel(mask_list[i])} {v}" for i, v in summaries.items() if isinstance(v, str)]
+    headers = [mask_header(file) for file in mask_list]
+    # All masks are read one way: grey values, or the indices of one palette (most masks').
+    kinds = Counter(palette for problem, palette in headers if problem is None)
+    palette = kinds.most_common(1)[0][0] if kinds else None
+    summaries: dict[int, list | str | None] = {}
+    for i, (problem, own) in enumerate(headers):
+        if problem is None and own != palette:
+            problem = ("is a grey PNG while most masks are palette PNGs" if own is None else
+                       "is a palette PNG while most masks are grey" if palette is None else
+                       "has another palette than most masks, so its indices may mean other classes")
+        if problem:
+            summaries[i] = problem
+    sample = np.asarray([i for i in sample if i not in summaries], dtype=np.intp)
+    summaries.update(zip(sample.tolist(), check_masks([mask_list[i] for i in sample], palette)))
+    bad = [f"{rel(mask_list[i])} {v}" for i, v in sorted(summaries.items()) if isinstance(v, str)]
     if bad:
-        warnings.append(f"Skipped {len(bad)} unusable mask{'s' if len(bad) > 1 else ''}: {_listing(bad)}")
+        warnings.append(f"Skipped {len(bad)} unusable mask{'s' if len(bad) > 1 else ''}: {first_few(bad)}")
     keep = [i for i in range(len(stems)) if not isinstance(summaries.get(i), str)]
-    if not keep:
-        raise DatasetError(f"{root.name} has no pair of a readable image and a usable mask. " + " ".join(warnings))
-    good = [v for v in summaries.values() if not isinstance(v, str)]
+    good = [v for v in summaries.values() if isinstance(v, list)]
+    if not keep or not good:
+        raise DatasetError(f"{root.name} has no pair of a readable image and a usable mask (a PNG of class "
+                           f"numbers: 8-bit grey values or palette indices). " + " ".join(warnings))
     low, high = min(v[0] for v in good), max(v[1] for v in good)
     channels = output_shape[-1] if output_shape is not None and len(output_shape) == 3 else None
     shift = 0
@@ -382,7 +463,8 @@ def load_mask_folder(path, input_shape, validation_split: float = 0.2, seed: int
 
     def split(indices: np.ndarray) -> Split:
         return Split.from_files([paths[i] for i in indices], [], shape,
-                                mask_paths=[mask_paths[i] for i in indices], mask_shift=shift)
+                                mask_paths=[mask_paths[i] for i in indices], mask_shift=shift,
+                                mask_palette=palette)
 
     return Dataset(root.name, names, split(train_idx), split(val_idx) if len(val_idx) else None, None,
                    warnings, target=TargetKind.MASK)

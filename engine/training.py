@@ -648,7 +648,10 @@ def infer_model_task(model: Any, data: TrainingData) -> Task:
     with the model's output and what the data's targets look like (a dataset split's ``y``)."""
     from .tasks import OutputShape
 
-    activation, _units = output_activation(model)
+    try:
+        activation, _units = output_activation(model)
+    except ConvasError:  # several outputs: classification, as before tasks (its loss is given)
+        return Task.CLASSIFICATION
     io = OutputShape(tuple(model.inputs[0].shape[1:]), tuple(model.outputs[0].shape[1:]), activation)
     return infer_task(io, _target_kind(data))
 

@@ -35,7 +35,7 @@ class FreezeActions(QObject):
     def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
         self.window = window
-        self.freeze = self._action("&Freeze", lambda: self.set_selection_trainable(False),
+        self.freeze = self._action("Free&ze", lambda: self.set_selection_trainable(False),
                                    "Keep the selected layers' weights as they are in training")
         self.unfreeze = self._action("U&nfreeze", lambda: self.set_selection_trainable(True),
                                      "Let training change the selected layers' weights again")

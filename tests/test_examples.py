@@ -30,13 +30,9 @@ def test_seed_is_the_issue_seed_cnn():
 
 # ---------------------------------------------------------------- every example trains as it opens
 
-# The one example that is not a classifier: it reconstructs its input, a task still to come.
-RECONSTRUCTION = {"conv_autoencoder"}
-
-
 def _default_data(name):
     """The example, its input/output and the dataset it trains on by default (its saved one, else
-    Digits, the Train panel's default)."""
+    Digits, the Train panel's default), for its saved task (else the inferred one)."""
     from engine.data_source import load_dataset, model_io
     from engine.examples import example_path
     from engine.project_file import load_project
@@ -45,35 +41,37 @@ def _default_data(name):
     project = load_project(example_path(name))
     settings = TrainingSettings.from_dict(project.training)
     io = model_io(project.design)
-    return project.design, io, load_dataset(settings.dataset, io.input_shape, seed=0), settings
+    data = load_dataset(settings.dataset, io.input_shape, seed=0, task=settings.config.task,
+                        output_shape=io.output_shape)
+    return project.design, io, data, settings
 
 
-@pytest.mark.parametrize("name", sorted(set(BUILDERS) - RECONSTRUCTION))
+@pytest.mark.parametrize("name", sorted(BUILDERS))
 def test_example_fits_its_default_dataset(name):
-    from engine.data_source import dataset_problems
+    from engine.data_source import choose_task, dataset_problems
 
     _design, io, data, settings = _default_data(name)
-    assert dataset_problems(data, io, settings.config.loss) == []
+    task = choose_task(io, data, settings.config.task)
+    assert dataset_problems(data, io, settings.config.loss, task=task) == []
 
 
-def test_the_autoencoder_says_why_it_does_not_train():
-    from engine.data_source import dataset_problems
+@pytest.mark.parametrize("name, task", [("conv_autoencoder", "reconstruction"), ("unet_shapes", "segmentation"),
+                                        ("seed_cnn", "classification")])
+def test_each_example_knows_its_task(name, task):
+    from engine.data_source import choose_task
 
-    (name,) = RECONSTRUCTION
-    _design, io, data, _settings = _default_data(name)
-    (problem,) = dataset_problems(data, io, None)
-    assert "a reconstruction task is not supported yet" in problem
-    assert "shows the architecture" in problem
+    _design, io, data, settings = _default_data(name)
+    assert choose_task(io, data, settings.config.task).value == task
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(set(BUILDERS) - RECONSTRUCTION))
+@pytest.mark.parametrize("name", sorted(BUILDERS))
 def test_example_trains_one_epoch_on_a_small_subset(name):
     from engine.datasets import Split
     from engine.training import TrainingConfig, train
 
-    design, _io, data, _settings = _default_data(name)
+    design, _io, data, settings = _default_data(name)
     subset = Split(data.train.x[:64], data.train.y[:64])
-    result = train(design, subset, None, TrainingConfig(epochs=1, batch_size=32))
+    result = train(design, subset, None, TrainingConfig(epochs=1, batch_size=32, task=settings.config.task))
     assert result.epochs_run == 1
     assert all(v == v for v in result.history["loss"])  # not NaN

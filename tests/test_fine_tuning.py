@@ -146,6 +146,21 @@ def test_a_stop_in_the_first_phase_ends_the_run(pretrained, shapes):
     assert _same(_weights(result.model, "conv_b"), original["conv_b"])
 
 
+def test_a_stop_in_the_second_phase_keeps_the_epochs_of_both(pretrained, shapes):
+    design, model, _original = _start(pretrained)
+
+    class StopInPhaseTwo(Messages):
+        def should_stop(self) -> bool:
+            return any(kind is MessageKind.PHASE for kind, _ in self.seen)
+
+    reporter = StopInPhaseTwo()
+    result = train(design, shapes.train, shapes.validation, TrainingConfig(epochs=3, head_epochs=1),
+                   reporter, model=model)
+    assert result.phase_epochs == 1 and result.epochs_run == 1 and reporter.epochs == [0]
+    assert result.stop_reason == "stopped on request at epoch 2, batch 1"
+    assert result.restored_epoch is None  # a stop keeps the weights trained so far
+
+
 def test_fine_tuning_mistakes_are_explained_before_training(pretrained, shapes):
     with pytest.raises(ConvasError, match=r"head epochs \(3\) must be fewer than the epochs \(3\)"):
         TrainingConfig(epochs=3, head_epochs=3)

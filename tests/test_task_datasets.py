@@ -18,7 +18,7 @@ from engine.tasks import Task, TargetKind
 
 
 def write_palette_png(path, indices: np.ndarray) -> None:
-    """An 8-bit palette PNG (colour type 3): what Convas refuses as a mask."""
+    """An 8-bit palette PNG (colour type 3), as Pascal VOC saves its masks: 256 distinct colours."""
     height, width = indices.shape
     raw = b"".join(b"\x00" + indices[row].astype(np.uint8).tobytes() for row in range(height))
 
@@ -76,6 +76,23 @@ def test_labels_csv_with_one_column_per_label(tmp_path):
     assert sorted(map(tuple, ds.train.y.tolist())) == [(0, 0), (0, 1), (1, 0), (1, 1)]
     write_csv(root / "labels.csv", [["file", "red"], ["0.png", 2]])
     with pytest.raises(DatasetError, match="row 2 has '2' in the column 'red'.*1 \\(applies\\) or 0"):
+        load_dataset(str(root), (6, 6, 1), task=Task.MULTILABEL)
+
+
+def test_labels_csv_with_numbers_is_regression(tmp_path):
+    root = tmp_path / "ages"
+    root.mkdir()
+    for i in range(4):
+        write_png(root / f"{i}.png", grey(i))
+    write_csv(root / "labels.csv", [["image", "age", "height"], *[[f"{i}.png", 20.5 + i, 1 + i % 2] for i in range(4)]])
+    ds = load_dataset(str(root), (6, 6, 1), validation_split=0)
+    assert ds.target is TargetKind.VALUES and ds.class_names == ["age", "height"]
+    assert sorted(ds.train.y[:, 0].tolist()) == [20.5, 21.5, 22.5, 23.5]
+    write_csv(root / "labels.csv", [["image", "old"], *[[f"{i}.png", i % 2] for i in range(4)]])
+    assert load_dataset(str(root), (6, 6, 1)).target is TargetKind.MULTI_HOT
+    assert load_dataset(str(root), (6, 6, 1), task=Task.REGRESSION).target is TargetKind.VALUES
+    write_csv(root / "labels.csv", [["image", "age"], ["0.png", "old"]])
+    with pytest.raises(DatasetError, match="row 2 has 'old' in the column 'age', but these columns hold numbers"):
         load_dataset(str(root), (6, 6, 1))
 
 
@@ -198,12 +215,34 @@ def test_mask_folder_without_pairs_or_with_unusable_masks(tmp_path):
     with pytest.raises(DatasetError, match="no image with a mask of the same name: 1 image without a mask.*"
                                            "images/a.png.*masks/b.png.*same name"):
         load_dataset(str(root), (6, 6, 1))
-    other = make_mask_folder(tmp_path / "voc", stems=("a", "b"))
+    other = make_mask_folder(tmp_path / "mixed", stems=("a", "b"))
     write_png(other / "images" / "c.png", grey(3, (8, 8)))
     write_palette_png(other / "masks" / "c.png", np.ones((8, 8), np.uint8))
+    write_png(other / "images" / "d.png", grey(4, (8, 8)))
+    write_png(other / "masks" / "d.jpg", np.zeros((8, 8), np.uint8))  # PNG bytes, but named .jpg
     ds = load_dataset(str(other), (8, 8, 1), validation_split=0)
     assert len(ds.train) == 2
-    assert "masks/c.png is a palette PNG" in " ".join(ds.warnings)
+    assert "masks/c.png is a palette PNG while most masks are grey" in " ".join(ds.warnings)
+    assert "1 mask that is not PNG (masks/d.jpg): masks must be PNG" in " ".join(ds.warnings)
+
+
+def test_palette_masks_are_read_by_their_indices(tmp_path):
+    root = tmp_path / "voc"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i in range(3):
+        write_png(root / "images" / f"{i}.png", grey(i, (8, 8)))
+        indices = np.zeros((8, 8), np.uint8)
+        indices[:, 4:] = 1 + i  # classes 1..3 on the right half
+        write_palette_png(root / "masks" / f"{i}.png", indices)
+    ds = load_dataset(str(root), (4, 4, 1), validation_split=0)
+    assert ds.target is TargetKind.MASK and ds.class_names == ["0", "1", "2", "3"]
+    masks = ds.train.targets(range(3))
+    assert (masks[:, :, :2] == 0).all()
+    assert sorted(np.unique(masks[:, :, 2:]).tolist()) == [1, 2, 3]
+    assert ds.train.mask_palette is not None and len(ds.train.mask_palette) == 768
+    (_, fed), = [(x, y.numpy()) for x, y in ds.train.as_tf_dataset(8)]  # the pipeline reads them alike
+    np.testing.assert_array_equal(fed, masks)
 
 
 def test_npz_masks(tmp_path):
@@ -230,6 +269,9 @@ def test_a_folder_without_masks_for_segmentation_says_how(tmp_path):
         load_dataset(str(root), (6, 5, 1), task=Task.SEGMENTATION)
     with pytest.raises(DatasetError, match="has no labels.csv, which multi-label training needs"):
         load_dataset(str(root), (6, 5, 1), task=Task.MULTILABEL)
+    with pytest.raises(DatasetError, match="has no labels.csv, which regression from a folder needs: a CSV with a "
+                                           "'filename' column and one column of numbers per target"):
+        load_dataset(str(root), (6, 5, 1), task=Task.REGRESSION)
 
 
 # ---------------------------------------------------------------- no targets
@@ -291,3 +333,38 @@ def test_digits_cannot_serve_regression_or_segmentation():
                                                f"{task.value}; use shapes \\(it has [^)]*{what}"):
             load_dataset("digits", (8, 8, 1), task=task)
     assert load_dataset("digits", (8, 8, 1), task=Task.RECONSTRUCTION).target is TargetKind.CLASS
+
+
+def test_reconstruction_reads_images_in_one_sub_folder(tmp_path):
+    root = tmp_path / "faces"
+    (root / "all").mkdir(parents=True)
+    for i in range(3):
+        write_png(root / "all" / f"{i}.png", grey(i))
+    with pytest.raises(DatasetError, match="at least 2 class sub-folders"):
+        load_dataset(str(root), (6, 6, 1))
+    ds = load_dataset(str(root), (6, 6, 1), task=Task.RECONSTRUCTION, validation_split=0)
+    assert ds.target is TargetKind.NONE and len(ds.train) == 3
+
+
+def test_shapes_for_a_design_that_scores_every_pixel_come_with_masks():
+    ds = load_dataset("shapes", (16, 16, 1), output_shape=(16, 16, 5))
+    assert ds.target is TargetKind.MASK and len(ds.class_names) == 5
+    assert load_dataset("shapes", (16, 16, 1), output_shape=(16, 16, 1)).target is TargetKind.CLASS  # an autoencoder
+    assert load_dataset("shapes", (16, 16, 1), output_shape=(4,)).target is TargetKind.CLASS
+
+
+def test_hostile_masks_are_skipped_without_decoding(tmp_path):
+    import os
+
+    root = make_mask_folder(tmp_path / "seg", stems=("a", "b", "huge", "pipe"))
+    huge = root / "masks" / "huge.png"
+    head = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0)
+    huge.write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + head
+                     + struct.pack(">I", zlib.crc32(b"IHDR" + head) & 0xFFFFFFFF))
+    (root / "masks" / "pipe.png").unlink()
+    os.mkfifo(root / "masks" / "pipe.png")
+    ds = load_dataset(str(root), (8, 8, 1), validation_split=0)
+    assert len(ds.train) == 2
+    warning = " ".join(ds.warnings)
+    assert "masks/huge.png declares 100,000×100,000 pixels" in warning
+    assert "masks/pipe.png is a named pipe (FIFO)" in warning

@@ -23,6 +23,7 @@ def _keras_value(metric, y_true, y_pred) -> float:
 
 # --- multi-label ---------------------------------------------------------------------------------
 
+@pytest.mark.slow  # imports TensorFlow for Keras's metrics
 def test_multilabel_scores_equal_keras_binary_accuracy_precision_and_recall():
     import keras
 
@@ -60,6 +61,7 @@ def test_multilabel_bad_input_says_what_is_wrong():
 
 # --- regression ----------------------------------------------------------------------------------
 
+@pytest.mark.slow  # imports TensorFlow for Keras's metrics
 def test_regression_r2_equals_keras_r2score_and_worst_is_the_largest_error():
     import keras
 
@@ -111,6 +113,7 @@ def test_reconstruction_of_another_shape_says_the_output_must_match_the_input():
 
 # --- segmentation --------------------------------------------------------------------------------
 
+@pytest.mark.slow  # imports TensorFlow for Keras's metrics
 def test_segmentation_mean_iou_equals_keras_and_streamed_equals_all_at_once():
     import keras
 
@@ -221,3 +224,28 @@ def test_evaluate_task_runs_models_of_every_task_batch_by_batch():
         evaluate_task(segmenter, _dataset(x, masks, ["a", "b", "c"], TargetKind.MASK), Task.SEGMENTATION)
     with pytest.raises(EvaluationError, match=r"input images are \(8, 8, 1\)"):
         evaluate_task(brightness, data, Task.RECONSTRUCTION)
+
+
+@pytest.mark.slow
+def test_a_file_backed_segmentation_split_is_scored_from_its_mask_files(tmp_path):
+    import keras
+    import tensorflow as tf
+
+    x = _images(7, 8)
+    masks = (x[..., 0] > 0.5).astype(np.uint8)
+    paths, mask_paths = [], []
+    for i in range(7):
+        paths.append(str(tmp_path / f"image_{i}.png"))
+        mask_paths.append(str(tmp_path / f"mask_{i}.png"))
+        (tmp_path / f"image_{i}.png").write_bytes(tf.io.encode_png(np.round(x[i] * 255).astype(np.uint8)).numpy())
+        (tmp_path / f"mask_{i}.png").write_bytes(tf.io.encode_png(masks[i][..., None]).numpy())
+    split = Split.from_files(paths, [0] * 7, (8, 8, 1), mask_paths=mask_paths)
+    data = Dataset("files", ["dark", "bright"], train=split, test=split, target=TargetKind.MASK)
+    inputs = keras.Input((8, 8, 1))
+    conv = keras.layers.Conv2D(2, 1, activation="softmax")
+    model = keras.Model(inputs, conv(inputs))
+    conv.set_weights([np.array([[[[0.0, 40.0]]]], np.float32), np.array([0.0, -20.0], np.float32)])
+    ev = evaluate_task(model, data, Task.SEGMENTATION, batch_size=3)
+    assert len(ev) == 7 and ev.confusion.sum() == 7 * 64
+    # Pixels a hair from 0.5 may round across it in the PNG; nearly all agree.
+    assert ev.pixel_accuracy > 0.97 and ev.mean_iou > 0.94

@@ -72,6 +72,7 @@ def test_the_unet_example_segments_shapes():
     assert max(result.history["val_mean_iou"]) >= 0.7
 
 
+@pytest.mark.slow
 def test_the_autoencoder_example_trains_as_it_opens_and_denoises():
     design = load_example("conv_autoencoder")
     io = model_io(design)

@@ -54,12 +54,13 @@ class MultiLabelView(QWidget):
         bar.setContentsMargins(10, 8, 10, 4)
         bar.addWidget(self.threshold_label)
         bar.addWidget(self.slider, 1)
-        scores = QWidget(self)
+        scores = self.scores_pane = QWidget(self)
         scores_layout = QVBoxLayout(scores)
         scores_layout.setContentsMargins(0, 0, 0, 0)
         scores_layout.setSpacing(0)
         scores_layout.addWidget(self.table, 1)
         scores_layout.addWidget(self.averages)
+        scores_layout.addStretch(0)
         samples = QWidget(self)
         samples_layout = QVBoxLayout(samples)
         samples_layout.setContentsMargins(0, 0, 0, 0)
@@ -116,6 +117,8 @@ class MultiLabelView(QWidget):
                                        (s.f1, f"{s.f1:.3f}"), (s.support, f"{s.support:,}")])
                              for s in ev.per_label], keep_order=keep_order)
         self.table.setMinimumWidth(self.table.natural_width())
+        self.table.fit_height()
+        self.scores_pane.setMaximumWidth(max(self.table.natural_width() + 40, 420))
         mean = ev.macro_average()
         self.averages.setText(
             f"Exact match (every label right)&nbsp;<b>{ev.exact_match:.1%}</b> · label accuracy&nbsp;"

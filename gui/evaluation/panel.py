@@ -6,7 +6,8 @@ line and the tabs of that task. A classifier gets five: the confusion matrix wit
 the clicked cell, per-class scores, the best/worst samples, feature maps and Grad-CAM. The other
 tasks get their own view (:mod:`.multilabel_view`, :mod:`.regression_view`,
 :mod:`.reconstruction_view`, :mod:`.segmentation_view`, made on first use: two of them import
-pyqtgraph), feature maps, and a Grad-CAM tab that says why it is not offered. Every number comes
+pyqtgraph), feature maps, and Grad-CAM per label for a multi-label model (for the others, a
+tab that says why it is not offered). Every number comes
 from :mod:`engine.evaluation` and :mod:`engine.task_evaluation`; this module only arranges them.
 """
 
@@ -238,6 +239,7 @@ class EvaluationPanel(QWidget):
             elif task is Task.REGRESSION:
                 from .regression_view import RegressionView
                 view = RegressionView(self)
+                view.sigSampleChosen.connect(self.inspect_task_sample)  # a clicked point
             elif task is Task.RECONSTRUCTION:
                 from .reconstruction_view import ReconstructionView
                 view = ReconstructionView(self)

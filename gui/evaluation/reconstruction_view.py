@@ -84,6 +84,10 @@ class ReconstructionView(QWidget):
             label="data variance {value:.4f}", labelOpts={"position": 0.75, "color": SECOND_MARK_COLOR})
         self.plot.addItem(self.mean_line)
         self.plot.addItem(self.variance_line)
+        # A variance far right of every error would squeeze the bars into a sliver: then the axis
+        # ends past the errors and this arrow at its edge says where the variance lies.
+        self.variance_arrow = pg.TextItem("", color=SECOND_MARK_COLOR, anchor=(1, 0))
+        self.plot.addItem(self.variance_arrow)
         self.plot.set_labels("mean squared error of a sample", "samples")
         self.plot.getAxis("bottom").enableAutoSIPrefix(False)  # errors as they are, not "×0.001"
 
@@ -129,7 +133,15 @@ class ReconstructionView(QWidget):
         self.variance_line.setValue(ev.variance)
         self.plot.setTitle(f"MSE {ev.mse:.4f} · {ev.mse / ev.variance:.1%} of the data variance"
                            if ev.variance > 0 else f"MSE {ev.mse:.4f}", size="10pt")
-        self.plot.setXRange(0, max(float(edges[-1]), ev.variance) * 1.05, padding=0)
+        top = float(edges[-1]) * 1.15
+        off_scale = ev.variance > 3 * top
+        self.variance_line.setVisible(not off_scale)
+        self.variance_arrow.setVisible(off_scale)
+        if off_scale:
+            self.variance_arrow.setText(f"data variance {ev.variance:.4f} →")
+            self.variance_arrow.setPos(top, float(counts.max()))
+        self.plot.setXRange(0, top if off_scale else max(top, ev.variance * 1.05), padding=0)
+        self.plot.setYRange(0, float(counts.max()) * 1.05, padding=0)
         self.refresh()
 
     def refresh(self) -> None:

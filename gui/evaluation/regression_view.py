@@ -5,6 +5,8 @@ on a row plots that target), and the samples with the largest errors."""
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
@@ -27,6 +29,7 @@ class RegressionView(QWidget):
     """Scatter (and the target table beside it when there are several), worst samples below."""
 
     sigTargetShown = Signal(int)
+    sigSampleChosen = Signal(int)  # a point of the scatter was clicked: its sample index
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -37,6 +40,8 @@ class RegressionView(QWidget):
         self.identity = pg.PlotCurveItem(pen=pg.mkPen(colour(MARK_COLOR, 200), width=1.5, style=Qt.PenStyle.DashLine))
         self.plot.addItem(self.identity)
         self.plot.addItem(self.points)
+        self.points.sigClicked.connect(self._on_points_clicked)
+        self.points.setToolTip("Click a point to look at its sample in Feature maps")
         self.plot.setMinimumSize(260, 220)
         self.table = ScoreTable(HEADERS, TIPS, self)
         self.table.setToolTip("Click a target to plot its predictions")
@@ -83,8 +88,7 @@ class RegressionView(QWidget):
         self.table.set_rows(rows)
         self.table.blockSignals(False)
         self.table.setVisible(len(rows) > 1)  # one target: its numbers are in the title
-        self.table.setMaximumHeight(self.table.horizontalHeader().height()
-                                    + self.table.verticalHeader().defaultSectionSize() * (len(rows) + 1))
+        self.table.fit_height(8)
         self.show_target(0)
 
     def show_target(self, target: int) -> None:
@@ -125,6 +129,13 @@ class RegressionView(QWidget):
         """The scatter's (true, predicted) values."""
         x, y = self.points.getData()
         return np.asarray(x), np.asarray(y)
+
+    def _on_points_clicked(self, _item: object, points: Sequence[Any], _event: object = None) -> None:
+        if len(points) and self.results is not None:
+            index = int(points[0].data())
+            self.worst_note.setText(f"Sample {index}: " + html.escape(self.results.caption(index).replace("\n", ", "))
+                                    + " (its feature maps are in the Feature maps tab)")
+            self.sigSampleChosen.emit(index)
 
     def _on_row(self) -> None:
         rows = self.table.selectionModel().selectedRows()

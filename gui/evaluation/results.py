@@ -106,15 +106,15 @@ class TaskResults:
         return []
 
     def is_wrong(self, index: int) -> bool:
-        """Multi-label: a label wrong at the threshold; regression: an error above the target's
-        RMSE; reconstruction: an error above the data's variance (worse than the mean image);
-        segmentation: an image IoU below 0.5."""
+        """Multi-label: a label wrong at the threshold; regression: an error above twice the
+        target's RMSE (an outlier, not merely the worse half); reconstruction: an error above the
+        data's variance (worse than the mean image); segmentation: an image IoU below 0.5."""
         ev, index = self.evaluation, int(index)
         if isinstance(ev, MultiLabelEvaluation):
             return bool((ev.predicted[index] != (ev.y_true[index] > 0.5)).any())
         if isinstance(ev, RegressionEvaluation):
             t = self.target
-            return bool(abs(ev.y_pred[index, t] - ev.y_true[index, t]) > ev.per_target[t].rmse)
+            return bool(abs(ev.y_pred[index, t] - ev.y_true[index, t]) > 2 * ev.per_target[t].rmse)
         if isinstance(ev, ReconstructionEvaluation):
             return bool(ev.errors[index] > ev.variance)
         return bool(ev.per_image_iou[index] < 0.5)

@@ -71,6 +71,7 @@ class SegmentationView(QWidget):
         super().__init__(parent)
         self.results: TaskResults | None = None
         self.masks: dict[int, np.ndarray] = {}   # predicted masks computed so far, by sample index
+        self._shown: tuple[int, np.ndarray, np.ndarray] | None = None  # (index, image, true mask) drawn
         self.current: int | None = None          # the sample index shown
         self._answer = LatestAnswer(self)
         self.previous_button = QToolButton(self)
@@ -140,6 +141,7 @@ class SegmentationView(QWidget):
         right_layout.setSpacing(0)
         right_layout.addWidget(self.scores)
         right_layout.addWidget(self.table, 1)
+        right_layout.addStretch(0)
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
         splitter.setChildrenCollapsible(False)
         splitter.addWidget(left)
@@ -163,6 +165,7 @@ class SegmentationView(QWidget):
     def set_results(self, results: TaskResults | None) -> None:
         self.results = results
         self.masks = {}
+        self._shown = None
         self.current = None
         self._answer.forget()
         ev = self.evaluation
@@ -175,6 +178,7 @@ class SegmentationView(QWidget):
                                      (float(pixels[k]) / total, f"{float(pixels[k]) / total:.1%}")])
                              for k, name in enumerate(names)])
         self.table.setMinimumWidth(self.table.natural_width())
+        self.table.fit_height()
         if ev is None:
             self.scores.clear()
             self.legend.clear()
@@ -232,10 +236,11 @@ class SegmentationView(QWidget):
         ev, results, index = self.evaluation, self.results, self.current
         if ev is None or results is None or index is None:
             return
-        image = results.image(index)
+        if self._shown is None or self._shown[0] != index:  # a file-backed split decodes once per image
+            self._shown = (index, results.image(index), results.mask(index))
+        _index, image, truth = self._shown
         names = ev.class_names
         alpha = self.opacity.value() / 100.0
-        truth = results.mask(index)
         self.image_view.set_image(mask_overlay(image, np.zeros(truth.shape, np.int64), names, 0.0))
         self.true_view.set_image(mask_overlay(image, truth, names, alpha))
         predicted = self.masks.get(index)

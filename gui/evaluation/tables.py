@@ -86,6 +86,12 @@ class ScoreTable(QTableWidget):
         header = self.horizontalHeader()
         return sum(header.sectionSize(c) for c in range(self.columnCount())) + 2 * self.frameWidth() + 4
 
+    def fit_height(self, most_rows: int = 12) -> None:
+        """No taller than its rows (up to ``most_rows``; more scroll), so what follows sits below."""
+        rows = min(self.rowCount(), most_rows)
+        self.setMaximumHeight(self.horizontalHeader().sizeHint().height()
+                              + self.verticalHeader().defaultSectionSize() * rows + 2 * self.frameWidth() + 2)
+
     def text(self, row: int, column: int) -> str:
         item = self.item(row, column)
         return item.text() if item is not None else ""

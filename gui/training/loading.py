@@ -136,11 +136,11 @@ def make_preview(dataset: Any, per_class: int = SAMPLES_PER_CLASS) -> LoadedData
         return LoadedData(dataset, [_images(train, first, scale)], [], [], stats)
     if target is TargetKind.MASK:
         images = train.images(first) / scale if len(first) else []
-        thumbs = [_thumbnail(overlay_mask(image, y[i])) for i, image in enumerate(images)]
+        masked = [_thumbnail(overlay_mask(image, y[i])) for i, image in enumerate(images)]
         classes = max(len(names), int(y.max(initial=0)) + 1 if len(y) else 0)
         pixels = np.bincount(y.reshape(-1), minlength=classes) if y.size else np.zeros(classes)
         share = (pixels / max(1, pixels.sum()) * 1000).round().astype(int).tolist()
-        return LoadedData(dataset, [thumbs], [], share)
+        return LoadedData(dataset, [masked], [], share)
     return LoadedData(dataset, [_images(train, first, scale)], [])
 
 

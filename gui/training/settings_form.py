@@ -148,8 +148,8 @@ class SettingsForm(QWidget):
             self.noise_spin: "Denoising: the standard deviation of Gaussian noise added to each "
                              "input image (pixels 0–1); the target stays the clean image",
         }
-        wide = (("Task", self.task_combo), ("Loss", self.loss_combo))
-        rows = (
+        wide: tuple[tuple[str, QWidget], ...] = (("Task", self.task_combo), ("Loss", self.loss_combo))
+        rows: tuple[tuple[tuple[str, QWidget], tuple[str, QWidget]], ...] = (
             (("Optimizer", self.optimizer_combo), ("Learning rate", self.lr_spin)),
             (("Batch size", self.batch_spin), ("Epochs", self.epochs_spin)),
             (("Validation", self.split_spin), ("Momentum", self.momentum_spin)),

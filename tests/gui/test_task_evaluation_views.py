@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPointF, Qt
 
 from engine.datasets import Dataset, Split
 from engine.task_evaluation import (
@@ -85,6 +85,14 @@ def test_clicking_a_regression_target_plots_that_targets_points(panel, qtbot):
     worst = int(np.argmax(np.abs(ev.y_pred[:, 1] - ev.y_true[:, 1])))
     assert view.worst.indices()[0] == worst  # the worst samples now speak of the peak
     assert view.worst.captions()[0] == results.caption(worst)
+    # Clicking a point picks its sample for the feature maps.
+    k = int(np.argmax(ev.y_true[:, 1]))  # the rightmost point, away from the crowd
+    box = view.plot.getPlotItem().getViewBox()
+    where = view.plot.mapFromScene(box.mapViewToScene(QPointF(float(ev.y_true[k, 1]), float(ev.y_pred[k, 1]))))
+    with qtbot.waitSignal(view.sigSampleChosen) as chosen:
+        qtbot.mouseClick(view.plot.viewport(), Qt.MouseButton.LeftButton, pos=where)
+    assert chosen.args == [k] and panel.task_feature_maps.chooser.index() == k
+    assert view.worst_note.text().startswith(f"Sample {k}: pred ")
 
 
 def test_one_regression_target_shows_only_its_scatter(panel):
@@ -177,6 +185,15 @@ def test_reconstruction_orders_and_noisy_inputs(panel, qtbot):
     assert view.shown_indices == [int(i) for i in ev.best[:8]]
     assert view.mean_line.value() == pytest.approx(ev.mse) and view.variance_line.value() == pytest.approx(ev.variance)
     assert "of the data variance" in view.plot.title()
+    assert view.variance_line.isVisible() and not view.variance_arrow.isVisible()
+    # A model far better than the mean image: the variance is off the errors' scale, and says so.
+    close = ReconstructionEvaluation.from_arrays(x, x * 0.99, "test")
+    with qtbot.waitSignal(view.sigPicturesShown, timeout=TIMEOUT_MS):
+        panel.show_task_results(TaskResults(NumpyModel(lambda images: images * 0.99), results.dataset,
+                                            Task.RECONSTRUCTION, close))
+    assert view.row_names == ["Input", "Output", "|Difference|"]
+    assert view.variance_arrow.isVisible() and view.variance_arrow.textItem.toPlainText() == (
+        f"data variance {close.variance:.4f} →")
 
 
 def test_panel_switches_views_by_task_and_explains_grad_cam(panel):
