@@ -17,6 +17,12 @@ Every failure is a message on stderr and an exit status, never a traceback:
   when it comes from a keyboard more than :attr:`_CtrlC.window` seconds later (one SIGINT to a
   process group reaches a child of ``uv run`` twice, and a CI system has no keyboard).
 
+``train`` trains the task ``--task`` names, else the project's, else the one the design's output
+and the data suggest (:func:`engine.data_source.choose_task`), says which when it starts, shows
+that task's metrics, and records it in the saved model's metadata (``task``). ``--freeze``
+freezes layers before the model is built; ``--head-epochs`` fine-tunes in two phases
+(:func:`engine.training.train`).
+
 ``train`` starts from the weights the design file brings (a ``.keras`` model's own, a project's
 saved weights file; :func:`engine.weights.resolve_weights` decides, as in the window), or from
 fresh ones with ``--fresh``. TensorFlow is imported only by ``train``, once its arguments and

@@ -1277,6 +1277,19 @@ def _image_problem(path: Path) -> str | None:
     """Why an image file cannot be decoded, judged from its header without decoding it (None if
     it looks fine): not a regular file, empty, not an image, damaged header, or more pixels than
     :data:`MAX_IMAGE_PIXELS`."""
+    problem = image_header(path)
+    return problem if isinstance(problem, str) else None
+
+
+def image_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) of an image file from its header, without decoding it (None when the
+    header cannot be read; see :func:`_image_problem` for why)."""
+    found = image_header(path)
+    return found if isinstance(found, tuple) else None
+
+
+def image_header(path: Path) -> str | tuple[int, int]:
+    """An image file's (width, height) from its header, or why it cannot be decoded."""
     try:
         handle = open_regular_file(path, path.name)
     except DatasetError as exc:
@@ -1313,7 +1326,7 @@ def _image_problem(path: Path) -> str | None:
     if width * height > MAX_IMAGE_PIXELS:
         return (f"declares {width:,}×{height:,} pixels, more than the {MAX_IMAGE_PIXELS:,} Convas decodes "
                 "(it would take about " + format_bytes(width * height * 16) + " to train on)")
-    return None
+    return int(width), int(height)
 
 
 def _decode_problem(path: Path, channels: int) -> str | None:

@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from .datasets import (IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, Dataset, DatasetError, ImageChecks, Split,
-                       check_input_shape, check_memory, check_validation_split, first_few,
-                       image_files, load_image_folder, mask_classes, not_regular, open_regular_file, readable_images,
-                       skipped_sentence, split_indices)
+                       check_input_shape, check_memory, check_validation_split, first_few, image_files,
+                       image_size, load_image_folder, mask_classes, not_regular, open_regular_file,
+                       readable_images, skipped_sentence, split_indices)
 from .tasks import Task, TargetKind
 
 MASK_FOLDERS = ("masks", "trimaps", "annotations/trimaps")
@@ -366,6 +366,11 @@ def check_masks(files: Sequence[Path], palette: tuple[int, ...] | None = None,
     return results
 
 
+def _same_aspect(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """Whether two (width, height) sizes have the same shape (a mask may be stored smaller)."""
+    return abs(a[0] * b[1] - a[1] * b[0]) <= 0.02 * max(a[0] * b[1], a[1] * b[0])
+
+
 def _natural(name: str) -> list:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
 
@@ -422,8 +427,9 @@ def load_mask_folder(path, input_shape, validation_split: float = 0.2, seed: int
         warnings.append(skipped_sentence(unreadable))
     stems = [stems[i] for i in readable]
     mask_list = [masks[s] for s in stems]
-    # Every mask's header is read (colour or palette PNGs hold no class numbers); the pixels of
-    # up to MASK_SAMPLE of them, spread evenly, say how many classes there are.
+    # Every mask's header is read (colour PNGs hold no class numbers); the pixels of up to
+    # MASK_SAMPLE of them, spread evenly, say how many classes there are (and their sizes, whether
+    # they line up with their images).
     sample = (np.arange(len(mask_list)) if len(mask_list) <= MASK_SAMPLE
               else np.linspace(0, len(mask_list) - 1, MASK_SAMPLE).astype(np.intp))
     headers = [mask_header(file) for file in mask_list]
@@ -440,6 +446,11 @@ def load_mask_folder(path, input_shape, validation_split: float = 0.2, seed: int
             summaries[i] = problem
     sample = np.asarray([i for i in sample if i not in summaries], dtype=np.intp)
     summaries.update(zip(sample.tolist(), check_masks([mask_list[i] for i in sample], palette)))
+    for i in sample.tolist():
+        summary, size = summaries[i], image_size(images[stems[i]])
+        if isinstance(summary, list) and size is not None and not _same_aspect((summary[3], summary[2]), size):
+            summaries[i] = (f"is {summary[3]}×{summary[2]} but its image is {size[0]}×{size[1]}, another shape, "
+                            f"so the mask would not line up with the image")
     bad = [f"{rel(mask_list[i])} {v}" for i, v in sorted(summaries.items()) if isinstance(v, str)]
     if bad:
         warnings.append(f"Skipped {len(bad)} unusable mask{'s' if len(bad) > 1 else ''}: {first_few(bad)}")

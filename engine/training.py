@@ -5,6 +5,11 @@ per-epoch logs to a :class:`Reporter`, asks it after every batch whether to stop
 guards against a loss that becomes NaN or infinite. Training settings live in a
 :class:`TrainingConfig`, which round-trips through plain dicts so a project file can keep it.
 
+One :func:`train` serves every task (:mod:`engine.tasks`: its loss, metrics and targets) and
+transfer learning: the layers a design freezes stay frozen, and with ``head_epochs`` a run
+fine-tunes in two phases (the head alone, then also what :func:`engine.freezing.to_unfreeze`
+chooses, at a lower learning rate), one history counted on across both.
+
 Conventions: ``epoch`` and ``batch`` passed to a reporter count from 0 (as in Keras); messages
 written for people count from 1. Keras is imported inside the functions only.
 """
@@ -462,9 +467,9 @@ def train(design: Design | None, data_train: TrainingData, data_val: TrainingDat
     reporter = reporter or NullReporter()
     if len(data_train) == 0:
         raise ConvasError("there are no training samples")
-    if config.two_phases and design is None:
-        raise ConvasError("fine-tuning in two phases needs the design, to know which layers are "
-                          "frozen and which to unfreeze; give the design with the model")
+    if config.two_phases and design is None and (model is None or config.unfreeze):
+        raise ConvasError("fine-tuning in two phases needs the design to resolve the layer and group "
+                          "names to unfreeze; give the design with the model")
     keras.utils.set_random_seed(config.seed)
     if model is None:
         if design is None:
@@ -476,6 +481,7 @@ def train(design: Design | None, data_train: TrainingData, data_val: TrainingDat
     unfreeze = _phase_two_layers(model, design, config) if config.two_phases else []
 
     task = config.task or task or infer_model_task(model, data_train)
+    _check_targets(task, data_train)
     classes = output_channels(model)
     train_ds = task_training_data(data_train, task, config, classes, pixel_range=pixel_range) \
         .as_tf_dataset(config.batch_size, shuffle=True, seed=config.seed)
@@ -580,9 +586,19 @@ def _apply_trainable(model: Any, design: Design) -> None:
 
 
 def _phase_two_layers(model: Any, design: Design | None, config: TrainingConfig) -> list[str]:
-    """The layers of ``model`` fine-tuning's second phase unfreezes (see :func:`phase_two_layers`)."""
-    assert design is not None
+    """The layers of ``model`` fine-tuning's second phase unfreezes (see :func:`phase_two_layers`);
+    without a design, the model's own frozen layers (then no names can be given)."""
     weighted = {layer.name for layer in model.layers if layer.weights}
+    if design is None:
+        from .freezing import STAYS_FROZEN_KINDS
+
+        frozen = [layer.name for layer in model.layers if not layer.trainable and layer.weights
+                  and type(layer).__name__ not in STAYS_FROZEN_KINDS]
+        if not frozen:
+            raise ConvasError("fine-tuning in two phases trains the head alone first, with the backbone "
+                              "frozen, but the model freezes no layer with weights (BatchNormalization "
+                              "layers stay frozen); freeze some layers, or train in one phase")
+        return frozen[-config.unfreeze_top:] if config.unfreeze_top > 0 else frozen
     return [n for n in phase_two_layers(design, config, weighted) if _has_layer(model, n)]
 
 
@@ -656,10 +672,25 @@ def infer_model_task(model: Any, data: TrainingData) -> Task:
     return infer_task(io, _target_kind(data))
 
 
+def _check_targets(task: Task, data: TrainingData) -> None:
+    """:class:`ConvasError` (with a fix, :func:`engine.tasks.task_problem`) when a split's class
+    numbers or masks cannot train ``task``; float targets are left to the caller's checks
+    (:func:`engine.data_source.dataset_problems`), since their kind is not certain from values."""
+    from .tasks import task_problem
+
+    kind = _target_kind(data)
+    if kind in (TargetKind.CLASS, TargetKind.MASK):
+        problem = task_problem(task, kind)
+        if problem is not None:
+            raise ConvasError(problem)
+
+
 def _target_kind(data: TrainingData) -> TargetKind | None:
     """What ``data``'s targets are, guessed from a split's ``y`` (None when it has none to read)."""
     import numpy as np
 
+    if getattr(data, "mask_paths", None) is not None:  # masks in files, decoded as it trains
+        return TargetKind.MASK
     y = getattr(data, "y", None)
     if not isinstance(y, np.ndarray) or y.size == 0:
         return None

@@ -108,6 +108,15 @@ def create_task(state: TaskState, name: str, size: int, top: bool, weights: Path
     return apps.create(name, size, top, weights, freeze_backbone=freeze)
 
 
+def _note(parent: QWidget) -> QLabel:
+    """A muted, wrapping line under a choice, indented to its text."""
+    label = mute(QLabel(parent))
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setContentsMargins(24, 0, 0, 4)
+    return label
+
+
 def _unfinished(known: Details | None) -> bool:
     """Nothing known yet, or the figures still being computed."""
     return known is None or (known.info is None and known.problem is None)
@@ -201,7 +210,8 @@ class PretrainedDialog(QDialog):
         self.size_spin = QSpinBox(details)
         self.size_spin.setRange(apps.SMALLEST, apps.LARGEST)
         self.size_spin.setSuffix(" px")
-        self.size_spin.setKeyboardTracking(False)  # a figure per size typed, not per digit
+        # Tracking on: each valid size typed asks for figures; requests made while one is being
+        # computed collapse to the latest.
         self.size_note = mute(QLabel(details))
         self.size_note.setWordWrap(True)
         size_row = QHBoxLayout()
@@ -218,17 +228,15 @@ class PretrainedDialog(QDialog):
         form.addRow("Input size", size_row)
 
         self.weights_group = QButtonGroup(self)
-        self.weights_cache = QRadioButton(details)
+        self.weights_cache = QRadioButton("ImageNet weights from Keras's cache", details)
         self.weights_file = QRadioButton("A local file…", details)
-        self.weights_download = QRadioButton(details)
+        self.weights_download = QRadioButton("Download the ImageNet weights", details)
         self.weights_random = QRadioButton("Random (no weights)", details)
         for button, ident in ((self.weights_cache, Weights.CACHE), (self.weights_file, Weights.FILE),
                               (self.weights_download, Weights.DOWNLOAD), (self.weights_random, Weights.RANDOM)):
             self.weights_group.addButton(button, ident)
-        self.file_label = mute(QLabel(details))
-        self.file_label.setWordWrap(True)
-        self.file_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.file_label.setContentsMargins(24, 0, 0, 0)
+        # Under each choice, a muted line that wraps: what was found, the file, the size and host.
+        self.cache_note, self.file_label, self.download_note = (_note(details) for _ in range(3))
         self.browse = QPushButton("Choose…", details)
         file_row = QHBoxLayout()
         file_row.addWidget(self.weights_file)
@@ -257,9 +265,11 @@ class PretrainedDialog(QDialog):
         details_layout.addWidget(self.freeze)
         details_layout.addWidget(section_title("Weights", details))
         details_layout.addWidget(self.weights_cache)
+        details_layout.addWidget(self.cache_note)
         details_layout.addLayout(file_row)
         details_layout.addWidget(self.file_label)
         details_layout.addWidget(self.weights_download)
+        details_layout.addWidget(self.download_note)
         details_layout.addWidget(self.weights_random)
         details_layout.addWidget(section_title("At this size", details))
         details_layout.addLayout(figures_row)
@@ -302,7 +312,6 @@ class PretrainedDialog(QDialog):
         self.table.selectionModel().currentRowChanged.connect(lambda *_: self._on_architecture())
         self.size_spin.valueChanged.connect(lambda _v: self._on_choice())
         self.keep_top.toggled.connect(lambda _on: self._on_architecture(keep_size=True))
-        self.weights_group.idToggled.connect(lambda _id, on: self._on_choice() if on else None)
         self.weights_group.buttonClicked.connect(self._on_weights_clicked)
         self.browse.clicked.connect(self.choose_file)
         self.weights_file.clicked.connect(lambda: self.choose_file() if self._local_file is None else None)
@@ -437,6 +446,8 @@ class PretrainedDialog(QDialog):
             return
         self._details[details.key] = details
         if details.key == self.key():
+            if not self._user_chose and details.cached is not None:
+                self.weights_cache.setChecked(True)  # ImageNet weights when Keras has them
             self._show_details()
 
     def _on_details_ended(self) -> None:
@@ -480,14 +491,13 @@ class PretrainedDialog(QDialog):
         # The weights choices, as far as they are known.
         found = known.weights_file if known is not None else None
         cached = known.cached if known is not None else None
+        folder = apps.keras_cache_folders()[0]
         if known is None:
-            self.weights_cache.setText("ImageNet from Keras's cache (looking…)")
+            self.cache_note.setText("Looking in Keras's cache…")
         elif cached is not None:
-            self.weights_cache.setText(f"ImageNet from Keras's cache (found {cached.name})")
+            self.cache_note.setText(f"Found {cached}")
         else:
-            self.weights_cache.setText("ImageNet from Keras's cache (not found)")
-        self.weights_cache.setToolTip(str(cached) if cached else
-                                      f"Keras keeps downloaded weights in {apps.keras_cache_folders()[0]}")
+            self.cache_note.setText(f"Not found in {folder}")
         self.weights_cache.setEnabled(cached is not None)
         host = found.host if found is not None else "storage.googleapis.com"
         size_text = ""
@@ -495,17 +505,12 @@ class PretrainedDialog(QDialog):
             size_text = f"{app.documented.size_mb} MB "
         elif known is not None and known.info is not None:
             size_text = f"≈ {_megabytes(known.info.params * 4)} "
-        self.weights_download.setText(f"Download ImageNet weights ({size_text}from {host})")
-        self.weights_download.setToolTip(found.origin if found is not None else "")
+        self.download_note.setText(f"{size_text}from {host}, into {folder}; only when you press Create")
+        self.download_note.setToolTip(found.origin if found is not None else "")
         self.weights_download.setEnabled(found is not None or known is None)
         self.file_label.setText(str(self._local_file) if self._local_file else "No file chosen")
         checked = self.weights_group.checkedId()
-        if known is not None:
-            if not self._user_chose:  # ImageNet weights when Keras has them, else random ones
-                (self.weights_cache if cached is not None else self.weights_random).setChecked(True)
-            elif checked == Weights.CACHE and cached is None:
-                self.weights_random.setChecked(True)
-        elif checked == -1:
+        if checked == -1 or (checked == Weights.CACHE and cached is None and known is not None):
             self.weights_random.setChecked(True)
 
     def _on_weights_clicked(self, _button: QRadioButton) -> None:

@@ -170,8 +170,21 @@ def test_fine_tuning_mistakes_are_explained_before_training(pretrained, shapes):
     design, model, _ = _start(pretrained, freeze=("bn",))
     with pytest.raises(ConvasError, match=r"would unfreeze nothing.*BatchNormalization layers stay frozen"):
         train(design, shapes.train, None, TrainingConfig(epochs=2, head_epochs=1), model=model)
-    with pytest.raises(ConvasError, match="needs the design"):
+    with pytest.raises(ConvasError, match="needs the design to resolve the layer and group names"):
+        train(None, shapes.train, None, TrainingConfig(epochs=2, head_epochs=1, unfreeze=("conv_b",)),
+              model=model)
+    with pytest.raises(ConvasError, match="the model freezes no layer with weights"):
         train(None, shapes.train, None, TrainingConfig(epochs=2, head_epochs=1), model=model)
+
+
+def test_a_model_alone_fine_tunes_its_own_frozen_layers(pretrained, shapes):
+    _design, model, original = _start(pretrained)  # conv_a, bn, conv_b frozen on the model
+    messages = Messages()
+    result = train(None, shapes.train, None, TrainingConfig(epochs=2, head_epochs=1, unfreeze_top=1,
+                                                            batch_size=32), messages, model=model)
+    assert any(kind is MessageKind.PHASE and "(conv_b)" in text for kind, text in messages.seen)
+    assert not _same(_weights(result.model, "conv_b"), original["conv_b"])
+    assert _same(_weights(result.model, "conv_a"), original["conv_a"])
 
 
 def test_settings_round_trip_and_read_old_files():

@@ -218,11 +218,16 @@ def test_mask_folder_without_pairs_or_with_unusable_masks(tmp_path):
     other = make_mask_folder(tmp_path / "mixed", stems=("a", "b"))
     write_png(other / "images" / "c.png", grey(3, (8, 8)))
     write_palette_png(other / "masks" / "c.png", np.ones((8, 8), np.uint8))
+    write_png(other / "images" / "e.png", grey(5, (8, 8)))
+    write_png(other / "masks" / "e.png", np.zeros((8, 4), np.uint8))  # half as wide: would not line up
+    write_png(other / "images" / "f.png", grey(6, (8, 8)))
+    write_png(other / "masks" / "f.png", np.zeros((4, 4), np.uint8))  # half the size: lines up when resized
     write_png(other / "images" / "d.png", grey(4, (8, 8)))
     write_png(other / "masks" / "d.jpg", np.zeros((8, 8), np.uint8))  # PNG bytes, but named .jpg
     ds = load_dataset(str(other), (8, 8, 1), validation_split=0)
-    assert len(ds.train) == 2
+    assert len(ds.train) == 3
     assert "masks/c.png is a palette PNG while most masks are grey" in " ".join(ds.warnings)
+    assert "masks/e.png is 4×8 but its image is 8×8, another shape" in " ".join(ds.warnings)
     assert "1 mask that is not PNG (masks/d.jpg): masks must be PNG" in " ".join(ds.warnings)
 
 

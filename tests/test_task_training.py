@@ -40,7 +40,8 @@ def test_regression_learns_the_size_and_position_of_a_shape():
                    ("Dense", {"units": 3}), name="regressor")
     task = choose_task(model_io(design), data, None)
     assert task is Task.REGRESSION
-    result = train(design, data.train, data.validation, TrainingConfig(epochs=12, batch_size=16), task=task)
+    config = TrainingConfig(epochs=5, batch_size=16, learning_rate=2e-3)
+    result = train(design, data.train, data.validation, config, task=task)
     assert result.task is Task.REGRESSION and _logged(result.history, task) <= set(result.history)
     y = data.validation.y
     predicted = _predict(result.model, data.validation.x)
@@ -130,3 +131,12 @@ def test_segmentation_trains_with_the_dice_loss():
                                                       task=Task.SEGMENTATION))
     assert result.task is Task.SEGMENTATION
     assert 0 <= result.history["val_mean_iou"][0] <= 1 and np.isfinite(result.history["val_loss"][0])
+
+
+def test_a_task_the_targets_cannot_train_is_explained():
+    from engine.errors import ConvasError
+
+    data = load_dataset("digits", (28, 28, 1))
+    with pytest.raises(ConvasError, match="the task is regression, but the data has one class per image; "
+                                          "choose the task classification or reconstruction"):
+        train(load_example("seed_cnn"), data.train, None, TrainingConfig(epochs=1, task=Task.REGRESSION))

@@ -383,6 +383,7 @@ class SamplePreview(QScrollArea):
     def _show_values(self, loaded: LoadedData) -> None:
         """Per numeric target: its name, minimum, mean and maximum; then the first images."""
         page, grid = self._page()
+        grid.setHorizontalSpacing(18)
         right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
         for column, text in enumerate(("Target", "Minimum", "Mean", "Maximum")):
             grid.addWidget(mute(QLabel(text, page)), 0, column, right if column else Qt.AlignmentFlag.AlignLeft)

@@ -346,9 +346,11 @@ class TrainPanel(QWidget):
         from ..head_fit import fit_head
 
         try:
-            fit_head(self.document, self.session.dataset, self.task())
+            refused = fit_head(self.document, self.session.dataset, self.task())
         except ConvasError as exc:
-            self.sigStatusMessage.emit(str(exc))
+            refused = sentence(str(exc))
+        if refused:
+            self.sigStatusMessage.emit(refused)
 
     def start(self) -> None:
         """Train a copy of the design as it is now; while the data is still loading, as soon as
@@ -567,6 +569,7 @@ class TrainPanel(QWidget):
             self.progress.setValue(0)
         if session.run_error is not None:
             self.progress.setFormat("Failed")
+            self.stats_label.clear()  # the message below says why; "Building the model…" is over
             self.sigStatusMessage.emit(session.run_error)
         elif session.trained():
             if not result.stopped_early and clock is not None and clock.total:
@@ -576,8 +579,7 @@ class TrainPanel(QWidget):
             rate = clock.samples_per_s() if clock is not None else None
             elapsed = format_duration(clock.elapsed()) if clock is not None else "–"
             phases = (f" ({result.phase_epochs} on the head, then fine-tuning)"
-                      if getattr(result, "phase_epochs", None) is not None
-                      and result.phase_epochs < result.epochs_run else "")
+                      if result.phase_epochs is not None and result.phase_epochs < result.epochs_run else "")
             self.stats_label.setText(f"{done} after {epochs}{phases} in {elapsed}"
                                      + (f" · {rate:,.0f} samples/s" if rate else ""))
             self.progress.setFormat(f"{done} · {self.progress.format()}" if clock and clock.done else done)

@@ -406,7 +406,7 @@ class TrainingSession(QObject):
 
     def _on_finished(self, result: Any) -> None:
         self.run_result = result
-        phase = getattr(result, "phase_epochs", None)
+        phase = result.phase_epochs
         if phase is not None and phase != self.phase_epoch and phase < result.epochs_run:
             self.phase_epoch = phase  # the run's own count is the truth
             self.sigFineTuning.emit(phase)

@@ -8,6 +8,7 @@ digits. Training tests are marked slow: the first imports TensorFlow on the work
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -75,6 +76,17 @@ def train_and_wait(qtbot, panel, epochs: int, batch: int = 32) -> list:
     qtbot.waitUntil(lambda: panel.state == "idle", timeout=10_000)
     assert panel.stats_label.text().startswith("Finished after"), panel.message_label.text()
     return finished.args
+
+
+def pick_from_popup(qtbot, combo, text: str) -> None:
+    """Open ``combo``'s list and click the item ``text``."""
+    index = combo.findText(text)
+    assert index >= 0, text
+    combo.showPopup()
+    view = combo.view()
+    qtbot.waitUntil(view.isVisible, timeout=5_000)
+    rect = view.visualRect(view.model().index(index, 0))
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
 
 
 def tick(qtbot, check) -> None:
@@ -198,12 +210,44 @@ def test_a_head_that_does_not_fit_shows_its_fix_and_one_click_fits_it(window, qt
     assert panel.fit_head_button.isVisible()
 
 
+def test_the_curves_switch_metrics_and_mark_the_fine_tuning_phase(qtbot):
+    from gui.training.curves import TrainingCurves
+
+    curves = TrainingCurves()
+    qtbot.addWidget(curves)
+    curves.show()
+    run = curves.start_run(100, 10, 4, metric="r2", metrics=("mae", "r2"))
+    for epoch in range(3):
+        for batch in range(10):
+            curves.add_batch(epoch, batch, 10, {"loss": 2.0 / (1 + epoch), "mae": 3.0 - epoch,
+                                                "r2": 0.2 * epoch})
+        curves.add_epoch(epoch, {"loss": 2.0 / (1 + epoch), "mae": 3.0 - epoch, "r2": 0.2 * epoch,
+                                 "val_loss": 2.2 / (1 + epoch), "val_mae": 3.1 - epoch, "val_r2": 0.15 * epoch,
+                                 "lr": 1e-3})
+    curves.flush()
+    metric_plot = curves.plots["metric"].getPlotItem()
+    assert metric_plot.titleLabel.text == "R²" and curves.metric_combo.isVisible()
+    assert list(run.curve("metric", "validation").getData()[1]) == pytest.approx([0.0, 0.15, 0.3])
+    assert curves.plots["metric"].getViewBox().viewRange()[1][1] < 1.2  # R² is drawn on [0, 1]
+
+    choose(qtbot, curves.metric_combo, "Mean absolute error")
+    assert metric_plot.titleLabel.text == "Mean absolute error"
+    assert list(run.curve("metric", "train").getData()[1]) == [3.0, 2.0, 1.0]
+    assert curves.plots["metric"].getViewBox().viewRange()[1][1] >= 3.0  # the axis fits the MAE
+
+    curves.mark_phase(2)
+    for plot in ("loss", "metric"):
+        line = run.curve(plot, "phase")
+        assert line.value() == 2.0 and line.label.format == "fine-tuning"
+    curves.start_run(100, 10, 4, metric="accuracy", metrics=("accuracy",))
+    assert not curves.metric_combo.isVisible()  # one metric: nothing to choose
+    assert run.curve("loss", "phase") is not None  # the earlier run keeps its boundary
+
+
 # --- training (slow) -----------------------------------------------------------------------------
 
 @pytest.mark.slow
 def test_segmentation_trains_the_unet_and_draws_mean_iou(window, qtbot):
-    from pathlib import Path
-
     assert window.open_path(Path("resources/examples/unet_shapes.convas"), ask=False)
     panel = show_panel(window, qtbot)
     assert panel.form.task_combo.currentText() == "Segmentation"
@@ -227,8 +271,6 @@ def test_segmentation_trains_the_unet_and_draws_mean_iou(window, qtbot):
 
 @pytest.mark.slow
 def test_reconstruction_trains_the_autoencoder_below_the_data_variance(window, qtbot):
-    from pathlib import Path
-
     assert window.open_path(Path("resources/examples/conv_autoencoder.convas"), ask=False)
     panel = show_panel(window, qtbot)
     assert panel.form.task_combo.currentText() == "Automatic (Reconstruction)"
@@ -239,20 +281,32 @@ def test_reconstruction_trains_the_autoencoder_below_the_data_variance(window, q
     assert panel.session.result_task is Task.RECONSTRUCTION
     variance = float(np.var(panel.dataset.validation.x))
     loss = epoch_values(panel, "loss")
-    assert len(loss) == 2 and loss[-1] < 0.5 * variance, (loss, variance)
+    assert len(loss) == 2 and loss[-1] < 0.2 * variance, (loss, variance)  # seen: 0.006 vs 0.105
     assert "mae" in panel.curves.current.series and panel.curves.current.metric == "mae"
 
 
 @pytest.mark.slow
-def test_regression_on_shapes_reaches_a_good_r2(window, qtbot):
-    panel = show_panel(window, qtbot, small_cnn(3, "linear"), "shapes")
+def test_regression_on_shapes_learns_size_and_position(window, qtbot):
+    # Flatten, not global pooling, keeps where the shape is: its x and y are targets.
+    design = chain(("InputLayer", {"shape": [32, 32, 1]}),
+                   ("Conv2D", {"filters": 8, "kernel_size": [3, 3], "padding": "same", "activation": "relu"}),
+                   ("MaxPooling2D", {"pool_size": [2, 2]}),
+                   ("Conv2D", {"filters": 16, "kernel_size": [3, 3], "padding": "same", "activation": "relu"}),
+                   ("MaxPooling2D", {"pool_size": [2, 2]}),
+                   ("Flatten", {}),
+                   ("Dense", {"units": 32, "activation": "relu"}),
+                   ("Dense", {"units": 3, "activation": "linear"}))
+    panel = show_panel(window, qtbot, design, "shapes")
     assert panel.form.task_combo.currentText() == "Automatic (Regression)"
     loaded(qtbot, panel, TargetKind.VALUES)
-    train_and_wait(qtbot, panel, epochs=2, batch=16)
+    type_into(qtbot, panel.form.lr_spin, "3e-3")
+    train_and_wait(qtbot, panel, epochs=5, batch=16)
     assert panel.session.result_task is Task.REGRESSION
     assert {"loss", "mae", "r2"} <= set(panel.curves.current.series)
+    assert panel.curves.current.metric == "r2"
     r2 = epoch_values(panel, "r2")
-    assert r2[-1] > r2[0]
+    assert r2[-1] >= 0.6, r2  # 256 images, 5 epochs: validation R² 0.72 seen (0.78 with more data)
+    assert "val R²" in panel.epoch_label.text()
 
 
 @pytest.mark.slow
@@ -301,7 +355,7 @@ def test_a_csv_with_target_columns_loads_regression_targets(window, qtbot, tmp_p
     assert not panel.dataset_box.columns_row.isVisible()  # digits: no columns to name
 
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), "CSV tables (*.csv)"))
-    choose(qtbot, panel.dataset_box.combo, "Open a file (.npz, .csv)…")
+    pick_from_popup(qtbot, panel.dataset_box.combo, "Open a file (.npz, .csv)…")
     choose_task(qtbot, panel, Task.REGRESSION)
     assert panel.dataset_box.columns_row.isVisible()
     panel.dataset_box.columns_edit.setFocus()
