@@ -130,7 +130,8 @@ def design_hash(design: Design) -> str:
 def structure_hash(design: Design) -> str:
     """SHA-256 of what the design computes, without its layout: its layers (names, kinds,
     arguments, Keras settings), their wiring, its inputs and outputs. Moving a card on the
-    canvas, grouping layers or renaming the design leaves it alone; any change of a layer does not.
+    canvas, grouping layers, freezing them or renaming the design leaves it alone; any change of
+    a layer does not.
 
     Trained weights belong to this structure: they still apply to a design that was only
     rearranged since the run (:func:`resolve_weights`)."""
@@ -140,6 +141,7 @@ def structure_hash(design: Design) -> str:
     for node in data["nodes"]:
         del node["position"]
         node.pop("group", None)
+        node.pop("trainable", None)  # freezing changes how weights train, not which weights fit
     return _sha256(data)
 
 

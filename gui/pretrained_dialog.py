@@ -73,13 +73,16 @@ def details_task(state: TaskState, name: str, size: int, top: bool) -> Generator
 
 
 def cache_scan_task(state: TaskState) -> Iterator[tuple[str, list[str]]]:
-    """For each architecture, the names of its ImageNet files Keras's cache holds (only when
-    the cache holds any file at all: a fresh machine costs nothing)."""
+    """For each architecture that may have ImageNet files in Keras's cache, the names of those
+    it has. Keras names its files after the architecture (``mobilenet_v2_weights…``,
+    ``efficientnetv2-b0_notop.h5``), so only architectures whose name, letters and digits only,
+    appears in a cached file's name are asked about: a fresh machine costs nothing."""
     files = apps.keras_cache_files()
-    if not files:
-        return
+    squeezed = ["".join(c for c in name.lower() if c.isalnum()) for name in files]
     for app in apps.catalogue():
         state.check()
+        if not any(app.name.lower() in name for name in squeezed):
+            continue
         found = []
         for top in (False, True):
             try:

@@ -18,6 +18,8 @@ from engine.weights import WeightsKind
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
+
 SMALL = "MobileNetV3Small"  # the cheapest architecture to build
 
 

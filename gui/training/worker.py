@@ -102,7 +102,8 @@ class TrainingWorker(QObject):
             return TrainingResult(model=None, stopped_early=True, stop_reason="stopped before training began")
         self.sigPhase.emit("Building the model…")
         model = self._starting_model()
-        return train(self.design, self.dataset.train, self.dataset.validation, self.config, self, model=model)
+        return train(self.design, self.dataset.train, self.dataset.validation, self.config, self, model=model,
+                     pixel_range=self.dataset.pixel_range)
 
     def _starting_model(self) -> Any:
         """The weights this run starts from (:func:`engine.weights.resolve_weights`, as

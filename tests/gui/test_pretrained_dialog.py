@@ -14,9 +14,11 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QFileDialog
 
 from engine import applications as apps
-from gui.pretrained_dialog import NAME, PretrainedDialog
+from gui.pretrained_dialog import CACHED, NAME, PretrainedDialog
 
 from driving import menu_action
+
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
 
 SMALL = "MobileNetV3Small"
 WAIT_MS = 60_000
@@ -124,10 +126,21 @@ def test_new_from_pretrained_opens_the_design_with_the_files_weights(window, qtb
 
 
 def test_sizes_and_the_classifier_follow_what_keras_accepts(qtbot, keras_home, no_network):
+    # Keras's cache holds MobileNetV3Small's file: its row says so, and choosing it offers that file.
+    fname = apps.weights_file(SMALL, False).fname
+    (keras_home / "models").mkdir(parents=True)
+    (keras_home / "models" / fname).write_bytes(b"weights")
     dialog = PretrainedDialog()
     qtbot.addWidget(dialog)
     dialog.show()
     qtbot.waitExposed(dialog)
+    row = dialog.row_of(SMALL)
+    qtbot.waitUntil(lambda: dialog.proxy.index(row, CACHED).data() == "✓", timeout=WAIT_MS)
+    assert dialog.proxy.index(dialog.row_of("MobileNetV3Large"), CACHED).data() == ""
+    _click_row(qtbot, dialog, SMALL)
+    qtbot.waitUntil(lambda: dialog.weights_cache.isChecked(), timeout=WAIT_MS)
+    assert dialog.cache_note.text() == f"Found {keras_home / 'models' / fname}"
+
     _click_row(qtbot, dialog, "Xception")
     assert dialog.size_spin.minimum() == 71 and dialog.input_size() == 299
     qtbot.mouseClick(dialog.keep_top, Qt.MouseButton.LeftButton)
@@ -183,3 +196,57 @@ def test_offline_download_says_what_to_do(qtbot, keras_home, monkeypatch):
     assert dialog.created is None and dialog.create_button.isEnabled() and dialog.isVisible()
     assert not list((keras_home / "models").glob("*"))  # no partial file left
     dialog.reject()
+
+
+def test_a_download_shows_progress_then_creates_the_design(qtbot, tmp_path, keras_home, monkeypatch):
+    """A local HTTP server on 127.0.0.1 stands in for storage.googleapis.com."""
+    import hashlib
+    import http.server
+    import threading
+
+    body = _pretrained_file(tmp_path).read_bytes()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    real = apps.weights_file
+
+    def local(name, include_top, input_size=None):
+        found = real(name, include_top, input_size)
+        return found._replace(origin=f"http://127.0.0.1:{httpd.server_address[1]}/{found.fname}",
+                              file_hash=hashlib.md5(body).hexdigest())
+
+    monkeypatch.setattr(apps, "weights_file", local)
+    try:
+        dialog = PretrainedDialog()
+        qtbot.addWidget(dialog)
+        dialog.show()
+        qtbot.waitExposed(dialog)
+        _click_row(qtbot, dialog, SMALL)
+        _set_size(qtbot, dialog, 32)
+        qtbot.waitUntil(lambda: not dialog.is_computing(), timeout=WAIT_MS)
+        qtbot.mouseClick(dialog.weights_download, Qt.MouseButton.LeftButton)
+        formats: list[str] = []
+        dialog.progress.valueChanged.connect(lambda _v: formats.append(dialog.progress.format()))
+        with qtbot.waitSignal(dialog.accepted, timeout=WAIT_MS):
+            qtbot.mouseClick(dialog.create_button, Qt.MouseButton.LeftButton)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+    total = f"{len(body) / 1e6:,.0f} MB"
+    assert formats and formats[-1] == f"{total} of {total}"
+    cached = keras_home / "models" / real(SMALL, False, 32).fname
+    assert cached.read_bytes() == body  # in Keras's cache, where Keras itself finds it
+    assert dialog.created is not None and dialog.created.design.name == "mobilenetv3small_32"
+    assert cached.name in dialog.created.weights.description
