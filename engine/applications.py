@@ -460,7 +460,10 @@ def create(name: str, input_size: int, include_top: bool, weights: Path | None, 
     design.name = design_name
     frozen = 0
     if freeze_backbone:
-        for node_name in backbone_nodes(design):
+        # A new classifier (another class count) learns from scratch: never frozen, wherever
+        # the backbone is said to end (MobileNetV3's classifier is a Conv2D before its Flatten).
+        new_classifier = set(_new_classifier_layers(app, input_size, classes)) if include_top else set()
+        for node_name in backbone_nodes(design) - new_classifier:
             design.nodes[node_name].trainable = False
             frozen += 1
     what = "with its ImageNet classifier" if include_top and classes == IMAGENET_CLASSES else (
@@ -470,6 +473,17 @@ def create(name: str, input_size: int, include_top: bool, weights: Path | None, 
     if frozen:
         message += f", {frozen} frozen"
     return Created(design, source, list(result.unsupported), message)
+
+
+def _new_classifier_layers(app: Application, size: int, classes: int) -> list[str]:
+    """The layers whose weights differ in shape between the architecture with ImageNet's 1000
+    classes and with ``classes``: those a new classifier trains from scratch."""
+    if classes == IMAGENET_CLASSES:
+        return []
+    imagenet = {layer.name: layer for layer in _build(app, size, True, None).layers}
+    mine = _build(app, size, True, None, classes)
+    return [layer.name for layer in mine.layers if layer.name in imagenet
+            and [tuple(w.shape) for w in layer.weights] != [tuple(w.shape) for w in imagenet[layer.name].weights]]
 
 
 def _with_weights(app: Application, size: int, include_top: bool, path: Path, classes: int) -> Any:

@@ -115,7 +115,9 @@ class Split:
 
     def as_tf_dataset(self, batch_size: int, shuffle: bool = False, seed: int = 0):
         """A batched ``tf.data.Dataset`` of ``(x, y)``; shuffled (reproducibly by seed) if asked."""
-        return self.tf_samples(shuffle, seed).batch(int(batch_size)).prefetch(_autotune())
+        import tensorflow as tf
+
+        return self.tf_samples(shuffle, seed).batch(int(batch_size)).prefetch(tf.data.AUTOTUNE)
 
     def tf_samples(self, shuffle: bool = False, seed: int = 0):
         """The unbatched ``tf.data.Dataset`` of ``(x, y)`` samples, shuffled if asked; file-backed
@@ -171,12 +173,6 @@ class Split:
         return np.stack([np.asarray(decode_mask_file(self.mask_paths[int(i)], (height, width), self.mask_shift,
                                                      self.mask_palette))
                          for i in indices]).astype(np.int64)
-
-
-def _autotune() -> int:
-    import tensorflow as tf
-
-    return tf.data.AUTOTUNE
 
 
 def decode_mask_file(path, size: Sequence[int], shift: int = 0, palette: Sequence[int] | None = None):

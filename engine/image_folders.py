@@ -466,6 +466,10 @@ def load_mask_folder(path, input_shape, validation_split: float = 0.2, seed: int
         shift = 1
         warnings.append(f"The masks use the values 1 to {high} and never 0, and the output has {channels} "
                         f"channels, so every mask value is lowered by 1 (class 1 is trained as 0)")
+    if high == 255:
+        warnings.append("The masks use the value 255, which datasets such as Pascal VOC use for 'void' pixels "
+                        "(borders to leave out); Convas trains it as a class of its own, so there are 256 "
+                        "classes: give those pixels a real class in the masks (e.g. 0, the background)")
     classes = high + 1 - shift
     names = _class_names(root, classes, shift)
     paths = [str(images[stems[i]]) for i in keep]

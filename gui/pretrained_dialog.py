@@ -32,7 +32,7 @@ from .theme import ERROR_COLOR, OK_COLOR
 from .widgets import mute, section_title
 from .workers import Cancelled, TaskState, Worker, create_worker
 
-COLUMNS = ["Architecture", "Family", "Parameters", "Top-1", "Top-5", "Default size", "Weights cached"]
+COLUMNS = ["Architecture", "Family", "Params", "Top-1", "Top-5", "Input", "Cached"]
 NAME, FAMILY, PARAMS, TOP1, TOP5, SIZE, CACHED = range(len(COLUMNS))
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 UNKNOWN = "—"
@@ -55,8 +55,17 @@ class Details(NamedTuple):
     problem: str | None
 
 
+def _import_keras() -> None:
+    """Import Keras on this worker thread, TensorFlow's start-up lines kept off the terminal."""
+    from engine.quiet_tf import importing_tensorflow
+
+    with importing_tensorflow():
+        import keras  # noqa: F401  (the one slow import, paid off the GUI thread)
+
+
 def details_task(state: TaskState, name: str, size: int, top: bool) -> Generator[Details, None, Details]:
     """The weights file and Keras's cached copy first (quick), then parameters and MACs."""
+    _import_keras()
     key = (name, size, top)
     try:
         found = apps.weights_file(name, top, size)
@@ -78,6 +87,8 @@ def cache_scan_task(state: TaskState) -> Iterator[tuple[str, list[str]]]:
     ``efficientnetv2-b0_notop.h5``), so only architectures whose name, letters and digits only,
     appears in a cached file's name are asked about: a fresh machine costs nothing."""
     files = apps.keras_cache_files()
+    if files:
+        _import_keras()
     squeezed = ["".join(c for c in name.lower() if c.isalnum()) for name in files]
     for app in apps.catalogue():
         state.check()
@@ -97,6 +108,7 @@ def cache_scan_task(state: TaskState) -> Iterator[tuple[str, list[str]]]:
 def download_task(state: TaskState, name: str, top: bool, size: int) -> Path:
     from engine.downloads import DownloadError, DownloadFailure
 
+    _import_keras()
     try:
         return apps.download_weights(name, top, size, lambda done, total: state.progress((done, total)),
                                      state.is_cancelled)
@@ -108,6 +120,7 @@ def download_task(state: TaskState, name: str, top: bool, size: int) -> Path:
 
 def create_task(state: TaskState, name: str, size: int, top: bool, weights: Path | None,
                 freeze: bool) -> apps.Created:
+    _import_keras()
     return apps.create(name, size, top, weights, freeze_backbone=freeze)
 
 
@@ -187,8 +200,12 @@ class PretrainedDialog(QDialog):
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)
+        header.setStretchLastSection(True)
         header.setMinimumSectionSize(48)
+        self.model.horizontalHeaderItem(CACHED).setToolTip("ImageNet weights in Keras's cache (✓)")
+        self.model.horizontalHeaderItem(SIZE).setToolTip("The input size the ImageNet weights were trained at")
+        self.model.horizontalHeaderItem(PARAMS).setToolTip("Parameters with the ImageNet classifier, as Keras "
+                                                           "documents them")
         self.table.setMinimumWidth(240)
         self.table.setToolTip("Top-1 and top-5: ImageNet accuracy as Keras documents it; parameters with "
                               "the classifier, at the default size")
@@ -289,6 +306,7 @@ class PretrainedDialog(QDialog):
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         splitter.setChildrenCollapsible(False)
+        self.splitter = splitter
 
         self.progress = QProgressBar(self)
         self.progress.setTextVisible(True)
@@ -670,3 +688,7 @@ class PretrainedDialog(QDialog):
             width = min(width, int(available.width() * 0.92))
             height = min(height, int(available.height() * 0.9))
         self.resize(width, height)
+        # A narrow screen (or a large scale factor) gives the choices half: the table scrolls.
+        share = 0.6 if width >= 900 else 0.48
+        self.table.setColumnHidden(FAMILY, width < 900)  # the name says it; the figures matter more
+        self.splitter.setSizes([int(width * share), int(width * (1 - share))])

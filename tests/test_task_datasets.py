@@ -373,3 +373,10 @@ def test_hostile_masks_are_skipped_without_decoding(tmp_path):
     warning = " ".join(ds.warnings)
     assert "masks/huge.png declares 100,000×100,000 pixels" in warning
     assert "masks/pipe.png is a named pipe (FIFO)" in warning
+
+
+def test_void_pixels_of_255_are_pointed_out(tmp_path):
+    root = make_mask_folder(tmp_path / "voc", stems=("a", "b"), values=(0, 1, 255))
+    ds = load_dataset(str(root), (8, 8, 1), validation_split=0)
+    assert len(ds.class_names) == 256
+    assert "use the value 255, which datasets such as Pascal VOC use for 'void' pixels" in " ".join(ds.warnings)

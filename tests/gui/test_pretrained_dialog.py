@@ -10,11 +10,11 @@ import socket
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QFileDialog
 
 from engine import applications as apps
-from gui.pretrained_dialog import CACHED, NAME, PretrainedDialog
+from gui.pretrained_dialog import CACHED, NAME, TOP1, PretrainedDialog
 
 from driving import menu_action
 
@@ -148,23 +148,16 @@ def test_sizes_and_the_classifier_follow_what_keras_accepts(qtbot, keras_home, n
     assert "the classifier needs 299×299" in dialog.size_note.text()
     qtbot.mouseClick(dialog.keep_top, Qt.MouseButton.LeftButton)
     assert dialog.size_spin.isEnabled()
-    # Sorting by top-1 puts the most accurate documented architecture first.
+    # Sorting by top-1 (clicking its header, twice for descending) puts the most accurate first.
     header = dialog.table.horizontalHeader()
-    top1 = 3
-    qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton,
-                     pos=header.rect().topLeft() + QPointF_center(header, top1))
-    if dialog.table.horizontalHeader().sortIndicatorOrder() == Qt.SortOrder.AscendingOrder:
-        qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton,
-                         pos=header.rect().topLeft() + QPointF_center(header, top1))
+    x = header.sectionViewportPosition(TOP1) + header.sectionSize(TOP1) // 2
+    for _ in range(2):
+        qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(x, header.height() // 2))
+        if header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder:
+            break
+    assert header.sortIndicatorSection() == TOP1
     assert dialog.proxy.index(0, NAME).data() == "EfficientNetV2L"
     dialog.reject()
-
-
-def QPointF_center(header, section):  # noqa: N802 - reads as the point it is
-    from PySide6.QtCore import QPoint
-
-    x = header.sectionViewportPosition(section) + header.sectionSize(section) // 2
-    return QPoint(x, header.height() // 2)
 
 
 def test_offline_download_says_what_to_do(qtbot, keras_home, monkeypatch):
