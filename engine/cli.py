@@ -148,8 +148,10 @@ def _add_train_parser(sub: Any) -> None:
                "status 130); a second Ctrl+C aborts without saving.")
     t.add_argument("design", metavar="DESIGN", help="a .convas, .keras or Keras JSON file")
     t.add_argument("--data", metavar="SOURCE",
-                   help="digits, shapes, or the path of a .npz file, a .csv file or a folder with "
-                        "one sub-folder of images per class (default: the project's, else digits)")
+                   help="digits, shapes, or the path of a .npz file, a .csv file, or a folder: one "
+                        "sub-folder of images per class; images/ and masks/ (segmentation); images "
+                        "with a labels.csv (multi-label or regression); images alone "
+                        "(reconstruction) (default: the project's, else digits)")
     t.add_argument("--epochs", type=positive_int, metavar="N")
     t.add_argument("--batch-size", type=positive_int, metavar="N")
     t.add_argument("--validation-split", type=fraction, metavar="F",
@@ -534,7 +536,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .data_source import choose_task, dataset_problems, load_dataset, model_io
+    from .data_source import choose_task, dataset_problems, load_dataset, model_io, task_to_load
     from .datasets import DatasetError
     from .files import load_design
     from .pixel_range import metadata as range_metadata
@@ -571,7 +573,8 @@ def _train(args: argparse.Namespace) -> int:
     try:
         io = model_io(design, analysis)
         dataset = load_dataset(settings.dataset, io.input_shape, config.validation_split, config.seed,
-                               settings.pixel_range, output_units=io.output_units, task=config.task,
+                               settings.pixel_range, output_units=io.output_units,
+                               task=task_to_load(settings.dataset, io, config.task),
                                target_columns=settings.target_columns, output_shape=io.output_shape)
         task = choose_task(io, dataset, config.task)
     except DatasetError as exc:

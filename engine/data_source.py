@@ -26,7 +26,7 @@ from .design import Design
 from .image_folders import load_folder
 from .pixel_range import PixelRange, deliver
 from .shapes import known_sizes
-from .tasks import (BCE, CCE, SPARSE_CCE, OutputShape, Task, TargetKind, infer_task,
+from .tasks import (BCE, CCE, SPARSE_CCE, OutputShape, TargetKind, Task, infer_task,
                     spec, task_problem)
 
 SHAPES_SAMPLES = 2000
@@ -164,6 +164,14 @@ def choose_task(io: ModelIO, dataset: Dataset | None, override: Task | None = No
     if override is not None:
         return Task(override)
     return infer_task(io.outputs, dataset.target if dataset is not None else None)
+
+
+def task_to_load(source: str, io: ModelIO, chosen: Task | None) -> Task | None:
+    """The task to load ``source`` for: the chosen one; for the generated ``shapes``, which can be
+    drawn for every task, the one the design's output suggests; else None (the data says)."""
+    if chosen is None and str(source).strip().lower() == "shapes":
+        return choose_task(io, None, None)
+    return chosen
 
 
 def recorded_pixel_range(path: str | Path) -> PixelRange | None:

@@ -37,7 +37,7 @@ import numpy as np
 
 from engine.errors import ConvasError
 from engine.pixel_range import PixelRange
-from engine.tasks import Task, TargetKind
+from engine.tasks import TargetKind, Task
 
 
 class DatasetError(ConvasError):

@@ -41,21 +41,57 @@ def _order(design: Design) -> list[str]:
 
 
 def head_nodes(design: Design) -> set[str]:
-    """The head: the layers after the last layer that collapses the feature map into a vector
-    (global pooling, Flatten) on the way to the outputs. A design with no such layer (a
-    segmentation network, an autoencoder) has the output layers as its head."""
+    """The head: what follows the layer that collapses the feature map into a vector (global
+    pooling, Flatten) at the start of the plain chain that ends in each output. The chain is
+    followed back from the output while each layer has one input that feeds nothing else, so a
+    head of several layers is found whole (MobileNetV3's pooling → 1×1 convolutions → Flatten →
+    Softmax; VGG's Flatten → Dense → Dense → Dense). Without a collapsing layer on that chain,
+    the last one on the way to the outputs counts; a design with none (a segmentation network, an
+    autoencoder) has the output layers as its head."""
+    readers: dict[str, int] = {}
+    for node in design.nodes.values():
+        for refs in node.inbound:
+            for r in refs:
+                readers[r.node] = readers.get(r.node, 0) + 1
+    head: set[str] = set()
+    for ref in design.output_refs():
+        tail = _tail(design, ref.node, readers)
+        collapsing = [i for i, n in enumerate(tail) if design.nodes[n].kind in COLLAPSING_KINDS]
+        if collapsing:
+            head.update(tail[:collapsing[-1]])  # the tail runs backwards: before it = after it
+            continue
+        head |= _after_last_collapsing(design, ref.node)
+    return head
+
+
+def _tail(design: Design, output: str, readers: dict[str, int]) -> list[str]:
+    """The plain chain ending in ``output``, from the output backwards (see :func:`head_nodes`)."""
+    tail = [output]
+    node = design.nodes.get(output)
+    while node is not None and node.calls == 1 and len(node.inputs) == 1:
+        source = node.inputs[0].node
+        if source in tail or source not in design.nodes or readers.get(source, 0) != 1:
+            if source in design.nodes and source not in tail:
+                tail.append(source)  # where the chain starts (a merge, a branching layer)
+            break
+        tail.append(source)
+        node = design.nodes[source]
+    return tail
+
+
+def _after_last_collapsing(design: Design, output: str) -> set[str]:
     upstream: set[str] = set()
-    stack = [ref.node for ref in design.output_refs()]
+    stack = [output]
     while stack:
         name = stack.pop()
         if name in upstream or name not in design.nodes:
             continue
         upstream.add(name)
-        stack.extend(ref.node for refs in design.nodes[name].inbound for ref in refs)
+        stack.extend(r.node for refs in design.nodes[name].inbound for r in refs)
     order = [n for n in _order(design) if n in upstream]
     collapsing = [i for i, n in enumerate(order) if design.nodes[n].kind in COLLAPSING_KINDS]
     if not collapsing:
-        return {ref.node for ref in design.output_refs()}
+        return {output}
     return set(order[collapsing[-1] + 1:])
 
 

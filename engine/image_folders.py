@@ -31,7 +31,7 @@ from .datasets import (IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, Dataset, DatasetError, 
                        check_input_shape, check_memory, check_validation_split, first_few, image_files,
                        image_size, load_image_folder, mask_classes, not_regular, open_regular_file,
                        readable_images, skipped_sentence, split_indices)
-from .tasks import Task, TargetKind
+from .tasks import TargetKind, Task
 
 MASK_FOLDERS = ("masks", "trimaps", "annotations/trimaps")
 LABEL_FILE = "labels.csv"

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConvasError
-from .evaluation import EvaluationError
+from .evaluation import ClassScores, EvaluationError
 from .tasks import BCE, DICE, HUBER, MAE, Task, spec
 
 # Probabilities are clipped to this before taking logs (as Keras clips).
@@ -48,16 +48,9 @@ def _check_split(split_name: str, n: int) -> None:
 # Multi-label
 
 
-@dataclass
-class LabelScores:
-    """How well one label of a multi-label model is recognised (at the result's threshold);
-    ``support`` is the number of samples that truly have it."""
-
-    name: str
-    precision: float
-    recall: float
-    f1: float
-    support: int
+# How well one label of a multi-label model is recognised (at the result's threshold): the same
+# scores as a class's, ``support`` being the number of samples that truly have the label.
+LabelScores = ClassScores
 
 
 @dataclass

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from engine.heads import HeadRefused, plan_fit_head
-from engine.tasks import TASKS_FOR_TARGET, Task, TargetKind
+from engine.tasks import TASKS_FOR_TARGET, TargetKind, Task
 
 if TYPE_CHECKING:  # pragma: no cover
     from .document import Document

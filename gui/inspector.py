@@ -703,19 +703,10 @@ class InspectorWidget(QWidget):
         grid.setHorizontalSpacing(12)
         grid.setVerticalSpacing(4)
         grid.setColumnStretch(1, 1)
-        self._facts: dict[str, QLabel] = {}
-        for row, (key, title) in enumerate([
-                ("input", "Input shape"), ("output", "Output shape"), ("params", "Parameters"),
-                ("macs", "MACs"), ("memory", "Activations"), ("rf", "Receptive field"),
-                ("stride", "Effective stride")]):
-            name = QLabel(title, page)
-            mute(name)
-            value = QLabel(page)
-            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            value.setWordWrap(True)
-            grid.addWidget(name, row, 0, Qt.AlignmentFlag.AlignTop)
-            grid.addWidget(value, row, 1)
-            self._facts[key] = value
+        self._facts = _fact_rows(grid, page, [
+            ("input", "Input shape"), ("output", "Output shape"), ("params", "Parameters"),
+            ("macs", "MACs"), ("memory", "Activations"), ("rf", "Receptive field"),
+            ("stride", "Effective stride")])
         outer.addLayout(grid)
 
         # Problems with their fixes.
@@ -1031,17 +1022,8 @@ class InspectorWidget(QWidget):
         grid.setHorizontalSpacing(12)
         grid.setVerticalSpacing(4)
         grid.setColumnStretch(1, 1)
-        self._many_facts: dict[str, QLabel] = {}
-        for row, (key, title) in enumerate([("layers", "Layers"), ("frozen", "Frozen"),
-                                            ("params", "Parameters"), ("macs", "MACs")]):
-            name = QLabel(title, page)
-            mute(name)
-            value = QLabel(page)
-            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            value.setWordWrap(True)
-            grid.addWidget(name, row, 0, Qt.AlignmentFlag.AlignTop)
-            grid.addWidget(value, row, 1)
-            self._many_facts[key] = value
+        self._many_facts = _fact_rows(grid, page, [("layers", "Layers"), ("frozen", "Frozen"),
+                                                   ("params", "Parameters"), ("macs", "MACs")])
         outer.addLayout(grid)
         outer.addStretch(1)
         self._stack.addWidget(scroll)
@@ -1153,3 +1135,19 @@ def _identical(a: Any, b: Any) -> bool:
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(_identical(a[k], b[k]) for k in a)
     return a == b
+
+
+def _fact_rows(grid: QGridLayout, page: QWidget, rows: list[tuple[str, str]]) -> dict[str, QLabel]:
+    """A muted title and a selectable, wrapping value label per ``(key, title)`` row of ``grid``;
+    the value labels by key."""
+    values: dict[str, QLabel] = {}
+    for row, (key, title) in enumerate(rows):
+        name = QLabel(title, page)
+        mute(name)
+        value = QLabel(page)
+        value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        value.setWordWrap(True)
+        grid.addWidget(name, row, 0, Qt.AlignmentFlag.AlignTop)
+        grid.addWidget(value, row, 1)
+        values[key] = value
+    return values

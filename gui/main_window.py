@@ -608,9 +608,15 @@ class MainWindow(QMainWindow):
         return answer == QMessageBox.StandardButton.Discard
 
     def choose_start_design(self) -> Design | None:
-        """The start dialog: a new design (empty, an example, a template), or None if cancelled."""
+        """The start dialog: a new design (empty, an example, a template), or None if cancelled
+        or when the choice was a pretrained network (then New from Pretrained… takes over)."""
         dialog = StartDialog(self)
-        return dialog.design() if dialog.exec() == StartDialog.DialogCode.Accepted else None
+        if dialog.exec() != StartDialog.DialogCode.Accepted:
+            return None
+        if dialog.wants_pretrained():
+            self.new_from_pretrained()
+            return None
+        return dialog.design()
 
     def new_file(self) -> None:
         """Ask what to start from, then replace the design (after asking about unsaved work)."""

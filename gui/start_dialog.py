@@ -1,4 +1,5 @@
-"""File → New: choose what a new design starts from — nothing, a shipped example or a template."""
+"""File → New: choose what a new design starts from — nothing, a pretrained network, a shipped
+example or a template."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from engine.examples import (
 from .widgets import mute
 
 EMPTY = ("empty", "")
+PRETRAINED = ("pretrained", "")  # opens File → New from Pretrained… instead of making a design here
 CHOICE_ROLE = Qt.ItemDataRole.UserRole
 
 
@@ -28,6 +30,9 @@ class StartDialog(QDialog):
         self.list = QListWidget(self)
         self.list.setMinimumSize(360, 320)
         self._add_choice("Empty design", EMPTY, "Start from an empty canvas, named Untitled.")
+        self._add_choice("Pretrained network…", PRETRAINED,
+                         "Start from a keras.applications network (MobileNet, ResNet, EfficientNet, …) with "
+                         "ImageNet weights, then fit its head to your data and fine-tune it.")
         self._add_header("Examples")
         for name in example_names():
             self._add_choice(example_title(name), ("example", name), f"A copy of the {example_title(name)} example.")
@@ -73,13 +78,17 @@ class StartDialog(QDialog):
         return found[0]
 
     def choice(self) -> tuple[str, str]:
-        """("empty", ""), ("example", name) or ("template", name)."""
+        """("empty", ""), ("pretrained", ""), ("example", name) or ("template", name)."""
         item = self.list.currentItem()
         data = item.data(CHOICE_ROLE) if item is not None else None
         return (str(data[0]), str(data[1])) if data else EMPTY
 
+    def wants_pretrained(self) -> bool:
+        """The choice is a pretrained network, which File → New from Pretrained… makes."""
+        return self.choice() == PRETRAINED
+
     def design(self) -> Design:
-        """A fresh design of the chosen kind."""
+        """A fresh design of the chosen kind (an empty one for :data:`PRETRAINED`)."""
         kind, name = self.choice()
         if kind == "example":
             return load_example(name)

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from test_datasets import make_folder
 
-from engine.data_source import SHAPES_SAMPLES, ModelIO, choose_task, dataset_problems, load_dataset, model_io
+from engine.data_source import (SHAPES_SAMPLES, ModelIO, choose_task, dataset_problems, load_dataset, model_io,
+                                task_to_load)
 from engine.datasets import Dataset, DatasetError, Split
 from engine.design import Design, chain
 from engine.examples import example_names, load_example, seed_design
@@ -330,3 +331,16 @@ def test_every_problem_is_listed_at_once():
     assert len(problems) == 4
     assert problems[0].startswith("the images are 8×8×1 but the input expects 28×28×1")
     assert "set units=10" in problems[1] and "'relu'" in problems[2] and "regression" in problems[3]
+
+
+def test_shapes_is_drawn_for_the_task_the_design_suggests_and_files_say_their_own():
+    regressor = ModelIO((32, 32, 1), 3, None, "out", (3,))
+    tagger = ModelIO((32, 32, 1), 4, "sigmoid", "out", (4,))
+    segmenter = ModelIO((32, 32, 1), 5, "softmax", "mask", (32, 32, 5))
+    classifier = ModelIO((32, 32, 1), 4, "softmax", "out", (4,))
+    assert task_to_load("shapes", regressor, None) is Task.REGRESSION
+    assert task_to_load(" Shapes ", tagger, None) is Task.MULTILABEL
+    assert task_to_load("shapes", segmenter, None) is Task.SEGMENTATION
+    assert task_to_load("shapes", classifier, None) is Task.CLASSIFICATION
+    assert task_to_load("shapes", regressor, Task.RECONSTRUCTION) is Task.RECONSTRUCTION
+    assert task_to_load("data.npz", regressor, None) is None  # a file's targets say what it holds

@@ -686,8 +686,10 @@ def test_import_matches_keras(keras_zoo, name: str, which: str):
         assert rep.params == want["params"], layer_name
         assert rep.trainable_params == want["trainable"], layer_name
         assert node.position is not None
-        if node.kind != "InputLayer":  # every other Keras setting is kept verbatim
-            rest = {k: v for k, v in want["config"].items() if k != "name" and k not in node.args}
+        assert node.trainable == want["config"].get("trainable", True), layer_name
+        if node.kind != "InputLayer":  # every other Keras setting is kept verbatim (trainable: the flag)
+            rest = {k: v for k, v in want["config"].items()
+                    if k not in ("name", "trainable") and k not in node.args}
             assert set(node.config) == set(rest), layer_name
     assert a.total_params == model.count_params()
     assert design.input_names() == [t._keras_history[0].name for t in model.inputs]

@@ -12,7 +12,7 @@ from engine.data_source import ModelIO, choose_task, dataset_problems, load_data
 from engine.datasets import Dataset, DatasetError, Split
 from engine.pixel_range import PixelRange
 from engine.task_data import task_data
-from engine.tasks import Task, TargetKind
+from engine.tasks import TargetKind, Task
 
 
 def batches(data, batch_size=4, shuffle=False, seed=0):

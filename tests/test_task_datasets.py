@@ -14,7 +14,7 @@ from test_datasets import write_png
 
 from engine.data_source import load_dataset
 from engine.datasets import DatasetError, make_shapes_dataset
-from engine.tasks import Task, TargetKind
+from engine.tasks import TargetKind, Task
 
 
 def write_palette_png(path, indices: np.ndarray) -> None:

@@ -27,7 +27,7 @@ from engine.summary import human_count
 from ..theme import ERROR_COLOR
 from .node_item import (
     HEADER, LINE, LOCK_SIZE, PAD, PORT_RADIUS, RADIUS, WIDTH, CardStyle, Detail, detail_for, header_path,
-    lock_box, lod_lines, paint_block_marks, paint_lock, paint_lod_texts,
+    lock_box, lod_lines, paint_block_marks, paint_lock, paint_lod_lock, paint_lod_texts,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -309,6 +309,8 @@ class GroupCardItem(_GroupItem):
             paint_block_marks(painter, r, self.isSelected(), c["selection"],
                               self.lod_texts(lod) if detail is Detail.NAME else (), lod,
                               QColor("#ffffff"), st.lod_font)
+            if detail is Detail.NAME and self.text is not None and self.text.lock:
+                paint_lod_lock(painter, r, lod, QColor("#ffffff"), closed=self.text.lock == "all")
             return
 
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)

@@ -395,6 +395,19 @@ def paint_lock(painter: QPainter, box: QRectF, colour: QColor, closed: bool = Tr
     painter.restore()
 
 
+LOD_LOCK_PX = 10.0  # the padlock of a zoomed-out block, in screen pixels
+
+
+def paint_lod_lock(painter: QPainter, rect: QRectF, lod: float, colour: QColor, closed: bool = True) -> None:
+    """The padlock of a frozen layer or group drawn zoomed out, at a size the eye can read, in
+    the block's top-right corner; left out when the block is too small on screen to hold it."""
+    if rect.width() * lod < 5 * LOD_LOCK_PX or rect.height() * lod < 2.5 * LOD_LOCK_PX:
+        return
+    size, margin = LOD_LOCK_PX / lod, 3.0 / lod
+    paint_lock(painter, QRectF(rect.right() - margin - size * 0.85, rect.top() + margin, size * 0.85, size),
+               colour, closed)
+
+
 def _header_text_color(fill: QColor) -> QColor:
     luma = 0.299 * fill.red() + 0.587 * fill.green() + 0.114 * fill.blue()
     return QColor("#1f2328") if luma > 160 else QColor("#ffffff")
@@ -897,6 +910,8 @@ class CardLayer(BatchLayer):
                 if rect.intersects(exposed):
                     painter.setOpacity(card.opacity())
                     paint_lod_texts(painter, card.lod_texts(lod), rect, lod, card.header_text_color, font)
+                    if card.frozen:
+                        paint_lod_lock(painter, rect, lod, card.header_text_color)
             painter.setOpacity(1.0)
         marked = [(card, rect) for card, rect in self._placed if card.highlighted or card.isSelected()] \
             if self._any_marked() else []

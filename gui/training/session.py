@@ -229,10 +229,9 @@ class TrainingSession(QObject):
         if self.io is None:
             return None
         builtin = source.strip().lower() in BUILTIN_SOURCES
-        task = config.task
-        if task is None and source.strip().lower() == "shapes":
-            # Shapes can be drawn for every task: for the one the design's output suggests.
-            task = self.choose_task(None, with_data=False)
+        from engine.data_source import task_to_load
+
+        task = task_to_load(source, self.io, config.task)
         # A file's targets are read against the design's output; the built-in sets ignore it, so
         # changing the units does not load them again.
         units, shape = (None, None) if builtin else (self.io.output_units, tuple(self.io.output_shape))

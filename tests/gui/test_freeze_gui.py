@@ -6,11 +6,11 @@ from __future__ import annotations
 from PySide6.QtCore import QPoint, QRectF, Qt
 from PySide6.QtGui import QContextMenuEvent, QImage, QPainter
 from PySide6.QtWidgets import QApplication, QStyleOptionGraphicsItem
+from test_canvas_groups import FEATURES, click, grip, show
 
 from engine.editing import SetArg, plan_set_trainable
 from engine.grouping import plan_collapse, plan_group
 from gui.canvas.node_item import FROZEN_OPACITY
-from test_canvas_groups import FEATURES, click, grip, show
 
 from driving import menu_action
 
@@ -144,3 +144,27 @@ def test_copy_and_paste_keep_a_layer_frozen(window, qtbot):
     pasted = [n for n in document.design.nodes if n not in ("conv2d",) and n.startswith("conv2d_") and n != "conv2d_1"]
     assert len(pasted) == 1 and not document.design.nodes[pasted[0]].trainable
     assert scene.node_item(pasted[0]).frozen
+
+
+def test_zoomed_out_a_frozen_card_keeps_its_padlock(window, qtbot):
+    from gui.canvas.node_item import LOD_NAME, Detail, detail_for
+
+    view, scene = window.view, window.scene
+    view.set_zoom(0.3)
+    assert detail_for(view.zoom()) is Detail.NAME and view.zoom() > LOD_NAME
+    card = scene.node_item("conv2d")
+    view.centerOn(card)
+
+    def corner() -> QImage:
+        """The card's top-right corner on screen, where a zoomed-out padlock goes."""
+        QApplication.processEvents()
+        top_right = view.mapFromScene(card.sceneBoundingRect().topRight())
+        return view.viewport().grab().toImage().copy(top_right.x() - 16, top_right.y() + 1, 14, 14)
+
+    before = ink(corner())
+    click(qtbot, view, grip(card))
+    menu_action(window, "Model", "Freeze").trigger()
+    assert not window.document.design.nodes["conv2d"].trainable
+    scene.clearSelection()  # the selection outline is not the padlock
+    after = ink(corner())
+    assert after > before + 10, (before, after)  # the padlock's strokes

@@ -111,8 +111,10 @@ def test_closing_with_unsaved_changes_asks_and_cancel_keeps_the_window(window, m
 
 
 def test_examples_menu_opens_each_example_valid(window):
+    from engine.examples import example_names
+
     examples = [a for a in window.examples_menu.actions()]
-    assert len(examples) == 7
+    assert len(examples) == len(example_names()) == 8
     for action in examples:
         action.trigger()
         assert window.document.analysis.valid, action.text()

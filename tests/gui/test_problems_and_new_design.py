@@ -138,3 +138,13 @@ def test_ok_button_creates_the_highlighted_choice(qtbot):
     qtbot.mouseClick(dialog.findChild(QDialogButtonBox).buttons()[0], Qt.MouseButton.LeftButton)
     assert dialog.result() == StartDialog.DialogCode.Accepted
     assert dialog.design().nodes["input_layer"].args["shape"] == (28, 28, 1)
+
+
+def test_file_new_pretrained_network_opens_new_from_pretrained(window, qtbot, monkeypatch):
+    opened = []
+    monkeypatch.setattr(window, "new_from_pretrained", lambda: opened.append(True))
+    before = window.document.design
+    choose_in_start_dialog(qtbot, "Pretrained network…")
+    menu_action(window, "File", "New").trigger()
+    assert opened == [True]
+    assert window.document.design is before  # the pretrained dialog, not the start dialog, replaces it

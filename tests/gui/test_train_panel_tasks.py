@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QFileDialog
+from test_training_panel import choose, click_train, type_into
 
 from engine.design import chain
 from engine.editing import plan_set_trainable
@@ -21,7 +22,6 @@ from engine.freezing import backbone_nodes
 from engine.project_file import load_project
 from engine.tasks import TargetKind, Task
 from engine.training import TrainingSettings
-from test_training_panel import choose, click_train, type_into
 
 TRAIN_TIMEOUT_MS = 180_000   # the first run includes the TensorFlow import
 SAMPLES = 320                # Shapes images per run: 256 training, 64 validation
