@@ -247,12 +247,13 @@ def test_the_curves_switch_metrics_and_mark_the_fine_tuning_phase(qtbot):
 # --- training (slow) -----------------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_segmentation_trains_the_unet_and_draws_mean_iou(window, qtbot):
+def test_segmentation_trains_the_unet_to_mean_iou_above_0_7(window, qtbot, monkeypatch):
+    monkeypatch.setattr("engine.data_source.SHAPES_SAMPLES", 2000)  # the example as it ships
     assert window.open_path(Path("resources/examples/unet_shapes.convas"), ask=False)
     panel = show_panel(window, qtbot)
     assert panel.form.task_combo.currentText() == "Segmentation"
     assert panel.dataset.target is TargetKind.MASK
-    handed = train_and_wait(qtbot, panel, epochs=2, batch=8)
+    handed = train_and_wait(qtbot, panel, epochs=6, batch=16)  # the example's saved settings
     assert handed[2] is Task.SEGMENTATION  # the evaluation is told the task
     assert panel.session.result_task is Task.SEGMENTATION
     run = panel.curves.current
@@ -260,12 +261,9 @@ def test_segmentation_trains_the_unet_and_draws_mean_iou(window, qtbot):
     assert panel.curves.plots["metric"].getPlotItem().titleLabel.text == "Mean IoU"
     assert [panel.curves.metric_combo.itemText(i) for i in range(panel.curves.metric_combo.count())] == \
         ["Mean IoU", "Accuracy"]
-    # Two short epochs teach a U-Net the background first (mean IoU climbs later): the loss
-    # falls and most pixels are right; the IoU curve is there, a share.
     loss, iou = epoch_values(panel, "loss"), epoch_values(panel, "mean_iou")
-    assert len(loss) == 2 and loss[-1] < loss[0]
-    assert np.all((iou > 0) & (iou <= 1))
-    assert epoch_values(panel, "accuracy")[-1] > 0.8
+    assert len(loss) == 6 and loss[-1] < loss[0]
+    assert iou.max() >= 0.7, iou
     assert "val mean IoU" in panel.epoch_label.text()
 
 
@@ -286,41 +284,52 @@ def test_reconstruction_trains_the_autoencoder_below_the_data_variance(window, q
 
 
 @pytest.mark.slow
-def test_regression_on_shapes_learns_size_and_position(window, qtbot):
+def test_regression_on_shapes_reaches_r2_0_9(window, qtbot, monkeypatch):
+    monkeypatch.setattr("engine.data_source.SHAPES_SAMPLES", 2000)
     # Flatten, not global pooling, keeps where the shape is: its x and y are targets.
+    conv = {"kernel_size": [3, 3], "padding": "same", "activation": "relu"}
     design = chain(("InputLayer", {"shape": [32, 32, 1]}),
-                   ("Conv2D", {"filters": 8, "kernel_size": [3, 3], "padding": "same", "activation": "relu"}),
-                   ("MaxPooling2D", {"pool_size": [2, 2]}),
-                   ("Conv2D", {"filters": 16, "kernel_size": [3, 3], "padding": "same", "activation": "relu"}),
-                   ("MaxPooling2D", {"pool_size": [2, 2]}),
+                   ("Conv2D", {"filters": 16, **conv}), ("MaxPooling2D", {"pool_size": [2, 2]}),
+                   ("Conv2D", {"filters": 32, **conv}), ("MaxPooling2D", {"pool_size": [2, 2]}),
+                   ("Conv2D", {"filters": 64, **conv}), ("MaxPooling2D", {"pool_size": [2, 2]}),
                    ("Flatten", {}),
-                   ("Dense", {"units": 32, "activation": "relu"}),
+                   ("Dense", {"units": 128, "activation": "relu"}),
                    ("Dense", {"units": 3, "activation": "linear"}))
     panel = show_panel(window, qtbot, design, "shapes")
     assert panel.form.task_combo.currentText() == "Automatic (Regression)"
     loaded(qtbot, panel, TargetKind.VALUES)
-    type_into(qtbot, panel.form.lr_spin, "3e-3")
+    type_into(qtbot, panel.form.lr_spin, "2e-3")
     train_and_wait(qtbot, panel, epochs=5, batch=16)
     assert panel.session.result_task is Task.REGRESSION
     assert {"loss", "mae", "r2"} <= set(panel.curves.current.series)
     assert panel.curves.current.metric == "r2"
     r2 = epoch_values(panel, "r2")
-    assert r2[-1] >= 0.6, r2  # 256 images, 5 epochs: validation R² 0.72 seen (0.78 with more data)
+    assert r2.max() >= 0.9, r2  # validation R² (the engine's test reaches 0.97 with these settings)
     assert "val R²" in panel.epoch_label.text()
 
 
+def tagger():
+    """A CNN that tells which of the four shapes an image holds (one sigmoid unit per shape)."""
+    conv = {"kernel_size": [3, 3], "padding": "same", "activation": "relu"}
+    return chain(("InputLayer", {"shape": [32, 32, 1]}),
+                 ("Conv2D", {"filters": 32, **conv}), ("MaxPooling2D", {"pool_size": [2, 2]}),
+                 ("Conv2D", {"filters": 64, **conv}), ("MaxPooling2D", {"pool_size": [2, 2]}),
+                 ("Conv2D", {"filters": 64, **conv}), ("GlobalMaxPooling2D", {}),
+                 ("Dense", {"units": 4, "activation": "sigmoid"}), name="tagger")
+
+
 @pytest.mark.slow
-def test_multilabel_on_shapes_learns(window, qtbot):
-    panel = show_panel(window, qtbot, small_cnn(4, "sigmoid"), "shapes")
-    choose_task(qtbot, panel, Task.MULTILABEL)
+def test_multilabel_on_shapes_reaches_label_accuracy_0_9(window, qtbot, monkeypatch):
+    monkeypatch.setattr("engine.data_source.SHAPES_SAMPLES", 2000)
+    panel = show_panel(window, qtbot, tagger(), "shapes")
+    assert panel.form.task_combo.currentText() == "Automatic (Multi-label)"
     loaded(qtbot, panel, TargetKind.MULTI_HOT)
-    type_into(qtbot, panel.form.lr_spin, "3e-3")
-    train_and_wait(qtbot, panel, epochs=3, batch=8)
+    type_into(qtbot, panel.form.lr_spin, "2e-3")
+    train_and_wait(qtbot, panel, epochs=10, batch=32)
     assert panel.session.result_task is Task.MULTILABEL
     assert {"accuracy", "precision", "recall"} <= set(panel.curves.current.series)
-    # Telling 1–3 small shapes apart takes a tiny CNN many epochs: here it has begun to learn.
-    loss, accuracy = epoch_values(panel, "loss", False), epoch_values(panel, "accuracy", False)
-    assert loss[-1] < loss[0] and accuracy[-1] > accuracy[0]
+    accuracy = epoch_values(panel, "accuracy")  # per label, on the validation images
+    assert accuracy.max() >= 0.9, accuracy
 
 
 @pytest.mark.slow
