@@ -349,6 +349,12 @@ class TrainingCurves(QWidget):
         self._fit_ranges(("metric",))
         self._show_metric_title()
 
+    def title_next_run(self, metric: str) -> None:
+        """Before any run, title the metric plot with what the next run draws first (the task's
+        quality metric), so an empty plot does not say "Accuracy" for a segmentation network."""
+        if self.current is None:
+            self.plots["metric"].getPlotItem().setTitle(metric_title(metric), size="9pt")
+
     def _show_metric_title(self) -> None:
         run = self.current
         if run is not None:

@@ -302,6 +302,7 @@ class TrainPanel(QWidget):
         self._curves_placeholder.deleteLater()
         self._curves_layout.addWidget(self.curves)
         self._refresh_data()
+        self._show_task()
 
     def is_training(self) -> bool:
         return self.session.is_training()
@@ -373,9 +374,7 @@ class TrainPanel(QWidget):
             self.sigStatusMessage.emit(str(exc))
             return
         self.epoch_label.clear()
-        task_spec = spec(session.choose_task(config.task))
-        metrics = tuple(dict.fromkeys((*task_spec.metrics, *config.metrics)))
-        shown = task_spec.quality if task_spec.quality in metrics else (metrics[0] if metrics else "loss")
+        metrics, shown = run_metrics(session.choose_task(config.task), config.metrics)
         self.curves.start_run(len(session.dataset.train), config.batch_size, config.epochs, shown, metrics)
         self.progress.setRange(0, 0)  # busy until the first batch tells how many there are
         self.progress.setFormat("Starting…")
@@ -426,6 +425,8 @@ class TrainPanel(QWidget):
         """What "Automatic" means now, and the fields that depend on the task."""
         task = self.task()
         self.form.set_inferred_task(self.session.choose_task(None))
+        if self.curves is not None:  # made on first show, which shows the task again
+            self.curves.title_next_run(run_metrics(task, self.document.training.config.metrics)[1])
         self.dataset_box.want_target_columns(self.dataset_box.is_csv()
                                              and task in (Task.REGRESSION, Task.MULTILABEL))
 
@@ -758,3 +759,12 @@ def _is_share(key: str) -> bool:
 
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def run_metrics(task: Task, extra: tuple[str, ...]) -> tuple[tuple[str, ...], str]:
+    """The metrics a run of ``task`` logs (the task's own, then ``extra``) and the one its curves
+    show first: the task's quality metric."""
+    task_spec = spec(task)
+    metrics = tuple(dict.fromkeys((*task_spec.metrics, *extra)))
+    shown = task_spec.quality if task_spec.quality in metrics else (metrics[0] if metrics else "loss")
+    return metrics, shown

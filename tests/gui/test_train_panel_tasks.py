@@ -107,6 +107,7 @@ def test_the_task_combo_infers_offers_losses_and_survives_save_and_reopen(window
     panel = show_panel(window, qtbot)
     form = panel.form
     assert form.task_combo.currentText() == "Automatic (Classification)"
+    assert panel.curves.plots["metric"].getPlotItem().titleLabel.text == "Accuracy"
     losses = [form.loss_combo.itemText(i) for i in range(form.loss_combo.count())]
     assert losses[0] == "Automatic (sparse_categorical_crossentropy)"
     assert not form.noise_spin.isVisible()
@@ -123,6 +124,7 @@ def test_the_task_combo_infers_offers_losses_and_survives_save_and_reopen(window
     loaded(qtbot, panel, TargetKind.VALUES)
     assert panel.document.training.config.task is Task.REGRESSION
     assert panel.document.training.config.loss == "huber"
+    assert panel.curves.plots["metric"].getPlotItem().titleLabel.text == "R²"  # what the run will draw
     # The seed CNN's ten softmax units do not fit three targets: said, with a one-click fix.
     assert "Cannot train yet" in panel.problem_label.text()
     assert panel.fit_head_button.isVisible() and not panel.train_button.isEnabled()
