@@ -67,14 +67,16 @@ def head_nodes(design: Design) -> set[str]:
 def _tail(design: Design, output: str, readers: dict[str, int]) -> list[str]:
     """The plain chain ending in ``output``, from the output backwards (see :func:`head_nodes`)."""
     tail = [output]
+    seen = {output}
     node = design.nodes.get(output)
     while node is not None and node.calls == 1 and len(node.inputs) == 1:
         source = node.inputs[0].node
-        if source in tail or source not in design.nodes or readers.get(source, 0) != 1:
-            if source in design.nodes and source not in tail:
+        if source in seen or source not in design.nodes or readers.get(source, 0) != 1:
+            if source in design.nodes and source not in seen:
                 tail.append(source)  # where the chain starts (a merge, a branching layer)
             break
         tail.append(source)
+        seen.add(source)
         node = design.nodes[source]
     return tail
 
