@@ -4,8 +4,8 @@ layers where they will be, and connections routed around cards, also up into the
 from __future__ import annotations
 
 import itertools
-import time
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
@@ -214,11 +214,16 @@ def test_cycles_and_dangling_references_are_laid_out_without_overlap():
     assert_tidy(d)
 
 
-def test_layout_is_linear_enough_for_a_thousand_layers():
+def test_a_thousand_layers_are_all_placed_without_overlap():
+    # How fast is benchmarks/bench_layout.py's question (goal ≤ 100 ms); a test checks behaviour.
     d = residual_design(250)
-    t = time.perf_counter()
-    design_layout(d)
-    assert time.perf_counter() - t < 1.0  # the benchmark holds the real goal (≤ 100 ms)
+    nodes, _groups = design_layout(d)
+    assert set(nodes) == set(d.nodes)
+    r = np.array([card_rect(p) for p in nodes.values()])  # (left, top, right, bottom)
+    overlap = ((r[:, None, 0] < r[None, :, 2]) & (r[None, :, 0] < r[:, None, 2])
+               & (r[:, None, 1] < r[None, :, 3]) & (r[None, :, 1] < r[:, None, 3]))
+    np.fill_diagonal(overlap, False)
+    assert not overlap.any()
 
 
 # --- groups ------------------------------------------------------------------------------------
