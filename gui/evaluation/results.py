@@ -16,13 +16,11 @@ from engine.task_evaluation import (
 from engine.tasks import Task
 
 
-@dataclass
-class Results:
-    """A finished evaluation with what is needed to show its samples and look inside the model."""
+class _OnSplit:
+    """The evaluated split of a result that holds ``dataset`` and ``evaluation``, and its images."""
 
-    model: Any
     dataset: Dataset
-    evaluation: Evaluation
+    evaluation: Any
 
     @property
     def split(self) -> Split:
@@ -34,6 +32,15 @@ class Results:
     def image(self, index: int) -> np.ndarray:
         """The ``(H, W, C)`` image of one sample, as the model saw it."""
         return self.split.images([int(index)])[0]
+
+
+@dataclass
+class Results(_OnSplit):
+    """A finished evaluation with what is needed to show its samples and look inside the model."""
+
+    model: Any
+    dataset: Dataset
+    evaluation: Evaluation
 
     def predicted(self, index: int) -> int:
         return int(self.evaluation.probabilities[index].argmax())
@@ -61,7 +68,7 @@ class Results:
 
 
 @dataclass
-class TaskResults:
+class TaskResults(_OnSplit):
     """A finished evaluation of a task other than classification (:mod:`engine.task_evaluation`),
     with what its views need: the model (for the pictures computed on demand), the data, and the
     noise a denoising autoencoder was given. It captions samples as :class:`Results` does, so
@@ -74,16 +81,6 @@ class TaskResults:
     noise_stddev: float = 0.0
     seed: int = 0
     target: int = 0  # the regression target the captions speak of
-
-    @property
-    def split(self) -> Split:
-        return getattr(self.dataset, self.evaluation.split_name)
-
-    def __len__(self) -> int:
-        return len(self.evaluation)
-
-    def image(self, index: int) -> np.ndarray:
-        return self.split.images([int(index)])[0]
 
     def mask(self, index: int) -> np.ndarray:
         """The true (H, W) mask of one sample of a segmentation split."""
