@@ -1103,21 +1103,30 @@ def _csv_pixels(pixels_text: np.ndarray, shape, what: str, header) -> np.ndarray
     return pixels
 
 
+def number_cells(cells, columns: int, problem) -> np.ndarray:
+    """The float32 ``(rows, columns)`` values of a table of text ``cells`` (a 2-D array or a list
+    of rows, possibly none); the first cell that is not a finite number raises :class:`DatasetError` with
+    ``problem(row, column, cell)``, a message that says where it is and what to do."""
+    table = np.asarray(cells, dtype=str).reshape(-1, columns)
+    values = np.empty(table.shape, dtype=np.float32)
+    for (r, c), cell in np.ndenumerate(table):
+        try:
+            values[r, c] = float(cell)
+        except ValueError:
+            values[r, c] = np.nan
+        if not np.isfinite(values[r, c]):
+            raise DatasetError(problem(r, c, str(cell)))
+    return values
+
+
 def _csv_target_values(text: np.ndarray, names: list[str], kind: TargetKind, what: str,
                        first_row: int) -> tuple[np.ndarray, TargetKind]:
     """The float32 ``(N, T)`` targets in a CSV's target columns, each cell a number (checked,
     naming row and column); ``kind`` CLASS means "decide": 0/1 columns are multi-hot when
     there are several, values otherwise."""
-    values = np.empty(text.shape, dtype=np.float32)
-    for c, name in enumerate(names):
-        for r, cell in enumerate(np.char.strip(text[:, c])):
-            try:
-                values[r, c] = float(cell)
-            except ValueError:
-                values[r, c] = np.nan
-            if not np.isfinite(values[r, c]):
-                raise DatasetError(f"{what}: row {r + first_row} has {str(cell)!r} in the target column '{name}'; "
-                                   "every target must be a number; fill or remove that row.")
+    values = number_cells(np.char.strip(text), len(names), lambda r, c, cell: (
+        f"{what}: row {r + first_row} has {cell!r} in the target column '{names[c]}'; every target must be a "
+        "number; fill or remove that row."))
     if kind is TargetKind.CLASS:
         several = len(names) > 1
         kind = TargetKind.MULTI_HOT if several and np.isin(values, (0.0, 1.0)).all() else TargetKind.VALUES

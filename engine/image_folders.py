@@ -29,7 +29,7 @@ import numpy as np
 
 from .datasets import (IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, Dataset, DatasetError, ImageChecks, Split,
                        check_input_shape, check_memory, check_validation_split, first_few, image_files,
-                       image_size, load_image_folder, mask_classes, not_regular, open_regular_file,
+                       image_size, load_image_folder, mask_classes, not_regular, number_cells, open_regular_file,
                        readable_images, skipped_sentence, split_indices)
 from .tasks import TargetKind, Task
 
@@ -168,17 +168,9 @@ def read_label_table(path: Path, task: Task | None = None) -> tuple[list[str], l
         raise DatasetError(f"{what} has only the file column; add a 'labels' column listing each image's labels.")
     names = [rows[0][i] for i in label_cols]
     table = [[row[i] for i in label_cols] for row in body]
-    values = np.empty((len(body), len(names)), dtype=np.float32)
-    for r, row in enumerate(table):
-        for c, cell in enumerate(row):
-            try:
-                values[r, c] = float(cell)
-            except ValueError:
-                values[r, c] = np.nan
-            if not np.isfinite(values[r, c]):
-                raise DatasetError(f"{what}: row {r + 2} has {cell!r} in the column '{names[c]}', but these columns "
-                                   f"hold numbers: 1 (the label applies) or 0, or regression targets; or use one "
-                                   f"'labels' column listing each image's labels.")
+    values = number_cells(table, len(names), lambda r, c, cell: (
+        f"{what}: row {r + 2} has {cell!r} in the column '{names[c]}', but these columns hold numbers: 1 (the "
+        f"label applies) or 0, or regression targets; or use one 'labels' column listing each image's labels."))
     binary = bool(np.isin(values, (0.0, 1.0)).all())
     if task is Task.REGRESSION or (task is not Task.MULTILABEL and not binary):
         return files, names, values, TargetKind.VALUES
