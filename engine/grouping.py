@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from .analysis import Analysis
 from .design import Design, DesignError, Group, GroupKind, TensorRef, name_problem
 from .editing import Arrange, Op, SetGroup, SetNodeGroup
+from .freezing import FreezeSummary
 from .layout import design_layout
 from .shapes import Shape
 
@@ -124,27 +125,14 @@ def plan_reveal(design: Design, layer: str) -> list[Op]:
 
 
 @dataclass(frozen=True)
-class GroupSummary:
-    """What a group adds up to, for its collapsed card: the shapes entering and leaving it (one
-    per distinct tensor), its parameters, multiply-accumulates and layer count, and how many of
-    its layers are frozen."""
+class GroupSummary(FreezeSummary):
+    """What a group adds up to, for its collapsed card: its layers, parameters, MACs and frozen
+    layers (:class:`engine.freezing.FreezeSummary`), the shapes entering and leaving it (one per
+    distinct tensor), and how many problems its layers have."""
 
-    layers: int
-    inputs: tuple[Shape | None, ...]
-    outputs: tuple[Shape | None, ...]
-    trainable_params: int
-    non_trainable_params: int
-    macs: int
-    errors: int
-    frozen: int = 0  # layers whose ``trainable`` is False
-
-    @property
-    def params(self) -> int:
-        return self.trainable_params + self.non_trainable_params
-
-    @property
-    def all_frozen(self) -> bool:
-        return self.layers > 0 and self.frozen == self.layers
+    inputs: tuple[Shape | None, ...] = ()
+    outputs: tuple[Shape | None, ...] = ()
+    errors: int = 0
 
 
 def group_summary(design: Design, analysis: Analysis, group: str) -> GroupSummary:
