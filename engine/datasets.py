@@ -69,6 +69,9 @@ class Split:
     mask_paths: list[str] | None = None  # file-backed masks (PNG of class indices), one per path
     mask_shift: int = 0  # subtracted from every decoded mask value (masks stored as 1..K)
     mask_palette: tuple[int, ...] | None = None  # palette PNG masks: their palette (r, g, b, r, ...)
+    # Where decoded, resized samples are cached for later epochs: None (decoded every epoch),
+    # "memory", or a folder (engine.image_pipeline; ``convas train --cache DIR``).
+    cache: str | None = None
 
     @classmethod
     def from_files(cls, paths: Sequence[str], labels: Sequence[int] | np.ndarray, image_shape: Sequence[int],
@@ -129,25 +132,9 @@ class Split:
             if shuffle:
                 data = data.shuffle(max(1, len(self)), seed=seed, reshuffle_each_iteration=True)
             return data
-        paths, image_shape = self._files()
-        scale = self.pixel_scale
-        if self.mask_paths is not None:
-            shift, palette = self.mask_shift, self.mask_palette
-            data = tf.data.Dataset.from_tensor_slices((np.asarray(paths, dtype=str),
-                                                       np.asarray(self.mask_paths, dtype=str)))
+        from .image_pipeline import file_samples
 
-            def decode(path, mask_path):
-                return (decode_image_file(path, image_shape) * scale,
-                        decode_mask_file(mask_path, image_shape[:2], shift, palette))
-        else:
-            data = tf.data.Dataset.from_tensor_slices((np.asarray(paths, dtype=str), self.y))
-
-            def decode(path, label):
-                return decode_image_file(path, image_shape) * scale, label
-
-        if shuffle:
-            data = data.shuffle(max(1, len(self)), seed=seed, reshuffle_each_iteration=True)
-        return data.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+        return file_samples(self, shuffle, seed)
 
     def images(self, indices) -> np.ndarray:
         """The float32 ``(n, H, W, C)`` images at ``indices`` (an int or a sequence of ints), as
