@@ -35,6 +35,7 @@ import argparse
 import json
 import math
 import os
+import re
 import signal
 import sys
 import time
@@ -44,8 +45,10 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .analysis import Severity, analyse
+from .distribute import DEFAULT_SLURM_PORT, Strategy
 from .errors import ConvasError, destination_refusal, first_line
 from .internal_error import describe_error
+from .local_workers import EXIT_WORKER_LOST
 from .summary import summary_dict, summary_text
 from .text import printable
 
@@ -55,6 +58,8 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a process ended by Ctrl+C
+# 3: a worker of a cluster run was lost mid-run (engine.local_workers.EXIT_WORKER_LOST); the last
+# completed epoch is checkpointed and rerunning the same command resumes from it.
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: stdout's reader went away, as for any Unix tool
 DEBUG_HELP = "on an internal error, print the traceback on stderr (else it goes to a log file)"
 
@@ -203,6 +208,61 @@ def _add_train_parser(sub: Any) -> None:
                            "the output")
     fine.add_argument("--fine-tune-lr", type=positive_float, metavar="F",
                       help="the second phase's learning rate (default: a tenth of --learning-rate)")
+    _add_distribute_arguments(t)
+
+
+def _add_distribute_arguments(t: argparse.ArgumentParser) -> None:
+    where = t.add_argument_group(
+        "where it trains",
+        "One device by default. --distribute mirrored trains on every local GPU (or the --devices\n"
+        "named; on a machine without GPUs, --devices CPU:0,CPU:1 splits the CPU in two, a way to\n"
+        "try mirrored training). --distribute multiworker trains on a cluster of machines, each\n"
+        "running the same command: the cluster comes from TF_CONFIG (Keras's convention), from\n"
+        "Slurm (--cluster slurm, inside srun), or from --workers with each machine's own\n"
+        "--worker-index; worker 0, the chief, saves the model and the log and prints progress.\n"
+        "--local-workers N runs N workers on this machine. --batch-size is the global batch,\n"
+        "shared among the replicas. Cluster runs keep a checkpoint of every epoch: when a worker\n"
+        "is lost, rerunning the same command resumes from the last completed epoch.")
+    where.add_argument("--distribute", type=str.lower, choices=[s.value for s in Strategy],
+                       help="none (default), mirrored or multiworker (implied by --workers, --cluster "
+                            "and --local-workers)")
+    where.add_argument("--devices", type=_names, metavar="D,D",
+                       help="mirrored: the local devices, e.g. GPU:0,GPU:1 or CPU:0,CPU:1 (default: "
+                            "every GPU)")
+    where.add_argument("--cluster", type=str.lower, choices=("tf_config", "slurm"),
+                       help="multiworker: read the cluster from the TF_CONFIG variable or from Slurm's "
+                            "job step (default: TF_CONFIG)")
+    where.add_argument("--slurm-port", type=positive_int, default=DEFAULT_SLURM_PORT, metavar="PORT",
+                       help=f"--cluster slurm: the first port of a node's workers (default "
+                            f"{DEFAULT_SLURM_PORT})")
+    where.add_argument("--workers", metavar="HOST:PORT,…",
+                       help="multiworker: every worker's address, the chief first, the same on every "
+                            "machine; give --worker-index too")
+    where.add_argument("--worker-index", type=non_negative_int, metavar="I",
+                       help="which of --workers this machine is (0: the chief)")
+    where.add_argument("--local-workers", type=positive_int, metavar="N",
+                       help="train with N worker processes on this machine (loopback ports): a cluster "
+                            "run to try on one computer")
+    where.add_argument("--scale-lr", action="store_true",
+                       help="multiply the learning rate by the number of replicas (the linear scaling "
+                            "rule for a larger global batch)")
+    where.add_argument("--checkpoints", metavar="DIR",
+                       help="mirrored/multiworker: keep the last completed epoch here (default: "
+                            "MODEL.keras.checkpoints beside --out); rerunning the same command resumes "
+                            "from it; removed when training completes")
+    where.add_argument("--worker-timeout", type=positive_float, metavar="S", default=60.0,
+                       help="multiworker: give up when another worker has not answered for S seconds "
+                            "(default 60)")
+    where.add_argument("--connect-timeout", type=positive_float, metavar="S", default=60.0,
+                       help="multiworker: give up when the workers have not all joined within S seconds "
+                            "of this one starting (default 60)")
+    where.add_argument("--cache", metavar="DIR",
+                       help="cache decoded, resized samples in DIR for the epochs after the first "
+                            "(tf.data's cache; about the size of the decoded dataset)")
+    where.add_argument("--progress", choices=("text", "json"), default="text",
+                       help="json: one JSON object per line on stdout for a program to read (start, "
+                            "batch, epoch, message, done, error events; see the README); text (default)")
+    where.add_argument("--weights-digest", metavar="FILE", help=argparse.SUPPRESS)  # tests: FILE.I per worker
 
 
 def _task_name(text: str) -> Any:
@@ -383,7 +443,7 @@ def _pixel_range(args: argparse.Namespace, saved: Any) -> Any:
     return saved
 
 
-def _starting_weights(args: argparse.Namespace, design: Design) -> WeightsSource:
+def _starting_weights(args: argparse.Namespace, design: Design, say: Any = None) -> WeightsSource:
     """The weights a run starts from (:func:`engine.weights.resolve_weights`, as in the window):
     those the design file brings (a ``.keras`` model's own, a project's saved weights file),
     unless ``--fresh``; a missing or changed weights file is a warning."""
@@ -396,7 +456,7 @@ def _starting_weights(args: argparse.Namespace, design: Design) -> WeightsSource
         except ConvasError as exc:
             raise _fail(str(exc)) from None
         for warning in warnings:
-            print(f"convas: warning: {warning}", file=sys.stderr)
+            (say or _say)(f"convas: warning: {warning}")
     return resolve_weights(design, kept=kept, use=WeightsUse.TRAINING, fresh=args.fresh)
 
 
@@ -434,12 +494,15 @@ class _CtrlC:
         self.first_at: float | None = None
         self.said_no_abort = False
         self.previous: Any = None
+        self.previous_break: Any = None
         self.installed = False
 
     def __enter__(self) -> _CtrlC:
         try:
             self.previous = signal.signal(signal.SIGINT, self._handle)
             self.installed = True
+            if hasattr(signal, "SIGBREAK"):  # Windows: CTRL_BREAK_EVENT, how a parent asks a stop
+                self.previous_break = signal.signal(signal.SIGBREAK, self._handle)
         except ValueError:  # not the main thread: Ctrl+C keeps its default meaning
             pass
         return self
@@ -467,6 +530,8 @@ class _CtrlC:
     def __exit__(self, *exc: Any) -> None:
         if not self.installed:
             return
+        if hasattr(signal, "SIGBREAK") and self.previous_break is not None:
+            signal.signal(signal.SIGBREAK, self.previous_break)
         first_at, previous = self.first_at, self.previous
         if first_at is None:
             signal.signal(signal.SIGINT, previous)
@@ -525,26 +590,192 @@ def _check_task_options(args: argparse.Namespace, config: Any, task: Any) -> Non
 
 def cmd_train(args: argparse.Namespace) -> int:
     try:
+        if args.local_workers is not None:
+            return _train_local_workers(args)
         return _train(args)
     except TrainError as exc:
         for line in exc.lines:
             print(line, file=sys.stderr)
+        if args.progress == "json":
+            from .progress import write_event
+
+            write_event(sys.stdout, "error", status=exc.status, text="\n".join(exc.lines))
         return exc.status
     except KeyboardInterrupt:
         print("\nconvas: interrupted; nothing was saved", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 
+def _distribution(args: argparse.Namespace) -> Any:
+    """The :class:`engine.distribute.Distribution` the flags ask for (None: one device), their
+    combinations checked and the cluster resolved (TF_CONFIG, Slurm or --workers), so that every
+    mistake ends the command (status 2) before anything is loaded."""
+    from .distribute import (
+        ClusterError,
+        Distribution,
+        cluster_from_flags,
+        cluster_from_slurm,
+        cluster_from_tf_config,
+    )
+
+    cluster_flags = [flag for flag, value in (("--workers", args.workers), ("--cluster", args.cluster),
+                                              ("--local-workers", args.local_workers)) if value is not None]
+    strategy = Strategy(args.distribute) if args.distribute else \
+        (Strategy.MULTIWORKER if cluster_flags else Strategy.NONE)
+    if cluster_flags and strategy is not Strategy.MULTIWORKER:
+        raise _fail(f"{cluster_flags[0]} trains on a cluster of workers: give --distribute multiworker "
+                    f"(or drop {cluster_flags[0]})")
+    if args.worker_index is not None and args.workers is None:
+        raise _fail("--worker-index says which of --workers this machine is; give --workers "
+                    "host:port,… (every worker's address, the chief first) too")
+    if args.local_workers is not None and (args.workers is not None or args.cluster is not None):
+        raise _fail("--local-workers starts its own workers on this machine; drop --workers and "
+                    "--cluster (or drop --local-workers to join a cluster of machines)")
+    if args.workers is not None and args.cluster is not None:
+        raise _fail("give the cluster once: --workers host:port,… or --cluster tf_config|slurm")
+    if args.devices and strategy is not Strategy.MIRRORED:
+        raise _fail("--devices names the local devices of mirrored training; add --distribute mirrored")
+    if strategy is Strategy.MIRRORED:
+        bad = [d for d in args.devices or () if not _DEVICE.match(d)]
+        if bad:
+            raise _fail(f"--devices: {bad[0]!r} is not a device; name them as GPU:0,GPU:1 or CPU:0,CPU:1")
+    if strategy is Strategy.NONE:
+        for flag, given in (("--scale-lr", args.scale_lr), ("--checkpoints", args.checkpoints)):
+            if given:
+                raise _fail(f"{flag} is for mirrored or multiworker training; add --distribute "
+                            "mirrored or multiworker, or drop it")
+        return None
+    cluster = None
+    if strategy is Strategy.MULTIWORKER and args.local_workers is None:
+        try:
+            if args.workers is not None:
+                cluster = cluster_from_flags(args.workers, args.worker_index)
+            elif args.cluster == "slurm":
+                cluster = cluster_from_slurm(args.slurm_port)
+            elif os.environ.get("TF_CONFIG"):
+                cluster = cluster_from_tf_config(os.environ["TF_CONFIG"])
+            else:
+                what = "TF_CONFIG is not set" if args.cluster == "tf_config" else "no cluster was given"
+                raise _fail(f"multiworker training needs its cluster, and {what}: set TF_CONFIG, give "
+                            "--workers host:port,… --worker-index I, use --cluster slurm inside srun, or "
+                            "try it on this machine with --local-workers 2")
+        except ClusterError as exc:
+            raise _fail(str(exc)) from None
+    checkpoints = Path(args.checkpoints).expanduser() if args.checkpoints \
+        else Path(str(Path(args.out).expanduser()) + ".checkpoints")
+    devices = tuple(_device_name(d) for d in args.devices or ())
+    return Distribution(strategy, devices=devices, cluster=cluster, scale_lr=args.scale_lr,
+                        checkpoint_dir=checkpoints, timeout_s=args.worker_timeout)
+
+
+_DEVICE = re.compile(r"^(?:/?(?:device:)?)(?:cpu|gpu):\d+$", re.I)
+
+
+def _device_name(text: str) -> str:
+    """``gpu:1`` / ``/device:GPU:1`` as ``/device:GPU:1``."""
+    kind, _, number = text.strip().lower().removeprefix("/").removeprefix("device:").partition(":")
+    return f"/device:{kind.upper()}:{int(number)}"
+
+
+def _train_local_workers(args: argparse.Namespace) -> int:
+    """``--local-workers N``: check what can be checked here, then supervise N worker processes
+    (:mod:`engine.local_workers`); the chief's output is this command's."""
+    from .local_workers import run_local_workers
+
+    distribution = _distribution(args)
+    _check_writable(args.out, "--out", ".keras")
+    if args.log is not None:
+        _check_writable(args.log, "--log")
+    hint = (f"rerun the same command to resume from the last completed epoch (checkpoints in "
+            f"{distribution.checkpoint_dir})")
+    return run_local_workers(args.argv, args.local_workers, resume_hint=hint, keyboard=keyboard_attached)
+
+
+def _create_strategy(distribution: Any) -> Any:
+    """The ``tf.distribute`` strategy of ``distribution``, made before any other TensorFlow
+    operation (``MultiWorkerMirroredStrategy`` requires it; logical CPU devices can only be
+    configured then)."""
+    from .distributed_loop import make_strategy
+
+    try:
+        return make_strategy(distribution)  # CPU:0,CPU:1 split the CPU (distributed_loop.split_cpu)
+    except ConvasError as exc:
+        raise _fail(str(exc)) from None
+
+
+class _WorkerReporter:
+    """The reporter of a worker other than the chief: it shows nothing (the chief reports for
+    the cluster) but, like the chief's, it can be asked to stop."""
+
+    def __init__(self) -> None:
+        self.stop_requested = False
+
+    def request_stop(self) -> None:
+        self.stop_requested = True
+
+    def should_stop(self) -> bool:
+        return self.stop_requested
+
+    def should_pause(self) -> bool:
+        return False
+
+    def on_batch(self, epoch: int, batch: int, batches: int | None, logs: dict[str, float]) -> None:
+        pass
+
+    def on_epoch(self, epoch: int, logs: dict[str, float]) -> None:
+        pass
+
+    def on_message(self, kind: Any, text: str) -> None:
+        pass
+
+    def start(self, placement: Any = None) -> None:
+        pass
+
+    def clear_line(self) -> None:
+        pass
+
+
+def _weights_digest(model: Any) -> str:
+    """A SHA-256 of every weight's bytes, in order: equal on workers that hold equal weights."""
+    import hashlib
+
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        digest.update(np.ascontiguousarray(np.asarray(weight.numpy())).tobytes())
+    return digest.hexdigest()
+
+
 def _train(args: argparse.Namespace) -> int:
     from .data_source import choose_task, dataset_problems, load_dataset, model_io, task_to_load
     from .datasets import DatasetError
+    from .distribute import ClusterError, Placement, check_own_port
     from .files import load_design
     from .pixel_range import metadata as range_metadata
 
     # TensorFlow's C++ start-up chatter; its real errors still arrive as Python exceptions.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    out = _check_writable(args.out, "--out", ".keras")
-    log = _check_writable(args.log, "--log") if args.log is not None else None
+    distribution = _distribution(args)
+    cluster = distribution.cluster if distribution is not None else None
+    chief = cluster is None or cluster.is_chief
+    as_json = args.progress == "json" and chief
+    # Only the chief speaks; another worker shows errors alone. With --progress json, stdout
+    # carries only the JSON lines, so the closing lines go to stderr.
+    say = _say if chief else _silent
+    results = sys.stderr if as_json else sys.stdout
+    if cluster is not None:
+        from .local_workers import watch_launcher
+
+        watch_launcher()
+        try:
+            check_own_port(cluster)
+        except ClusterError as exc:
+            raise _fail(str(exc)) from None
+    out = log = None
+    if chief:
+        out = _check_writable(args.out, "--out", ".keras")
+        log = _check_writable(args.log, "--log") if args.log is not None else None
     try:
         design = load_design(args.design)
     except ConvasError as exc:
@@ -555,13 +786,13 @@ def _train(args: argparse.Namespace) -> int:
     config = settings.config
     if args.freeze:
         frozen = _freeze(design, args.freeze)
-        print(f"froze {frozen} layer(s) ({', '.join(args.freeze)})", file=sys.stderr)
+        say(f"froze {frozen} layer(s) ({', '.join(args.freeze)})")
     analysis = analyse(design, batch_size=config.batch_size, input_range=settings.pixel_range)
     if not analysis.valid:
         raise TrainError(EXIT_INVALID, *(printable(f"{p.node or design.name}: {p.message}")
                                          for p in analysis.errors))
     for problem in analysis.warnings:
-        print(printable(f"convas: warning: {problem}"), file=sys.stderr)
+        say(printable(f"convas: warning: {problem}"))
     if config.two_phases:
         from .training import phase_two_layers
 
@@ -570,6 +801,26 @@ def _train(args: argparse.Namespace) -> int:
             unfreeze = phase_two_layers(design, config, weighted)
         except ConvasError as exc:
             raise _fail(str(exc)) from None
+
+    from .quiet_tf import importing_tensorflow
+
+    strategy = None
+    if cluster is not None:
+        from .distribute import rendezvous
+
+        say(f"joining the cluster as {cluster.name(cluster.index)} of {cluster.size} (from "
+            f"{cluster.source.value}); waiting up to {args.connect_timeout:g} s for the others...")
+        try:
+            rendezvous(cluster, args.connect_timeout)
+        except ClusterError as exc:
+            raise _fail(str(exc)) from None
+    if distribution is not None:
+        # Before the dataset is loaded: decoding images runs TensorFlow operations, and the
+        # strategy must come first (see _create_strategy).
+        say("loading TensorFlow...")
+        with importing_tensorflow():
+            import keras
+        strategy = _create_strategy(distribution)
     try:
         io = model_io(design, analysis)
         dataset = load_dataset(settings.dataset, io.input_shape, config.validation_split, config.seed,
@@ -579,51 +830,72 @@ def _train(args: argparse.Namespace) -> int:
         task = choose_task(io, dataset, config.task)
     except DatasetError as exc:
         raise _fail(str(exc)) from None
+    if args.cache is not None:
+        dataset = _with_cache(dataset, args.cache)
     _check_task_options(args, config, task)
     problems = dataset_problems(dataset, io, config.loss, task=task)
     if problems:
         raise TrainError(EXIT_UNREADABLE, f"convas: cannot train {printable(design.name)} on {dataset.name} "
                          f"({task.value}):", *(f"  - {p}" for p in problems))
     for warning in dataset.warnings:
-        print(f"convas: warning: {warning}", file=sys.stderr)
-    weights = _starting_weights(args, design)
+        say(f"convas: warning: {warning}")
+    weights = _starting_weights(args, design, say)
     validation = dataset.validation
     inferred = "" if config.task is not None else " (inferred; --task overrides)"
     phases = ""
     if config.two_phases:
         phases = (f" ({config.head_epochs} for the head, then {config.epochs - config.head_epochs} "
                   f"fine-tuning {len(unfreeze)} unfrozen layer(s) at {config.phase_two_learning_rate:g})")
-    print(f"training {printable(design.name)} for {task.value}{inferred} on {dataset.name}: "
-          f"{len(dataset.train)} training and {len(validation) if validation else 0} validation samples, "
-          f"{config.epochs} epoch(s){phases}, batch size {config.batch_size}, {config.optimizer} at "
-          f"learning rate {config.learning_rate:g}; pixels in {dataset.pixel_range.label}", file=sys.stderr)
+    placement = Placement(Strategy.NONE, 1, 1, config.batch_size)
+    if distribution is not None:
+        from .distributed_loop import placement as placement_of
+
+        placement = placement_of(strategy, distribution, config.batch_size)
+    say(f"training {printable(design.name)} for {task.value}{inferred} on {dataset.name}: "
+        f"{len(dataset.train)} training and {len(validation) if validation else 0} validation samples, "
+        f"{config.epochs} epoch(s){phases}, batch size {config.batch_size}, {config.optimizer} at "
+        f"learning rate {config.learning_rate:g}; pixels in {dataset.pixel_range.label}")
 
     from .keras_build import KerasBuildError
-    from .progress import ConsoleReporter
+    from .progress import ConsoleReporter, JsonLinesReporter
     from .training import output_channels, task_training_data, train, write_csv_log
 
     if "keras" not in sys.modules:
-        print("loading TensorFlow...", file=sys.stderr)
-    from .quiet_tf import importing_tensorflow
-
+        say("loading TensorFlow...")
     with importing_tensorflow():  # TensorFlow's start-up lines are not the user's business
         import keras  # noqa: F401 - here, so that its import time is not counted as training time
 
+    from .distribute import WorkerLost
     from .weights import WeightsError, starting_model
 
-    reporter = ConsoleReporter(config.epochs, len(dataset.train), config.batch_size, task=task)
+    reporter: Any
+    if not chief:
+        reporter = _WorkerReporter()
+    elif as_json:
+        reporter = JsonLinesReporter(config.epochs, len(dataset.train), config.batch_size, task=task)
+    else:
+        reporter = ConsoleReporter(config.epochs, len(dataset.train), config.batch_size, task=task)
+    extra: dict[str, Any] = {}
+    if distribution is not None:
+        extra = {"distribution": distribution, "strategy": strategy}
     with _CtrlC(reporter):
         try:
             model, started_from = starting_model(design, weights, config.seed)
-            print(started_from[:1].lower() + started_from[1:], file=sys.stderr)
+            say(started_from[:1].lower() + started_from[1:])
             started = time.perf_counter()
-            reporter.start()
+            if as_json:
+                reporter.start(placement)
+            else:
+                reporter.start()
             result = train(design, dataset.train, validation, config, reporter, model=model, task=task,
-                           pixel_range=settings.pixel_range)
+                           pixel_range=settings.pixel_range, **extra)
         except WeightsError as exc:  # the weights file is unreadable: not the design's fault
             raise _fail(f"{exc}; use --fresh to start from new weights") from None
         except KerasBuildError as exc:
             raise _fail(f"Keras cannot build the design: {exc}", EXIT_INVALID) from None
+        except WorkerLost as exc:
+            reporter.clear_line()
+            raise _fail(_lost_message(str(exc), distribution), EXIT_WORKER_LOST) from None
         except ConvasError as exc:
             raise _fail(str(exc), EXIT_INVALID) from None
         except KeyboardInterrupt:
@@ -634,11 +906,19 @@ def _train(args: argparse.Namespace) -> int:
         seconds = time.perf_counter() - started
         stopped_by_user = reporter.should_stop()
         history = result.history
+        placement = getattr(result, "placement", None) or placement
+        if args.weights_digest:
+            _write_digest(args.weights_digest, cluster.index if cluster is not None else 0, result.model)
         if result.diverged:  # the reporter has printed where, and which learning rate to try
             raise _fail("training diverged, so the model was not saved", EXIT_INVALID)
+        if not chief:
+            return EXIT_OK  # the chief saves the model and the log
+        assert out is not None
+        metadata = {"app_version": __version__, "task": task.value, **range_metadata(settings.pixel_range)}
+        if distribution is not None:
+            metadata.update(placement.metadata())
         try:
-            save_model_atomically(result.model, out, {"app_version": __version__, "task": task.value,
-                                                      **range_metadata(settings.pixel_range)})
+            save_model_atomically(result.model, out, metadata)
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # noqa: BLE001 - OSError, h5py and Keras errors alike
@@ -652,14 +932,19 @@ def _train(args: argparse.Namespace) -> int:
                             f"to {args.log}: {reason}") from None
 
     why = f" ({result.stop_reason})" if result.stop_reason else ""
-    print(f"trained {result.epochs_run} full epoch(s) in {seconds:.1f} s{why}")
+    print(f"trained {result.epochs_run} full epoch(s) in {seconds:.1f} s{why}", file=results)
     if history:
         index = result.restored_epoch if result.restored_epoch is not None else result.epochs_run - 1
         final = {key: values[index] for key, values in history.items()}
         which = ("best" if result.restored_epoch is not None else "final")
         parts = [_metrics_text(final, task), _metrics_text(final, task, "val_")]
-        print(f"{which} epoch {index + 1}: " + "  ".join(p for p in parts if p))
+        print(f"{which} epoch {index + 1}: " + "  ".join(p for p in parts if p), file=results)
     saved = f"saved {out}" + (f" and {log}" if log is not None else "")
+    status = EXIT_INTERRUPTED if stopped_by_user else EXIT_OK
+    done: dict[str, Any] = {"out": str(out), "log": str(log) if log is not None else None,
+                            "epochs_run": result.epochs_run, "stop_reason": result.stop_reason,
+                            "restored_epoch": result.restored_epoch, "history": history,
+                            "seconds": seconds, "test": None}
     if dataset.test is not None and len(dataset.test):
         try:
             test = task_training_data(dataset.test, task, config, output_channels(result.model),
@@ -667,17 +952,59 @@ def _train(args: argparse.Namespace) -> int:
             scores = result.model.evaluate(test.as_tf_dataset(config.batch_size), verbose=0,
                                            return_dict=True)
         except KeyboardInterrupt:
-            print(saved)
+            print(saved, file=results)
             print("convas: interrupted while testing", file=sys.stderr)
+            if as_json:
+                reporter.event("done", status=EXIT_INTERRUPTED, **done)
             return EXIT_INTERRUPTED
         except Exception as exc:  # noqa: BLE001 - the model is saved; say why there is no test score
             print(f"convas: warning: could not evaluate the test split: {first_line(exc)}",
                   file=sys.stderr)
         else:
-            print(f"test ({len(dataset.test)} samples): "
-                  + _metrics_text({k: float(v) for k, v in scores.items()}, task))
-    print(saved)
-    return EXIT_INTERRUPTED if stopped_by_user else EXIT_OK
+            logs = {k: float(v) for k, v in scores.items()}
+            done["test"] = {"samples": len(dataset.test), "logs": logs}
+            print(f"test ({len(dataset.test)} samples): " + _metrics_text(logs, task), file=results)
+    print(saved, file=results)
+    if as_json:
+        reporter.event("done", status=status, **done)
+    return status
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def _silent(text: str) -> None:
+    """What a worker other than the chief says: nothing (the chief says it for the cluster)."""
+
+
+def _with_cache(dataset: Any, folder: str) -> Any:
+    """``dataset`` whose splits cache decoded samples in ``folder`` (``--cache``), created here."""
+    from dataclasses import replace
+
+    path = Path(folder).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _fail(f"--cache {folder}: cannot create the folder: {exc.strerror or exc}") from None
+    splits = {name: replace(split, cache=str(path)) for name in ("train", "validation", "test")
+              if (split := getattr(dataset, name)) is not None}
+    return replace(dataset, **splits)
+
+
+def _lost_message(text: str, distribution: Any) -> str:
+    """WorkerLost's message, ending with how to resume (unless it says so already)."""
+    if "rerun" in text or distribution is None:
+        return text
+    return (f"{text}; rerun the same command to resume from the last completed epoch (checkpoints in "
+            f"{distribution.checkpoint_dir})")
+
+
+def _write_digest(path_text: str, index: int, model: Any) -> None:
+    """``--weights-digest FILE`` (for tests): this worker's weights digest in ``FILE.INDEX``."""
+    from .atomic import write_bytes_atomically
+
+    write_bytes_atomically(f"{path_text}.{index}", _weights_digest(model).encode())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -689,6 +1016,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
+        args.argv = argv  # --local-workers starts its workers with the same arguments
         debug = bool(getattr(args, "debug", False))
         return _run(parser, args)
     except KeyboardInterrupt:  # outside train's own handling (e.g. while a summary is read)
@@ -724,3 +1052,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return cmd_export(args)
     parser.print_help()
     return EXIT_OK
+
+
+if __name__ == "__main__":  # `python -m engine.cli`: how --local-workers starts its workers
+    sys.exit(main())

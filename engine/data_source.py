@@ -21,7 +21,8 @@ import numpy as np
 
 from .analysis import Analysis, analyse
 from .datasets import (Dataset, DatasetError, check_compatibility, load_csv_dataset,
-                       load_digits_dataset, load_npz_dataset, make_shapes_dataset, normalise_loss)
+                       load_digits_dataset, load_npy_dataset, load_npz_dataset, make_shapes_dataset,
+                       normalise_loss, npy_folder)
 from .design import Design
 from .image_folders import load_folder
 from .pixel_range import PixelRange, deliver
@@ -133,6 +134,9 @@ def _load_source(source: str, input_shape: tuple[int, ...], validation_split: fl
     if not path.exists():
         raise DatasetError(f"{text} does not exist; use digits, shapes, or the path of a .npz file, a "
                            f".csv file or a folder with one sub-folder per class")
+    if path.suffix.lower() == ".npy" or npy_folder(path):  # the arrays of a .npz, unzipped
+        return load_npy_dataset(path, input_shape, validation_split, seed, output_units, task=task,
+                                output_shape=output_shape)
     if path.is_dir():
         return load_folder(path, input_shape, validation_split, seed, task=task, output_shape=output_shape)
     suffix = path.suffix.lower()

@@ -1,16 +1,18 @@
-"""Datasets to train a design on: built-in, generated, and loaded from .npz, .csv or image folders.
+"""Datasets to train a design on: built-in, generated, and loaded from .npz, .npy, .csv or image folders.
 
 Pure numpy/stdlib (plus scikit-learn for the built-in digits). TensorFlow is imported only inside
-functions: to decode images (``Split.as_tf_dataset``, and :func:`load_image_folder`, which decodes
-every file once before training to skip the damaged ones). Every loader returns a
-:class:`Dataset` whose splits hold float32 images in [0, 1] shaped ``(N, H, W, C)`` to match the
-model's input, and targets of the kind ``Dataset.target`` names (:class:`engine.tasks.TargetKind`):
-int64 class indices, multi-hot rows, numeric values, int64 masks, or none. Folder layouts other
-than one sub-folder per class (masks, labels.csv, bare images) are read by
-:mod:`engine.image_folders`.
+functions: to feed and decode images (``Split.as_tf_dataset``, and :func:`load_image_folder`,
+which decodes every file once before training to skip the damaged ones). Every loader returns a
+:class:`Dataset` whose splits give the model float32 images in [0, 1] shaped ``(N, H, W, C)`` to
+match its input (:meth:`Split.images`, ``Split.as_tf_dataset``), and targets of the kind
+``Dataset.target`` names (:class:`engine.tasks.TargetKind`): int64 class indices, multi-hot rows,
+numeric values, int64 masks, or none. Folder layouts other than one sub-folder per class
+(masks, labels.csv, bare images) are read by :mod:`engine.image_folders`.
 
-Image folders are not loaded into memory: their splits hold file paths and labels (``x`` is None)
-and images are decoded lazily by ``as_tf_dataset``.
+Large data is never copied whole: image folders stay files (their splits hold paths and labels,
+``x`` is None, and images are decoded lazily by ``as_tf_dataset``), and a .npz's or .npy's image
+array stays as stored, memory-mapped when the file allows, converted batch by batch (see
+:class:`Split`).
 
 Loaders distrust their files: only regular files are opened (a pipe would block forever), array
 headers are checked against the bytes stored and everything against :func:`memory_budget` before
@@ -35,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from engine import folder_index
 from engine.errors import ConvasError
 from engine.pixel_range import PixelRange
 from engine.tasks import TargetKind, Task
@@ -50,15 +53,26 @@ class DatasetError(ConvasError):
 
 @dataclass
 class Split:
-    """One part of a dataset.
+    """One part of a dataset: its images, and ``y``, the targets of its samples (what the
+    dataset's :class:`~engine.tasks.TargetKind` says: int64 class indices ``(N,)``, float32
+    multi-hot rows ``(N, L)`` or values ``(N, T)``, int64 masks ``(N, H, W)``, or an empty
+    ``(N, 0)`` for data without targets).
 
-    In-memory splits hold ``x`` (float32, ``(N, *sample_shape)``, values in [0, 1]) and ``y``
-    (what the dataset's :class:`~engine.tasks.TargetKind` says: int64 class indices ``(N,)``,
-    float32 multi-hot rows ``(N, L)`` or values ``(N, T)``, int64 masks ``(N, H, W)``, or an
-    empty ``(N, 0)`` for data without targets). File-backed splits (see :meth:`from_files`) have
-    ``x=None``, hold ``paths`` and ``image_shape`` instead and decode the images lazily in
-    ``as_tf_dataset``; file-backed masks (``mask_paths``) are decoded the same way, and their
-    ``y`` is an empty ``(N, 0, 0)`` placeholder (read them with :meth:`targets`).
+    Array-backed splits hold ``x``, an ``(M, h, w, c)`` array *as it is stored*: a file's own
+    uint8 bytes stay bytes, and a .npz or .npy array that is not compressed is a read-only
+    ``np.memmap`` of the file, so a dataset larger than memory trains. The split's samples are
+    the ``rows`` of ``x`` (None: every row, in order); training and validation share one ``x``
+    and never copy it. A sample as the model sees it is ``x[row] / x_full_scale`` (in [0, 1]),
+    with its channels adapted and resized bilinearly to ``image_shape`` (None: ``x``'s own) and
+    multiplied by ``pixel_scale`` (the delivered range, :mod:`engine.pixel_range`); the
+    ``tf.data`` pipeline converts batch by batch, and :meth:`images` converts just the samples
+    asked for. Generated data (digits, shapes) and CSV pixels are float32 [0, 1] copies of
+    their own, one per split, ready as they are.
+
+    File-backed splits (see :meth:`from_files`) have ``x=None``, hold ``paths`` and
+    ``image_shape`` instead and decode the images lazily in ``as_tf_dataset``; file-backed masks
+    (``mask_paths``) are decoded the same way, and their ``y`` is an empty ``(N, 0, 0)``
+    placeholder (read them with :meth:`targets`).
     """
 
     x: np.ndarray | None
@@ -70,8 +84,11 @@ class Split:
     mask_shift: int = 0  # subtracted from every decoded mask value (masks stored as 1..K)
     mask_palette: tuple[int, ...] | None = None  # palette PNG masks: their palette (r, g, b, r, ...)
     # Where decoded, resized samples are cached for later epochs: None (decoded every epoch),
-    # "memory", or a folder (engine.image_pipeline; ``convas train --cache DIR``).
+    # "memory", or a folder (engine.image_pipeline; ``convas train --cache DIR``). Array-backed
+    # splits need no cache: their array is random access, and converting a batch costs little.
     cache: str | None = None
+    rows: np.ndarray | None = None  # array-backed: the rows of x that are this split's samples
+    x_full_scale: float = 1.0  # array-backed: x's value of a white pixel (255 for bytes)
 
     @classmethod
     def from_files(cls, paths: Sequence[str], labels: Sequence[int] | np.ndarray, image_shape: Sequence[int],
@@ -104,9 +121,9 @@ class Split:
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
-        if self.x is not None:
-            return tuple(int(d) for d in self.x.shape[1:])
-        return tuple(self.image_shape or ())
+        if self.image_shape is not None:
+            return tuple(self.image_shape)
+        return tuple(int(d) for d in self.x.shape[1:]) if self.x is not None else ()
 
     @property
     def target_shape(self) -> tuple[int, ...]:
@@ -120,28 +137,49 @@ class Split:
         """A batched ``tf.data.Dataset`` of ``(x, y)``; shuffled (reproducibly by seed) if asked."""
         import tensorflow as tf
 
+        if self.x is not None:
+            return array_batches(self, int(batch_size), shuffle, seed).prefetch(tf.data.AUTOTUNE)
         return self.tf_samples(shuffle, seed).batch(int(batch_size)).prefetch(tf.data.AUTOTUNE)
 
     def tf_samples(self, shuffle: bool = False, seed: int = 0):
-        """The unbatched ``tf.data.Dataset`` of ``(x, y)`` samples, shuffled if asked; file-backed
+        """The unbatched ``tf.data.Dataset`` of ``(x, y)`` samples, shuffled if asked. Array-backed
+        samples are read and converted a batch at a time (see :func:`array_batches`); file-backed
         images and masks are decoded after shuffling (cheap paths are shuffled, not pixels)."""
-        import tensorflow as tf
-
         if self.x is not None:
-            data = tf.data.Dataset.from_tensor_slices((self.x, self.y))
-            if shuffle:
-                data = data.shuffle(max(1, len(self)), seed=seed, reshuffle_each_iteration=True)
-            return data
+            import tensorflow as tf
+
+            samples = array_batches(self, SAMPLES_PER_READ, shuffle, seed)
+            # Unbatching loses the count, and Keras then warns that the input "ran out of data"
+            # after the first epoch (whose progress has no total): the count is known, so say it.
+            counted = tf.data.experimental.assert_cardinality(len(self))
+            if self.y[:1].size or not len(self):
+                return samples.unbatch().apply(counted)
+            # Data without targets, (N, 0): unbatching an empty tensor crashes TensorFlow 2.21, so
+            # the images are unbatched alone and each gets its empty target after.
+            empty = tf.zeros(self.y.shape[1:], tf.as_dtype(self.y.dtype.newbyteorder("=")))
+            return samples.map(lambda x, _y: x).unbatch().apply(counted).map(lambda x: (x, empty))
         from .image_pipeline import file_samples
 
         return file_samples(self, shuffle, seed)
 
-    def images(self, indices) -> np.ndarray:
-        """The float32 ``(n, H, W, C)`` images at ``indices`` (an int or a sequence of ints), as
-        the model sees them; a file-backed split decodes just those files."""
-        indices = np.atleast_1d(np.asarray(indices, dtype=np.intp))
+    def stored_rows(self, indices) -> np.ndarray:
+        """The rows of ``x`` (as stored) of the samples at ``indices``: read in file order, so that
+        a memory-mapped array is read forward, then put back in the order asked for."""
+        assert self.x is not None, "only array-backed splits have stored rows"
+        positions = np.asarray(indices, dtype=np.intp)
+        rows = positions if self.rows is None else self.rows[positions]
+        order = np.argsort(rows, kind="stable")
+        picked = np.empty((len(rows), *self.x.shape[1:]), dtype=self.x.dtype.newbyteorder("="))
+        picked[order] = self.x[rows[order]]
+        return picked
+
+    def images(self, indices=None) -> np.ndarray:
+        """The float32 ``(n, H, W, C)`` images at ``indices`` (an int or a sequence of ints; None:
+        every sample), as the model sees them; a file-backed split decodes just those files."""
+        indices = np.arange(len(self)) if indices is None else np.atleast_1d(np.asarray(indices, dtype=np.intp))
         if self.x is not None:
-            return self.x[indices]
+            images = convert_images(self.stored_rows(indices), self.x_full_scale, self.sample_shape)
+            return images * np.float32(self.pixel_scale) if self.pixel_scale != 1 else images
         paths, image_shape = self._files()
         if not len(indices):
             return np.zeros((0, *image_shape), dtype=np.float32)
@@ -201,8 +239,15 @@ def decode_image_file(path, image_shape: Sequence[int]):
     so that a picture shown to the user is exactly what the model was fed."""
     import tensorflow as tf
 
+    return decode_image_bytes(tf.io.read_file(path), image_shape)
+
+
+def decode_image_bytes(raw, image_shape: Sequence[int]):
+    """What :func:`decode_image_file` makes of a file's bytes ``raw`` (a string tensor)."""
+    import tensorflow as tf
+
     height, width, channels = (int(d) for d in image_shape)
-    image = decode_pixels(tf.io.read_file(path), channels)
+    image = decode_pixels(raw, channels)
     image = tf.image.convert_image_dtype(image, tf.float32)  # uint8 -> [0, 1]
     image = tf.image.resize(image, (height, width), method="bilinear")
     image = tf.clip_by_value(image, 0.0, 1.0)
@@ -211,10 +256,10 @@ def decode_image_file(path, image_shape: Sequence[int]):
 
 
 def decode_pixels(raw, channels: int):
-    """The uint8 ``(h, w, channels)`` pixels of a PNG, JPEG or BMP file's bytes (a string tensor
-    or bytes): what the model is fed and what :func:`load_image_folder` checks every file with.
-    TensorFlow's BMP decoder gives only 3 or 4 channels, so a BMP for a grey input is decoded as
-    RGB and then made grey."""
+    """The uint8 ``(h, w, channels)`` pixels of a PNG, JPEG, BMP or GIF file's bytes (a string
+    tensor or bytes; a GIF's first frame): what the model is fed and what
+    :func:`load_image_folder` checks files with. TensorFlow's BMP and GIF decoders give only 3
+    or 4 channels, so a BMP or GIF for a grey input is decoded as RGB and then made grey."""
     import tensorflow as tf
 
     def decode(wanted: int):
@@ -222,8 +267,92 @@ def decode_pixels(raw, channels: int):
 
     if channels != 1:
         return decode(channels)
-    is_bmp = tf.equal(tf.strings.substr(raw, 0, 2), b"BM")
-    return tf.cond(is_bmp, lambda: tf.image.rgb_to_grayscale(decode(3)), lambda: decode(1))
+    colour_only = tf.logical_or(tf.equal(tf.strings.substr(raw, 0, 2), b"BM"),
+                                tf.equal(tf.strings.substr(raw, 0, 4), b"GIF8"))
+    return tf.cond(colour_only, lambda: tf.image.rgb_to_grayscale(decode(3)), lambda: decode(1))
+
+
+# Array-backed samples are read (and converted) this many at a time when the pipeline hands them
+# on one by one (``Split.tf_samples``): reading rows one at a time through Python is ~50× slower.
+SAMPLES_PER_READ = 128
+_GREY_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R 601 luma, as PIL and TensorFlow make RGB grey
+
+
+def convert_images(raw: np.ndarray, full_scale: float, shape: Sequence[int]) -> np.ndarray:
+    """Stored images ``raw`` (``(n, h, w, c)``, any number type) as the model sees them: float32
+    ``raw / full_scale`` (pixels in [0, 1]), grey made RGB or RGB(A) made grey (or alpha dropped)
+    for ``shape``'s channels, resized bilinearly to ``shape``'s size and clipped to [0, 1]. The
+    numpy twin of the pipeline's conversion (:func:`array_batches`), which a test keeps equal."""
+    height, width, channels = (int(d) for d in shape)
+    if raw.dtype == np.float32 and full_scale == 1 and tuple(raw.shape[1:]) == (height, width, channels):
+        return raw  # generated data, and files of [0, 1] floats the model's size: nothing to do
+    x = raw.astype(np.float32)
+    if full_scale != 1:
+        x /= np.float32(full_scale)
+    have = x.shape[3]
+    if have != channels:
+        if have == 1:
+            x = np.repeat(x, channels, axis=3)
+        elif channels == 1:
+            x = (x[..., :3] @ np.array(_GREY_WEIGHTS, dtype=np.float32))[..., None]
+        else:
+            x = x[..., :channels]
+    x = resize_bilinear(x, height, width)
+    return np.clip(x, 0.0, 1.0, out=x)
+
+
+def array_batches(split: Split, batch_size: int, shuffle: bool = False, seed: int = 0):
+    """The batched ``tf.data.Dataset`` of an array-backed ``split``'s ``(x, y)``: a (shuffled)
+    order of sample positions, cut into batches; each batch's rows read from ``x`` as stored
+    (:meth:`Split.stored_rows`, a few MB) and converted in TensorFlow (cast, scaled to [0, 1],
+    channels, bilinear resize, clipped, times ``pixel_scale``). ``x`` never becomes one tensor
+    (``from_tensor_slices`` would copy it whole) and is never converted whole.
+
+    The order is what ``from_tensor_slices((x, y)).shuffle(len, seed)`` gave (the shuffle of
+    the positions is the same), so a seeded run repeats the runs made before splits streamed."""
+    import tensorflow as tf
+
+    assert split.x is not None, "array_batches reads array-backed splits"
+    n = len(split)
+    stored_shape = tuple(int(d) for d in split.x.shape[1:])
+    height, width, channels = split.sample_shape
+    full_scale, pixel_scale = float(split.x_full_scale), float(split.pixel_scale)
+    y = split.y
+    x_type = tf.as_dtype(split.x.dtype.newbyteorder("="))
+    y_type = tf.as_dtype(y.dtype.newbyteorder("="))
+
+    def read(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return split.stored_rows(positions), np.ascontiguousarray(y[positions], dtype=y.dtype.newbyteorder("="))
+
+    def load(positions):
+        images, targets = tf.numpy_function(read, [positions], (x_type, y_type), stateful=False)
+        images.set_shape((None, *stored_shape))
+        targets.set_shape((None, *y.shape[1:]))
+        return convert_batch(images), targets
+
+    def convert_batch(images):
+        if images.dtype == tf.float32 and full_scale == 1 and stored_shape == (height, width, channels):
+            return images * pixel_scale if pixel_scale != 1 else images
+        x = tf.cast(images, tf.float32)
+        if full_scale != 1:
+            x = x / full_scale
+        have = stored_shape[2]
+        if have != channels:
+            if have == 1:
+                x = tf.repeat(x, channels, axis=3)
+            elif channels == 1:
+                x = tf.tensordot(x[..., :3], tf.constant(_GREY_WEIGHTS, tf.float32), axes=1)[..., None]
+            else:
+                x = x[..., :channels]
+        if stored_shape[:2] != (height, width):
+            x = tf.image.resize(x, (height, width), method="bilinear")
+        x = tf.clip_by_value(x, 0.0, 1.0)
+        return x * pixel_scale if pixel_scale != 1 else x
+
+    positions = tf.data.Dataset.range(n)
+    if shuffle:
+        positions = positions.shuffle(max(1, n), seed=seed, reshuffle_each_iteration=True)
+    return positions.batch(int(batch_size)).map(load, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 @dataclass
@@ -375,13 +504,25 @@ def resize_bilinear(images: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def _fit_images(x: np.ndarray, input_shape: tuple[int, int, int], what: str) -> np.ndarray:
-    """Scale to float32 [0, 1], add/adapt channels and resize to the model's input."""
+    """A float32 [0, 1] copy of images ``x`` at the model's input (for generated data and CSV
+    pixels, which are small: files' arrays stay as stored, see :class:`StoredImages`)."""
     height, width, channels = input_shape
-    x = np.asarray(x)
+    x = image_rows(np.asarray(x), input_shape, what)
+    n, h_in, w_in, c_in = (int(d) for d in x.shape)
+    # float32 copies: the converted images, the resized ones, and their training/validation split
+    needed = 4 * (n * h_in * w_in * max(c_in, channels) + 2 * n * height * width * channels)
+    check_memory(needed, f"{what}: fitting {n:,} images of {h_in}×{w_in}×{c_in} to the input "
+                  f"{height}×{width}×{channels}", f"give the design's input a smaller size, such as the "
+                  f"images' own ({h_in}, {w_in}, {channels})")
+    return convert_images(x, full_scale(x, what), input_shape)
+
+
+def image_rows(x: np.ndarray, input_shape: tuple[int, int, int], what: str) -> np.ndarray:
+    """``x`` as ``(N, h, w, c)`` images (a view: flat rows of pixels and ``(N, h, w)`` grey
+    images reshaped), checked to be numbers whose channels the model's input can take."""
+    height, width, channels = input_shape
     if x.dtype.kind not in "uifb":
         raise DatasetError(f"{what}: images must be numbers; got values of type {x.dtype}.")
-    if x.dtype.kind == "f" and np.isnan(x).any():
-        raise DatasetError(f"{what}: the images contain NaN (missing) values; remove or fill them.")
     if x.ndim == 2:  # flat rows of pixels
         per_row = x.shape[1]
         if per_row == height * width * channels:
@@ -395,33 +536,34 @@ def _fit_images(x: np.ndarray, input_shape: tuple[int, int, int], what: str) -> 
         x = x[..., None]
     elif x.ndim != 4:
         raise DatasetError(f"{what}: images must be shaped (N, H, W) or (N, H, W, C); got {x.shape}.")
-    n, h_in, w_in, c_in = (int(d) for d in x.shape)
-    # float32 copies: the converted images, the resized ones, and their training/validation split
-    needed = 4 * (n * h_in * w_in * max(c_in, channels) + 2 * n * height * width * channels)
-    check_memory(needed, f"{what}: fitting {n:,} images of {h_in}×{w_in}×{c_in} to the input "
-                  f"{height}×{width}×{channels}", f"give the design's input a smaller size, such as the "
-                  f"images' own ({h_in}, {w_in}, {channels})")
+    have = int(x.shape[3])
+    if have != channels and not ((have == 1 and channels == 3) or (have in (3, 4) and channels == 1)
+                                 or (have == 4 and channels == 3)):
+        raise DatasetError(f"{what}: the images have {have} channels but the model's input wants {channels}.")
+    return x
+
+
+def full_scale(x: np.ndarray, what: str) -> float:
+    """The value of a white pixel in images ``x``: 255 for bytes, and for other numbers 255 when
+    some value is above 1, else 1 (checked: no NaN, nothing outside 0..255). Read in pieces of
+    about 64 MB, so that a memory-mapped array is checked without being loaded."""
     if x.dtype == np.uint8:
-        x = x.astype(np.float32) / 255.0
-    else:
-        x = x.astype(np.float32)
-        if x.size and (x.min() < 0 or x.max() > 255):
-            raise DatasetError(f"{what}: pixel values range from {x.min():g} to {x.max():g}; "
-                               "use 0..255 or 0..1.")
-        if x.size and x.max() > 1.0:
-            x = x / 255.0
-    have = x.shape[3]
-    if have != channels:
-        if have == 1 and channels == 3:
-            x = np.repeat(x, 3, axis=3)
-        elif have in (3, 4) and channels == 1:
-            x = (x[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[..., None]
-        elif have == 4 and channels == 3:
-            x = x[..., :3]
-        else:
-            raise DatasetError(f"{what}: the images have {have} channels but the model's input wants {channels}.")
-    x = resize_bilinear(x, height, width)
-    return np.clip(x, 0.0, 1.0, out=x)  # in place: x is this function's own float32 copy
+        return 255.0
+    if x.dtype.kind == "b":
+        return 1.0
+    low, high = math.inf, -math.inf
+    step = max(1, (64 << 20) // max(1, x[:1].nbytes))
+    for start in range(0, len(x), step):
+        part = np.asarray(x[start:start + step])
+        if part.dtype.kind == "f" and np.isnan(part).any():
+            raise DatasetError(f"{what}: the images contain NaN (missing) values; remove or fill them.")
+        if part.size:
+            low, high = min(low, float(part.min())), max(high, float(part.max()))
+    with np.errstate(over="ignore"):  # judged as float32, as the model gets them (1e300 is inf)
+        low, high = float(np.float32(low)), float(np.float32(high))
+    if high >= low and (low < 0 or high > 255):
+        raise DatasetError(f"{what}: pixel values range from {low:g} to {high:g}; use 0..255 or 0..1.")
+    return 255.0 if high > 1.0 else 1.0
 
 
 # Without a design to say how many classes there are, this many are believed (or one per sample).
@@ -550,14 +692,39 @@ def split_indices(y: np.ndarray, validation_split: float, seed: int) -> tuple[np
 
 
 def _make_dataset(name, class_names, x, y, validation_split, seed, test=None, warnings=None,
-                  target: TargetKind = TargetKind.CLASS) -> Dataset:
+                  target: TargetKind = TargetKind.CLASS, stored: StoredImages | None = None) -> Dataset:
     """A dataset split into training and validation: stratified by class for class targets,
-    at random (seeded) for any other target."""
+    at random (seeded) for any other target. Images ``stored`` as a file holds them are shared
+    by both splits (each names its rows); else ``x`` is float32 [0, 1] and each split copies its part."""
     train_idx, val_idx = split_indices(y if target is TargetKind.CLASS else np.zeros(len(y), np.int64),
                                        validation_split, seed)
-    validation = Split(x[val_idx], y[val_idx]) if len(val_idx) else None
-    return Dataset(name, list(class_names), Split(x[train_idx], y[train_idx]), validation, test,
-                   list(warnings or []), target=target)
+
+    def part(indices: np.ndarray) -> Split:
+        return stored.split(y[indices], indices) if stored is not None else Split(x[indices], y[indices])
+
+    validation = part(val_idx) if len(val_idx) else None
+    return Dataset(name, list(class_names), part(train_idx), validation, test, list(warnings or []), target=target)
+
+
+@dataclass(frozen=True)
+class StoredImages:
+    """A file's images as stored (see :class:`Split`): ``x`` ``(N, h, w, c)``, whose white is
+    ``full_scale``, for a model input of ``shape``."""
+
+    x: np.ndarray
+    full_scale: float
+    shape: tuple[int, int, int]
+
+    @classmethod
+    def of(cls, x: np.ndarray, shape: tuple[int, int, int], what: str) -> StoredImages:
+        """Images ``x`` (any layout :func:`image_rows` reads), checked, without copying them."""
+        x = image_rows(x, shape, what)
+        return cls(x, full_scale(x, what), shape)
+
+    def split(self, y: np.ndarray, rows: np.ndarray | None = None) -> Split:
+        """The split of the samples at ``rows`` (None: all), whose targets are ``y``."""
+        return Split(self.x, y, image_shape=self.shape, rows=None if rows is None else np.asarray(rows, np.intp),
+                     x_full_scale=self.full_scale)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -784,9 +951,13 @@ def load_npz_dataset(path, input_shape, validation_split: float = 0.2, seed: int
     class numbers or one-hot rows, multi-hot rows of 0/1, numeric targets, or masks
     ``(N, H, W[, 1])`` (resized nearest-neighbour to the input; see :func:`fit_masks`).
 
-    Each array's header is read first and checked against the bytes the file really holds and
-    against :func:`memory_budget`, so a damaged or hostile file is refused before anything is
-    allocated. ``output_units`` (the design's) bounds the class numbers, with the sample count."""
+    The images stay as stored (see :class:`Split`): an image array saved uncompressed
+    (``np.savez``) is memory-mapped from the file, so a file larger than memory trains; a
+    compressed one (``np.savez_compressed``) is read into memory once, in its own type, and a
+    warning in ``Dataset.warnings`` says so with its size. Each array's header is read first and
+    checked against the bytes the file really holds, and what must be loaded against
+    :func:`memory_budget`, so a damaged or hostile file is refused before anything is allocated.
+    ``output_units`` (the design's) bounds the class numbers, with the sample count."""
     shape = check_input_shape(input_shape)
     validation_split = check_validation_split(validation_split)
     path = Path(path)
@@ -802,43 +973,139 @@ def load_npz_dataset(path, input_shape, validation_split: float = 0.2, seed: int
             raise DatasetError(f"{name} is not a readable .npz file ({exc}).") from None
         with archive:
             keys = {member[:-4] for member in archive.namelist() if member.endswith(".npy")}
-            if {"x_train", "y_train"} <= keys:
-                x_key, y_key = "x_train", "y_train"
-            elif {"x", "y"} <= keys:
-                x_key, y_key = "x", "y"
-            else:
-                raise DatasetError(f"{name} has arrays {sorted(keys)} but needs 'x_train' and 'y_train' "
-                                   "(optionally 'x_test' and 'y_test'), or 'x' and 'y'.")
-            has_test = x_key == "x_train" and ("x_test" in keys or "y_test" in keys)
-            if has_test and not {"x_test", "y_test"} <= keys:
-                missing = "y_test" if "x_test" in keys else "x_test"
-                raise DatasetError(f"{name} has a test split but no '{missing}'; add it or remove the other.")
-            wanted = [x_key, y_key] + (["x_test", "y_test"] if has_test else [])
+            x_key, y_key, wanted = _array_keys(keys, name, "arrays")
             headers = {key: _npy_header(archive, key, name) for key in wanted}
-            total = sum(nbytes for _, _, _, nbytes in headers.values())
-            check_memory(total, f"{name} ({', '.join(wanted)}: {format_bytes(total)} of arrays)",
-                          "use a smaller dataset, or fewer or smaller images")
-            arrays = {key: _read_npy(archive, key, headers[key], name) for key in wanted}
+            where = {key: _stored_offset(handle, archive.getinfo(f"{key}.npy"), headers[key])
+                     for key in wanted if key.startswith("x")}
+            loaded = [key for key in wanted if not isinstance(where.get(key), int)]
+            total = sum(headers[key][3] for key in loaded)
+            check_memory(total, f"{name} ({', '.join(loaded)}: {format_bytes(total)} of arrays)",
+                          "use a smaller dataset, or fewer or smaller images"
+                          + (", or save it with np.savez (not np.savez_compressed)"
+                             if _COMPRESSED in where.values() else ""))
+            arrays = {key: _read_npy(archive, key, headers[key], name) for key in loaded}
+            for key, offset in where.items():
+                if isinstance(offset, int):
+                    arrays[key] = _map_npy(handle, offset, headers[key], key, name)
+    warnings = [f"{name}: '{key}' ({format_bytes(headers[key][3])}) {why}, so it was loaded into memory; "
+                f"{_MAPPABLE_FIX[why]} to read it from disk as training needs it"
+                for key, why in where.items() if why in _MAPPABLE_FIX]
+    return _arrays_dataset(path.stem, name, arrays, x_key, y_key, shape, validation_split, seed, output_units,
+                           task, output_shape, warnings)
+
+
+# Why an image array had to be loaded into memory, and how to save it so that it is not.
+_COMPRESSED = "is compressed"
+_FORTRAN = "is stored in Fortran (column) order"
+_MAPPABLE_FIX = {_COMPRESSED: "save the file with np.savez (not np.savez_compressed)",
+                 _FORTRAN: "save np.ascontiguousarray(images) instead"}
+
+
+def _array_keys(keys: set[str], name: str, kind: str) -> tuple[str, str, list[str]]:
+    """(images key, labels key, every key to read) among the array names ``keys`` of a .npz (or a
+    folder of .npy files): x_train/y_train (+ x_test/y_test) or x/y."""
+    if {"x_train", "y_train"} <= keys:
+        x_key, y_key = "x_train", "y_train"
+    elif {"x", "y"} <= keys:
+        x_key, y_key = "x", "y"
+    else:
+        raise DatasetError(f"{name} has {kind} {sorted(keys)} but needs 'x_train' and 'y_train' "
+                           "(optionally 'x_test' and 'y_test'), or 'x' and 'y'.")
+    has_test = x_key == "x_train" and ("x_test" in keys or "y_test" in keys)
+    if has_test and not {"x_test", "y_test"} <= keys:
+        missing = "y_test" if "x_test" in keys else "x_test"
+        raise DatasetError(f"{name} has a test split but no '{missing}'; add it or remove the other.")
+    return x_key, y_key, [x_key, y_key] + (["x_test", "y_test"] if has_test else [])
+
+
+def _arrays_dataset(stem: str, name: str, arrays: dict[str, np.ndarray], x_key: str, y_key: str,
+                    shape: tuple[int, int, int], validation_split: float, seed: int, output_units: int | None,
+                    task: Task | None, output_shape: Sequence[int | None] | None,
+                    warnings: list[str]) -> Dataset:
+    """The dataset of a .npz's (or .npy folder's) arrays: labels read as their task says, images
+    kept as stored and shared by the training and validation splits."""
     x_raw, y_raw = arrays[x_key], arrays[y_key]
-    test_raw = (arrays["x_test"], arrays["y_test"]) if has_test else None
     _check_lengths(x_raw, y_raw, f"{name} ({x_key}/{y_key})")
     target = npz_target(y_raw, task)
     if target is TargetKind.CLASS:
         y, class_names = _labels_to_indices(y_raw, f"{name} ({y_key})", output_units=output_units)
     else:
-        y, class_names, warnings = _targets_of_kind(y_raw, target, f"{name} ({y_key})", shape, output_shape)
-    x = _fit_images(x_raw, shape, f"{name} ({x_key})")
+        y, class_names, found = _targets_of_kind(y_raw, target, f"{name} ({y_key})", shape, output_shape)
+        warnings = warnings + found
+    stored = StoredImages.of(x_raw, shape, f"{name} ({x_key})")
     test = None
-    warnings = [] if target is TargetKind.CLASS else warnings
-    if test_raw is not None:
-        _check_lengths(test_raw[0], test_raw[1], f"{name} (x_test/y_test)")
+    if "x_test" in arrays:
+        _check_lengths(arrays["x_test"], arrays["y_test"], f"{name} (x_test/y_test)")
         if target is TargetKind.CLASS:
-            y_test, class_names = _labels_to_indices(test_raw[1], f"{name} (y_test)", class_names)
+            y_test, class_names = _labels_to_indices(arrays["y_test"], f"{name} (y_test)", class_names)
         else:
-            y_test, _, _ = _targets_of_kind(test_raw[1], target, f"{name} (y_test)", shape, output_shape,
+            y_test, _, _ = _targets_of_kind(arrays["y_test"], target, f"{name} (y_test)", shape, output_shape,
                                             len(class_names))
-        test = Split(_fit_images(test_raw[0], shape, f"{name} (x_test)"), y_test)
-    return _make_dataset(path.stem, class_names, x, y, validation_split, seed, test, warnings, target)
+        test = StoredImages.of(arrays["x_test"], shape, f"{name} (x_test)").split(y_test)
+    return _make_dataset(stem, class_names, None, y, validation_split, seed, test, warnings, target, stored)
+
+
+NPY_KEYS = ("x_train", "y_train", "x_test", "y_test", "x", "y")
+
+
+def npy_folder(path) -> bool:
+    """Whether ``path`` is a folder of .npy arrays as :func:`load_npy_dataset` reads them (one
+    holding x.npy or x_train.npy), not a folder of images."""
+    folder = Path(path)
+    return folder.is_dir() and any((folder / f"{key}.npy").exists() for key in ("x", "x_train"))
+
+
+def load_npy_dataset(path, input_shape, validation_split: float = 0.2, seed: int = 0,
+                     output_units: int | None = None, *, task: Task | None = None,
+                     output_shape: Sequence[int | None] | None = None) -> Dataset:
+    """The arrays of a .npz, unzipped: a folder holding ``x_train.npy`` and ``y_train.npy`` (+
+    optional ``x_test.npy``/``y_test.npy``) or ``x.npy`` and ``y.npy``; ``path`` is the folder or
+    one of those files. Read as :func:`load_npz_dataset` reads a .npz; the images are always
+    memory-mapped (unless stored in Fortran order), so a file larger than memory trains."""
+    shape = check_input_shape(input_shape)
+    validation_split = check_validation_split(validation_split)
+    path = Path(path)
+    if not path.is_dir() and path.stem not in NPY_KEYS:
+        raise DatasetError(f"{path.name} is a single array; Convas reads .npy files named as np.savez names its "
+                           "arrays, side by side in one folder: x_train.npy and y_train.npy (optionally x_test.npy "
+                           "and y_test.npy), or x.npy and y.npy. Rename the files, or give a .npz.")
+    folder = path if path.is_dir() else path.parent
+    name = folder.name or str(folder)
+    keys = {key for key in NPY_KEYS if (folder / f"{key}.npy").exists()}
+    x_key, y_key, wanted = _array_keys(keys, name, ".npy files")
+    arrays: dict[str, np.ndarray] = {}
+    warnings: list[str] = []
+    handles = []
+    try:
+        headers: dict[str, NpyHeader] = {}
+        for key in wanted:
+            handle = open_regular_file(folder / f"{key}.npy", f"{key}.npy")
+            handles.append(handle)
+            if handle.read(6) != b"\x93NUMPY":
+                raise DatasetError(f"{name}: {key}.npy is not a .npy file (it does not start as numpy writes one); "
+                                   "save it with np.save.")
+            handle.seek(0)
+            headers[key] = _check_npy_header(handle, os.fstat(handle.fileno()).st_size, key, name)
+        mapped = {key for key in wanted if key.startswith("x") and not headers[key][1] and headers[key][3]}
+        loaded = [key for key in wanted if key not in mapped]
+        total = sum(headers[key][3] for key in loaded)
+        check_memory(total, f"{name} ({', '.join(loaded)}: {format_bytes(total)} of arrays)",
+                     "use a smaller dataset, or fewer or smaller images")
+        for key, handle in zip(wanted, handles):
+            header = headers[key]
+            if key in mapped:
+                arrays[key] = _map_npy(handle, header[4], header, key, name)
+            else:
+                handle.seek(header[4])
+                arrays[key] = _read_npy_data(handle, header, key, name)
+                if key.startswith("x") and header[1]:
+                    warnings.append(f"{name}: '{key}' ({format_bytes(header[3])}) {_FORTRAN}, so it was loaded "
+                                    f"into memory; {_MAPPABLE_FIX[_FORTRAN]} to read it from disk as training needs it")
+    finally:
+        for handle in handles:
+            handle.close()
+    return _arrays_dataset(folder.name or "arrays", name, arrays, x_key, y_key, shape, validation_split, seed,
+                           output_units, task, output_shape, warnings)
 
 
 def npz_target(y: np.ndarray, task: Task | None) -> TargetKind:
@@ -951,7 +1218,8 @@ def fit_masks(y: np.ndarray, size: tuple[int, int], what: str,
     return masks, [str(i) for i in range(max(high + 1, 2))], warnings
 
 
-NpyHeader = tuple[tuple[int, ...], bool, np.dtype, int]  # shape, Fortran order, dtype, data bytes
+# shape, Fortran order, dtype, data bytes, header bytes (where the data starts in the .npy)
+NpyHeader = tuple[tuple[int, ...], bool, np.dtype, int, int]
 
 
 def _read_npy_header(member) -> tuple[tuple[int, ...], bool, np.dtype]:
@@ -963,13 +1231,21 @@ def _read_npy_header(member) -> tuple[tuple[int, ...], bool, np.dtype]:
 
 
 def _npy_header(archive: zipfile.ZipFile, key: str, name: str) -> NpyHeader:
-    """The header of the array ``key`` in a .npz, checked against what the member really holds:
-    no Python objects, no negative sizes, and no more data declared than stored."""
+    """The header of the array ``key`` in a .npz, checked (see :func:`_check_npy_header`)."""
     info = archive.getinfo(f"{key}.npy")
     try:
         with archive.open(info) as member:
-            shape, fortran, dtype = _read_npy_header(member)
-            header_bytes = member.tell()
+            return _check_npy_header(member, info.file_size, key, name)
+    except (OSError, zipfile.BadZipFile, zlib.error) as exc:
+        raise DatasetError(f"{name}: the array '{key}' is damaged ({exc}); save the file again.") from None
+
+
+def _check_npy_header(stream, stored: int, key: str, name: str) -> NpyHeader:
+    """The header at the start of ``stream`` (a .npy of ``stored`` bytes), checked against what
+    it really holds: no Python objects, no negative sizes, and no more data declared than stored."""
+    try:
+        shape, fortran, dtype = _read_npy_header(stream)
+        header_bytes = stream.tell()
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise DatasetError(f"{name}: the array '{key}' is damaged ({exc}); save the file again.") from None
     if dtype.hasobject:
@@ -979,30 +1255,73 @@ def _npy_header(archive: zipfile.ZipFile, key: str, name: str) -> NpyHeader:
         raise DatasetError(f"{name}: the array '{key}' is damaged: its header declares the shape {shape}, "
                            "and sizes cannot be negative; save the file again.")
     nbytes = math.prod(shape) * dtype.itemsize
-    stored = info.file_size - header_bytes
-    if nbytes > stored:
+    left = stored - header_bytes
+    if nbytes > left:
         raise DatasetError(f"{name}: the array '{key}' is damaged or truncated: its header declares the shape "
-                           f"{shape} ({format_bytes(nbytes)}), but the file holds {format_bytes(max(stored, 0))} "
+                           f"{shape} ({format_bytes(nbytes)}), but the file holds {format_bytes(max(left, 0))} "
                            "of it; save the file again.")
-    return shape, bool(fortran), dtype, nbytes
+    return shape, bool(fortran), dtype, nbytes, header_bytes
+
+
+def _stored_offset(handle: io.BufferedReader, info: zipfile.ZipInfo, header: NpyHeader) -> int | str:
+    """Where the data of a .npz member starts in the file, when it can be memory-mapped (stored
+    uncompressed and unencrypted, in C order, not empty); else why it cannot: a sentence for
+    the user, or ``""`` when reading costs nothing (an empty array) or is best left to zipfile,
+    which names the damage (a member not where the directory says)."""
+    shape, fortran, _, nbytes, header_bytes = header
+    if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+        return _COMPRESSED
+    if fortran and len(shape) > 1:
+        return _FORTRAN
+    if not nbytes:
+        return ""
+    handle.seek(info.header_offset)
+    local = handle.read(30)  # the member's local header: its name and extra field come before the data
+    if len(local) < 30 or local[:4] != b"PK\x03\x04":
+        return ""
+    name_length, extra_length = struct.unpack("<HH", local[26:30])
+    return info.header_offset + 30 + name_length + extra_length + header_bytes
+
+
+def _map_npy(handle: io.BufferedReader, offset: int, header: NpyHeader, key: str, name: str) -> np.ndarray:
+    """The array whose data starts at ``offset`` in the open regular file ``handle``, memory-mapped
+    read-only (pages are read when a batch needs them, and the system may drop them again)."""
+    shape, _, dtype, nbytes, _ = header
+    size = os.fstat(handle.fileno()).st_size
+    if offset + nbytes > size:
+        raise DatasetError(f"{name}: the array '{key}' is truncated: it holds {format_bytes(max(size - offset, 0))} "
+                           f"of the {format_bytes(nbytes)} its header declares; save the file again.")
+    try:
+        return np.memmap(handle, dtype=dtype, mode="r", offset=offset, shape=shape, order="C")
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"{name}: the array '{key}' cannot be mapped from the file ({exc}).") from None
 
 
 def _read_npy(archive: zipfile.ZipFile, key: str, header: NpyHeader, name: str) -> np.ndarray:
     """The array ``key`` of a .npz whose ``header`` :func:`_npy_header` checked, read straight
     into its own memory (numpy's reader, minus pickles and minus trusting the header)."""
-    shape, fortran, dtype, nbytes = header
+    try:
+        with archive.open(f"{key}.npy") as member:
+            _read_npy_header(member)
+            return _read_npy_data(member, header, key, name)
+    except (OSError, zipfile.BadZipFile, zlib.error) as exc:
+        raise DatasetError(f"{name}: the array '{key}' is damaged ({exc}); save the file again.") from None
+
+
+def _read_npy_data(stream, header: NpyHeader, key: str, name: str) -> np.ndarray:
+    """The data of a checked .npy ``header`` from ``stream`` (just after the header), read in 16 MB
+    pieces straight into the array: never a second copy of the whole array."""
+    shape, fortran, dtype, nbytes, _ = header
     flat = np.empty(math.prod(shape), dtype=dtype)
     view = flat.view(np.uint8) if nbytes else np.zeros(0, np.uint8)
     done = 0
     try:
-        with archive.open(f"{key}.npy") as member:
-            _read_npy_header(member)
-            while done < nbytes:  # in 16 MB pieces: never a second copy of the whole array
-                piece = member.read(min(nbytes - done, 16 << 20))
-                if not piece:
-                    break
-                view[done:done + len(piece)] = np.frombuffer(piece, dtype=np.uint8)
-                done += len(piece)
+        while done < nbytes:
+            piece = stream.read(min(nbytes - done, 16 << 20))
+            if not piece:
+                break
+            view[done:done + len(piece)] = np.frombuffer(piece, dtype=np.uint8)
+            done += len(piece)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise DatasetError(f"{name}: the array '{key}' is damaged ({exc}); save the file again.") from None
     if done < nbytes:
@@ -1229,7 +1548,11 @@ def load_csv_dataset(path, input_shape, label_column: str | int | None = "label"
     return _make_dataset(path.stem, names, x, y, validation_split, seed, test, target=target)
 
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
+IMAGE_SUFFIXES = set(folder_index.IMAGE_SUFFIXES)  # .png .jpg .jpeg .bmp .gif (a GIF's first frame)
+# Folders of up to this many images are decode-checked before training (cached), so their damaged
+# files are named before the first epoch; larger ones are checked by the pipeline as it reads
+# them (engine.image_pipeline), and what it skips is remembered for the next run.
+UP_FRONT_CHECKS = 2_000
 # Larger images are refused before decoding: 50 megapixels is a 8160×6120 photo, and decoding
 # and resizing one takes about 1 GB; a header claiming 100,000² pixels would take 40 GB.
 MAX_IMAGE_PIXELS = 50_000_000
@@ -1303,12 +1626,14 @@ def image_header(path: Path) -> str | tuple[int, int]:
                 size = _jpeg_size(handle)
                 if size is None:
                     return "is a damaged JPEG (no frame header)"
+            elif head.startswith((b"GIF87a", b"GIF89a")) and len(head) >= 10:
+                size = struct.unpack("<HH", head[6:10])
             elif head.startswith(b"BM") and len(head) >= 26:
                 old_os2 = struct.unpack("<I", head[14:18])[0] == 12  # a 12-byte header: 16-bit sizes
                 width, height = struct.unpack("<HH", head[18:22]) if old_os2 else struct.unpack("<ii", head[18:26])
                 size = (abs(width), abs(height))
             else:
-                kinds = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP"}
+                kinds = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".gif": "GIF"}
                 return f"is not a valid {kinds.get(suffix, 'image')} file"
         except OSError as exc:
             return f"cannot be read ({exc.strerror or exc})"
@@ -1383,6 +1708,28 @@ class ImageChecks:
             return True, entry[3]
         return False, None
 
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def known_problems(self, paths: Sequence[str], channels: int) -> dict[int, str]:
+        """{position in ``paths``: its problem} for the files remembered as not decoding (with
+        ``channels``) that have not changed since: a dictionary look-up per path (absolute,
+        normalised, as :func:`engine.folder_index.scan_images` gives them), and a stat of only
+        the few remembered as bad."""
+        entries = self._load()
+        found: dict[int, str] = {}
+        for i, path in enumerate(paths):
+            entry = entries.get(path)
+            if entry is None or not isinstance(entry[3], str) or entry[2] != channels:
+                continue
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue  # gone: reading it will say so
+            if entry[:2] == [st.st_size, st.st_mtime_ns]:
+                found[i] = entry[3]
+        return found
+
     def put(self, key: str, st: os.stat_result, channels: int, problem: Any) -> None:
         """Remember what checking the file found (``problem``: any JSON value; for images the
         problem or None)."""
@@ -1452,17 +1799,37 @@ def first_few(problems: list[str], limit: int = 5) -> str:
 
 
 def image_files(folder: Path, recursive: bool = True) -> list[Path]:
-    """The .png/.jpg/.jpeg/.bmp files in ``folder`` (and its sub-folders when ``recursive``),
-    sorted, hidden ones left out. Nothing is opened (opening a pipe would wait for a writer)."""
-    found = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(f for f in found if f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith("."))
+    """The .png/.jpg/.jpeg/.bmp/.gif files in ``folder`` (and its sub-folders when
+    ``recursive``), sorted, hidden ones left out, with the entries named like images that are
+    not files (pipes, devices; :func:`readable_images` names them). Nothing is opened (opening a
+    pipe would wait for a writer); the listing is cached (:mod:`engine.folder_index`)."""
+    listing = folder_index.scan_images([folder], recursive)[0]
+    names = listing.files
+    if listing.special:  # merged in at their places in the order
+        names = sorted(names + list(listing.special), key=lambda name: Path(name).parts)
+    start = len(os.path.abspath(folder)) + 1
+    return [folder / name[start:] for name in names]
 
 
 def readable_images(root: Path, files: Sequence[Path], channels: int) -> tuple[list[int], list[str]]:
     """Which of ``files`` decode as the model will be fed them: (the indices of those that do,
     a sentence for each that does not, naming it relative to ``root``). Folders named like images
     are left out silently; pipes, devices and unreadable, empty, damaged or too large files are
-    named (see :func:`check_image_files`, whose results are cached)."""
+    named (see :func:`check_image_files`, whose results are cached). Beyond
+    :data:`UP_FRONT_CHECKS` files only what is cheap is checked here (see
+    :func:`usable_images`)."""
+    if len(files) > UP_FRONT_CHECKS:
+        paths = [os.path.abspath(f) for f in files]
+        special: dict[str, str] = {}
+        for path in paths:  # stat, never open: opening a pipe would wait for a writer
+            try:
+                kind = not_regular(os.stat(path).st_mode)
+            except OSError as exc:
+                special[path] = f"cannot be opened ({exc.strerror or exc})"
+                continue
+            if kind is not None:
+                special[path] = "" if kind == "a folder" else f"is {kind}, not a regular file"
+        return usable_images(str(root), paths, special, channels)
     unreadable: list[str] = []
     candidates: list[tuple[int, Path, os.stat_result]] = []
     for i, file in enumerate(files):
@@ -1488,6 +1855,37 @@ def readable_images(root: Path, files: Sequence[Path], channels: int) -> tuple[l
     return readable, unreadable
 
 
+def usable_images(root: str, paths: Sequence[str], special: dict[str, str],
+                  channels: int) -> tuple[list[int], list[str]]:
+    """Which of ``paths`` (absolute path strings) to feed the model: (their indices, a sentence
+    for each left out, naming it relative to ``root``). ``special`` maps the entries that are
+    not regular files to why ('' for a folder named like an image: left out silently).
+
+    Up to :data:`UP_FRONT_CHECKS` files are decode-checked now, as :func:`readable_images` does;
+    beyond that only what costs no file opening: the entries in ``special``, and the files
+    :class:`ImageChecks` remembers as not decoding (unchanged since). The rest are checked by
+    the pipeline as it decodes them (:mod:`engine.image_pipeline`), which names and remembers
+    any that fail."""
+    base = os.path.abspath(root)
+
+    def relative(path: str) -> str:
+        return os.path.relpath(path, base) if not path.startswith(base + os.sep) else path[len(base) + 1:]
+
+    if len(paths) + len(special) <= UP_FRONT_CHECKS:
+        files = sorted([Path(p) for p in paths] + [Path(p) for p in special], key=lambda f: f.parts)
+        readable, unreadable = readable_images(Path(base), files, channels)
+        position = {p: i for i, p in enumerate(paths)}
+        return sorted(position[str(files[i])] for i in readable if str(files[i]) in position), unreadable
+    unreadable = [f"{relative(path)} {problem}" for path, problem in special.items() if problem]
+    known = IMAGE_CHECKS.known_problems(paths, channels)
+    unreadable += [f"{relative(paths[i])} {problem}" for i, problem in sorted(known.items())]
+    if special:
+        readable = [i for i, path in enumerate(paths) if i not in known and path not in special]
+    else:
+        readable = [i for i in range(len(paths)) if i not in known]
+    return readable, unreadable
+
+
 def skipped_sentence(unreadable: Sequence[str]) -> str:
     """``Skipped 3 unreadable images: a; b; c`` (empty when nothing was skipped)."""
     if not unreadable:
@@ -1497,12 +1895,16 @@ def skipped_sentence(unreadable: Sequence[str]) -> str:
 
 
 def load_image_folder(path, input_shape, validation_split: float = 0.2, seed: int = 0) -> Dataset:
-    """One sub-folder per class holding .png/.jpg/.bmp images; images stay on disk (lazy splits).
+    """One sub-folder per class holding .png/.jpg/.bmp/.gif images; images stay on disk (lazy
+    splits). The folders are listed without opening a file (:func:`engine.folder_index.scan_images`,
+    cached until a folder changes).
 
-    Every image is checked before training by decoding it as the model will be fed it (cached,
-    see :class:`ImageChecks`); files that fail — not regular files (pipes, devices), empty,
-    truncated, damaged, not images, or larger than :data:`MAX_IMAGE_PIXELS` — are skipped, counted
-    and named in ``Dataset.warnings``. Empty class folders and fewer than 2 classes are errors.
+    Files that cannot be fed — not regular files (pipes, devices), empty, truncated, damaged, not
+    images, or larger than :data:`MAX_IMAGE_PIXELS` — are skipped, counted and named in
+    ``Dataset.warnings``: up to :data:`UP_FRONT_CHECKS` images are decode-checked now (cached,
+    see :class:`ImageChecks`); in a larger folder the pipeline finds them as it reads them and
+    names them after the epoch (:mod:`engine.image_pipeline`), and the next load skips them
+    here. Empty class folders and fewer than 2 classes are errors.
     """
     shape = check_input_shape(input_shape)
     validation_split = check_validation_split(validation_split)
@@ -1515,22 +1917,24 @@ def load_image_folder(path, input_shape, validation_split: float = 0.2, seed: in
         raise DatasetError(f"{root.name} needs at least 2 class sub-folders (one per class, holding its images); "
                            f"found {found}. (Other tasks read images/ and masks/ sub-folders for segmentation, "
                            f"a labels.csv for multi-label, or plain images for reconstruction.)")
-    files: list[Path] = []
-    indices: list[int] = []
-    for index, class_dir in enumerate(class_dirs):
-        for file in image_files(class_dir):
-            files.append(file)
-            indices.append(index)
-    readable, unreadable = readable_images(root, files, shape[2])
-    paths = [str(files[i]) for i in readable]
-    labels = [indices[i] for i in readable]
-    found_classes = set(labels)
+    files: list[str] = []
+    special: dict[str, str] = {}
+    counts: list[int] = []
+    for listing in folder_index.scan_images(class_dirs, recursive=True):
+        files += listing.files
+        special.update(listing.special)
+        counts.append(len(listing.files))
+    indices = np.repeat(np.arange(len(class_dirs), dtype=np.int64), counts)
+    readable, unreadable = usable_images(str(root), files, special, shape[2])
+    paths = [files[i] for i in readable] if len(readable) < len(files) else files
+    labels = indices[readable] if len(readable) < len(files) else indices
+    found_classes = set(np.unique(labels).tolist())
     empty = [d.name for i, d in enumerate(class_dirs) if i not in found_classes]
     skipped = skipped_sentence(unreadable)
     if empty:
         names = ", ".join(repr(n) for n in empty)
         raise DatasetError(f"The class folder{'s' if len(empty) > 1 else ''} {names} in {root.name} "
-                           f"{'have' if len(empty) > 1 else 'has'} no readable .png/.jpg/.bmp images; add images "
+                           f"{'have' if len(empty) > 1 else 'has'} no readable .png/.jpg/.bmp/.gif images; add images "
                            f"or remove the folder." + (f" {skipped}." if skipped else ""))
     warnings = [skipped] if skipped else []
     y = np.asarray(labels, dtype=np.int64)

@@ -8,9 +8,11 @@ beyond one sub-folder per class (:func:`engine.datasets.load_image_folder`).
   regression, one numeric column per target).
 - images directly in the folder, no class folders: images without targets (reconstruction).
 
-Images and masks stay on disk (lazy splits); every file is checked once before training and the
-result cached (:class:`engine.datasets.ImageChecks`, :class:`MaskChecks`). TensorFlow is imported
-only to decode files.
+Images and masks stay on disk (lazy splits). Folders are listed without opening a file
+(:mod:`engine.folder_index`, cached); images are decode-checked before training in folders of up
+to :data:`engine.datasets.UP_FRONT_CHECKS` images, and in larger ones by the pipeline as it reads
+them (:mod:`engine.image_pipeline`); results are cached (:class:`engine.datasets.ImageChecks`,
+:class:`MaskChecks`). TensorFlow is imported only to decode files.
 """
 
 from __future__ import annotations
@@ -100,8 +102,8 @@ def load_unlabelled_folder(path, input_shape, validation_split: float = 0.2, see
     readable, unreadable = readable_images(root, files, shape[2])
     skipped = skipped_sentence(unreadable)
     if not readable:
-        raise DatasetError(f"{root.name} has no readable .png/.jpg/.bmp images; add images, or one sub-folder "
-                           f"per class." + (f" {skipped}." if skipped else ""))
+        raise DatasetError(f"{root.name} has no readable .png/.jpg/.bmp/.gif images; add images, or one "
+                           f"sub-folder per class." + (f" {skipped}." if skipped else ""))
     paths = np.asarray([str(files[i]) for i in readable], dtype=object)
     train_idx, val_idx = _random_split(len(paths), validation_split, seed)
 

@@ -75,18 +75,15 @@ DEFAULT = PixelRange.UNIT
 
 def deliver(dataset: Any, pixel_range: PixelRange) -> Any:
     """``dataset`` (an :class:`engine.datasets.Dataset`) with its images in ``pixel_range``: the
-    one place where pixels are scaled. In-memory splits are multiplied (a new array); file-backed
-    ones multiply as they decode (``Split.pixel_scale``). The same dataset when it is in range."""
+    one place where the pixels' scale is chosen. No image is copied: every split multiplies as
+    it converts or decodes a batch (``Split.pixel_scale``), so a file's array stays as stored.
+    The same dataset when it is in range."""
     if dataset.pixel_range is pixel_range:
         return dataset
     factor = pixel_range.scale / dataset.pixel_range.scale
 
     def scaled(split: Any) -> Any:
-        if split is None:
-            return None
-        if split.x is not None:
-            return replace(split, x=(split.x * factor).astype(split.x.dtype))
-        return replace(split, pixel_scale=split.pixel_scale * factor)
+        return None if split is None else replace(split, pixel_scale=split.pixel_scale * factor)
 
     return replace(dataset, train=scaled(dataset.train), validation=scaled(dataset.validation),
                    test=scaled(dataset.test), pixel_range=pixel_range)

@@ -5,15 +5,19 @@ redraws one progress line per batch with ``\\r`` — at most :data:`REDRAWS_PER_
 so that printing never slows training — and it always writes one summary line per epoch, which
 is all a log file or a pipe receives. :meth:`ConsoleReporter.request_stop` (wired to Ctrl+C by
 the CLI) makes ``should_stop`` true, and the trainer stops within one batch.
+:class:`JsonLinesReporter` reports the same as one JSON object per line, for a parent process
+(``convas train --progress json``).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import sys
 import time
-from typing import TYPE_CHECKING, TextIO
+from enum import Enum
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .tasks import Task, spec
 
@@ -170,3 +174,108 @@ class ConsoleReporter:
         self.clear_line()
         self.stream.write(text + "\n")
         self.stream.flush()
+
+
+# --------------------------------------------------------------------------------------------
+# Machine-readable progress: ``convas train --progress json``
+
+JSON_BATCHES_PER_S = 20.0  # batch events at most this often (the last batch of an epoch always)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinite float made ``None`` (strict JSON has no NaN), numpy
+    scalars made Python numbers, tuples made lists."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return value
+    if isinstance(value, Enum):
+        return json_safe(value.value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if isinstance(value, int) or (hasattr(value, "dtype") and getattr(value.dtype, "kind", "") in "iu"):
+        return int(value)
+    return number if math.isfinite(number) else None
+
+
+def write_event(stream: TextIO, name: str, **fields: Any) -> None:
+    """Write one JSON line ``{"event": name, **fields}`` on ``stream`` (see
+    :class:`JsonLinesReporter`) and flush it."""
+    line = json.dumps({"event": name, **json_safe(fields)}, ensure_ascii=False, allow_nan=False)
+    stream.write(line + "\n")
+    stream.flush()
+
+
+class JsonLinesReporter:
+    """Reports training progress as one JSON object per line on ``stream`` (stdout), for a parent
+    process such as the Convas window; the format is documented in the README ("Progress as JSON
+    lines") and is stable: later versions only add keys and events.
+
+    Events: ``start``, ``batch`` (at most :data:`JSON_BATCHES_PER_S` a second, the last batch of
+    an epoch always), ``epoch``, ``message`` (``kind`` a :class:`engine.training.MessageKind`
+    value), ``done`` and ``error`` (sent by the CLI through :meth:`event`). ``epoch`` and ``batch``
+    count from 0. NaN and infinite values are ``null``. Stopping works as for
+    :class:`ConsoleReporter`: :meth:`request_stop` (SIGINT, or CTRL_BREAK on Windows)."""
+
+    def __init__(self, epochs: int, samples: int, batch_size: int, stream: TextIO | None = None,
+                 clock=time.perf_counter, task: Task | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stdout
+        self.epochs, self.samples, self.batch_size, self.task = epochs, samples, batch_size, task
+        self.clock = clock
+        self.stop_requested = False
+        self.epoch_started = clock()
+        self._last_batch = -math.inf
+
+    # -- steering (as ConsoleReporter) --------------------------------------------------------
+
+    def request_stop(self) -> None:
+        self.stop_requested = True
+
+    def should_stop(self) -> bool:
+        return self.stop_requested
+
+    def should_pause(self) -> bool:
+        return False
+
+    # -- reporting ----------------------------------------------------------------------------
+
+    def event(self, name: str, **fields: Any) -> None:
+        """Write one ``{"event": name, **fields}`` line and flush it."""
+        write_event(self.stream, name, **fields)
+
+    def start(self, placement: Any = None) -> None:
+        """Send the ``start`` event (``placement``: an :class:`engine.distribute.Placement`) and
+        start the first epoch's clock."""
+        batches = math.ceil(self.samples / self.batch_size) if self.batch_size else None
+        where = None
+        if placement is not None:
+            where = {**placement.metadata()["distribute"], "text": placement.describe()}
+        self.event("start", epochs=self.epochs, batches=batches, samples=self.samples,
+                   batch_size=self.batch_size, task=self.task.value if self.task else None, placement=where)
+        self.epoch_started = self.clock()
+
+    def on_batch(self, epoch: int, batch: int, batches: int | None, logs: dict[str, float]) -> None:
+        now = self.clock()
+        last = batches is not None and batch + 1 >= batches
+        if now - self._last_batch < 1.0 / JSON_BATCHES_PER_S and not last:
+            return
+        self._last_batch = now
+        self.event("batch", epoch=epoch, batch=batch, batches=batches, logs=dict(logs))
+
+    def on_epoch(self, epoch: int, logs: dict[str, float]) -> None:
+        now = self.clock()
+        seconds, self.epoch_started = now - self.epoch_started, now
+        self._last_batch = -math.inf
+        self.event("epoch", epoch=epoch, logs=dict(logs), seconds=seconds)
+
+    def on_message(self, kind: MessageKind, text: str) -> None:
+        if kind.name == "PHASE":
+            self.epoch_started = self.clock()  # recompiling is not the next epoch's time
+        self.event("message", kind=kind.value, text=text)
+
+    def clear_line(self) -> None:
+        """Nothing to clear (as :meth:`ConsoleReporter.clear_line`, so callers need not ask)."""

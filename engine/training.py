@@ -16,6 +16,7 @@ written for people count from 1. Keras is imported inside the functions only.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import os
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from .design import Design
+from .distribute import Distribution, Placement, Strategy
 from .errors import ConvasError
 from .pixel_range import PixelRange
 from .tasks import TargetKind, Task, infer_task, keras_loss, keras_metrics, spec
@@ -209,6 +211,63 @@ class TrainingConfig:
         return cls(**values)
 
 
+class ClusterKind(Enum):
+    """Where the workers of a cluster run started from the window are."""
+
+    LOCAL = "local"          # N worker processes on this computer (``convas train --local-workers N``)
+    MACHINES = "machines"    # one worker per listed machine, this computer first (``--workers``)
+
+
+LOCAL_WORKERS_MAX = 16
+
+
+@dataclass(frozen=True)
+class RunOn:
+    """Where the window trains, kept by a project as ``training.distribution``: ``strategy`` NONE
+    (this computer, the default), MIRRORED (every local GPU, in the window's process) or
+    MULTIWORKER (a cluster: ``local_workers`` processes here when ``cluster`` is LOCAL, else one
+    worker on each of ``workers``, ``host:port`` addresses with this computer's first). The
+    cluster fields are kept while another strategy is chosen, so switching back restores them."""
+
+    strategy: Strategy = Strategy.NONE
+    cluster: ClusterKind = ClusterKind.LOCAL
+    local_workers: int = 2
+    workers: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"strategy": self.strategy.value, "cluster": self.cluster.value,
+                "local_workers": self.local_workers, "workers": list(self.workers)}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> RunOn:
+        """The entry ``data`` describes (missing keys take their defaults); :class:`ConvasError`
+        naming a bad value. Addresses are checked when a run starts, not here: a project whose
+        machines are unreachable still opens."""
+        if not isinstance(data, dict):
+            raise ConvasError(f"distribution must be a mapping, not {type(data).__name__}")
+        unknown = sorted(set(data) - {"strategy", "cluster", "local_workers", "workers"})
+        if unknown:
+            raise ConvasError(f"unknown distribution setting(s): {', '.join(map(str, unknown))}")
+        try:
+            strategy = Strategy(data.get("strategy", Strategy.NONE.value))
+        except ValueError:
+            raise ConvasError(f"distribution strategy must be one of {', '.join(s.value for s in Strategy)}, "
+                              f"not {data.get('strategy')!r}") from None
+        try:
+            cluster = ClusterKind(data.get("cluster", ClusterKind.LOCAL.value))
+        except ValueError:
+            raise ConvasError(f"the cluster must be {' or '.join(c.value for c in ClusterKind)}, "
+                              f"not {data.get('cluster')!r}") from None
+        local = data.get("local_workers", 2)
+        if not _is_int(local) or not 2 <= local <= LOCAL_WORKERS_MAX:
+            raise ConvasError(f"local workers must be a whole number from 2 to {LOCAL_WORKERS_MAX}, not {local!r}")
+        workers = data.get("workers", [])
+        if isinstance(workers, str) or not isinstance(workers, (list, tuple)) \
+                or not all(isinstance(w, str) and w.strip() for w in workers):
+            raise ConvasError(f"the workers must be a list of host:port addresses, not {workers!r}")
+        return cls(strategy, cluster, local, tuple(w.strip() for w in workers))
+
+
 @dataclass
 class TrainingSettings:
     """What a project file keeps about training: where the data comes from (``digits``,
@@ -221,11 +280,15 @@ class TrainingSettings:
     # The CSV columns that hold the targets (regression values, or one 0/1 column per label of a
     # multi-label dataset); empty: the loader's own conventions (engine.datasets).
     target_columns: tuple[str, ...] = ()
+    # Where the window trains (this computer, every local GPU, a cluster); written only when it
+    # is not the default, so files that never chose stay as they were.
+    distribution: RunOn = field(default_factory=RunOn)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``training`` object of a ``.convas`` file."""
         return {"dataset": self.dataset, "pixel_range": self.pixel_range.value,
                 **({"target_columns": list(self.target_columns)} if self.target_columns else {}),
+                **({"distribution": self.distribution.to_dict()} if self.distribution != RunOn() else {}),
                 **self.config.to_dict()}
 
     @classmethod
@@ -248,8 +311,10 @@ class TrainingSettings:
         if isinstance(columns, str) or not isinstance(columns, (list, tuple)) \
                 or not all(isinstance(c, str) and c.strip() for c in columns):
             raise ConvasError(f"the target columns must be a list of CSV column names, not {columns!r}")
+        distribution = values.pop("distribution", None)
         return cls(dataset.strip(), TrainingConfig.from_dict(values), pixel_range,
-                   tuple(c.strip() for c in columns))
+                   tuple(c.strip() for c in columns),
+                   RunOn() if distribution is None else RunOn.from_dict(distribution))
 
     @classmethod
     def from_saved(cls, data: Any) -> tuple[TrainingSettings, str | None]:
@@ -353,6 +418,10 @@ class TrainingResult:
     diverged: bool = False  # the loss became NaN or infinite (stop_reason says where)
     task: Task = Task.CLASSIFICATION  # what was trained (the config's, or the inferred one)
     phase_epochs: int | None = None  # epochs of fine-tuning's first phase (None: one phase)
+    # What the run trained on (engine.distribute): one device, or a strategy's replicas and workers.
+    placement: Placement | None = None
+    # Epochs a distributed run restored from its checkpoint instead of training them again.
+    resumed_epochs: int = 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -437,7 +506,8 @@ def suggested_learning_rate(lr: float) -> float:
 
 def train(design: Design | None, data_train: TrainingData, data_val: TrainingData | None,
           config: TrainingConfig, reporter: Reporter | None = None, model: Any = None, *,
-          task: Task | None = None, pixel_range: PixelRange = PixelRange.UNIT) -> TrainingResult:
+          task: Task | None = None, pixel_range: PixelRange = PixelRange.UNIT,
+          distribution: Distribution | None = None, strategy: Any = None) -> TrainingResult:
     """Train ``model`` (or a new model built from ``design``) on ``data_train``, validating on
     ``data_val`` when given, and report progress to ``reporter``.
 
@@ -460,6 +530,15 @@ def train(design: Design | None, data_train: TrainingData, data_val: TrainingDat
     rate, loss and metrics keeps its optimizer state; otherwise it is (re)compiled.
     Training stops within one batch of ``reporter.should_stop()`` turning true (the weights
     trained so far are kept), and waits while ``reporter.should_pause()`` is true.
+
+    ``distribution`` (:mod:`engine.distribute`) mirrored or multi-worker runs the same training
+    through :mod:`engine.distributed_loop` under ``strategy`` (made from ``distribution`` when
+    not given; a launcher makes a multi-worker strategy first, as TensorFlow requires): the same
+    reporter calls, history, phases and callbacks; the chief's stop and pause hold for every
+    worker; ``config.batch_size`` is the global batch. With ``distribution.checkpoint_dir`` each
+    epoch is checkpointed and a rerun resumes after the last one (:attr:`MessageKind.INFO`); the
+    folder is removed when the run ends other than by a stop request. A lost worker raises
+    :class:`engine.distribute.WorkerLost`. ``result.placement`` says what the run trained on.
     """
     import keras
 
@@ -470,12 +549,23 @@ def train(design: Design | None, data_train: TrainingData, data_val: TrainingDat
     if config.two_phases and design is None and (model is None or config.unfreeze):
         raise ConvasError("fine-tuning in two phases needs the design to resolve the layer and group "
                           "names to unfreeze; give the design with the model")
-    keras.utils.set_random_seed(config.seed)
-    if model is None:
-        if design is None:
-            raise ConvasError("give a design or a model to train")
-        from .keras_build import build_keras_model
-        model = build_keras_model(design)
+    if distribution is None or distribution.strategy is Strategy.NONE:
+        strategy = None
+    elif strategy is None:
+        from .distributed_loop import make_strategy
+
+        strategy = make_strategy(distribution)
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        keras.utils.set_random_seed(config.seed)
+        if model is None:
+            if design is None:
+                raise ConvasError("give a design or a model to train")
+            from .keras_build import build_keras_model
+            model = build_keras_model(design)
+    if strategy is not None:
+        from .distributed_loop import model_in_scope
+
+        model = model_in_scope(model, strategy)
     if design is not None:
         _apply_trainable(model, design)
     unfreeze = _phase_two_layers(model, design, config) if config.two_phases else []
@@ -498,28 +588,40 @@ def train(design: Design | None, data_train: TrainingData, data_val: TrainingDat
             loss = choose_loss(activation, units, label_kind(train_ds.element_spec, units))
         else:
             loss = spec(task).default_loss
-    _compile(model, config, task, loss, classes, float(config.learning_rate))
 
     monitor = "val_loss" if val_ds is not None else "loss"
     batches = math.ceil(len(data_train) / config.batch_size)
-    watcher = _watcher_class()(reporter, config, batches, len(data_train), monitor)
-    first = config.head_epochs if config.head_epochs is not None else config.epochs
-    model.fit(train_ds, validation_data=val_ds, epochs=first, callbacks=_callbacks(watcher, config, monitor),
-              shuffle=False, verbose=0)  # the dataset is shuffled already
-    result = TrainingResult(model=model, task=task)
+    run = _Run(model, config, task, loss, classes, train_ds, val_ds, reporter, strategy, distribution)
+    watcher = _watcher_class()(run.watched, config, batches, len(data_train), monitor)
+    result = TrainingResult(model=model, task=task, placement=run.placement)
+    if strategy is not None:
+        reporter.on_message(MessageKind.INFO, f"training {run.placement.describe()}")
+    start, phase_epochs = run.resume(watcher, unfreeze)
+    result.resumed_epochs = start
 
-    if config.two_phases and watcher.stop_reason is None:
-        result.phase_epochs = watcher.epochs_run
+    if phase_epochs is None:  # phase one (or the only phase)
+        run.compile(run.learning_rate(float(config.learning_rate)))
+        run.restore(with_optimizer=True)
+        first = config.head_epochs if config.head_epochs is not None else config.epochs
+        run.fit(watcher, first, start)
+        if config.two_phases and watcher.stop_reason is None:
+            phase_epochs = watcher.epochs_run
+            start = -1  # phase two starts where phase one ended, with a fresh optimizer
+    if config.two_phases and watcher.stop_reason is None and phase_epochs is not None:
+        result.phase_epochs = phase_epochs
+        lr = run.learning_rate(config.phase_two_learning_rate)
+        if start < 0 or start == phase_epochs:
+            shown = ", ".join(unfreeze[:6]) + (f" and {len(unfreeze) - 6} more" if len(unfreeze) > 6 else "")
+            reporter.on_message(MessageKind.PHASE,
+                                f"fine-tuning from epoch {phase_epochs + 1}: unfroze {len(unfreeze)} "
+                                f"layer(s) ({shown}); learning rate {lr:g}")
         for name in unfreeze:
             model.get_layer(name).trainable = True
-        lr = config.phase_two_learning_rate
-        shown = ", ".join(unfreeze[:6]) + (f" and {len(unfreeze) - 6} more" if len(unfreeze) > 6 else "")
-        reporter.on_message(MessageKind.PHASE,
-                            f"fine-tuning from epoch {watcher.epochs_run + 1}: unfroze {len(unfreeze)} "
-                            f"layer(s) ({shown}); learning rate {lr:g}")
-        _compile(model, config, task, loss, classes, lr)
-        model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, initial_epoch=watcher.epochs_run,
-                  callbacks=_callbacks(watcher, config, monitor), shuffle=False, verbose=0)
+        run.begin_phase_two(phase_epochs)
+        run.compile(lr)
+        run.restore(with_optimizer=start > phase_epochs)
+        run.fit(watcher, config.epochs, watcher.epochs_run)
+    run.finish(watcher)
 
     result.history, result.epochs_run = watcher.history, watcher.epochs_run
     if watcher.stop_reason is not None:
@@ -536,6 +638,86 @@ def train(design: Design | None, data_train: TrainingData, data_val: TrainingDat
     if result.stop_reason:
         reporter.on_message(MessageKind.NAN if result.diverged else MessageKind.STOPPED, result.stop_reason)
     return result
+
+
+class _Run:
+    """How :func:`train` compiles and fits one run: Keras's ``model.fit`` on one device, or
+    :class:`engine.distributed_loop.DistributedLoop` under a strategy (with its checkpoints). The
+    phases, the Watcher and the callbacks are :func:`train`'s own either way."""
+
+    def __init__(self, model: Any, config: TrainingConfig, task: Task, loss: str, classes: int | None,
+                 train_ds: Any, val_ds: Any, reporter: Reporter, strategy: Any,
+                 distribution: Distribution | None) -> None:
+        self.model, self.config, self.task, self.loss, self.classes = model, config, task, loss, classes
+        self.train_ds, self.val_ds, self.reporter = train_ds, val_ds, reporter
+        self.strategy, self.distribution = strategy, distribution
+        self.monitor = "val_loss" if val_ds is not None else "loss"
+        self.loop: Any = None
+        self.watched: Reporter = reporter
+        self._restore_from: Any = None  # the checkpoint state to restore at the next compile
+        if strategy is None or distribution is None:
+            self.placement = Placement(Strategy.NONE, workers=1, replicas=1, global_batch=config.batch_size)
+            return
+        from .distributed_loop import DistributedLoop, EpochCheckpoint, SharedFlags, placement
+
+        self.placement = placement(strategy, distribution, config.batch_size)
+        cluster = distribution.cluster
+        checkpoint = (EpochCheckpoint(distribution.checkpoint_dir, distribution.is_chief,
+                                      cluster.index if cluster is not None else 0)
+                      if distribution.checkpoint_dir is not None else None)
+        flags = SharedFlags(reporter, strategy, distribution.is_chief)
+        self.loop = DistributedLoop(strategy, distribution, flags, train_ds, val_ds, loss, checkpoint)
+        self.loop.prepare(model, task, classes, config.metrics)
+        self.watched = flags
+        if distribution.scale_lr and self.placement.replicas > 1:
+            reporter.on_message(MessageKind.INFO, f"learning rate scaled by {self.placement.replicas} replicas "
+                                f"(--scale-lr): {float(config.learning_rate):g} → "
+                                f"{self.learning_rate(float(config.learning_rate)):g}")
+
+    def learning_rate(self, lr: float) -> float:
+        """``lr``, times the replicas when the distribution scales it (linear scaling)."""
+        if self.distribution is not None and self.distribution.scale_lr and self.strategy is not None:
+            return lr * self.placement.replicas
+        return lr
+
+    def resume(self, watcher: Any, unfreeze: list[str]) -> tuple[int, int | None]:
+        """Read a distributed run's checkpoint, if any: the epochs it completed and, when it had
+        reached fine-tuning's second phase, the first phase's length (None otherwise). The
+        Watcher takes the history and best epoch so far; the weights are restored by
+        :meth:`restore` once the model is compiled for its phase."""
+        if self.loop is None or self.loop.checkpoint is None:
+            return 0, None
+        return self.loop.resume(watcher, self.config, self.reporter)
+
+    def compile(self, lr: float) -> None:
+        with self.strategy.scope() if self.strategy is not None else contextlib.nullcontext():
+            _compile(self.model, self.config, self.task, self.loss, self.classes, lr)
+        if self.loop is not None:
+            self.loop.build_optimizer(self.model)
+
+    def restore(self, with_optimizer: bool) -> None:
+        if self.loop is not None:
+            self.loop.restore(self.model, with_optimizer)
+
+    def begin_phase_two(self, phase_epochs: int) -> None:
+        if self.loop is not None:
+            self.loop.begin_phase_two(phase_epochs)
+
+    def fit(self, watcher: Any, epochs: int, initial_epoch: int) -> None:
+        if initial_epoch >= epochs:
+            return
+        callbacks = _callbacks(watcher, self.config, self.monitor)
+        if self.loop is None:
+            self.model.fit(self.train_ds, validation_data=self.val_ds, epochs=epochs,
+                           initial_epoch=initial_epoch, callbacks=callbacks, shuffle=False,
+                           verbose=0)  # the dataset is shuffled already
+        else:
+            self.loop.fit(self.model, epochs, initial_epoch, callbacks, watcher)
+
+    def finish(self, watcher: Any) -> None:
+        """A distributed run that ended other than by a stop request needs its checkpoint no more."""
+        if self.loop is not None and self.loop.checkpoint is not None and not watcher.user_stopped:
+            self.loop.checkpoint.remove()
 
 
 def _compile(model: Any, config: TrainingConfig, task: Task, loss: str, classes: int | None,

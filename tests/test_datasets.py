@@ -159,8 +159,8 @@ def test_npz_keras_layout_with_test_and_resize(tmp_path):
     ds = load_npz_dataset(path, (12, 12, 1), validation_split=0.25, seed=0)
     assert ds.name == "mini" and ds.class_names == ["0", "1", "2", "3"]
     assert len(ds.train) == 30 and len(ds.validation) == 10 and len(ds.test) == 8
-    assert ds.sample_shape() == (12, 12, 1) and ds.test.x.shape == (8, 12, 12, 1)
-    assert ds.train.x.min() >= 0 and ds.train.x.max() <= 1
+    assert ds.sample_shape() == (12, 12, 1) and ds.test.images().shape == (8, 12, 12, 1)
+    assert ds.train.images().min() >= 0 and ds.train.images().max() <= 1
     assert sum(ds.class_counts().values()) == 30 and set(ds.class_counts().values()) <= {7, 8}
 
 
@@ -174,7 +174,7 @@ def test_npz_xy_layout_one_hot_same_size_float(tmp_path):
     assert ds.class_names == ["0", "1", "2"]
     assert sorted(ds.train.y.tolist()) == sorted(y.tolist())
     # exact values kept when no resize is needed
-    assert np.allclose(np.sort(ds.train.x.ravel()), np.sort(x.ravel()))
+    assert np.allclose(np.sort(ds.train.images().ravel()), np.sort(x.ravel()))
 
 
 def test_npz_channels_repeated_for_rgb(tmp_path):
@@ -183,7 +183,7 @@ def test_npz_channels_repeated_for_rgb(tmp_path):
     np.savez(path, x=x, y=y)
     ds = load_npz_dataset(path, (4, 4, 3), validation_split=0)
     assert ds.sample_shape() == (4, 4, 3)
-    assert np.array_equal(ds.train.x[..., 0], ds.train.x[..., 1])
+    assert np.array_equal(ds.train.images()[..., 0], ds.train.images()[..., 1])
 
 
 def test_npz_deterministic_split(tmp_path):
@@ -192,7 +192,7 @@ def test_npz_deterministic_split(tmp_path):
     np.savez(path, x=x, y=y)
     a = load_npz_dataset(path, (4, 4, 1), seed=5)
     b = load_npz_dataset(path, (4, 4, 1), seed=5)
-    assert np.array_equal(a.train.x, b.train.x) and np.array_equal(a.validation.y, b.validation.y)
+    assert np.array_equal(a.train.images(), b.train.images()) and np.array_equal(a.validation.y, b.validation.y)
     assert sorted(np.bincount(a.validation.y).tolist()) == [2, 2, 2]  # stratified
 
 
@@ -475,7 +475,7 @@ def test_npz_truncated_or_negative_is_damaged_not_python_objects(tmp_path_factor
 
 def test_npz_beyond_the_memory_budget_is_refused(tmp_path, monkeypatch):
     path = tmp_path / "big.npz"
-    np.savez(path, x=GOOD_X, y=GOOD_Y)
+    np.savez_compressed(path, x=GOOD_X, y=GOOD_Y)  # loaded into memory (a stored array is memory-mapped)
     monkeypatch.setattr("engine.datasets.memory_budget", lambda: 100)
     with pytest.raises(DatasetError, match=r"big.npz \(x, y: .* of arrays\) needs about .* more than Convas allows"):
         load_npz_dataset(path, (4, 4, 1))

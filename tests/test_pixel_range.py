@@ -116,12 +116,14 @@ def test_datasets_deliver_the_chosen_range():
     unit = load_dataset("digits", (28, 28, 1), 0.2, 0)
     raw = load_dataset("digits", (28, 28, 1), 0.2, 0, RAW)
     assert unit.pixel_range is UNIT and raw.pixel_range is RAW
-    assert float(unit.train.x.max()) == 1.0 and float(raw.train.x.max()) == 255.0
-    assert raw.train.x.dtype == np.float32
-    np.testing.assert_allclose(raw.train.x, unit.train.x * 255, rtol=1e-6)
-    np.testing.assert_allclose(raw.validation.x, unit.validation.x * 255, rtol=1e-6)
+    assert float(unit.train.images().max()) == 1.0 and float(raw.train.images().max()) == 255.0
+    assert raw.train.images().dtype == np.float32
+    assert raw.train.x is unit.train.x or np.array_equal(raw.train.x, unit.train.x)  # no copy, no scaling
+    assert raw.train.pixel_scale == 255.0 and unit.train.pixel_scale == 1.0
+    np.testing.assert_allclose(raw.train.images(), unit.train.images() * 255, rtol=1e-6)
+    np.testing.assert_allclose(raw.validation.images(), unit.validation.images() * 255, rtol=1e-6)
     assert deliver(raw, RAW) is raw
-    np.testing.assert_allclose(deliver(raw, UNIT).train.x, unit.train.x, rtol=1e-6)
+    np.testing.assert_allclose(deliver(raw, UNIT).train.images(), unit.train.images(), rtol=1e-6)
 
 
 def test_file_backed_splits_scale_as_they_decode(monkeypatch):

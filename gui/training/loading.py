@@ -95,8 +95,8 @@ def _thumbnail(image: QImage) -> QImage:
 
 def _images(split: Any, picks: Any, scale: float) -> list[QImage]:
     """Thumbnails of the images at ``picks`` in [0, 1] (decoded from their files when lazy)."""
-    if split.x is not None:
-        images = [_image_from_array(split.x[i] / scale) for i in picks]
+    if split.x is not None:  # just these rows, converted as the model sees them (a file's array stays as stored)
+        images = [_image_from_array(image / scale) for image in split.images(picks)] if len(picks) else []
     else:
         images = [QImage(split.paths[i]) for i in picks]
     return [_thumbnail(im) for im in images if not im.isNull()]

@@ -51,6 +51,8 @@ __all__ = ["STOP_TIMEOUT_S", "TrainPanel", "format_duration"]
 GIL_SWITCH_S = 0.001      # sys.setswitchinterval while training (see start)
 PROGRESS_S = 0.2          # the progress bar moves at most this often
 MESSAGES_SHOWN = 4
+PAUSE_CLUSTER_TIP = ("A cluster run cannot pause: its workers wait on one another in every step and "
+                     "would time out. Stop it instead (the model trained so far is kept)")
 _QUIET_MESSAGES = (MessageKind.PAUSED, MessageKind.RESUMED)  # the Pause button already says so
 
 IDLE, STARTING, RUNNING, PAUSED, STOPPING = (RunState.IDLE, RunState.STARTING, RunState.RUNNING,
@@ -127,6 +129,8 @@ class TrainPanel(QWidget):
         document.analysed.connect(self._on_analysed)
         document.designReset.connect(self._on_design_reset)
         document.trainingChanged.connect(self._on_training_changed)
+        document.pathChanged.connect(self._show_project)
+        document.modifiedChanged.connect(self._show_project)
         self._update_controls()
 
     # --- the session's outcome, read-only (the window's weights code reads these) -------------
@@ -315,7 +319,7 @@ class TrainPanel(QWidget):
         """Train may be pressed: ready, or not known to be impossible while the data loads."""
         session = self.session
         if session.state != IDLE or session.is_training() or session.problems \
-                or self.form.fine_tuning_problem():
+                or self.form.fine_tuning_problem() or self.form.run_on_problem():
             return False
         return not self._active or session.is_loading() or session.can_train()
 
@@ -326,15 +330,24 @@ class TrainPanel(QWidget):
             self.sigStatusMessage.emit(f"The training settings in this file are not usable "
                                        f"({self.document.training_error}); using the defaults")
         self.form.set_config(settings.config)
+        self.form.set_run_on(settings.distribution)
         self.dataset_box.set_source(settings.dataset)
         self.dataset_box.set_pixel_range(settings.pixel_range)
         self.dataset_box.set_target_columns(settings.target_columns)
         self._show_task()
+        self._show_project()
+
+    def _show_project(self, *_args: Any) -> None:
+        """The project the cluster's commands for other machines name, and whether it is saved."""
+        document = self.document
+        source = self.dataset_box.source.strip().lower()
+        self.form.run_on_box.set_project(document.path, document.design.name or "design", document.modified,
+                                         source not in ("digits", "shapes"))
 
     def settings(self) -> TrainingSettings:
         """What the form and the dataset choice say."""
         return TrainingSettings(self.dataset_box.source, self.form.config(), self.dataset_box.pixel_range,
-                                self.dataset_box.target_columns)
+                                self.dataset_box.target_columns, self.form.run_on())
 
     def task(self) -> Task:
         """The task the next run learns: the form's choice, else the inferred one."""
@@ -380,7 +393,7 @@ class TrainPanel(QWidget):
         self.progress.setFormat("Starting…")
         self.stats_label.setText("Starting…")
         self.tabs.setCurrentWidget(self.curves_page)
-        session.start(self.document.design, config, self.document.weights)
+        session.start(self.document.design, config, self.document.weights, self.settings())
         self._timer.start(self._pacer.restart())
         self._show_snapshot()
         self._update_problems()  # problems of the design now concern the next run
@@ -512,6 +525,7 @@ class TrainPanel(QWidget):
             self._update_problems()
 
     def _on_settings_changed(self, *_args: Any) -> None:
+        self._show_project()
         try:
             new = self.settings()
         except ConvasError as exc:  # the form shows it too, beside the field
@@ -684,7 +698,7 @@ class TrainPanel(QWidget):
         state = session.state
         busy = state != IDLE
         self.act_train.setEnabled(self._train_enabled())
-        self.act_pause.setEnabled(state in (RUNNING, PAUSED))
+        self.act_pause.setEnabled(state in (RUNNING, PAUSED) and session.can_pause())
         self.act_pause.setText("&Resume" if state == PAUSED else "&Pause")
         self.act_pause.setIcon(self.style().standardIcon(
             QStyle.StandardPixmap.SP_MediaPlay if state == PAUSED else QStyle.StandardPixmap.SP_MediaPause))
@@ -694,9 +708,11 @@ class TrainPanel(QWidget):
             button.setEnabled(action.isEnabled())
             button.setText(action.text().replace("&", ""))
             button.setIcon(action.icon())
+        self.pause_button.setToolTip(PAUSE_CLUSTER_TIP if session.is_training() and not session.can_pause()
+                                     else self.act_pause.statusTip())
         self.dataset_box.setEnabled(not busy)
         self.form.setEnabled(not busy)
-        if state == IDLE and (session.problems or self.form.fine_tuning_problem()):
+        if state == IDLE and (session.problems or self.form.fine_tuning_problem() or self.form.run_on_problem()):
             self.train_button.setToolTip("Fix the problems shown to train")
         elif state == IDLE and session.is_loading():
             self.train_button.setToolTip("Loading the data…")

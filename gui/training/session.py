@@ -18,12 +18,14 @@ from typing import Any
 from PySide6.QtCore import QEventLoop, QObject, QTimer, Signal
 
 from engine.design import Design
+from engine.distribute import Distribution, Strategy
 from engine.pixel_range import PixelRange
 from engine.tasks import Task
-from engine.training import MessageKind, TrainingConfig
+from engine.training import MessageKind, TrainingConfig, TrainingSettings
 from engine.weights import WeightsSource
 
 from ..workers import Worker
+from .cluster_run import ABANDON_GRACE_S, ClusterRun
 from .loading import DatasetLoader, LoadedData
 from .worker import TrainingWorker
 
@@ -152,7 +154,7 @@ class TrainingSession(QObject):
         self.loader.sigLoaded.connect(self._on_dataset_loaded)
         self.loader.sigFailed.connect(self._on_dataset_failed)
         # The current or last run.
-        self.worker: TrainingWorker | None = None
+        self.worker: TrainingWorker | ClusterRun | None = None
         self.task: Worker | None = None            # the run's worker (gui.workers) until it has ended
         self.clock: RunClock | None = None
         self.started_at: datetime | None = None    # when the snapshot was taken (None: no run shown)
@@ -287,10 +289,16 @@ class TrainingSession(QObject):
 
     # --- the run --------------------------------------------------------------------------
 
-    def start(self, design: Design, config: TrainingConfig, weights: WeightsSource | None = None) -> None:
+    def start(self, design: Design, config: TrainingConfig, weights: WeightsSource | None = None,
+              settings: TrainingSettings | None = None) -> None:
         """Train a copy of ``design`` on the loaded data with ``config`` (see :meth:`can_train`),
         starting from the design's imported or saved ``weights`` when there are some. An
-        automatic task is resolved now, so the run and its evaluation agree on it."""
+        automatic task is resolved now, so the run and its evaluation agree on it.
+
+        ``settings`` (the panel's, with the data source) say where to run (``distribution``):
+        here, mirrored over the local GPUs (in this process), or on a cluster, whose chief is a
+        ``convas train`` child process (:class:`.cluster_run.ClusterRun`) that reads the same data
+        from the same source."""
         config = dataclasses.replace(config, task=self.choose_task(config.task))
         self.run_design = design.copy()
         self.run_dataset, self.run_config = self.dataset, config
@@ -303,7 +311,13 @@ class TrainingSession(QObject):
         self.clock = RunClock(config.epochs, config.batch_size)
         self.started_at = datetime.now()
 
-        worker = TrainingWorker(design.copy(), self.run_dataset, config, weights)
+        run_on = settings.distribution.strategy if settings is not None else Strategy.NONE
+        worker: TrainingWorker | ClusterRun
+        if settings is not None and run_on is Strategy.MULTIWORKER:
+            worker = ClusterRun(design.copy(), settings, config, weights)
+        else:
+            distribution = Distribution(Strategy.MIRRORED) if run_on is Strategy.MIRRORED else None
+            worker = TrainingWorker(design.copy(), self.run_dataset, config, weights, distribution)
         worker.sigPhase.connect(self._on_phase)
         worker.sigBatch.connect(self._on_batch)
         worker.sigEpoch.connect(self._on_epoch)
@@ -317,8 +331,12 @@ class TrainingSession(QObject):
         self.sigMessagesChanged.emit()
         self.sigStarted.emit()
 
+    def can_pause(self) -> bool:
+        """The run can pause (a cluster run cannot: its workers would time out waiting)."""
+        return self.worker is not None and self.worker.can_pause
+
     def toggle_pause(self) -> None:
-        if self.worker is None or self.state not in (RunState.RUNNING, RunState.PAUSED):
+        if self.worker is None or not self.can_pause() or self.state not in (RunState.RUNNING, RunState.PAUSED):
             return
         paused = self.state == RunState.RUNNING
         self.worker.set_paused(paused)
@@ -346,6 +364,9 @@ class TrainingSession(QObject):
         if self._waiting:
             return False
         self._hand_on = False
+        if isinstance(self.worker, ClusterRun):
+            # Nobody will look at the model: do not load it; a chief that does not stop is ended.
+            self.worker.abandon(min(ABANDON_GRACE_S, timeout_s / 2))
         self.stop()
         task = self.task
         assert task is not None

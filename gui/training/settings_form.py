@@ -26,10 +26,11 @@ from PySide6.QtWidgets import (
 
 from engine.errors import ConvasError
 from engine.tasks import Task, spec
-from engine.training import TrainingConfig
+from engine.training import RunOn, TrainingConfig
 
 from ..theme import ERROR_COLOR
 from ..widgets import NoWheelMixin, NumberSpinBox, mute
+from .run_on import RunOnBox
 
 OPTIMIZER_CHOICES = (("Adam", "adam"), ("AdamW", "adamw"), ("SGD (momentum)", "sgd"), ("RMSprop", "rmsprop"))
 AUTOMATIC_LOSS = "Automatic"
@@ -180,6 +181,15 @@ class SettingsForm(QWidget):
                 place(text, editor, r, c)
         grid.addWidget(self.best_check, len(wide) + len(rows), 0, 1, 4)
         self.best_check.setToolTip(tips[self.best_check])
+        # Where the run trains; the cluster's details open below the grid.
+        self.run_on_box = RunOnBox(self)
+        run_on_label = QLabel("Run on", self)
+        run_on_label.setBuddy(self.run_on_box.combo)
+        run_on_label.setToolTip(self.run_on_box.combo.toolTip())
+        self.run_on_box.combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        grid.addWidget(run_on_label, len(wide) + len(rows) + 1, 0,
+                       Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft)
+        grid.addWidget(self.run_on_box.combo, len(wide) + len(rows) + 1, 1, 1, 3)
         grid.setColumnStretch(1, 1)
         grid.setColumnStretch(3, 1)
         grid.setColumnMinimumWidth(2, 0)
@@ -188,6 +198,7 @@ class SettingsForm(QWidget):
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(6)
         column.addLayout(grid)
+        column.addWidget(self.run_on_box)
         column.addWidget(self._build_fine_tuning())
 
         self.task_combo.currentIndexChanged.connect(self._on_task_edit)
@@ -198,6 +209,7 @@ class SettingsForm(QWidget):
                      self.noise_spin, self.head_spin, self.top_spin):
             spin.valueChanged.connect(self._on_edit)
         self.best_check.toggled.connect(self._on_edit)
+        self.run_on_box.sigChanged.connect(self._on_edit)
         self.fine_check.toggled.connect(self._on_edit)
         for line in (self.unfreeze_edit, self.fine_lr_edit):
             line.editingFinished.connect(self._on_line_edit)
@@ -331,6 +343,18 @@ class SettingsForm(QWidget):
             unfreeze=self._unfreeze_names() if fine else (),
             unfreeze_top=self.top_spin.value() if fine else 0,
             fine_tune_learning_rate=self._fine_lr() if fine else None)
+
+    def run_on(self) -> RunOn:
+        """Where the form says to train (:class:`engine.training.RunOn`)."""
+        return self.run_on_box.run_on()
+
+    def set_run_on(self, run_on: RunOn) -> None:
+        """Show ``run_on`` (no ``sigChanged``)."""
+        self.run_on_box.set_run_on(run_on)
+
+    def run_on_problem(self) -> str | None:
+        """Why a run cannot start where the form says (with the fix), or None."""
+        return self.run_on_box.problem()
 
     def chosen_task(self) -> Task | None:
         """The task the user chose (None: automatic)."""

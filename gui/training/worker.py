@@ -17,6 +17,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from engine.design import Design
+from engine.distribute import Distribution
 from engine.errors import first_line
 from engine.quiet_tf import importing_tensorflow
 from engine.training import MessageKind, TrainingConfig, TrainingResult, train
@@ -42,10 +43,13 @@ class TrainingWorker(QObject):
     sigFailed = Signal(str)
     sigEnded = Signal()
 
+    can_pause = True
+
     def __init__(self, design: Design, dataset: Any, config: TrainingConfig,
-                 weights: WeightsSource | None = None) -> None:
+                 weights: WeightsSource | None = None, distribution: Distribution | None = None) -> None:
         super().__init__()
         self.design, self.dataset, self.config = design, dataset, config
+        self.distribution = distribution  # None: the default device; MIRRORED: every local GPU
         self.weights = weights  # the design's imported or saved weights, to fine-tune from
         self._pause = threading.Event()
         self.batches_after_stop = 0  # batches that ended after the stop request (at most one)
@@ -103,7 +107,7 @@ class TrainingWorker(QObject):
         self.sigPhase.emit("Building the model…")
         model = self._starting_model()
         return train(self.design, self.dataset.train, self.dataset.validation, self.config, self, model=model,
-                     pixel_range=self.dataset.pixel_range)
+                     pixel_range=self.dataset.pixel_range, distribution=self.distribution)
 
     def _starting_model(self) -> Any:
         """The weights this run starts from (:func:`engine.weights.resolve_weights`, as

@@ -65,7 +65,7 @@ def test_the_dataset_box_shows_the_range_and_switching_it_reanalyses(window, pan
     assert window.scene.node_item("rescaling").text.state == "ok"
     assert "rescaling" not in problem_rows(window)
     qtbot.waitUntil(lambda: panel.dataset is not None and panel.dataset.pixel_range is RAW, timeout=60_000)
-    assert float(panel.dataset.train.x.max()) == 255.0
+    assert float(panel.dataset.train.images().max()) == 255.0
     assert "pixels 0–255 (raw)" in box.summary_label.text()
 
     pick_range(qtbot, box, UNIT)
