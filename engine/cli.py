@@ -12,6 +12,8 @@ Every failure is a message on stderr and an exit status, never a traceback:
   them with their reasons); for ``train`` also a dataset that cannot
   be loaded or does not fit the design (listed under "cannot train:") and an output that cannot
   be written (decided by the error's type: :func:`engine.errors.destination_refusal`).
+- 3: ``train`` on a cluster lost a worker mid-run (the message names it); the last completed
+  epoch is checkpointed and rerunning the same command resumes from it.
 - 130: ``train`` interrupted by Ctrl+C (SIGINT): the first one stops training after the current
   batch and the model trained so far is saved; a second one aborts without saving, but only
   when it comes from a keyboard more than :attr:`_CtrlC.window` seconds later (one SIGINT to a
@@ -22,6 +24,12 @@ and the data suggest (:func:`engine.data_source.choose_task`), says which when i
 that task's metrics, and records it in the saved model's metadata (``task``). ``--freeze``
 freezes layers before the model is built; ``--head-epochs`` fine-tunes in two phases
 (:func:`engine.training.train`).
+
+``train --distribute mirrored|multiworker`` spreads training with ``tf.distribute``
+(:mod:`engine.distribute`: the cluster from TF_CONFIG, Slurm or ``--workers``, checked before
+anything is loaded; :mod:`engine.local_workers`: ``--local-workers N``); only the chief (worker 0)
+prints, saves the model and writes the log. ``--progress json`` writes one JSON object per line
+on stdout for a program to read (:class:`engine.progress.JsonLinesReporter`).
 
 ``train`` starts from the weights the design file brings (a ``.keras`` model's own, a project's
 saved weights file; :func:`engine.weights.resolve_weights` decides, as in the window), or from
@@ -58,8 +66,6 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a process ended by Ctrl+C
-# 3: a worker of a cluster run was lost mid-run (engine.local_workers.EXIT_WORKER_LOST); the last
-# completed epoch is checkpointed and rerunning the same command resumes from it.
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: stdout's reader went away, as for any Unix tool
 DEBUG_HELP = "on an internal error, print the traceback on stderr (else it goes to a log file)"
 
@@ -688,7 +694,8 @@ def _train_local_workers(args: argparse.Namespace) -> int:
         _check_writable(args.log, "--log")
     hint = (f"rerun the same command to resume from the last completed epoch (checkpoints in "
             f"{distribution.checkpoint_dir})")
-    return run_local_workers(args.argv, args.local_workers, resume_hint=hint, keyboard=keyboard_attached)
+    return run_local_workers(args.argv, args.local_workers, resume_hint=hint, keyboard=keyboard_attached,
+                             json_errors=args.progress == "json")
 
 
 def _create_strategy(distribution: Any) -> Any:

@@ -6,7 +6,13 @@ Convas does not write its own distribution layer. :class:`Distribution` says whi
 it and runs its own training step under the strategy (Keras 3's ``model.fit`` fails under
 ``MultiWorkerMirroredStrategy``: keras-team/keras#20585, tensorflow/tensorflow#72388).
 :class:`Placement` is what a run ended up on, for the progress output, the log and the saved
-model's metadata. No TensorFlow is imported at module level.
+model's metadata.
+
+The cluster is resolved and checked before anything heavy is loaded: :func:`cluster_from_tf_config`,
+:func:`cluster_from_slurm`, :func:`cluster_from_flags` (each a :class:`ClusterError` that says what
+is wrong and how to fix it), :func:`check_own_port`; then :func:`rendezvous` waits for every
+worker with a time limit, because TensorFlow itself waits for a missing worker forever. No
+TensorFlow is imported at module level.
 """
 
 from __future__ import annotations
@@ -200,9 +206,8 @@ def _check_index(index: int, workers: tuple[str, ...], source: ClusterSource, ho
 def cluster_from_flags(workers: str | Sequence[str], index: int | None,
                        source: ClusterSource = ClusterSource.FLAGS) -> Cluster:
     """The cluster ``--workers host:port,… --worker-index I`` describes."""
-    items = [w for w in workers.split(",")] if isinstance(workers, str) else list(workers)
-    items = [w for w in (w.strip() for w in items) if w] or list(items)
-    checked = check_workers(items, source)
+    items = workers.split(",") if isinstance(workers, str) else list(workers)
+    checked = check_workers([w for w in items if w.strip()], source)
     if index is None:
         raise ClusterError("--workers needs --worker-index I too: which of the workers this process is "
                            "(0 is the chief; run the same command on every machine with its own index)")

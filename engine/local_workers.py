@@ -146,6 +146,7 @@ class LocalCluster:
     python: str = sys.executable
     stderr: Any = None
     keyboard: Callable[[], bool] = lambda: False
+    json_errors: bool = False   # --progress json: a failure the chief could not report is a JSON line
     workers: list[Worker] = field(default_factory=list)
     _interrupts: list[float] = field(default_factory=list)
     _folder: Path | None = None
@@ -223,6 +224,17 @@ class LocalCluster:
         return self._report(failed, still, err)
 
     def _report(self, failed: Worker | None, stopped: list[Worker], err: Any) -> int:
+        status, headline = self._outcome(failed, stopped, err)
+        chief_code = self.workers[0].returncode()
+        if self.json_errors and (chief_code is None or chief_code < 0):
+            # The chief was stopped before it could send its own "error" line: send one for it.
+            from .progress import write_event
+
+            write_event(sys.stdout, "error", status=status, text=f"convas: {headline}")
+        return status
+
+    def _outcome(self, failed: Worker | None, stopped: list[Worker], err: Any) -> tuple[int, str]:
+        """The exit status and the message of a run that ended (said on ``err`` here)."""
         chief = self.workers[0]
         chief_code = chief.returncode()
         cluster = Cluster(tuple(w.address for w in self.workers), 0, ClusterSource.LOCAL)
@@ -235,15 +247,22 @@ class LocalCluster:
                     self._show(worker, err, f"{cluster.name(worker.index)} did not finish with the chief "
                                "and was stopped" if worker in stopped else
                                f"{cluster.name(worker.index)} {describe_status(code or 0)}")
-            return chief_code if chief_code is not None else EXIT_WORKER_LOST
+            if chief_code is not None and chief_code >= 0:
+                return chief_code, ""
+            headline = f"{cluster.name(0)} {describe_status(chief_code or 0)}"
+            print(f"convas: {headline}", file=err, flush=True)
+            return EXIT_WORKER_LOST, headline
         code = failed.returncode() or 0
         name = cluster.name(failed.index)
         lost = code < 0 or code not in (1, 2)
+        if not lost and chief_code == code:
+            return code, ""  # every worker refused the same input; the chief has said why
         tail = (f"; {self.resume_hint}" if self.resume_hint else "") if lost else ""
-        self._show(failed, err, f"{name} {describe_status(code)}, so the run was stopped{tail}")
+        headline = f"{name} {describe_status(code)}, so the run was stopped{tail}"
+        self._show(failed, err, headline)
         if chief_code not in (None, 0, 130) and not lost:
-            return chief_code  # the chief failed the same way and has said why
-        return EXIT_WORKER_LOST if lost else code
+            return chief_code, headline  # the chief failed the same way and has said why
+        return (EXIT_WORKER_LOST if lost else code), headline
 
     def _show(self, worker: Worker, err: Any, headline: str) -> None:
         print(f"convas: {headline}", file=err, flush=True)
@@ -317,9 +336,9 @@ class LocalCluster:
 
 
 def run_local_workers(argv: Sequence[str], count: int, *, resume_hint: str = "",
-                      keyboard: Callable[[], bool] = lambda: False) -> int:
+                      keyboard: Callable[[], bool] = lambda: False, json_errors: bool = False) -> int:
     """Train with ``count`` local worker processes (see :class:`LocalCluster`); the exit status."""
-    cluster = LocalCluster(argv, count, resume_hint=resume_hint, keyboard=keyboard)
+    cluster = LocalCluster(argv, count, resume_hint=resume_hint, keyboard=keyboard, json_errors=json_errors)
     try:
         return cluster.run()
     except KeyboardInterrupt:

@@ -338,7 +338,7 @@ def test_two_loopback_workers_fault_resume_and_match_one_worker(tmp_path, capfd)
     weights, and the chief's model and log are those of a single-worker run in form, with a
     validation accuracy within 2 points of it."""
     out, log, digest = tmp_path / "m.keras", tmp_path / "log.csv", tmp_path / "digest"
-    args = [str(SEED), "--epochs", "3", "--seed", "3", "--out", str(out), "--log", str(log),
+    args = [str(SEED), "--epochs", "2", "--seed", "3", "--out", str(out), "--log", str(log),
             "--weights-digest", str(digest), "--worker-timeout", "20"]
     workers = ",".join(f"127.0.0.1:{p}" for p in free_ports(2))
     outs = [tmp_path / f"out{i}.txt" for i in range(2)]
@@ -355,6 +355,8 @@ def test_two_loopback_workers_fault_resume_and_match_one_worker(tmp_path, capfd)
         killed = time.monotonic()
         procs[0].wait(90)
         noticed = time.monotonic() - killed
+        with capfd.disabled():  # the figure the README quotes
+            print(f"\n[the chief noticed the lost worker in {noticed:.1f} s]")
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -373,7 +375,7 @@ def test_two_loopback_workers_fault_resume_and_match_one_worker(tmp_path, capfd)
     stream = events(stdout)
     assert any(e["event"] == "message" and e["kind"] == "info" and "resuming from epoch 2" in e["text"]
                for e in stream), stream
-    assert [e["epoch"] for e in stream if e["event"] == "epoch"] == [1, 2]
+    assert [e["epoch"] for e in stream if e["event"] == "epoch"] == [1]
     assert stream[0]["placement"]["workers"] == 2 and stream[-1]["event"] == "done"
     assert (tmp_path / "digest.0").read_text() == (tmp_path / "digest.1").read_text()
     assert not Path(str(out) + ".checkpoints").exists()
@@ -384,11 +386,11 @@ def test_two_loopback_workers_fault_resume_and_match_one_worker(tmp_path, capfd)
     cluster_rows = read_log(log)
 
     single_out, single_log = tmp_path / "one.keras", tmp_path / "one.csv"
-    code, _, stderr = run(capfd, "train", SEED, "--epochs", "3", "--seed", "3", "--out", single_out,
+    code, _, stderr = run(capfd, "train", SEED, "--epochs", "2", "--seed", "3", "--out", single_out,
                           "--log", single_log)
     assert code == 0, stderr
     single_rows = read_log(single_log)
-    assert list(cluster_rows[0]) == list(single_rows[0]) and len(cluster_rows) == len(single_rows) == 3
+    assert list(cluster_rows[0]) == list(single_rows[0]) and len(cluster_rows) == len(single_rows) == 2
     assert abs(float(cluster_rows[-1]["val_accuracy"]) - float(single_rows[-1]["val_accuracy"])) <= 0.02
 
     import keras

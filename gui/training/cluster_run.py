@@ -180,6 +180,21 @@ def _ask_to_stop(process: subprocess.Popen) -> None:
         process.send_signal(signal.CTRL_BREAK_EVENT if os.name == "nt" else signal.SIGINT)  # type: ignore[attr-defined]
 
 
+def _sweep_group(child: subprocess.Popen, wait_s: float = KILL_AFTER_TERM_S) -> None:
+    """After the chief has ended: a worker of its process group still there ``wait_s`` seconds
+    later (the chief ends its local workers itself; this is the safety net) is killed."""
+    if os.name != "posix":
+        return
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(child.pid, 0)  # anyone left in the group?
+        except (ProcessLookupError, PermissionError, OSError):
+            return
+        time.sleep(0.1)
+    _signal_group(child, signal.SIGKILL)
+
+
 def _signal_group(child: subprocess.Popen, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
         if os.name == "posix":
@@ -316,6 +331,7 @@ class ClusterRun(QObject):
             if process.poll() is None:
                 _signal_group(process, signal.SIGKILL)
                 process.wait()
+            _sweep_group(process)
             reader.join(5)
             with _CHILDREN_LOCK:
                 _CHILDREN.discard(process)

@@ -173,7 +173,7 @@ def test_a_cluster_of_machines_shows_the_command_for_each_other_machine(window, 
         f"    --workers {workers} \\\n    --worker-index 2")
     assert "seed_cnn.convas" in box.command_intro.text() and "copied to each other machine" in box.command_intro.text()
     panel.left_scroll.ensureWidgetVisible(box.copy_button)
-    qtbot.waitUntil(lambda: box.copy_button.isVisible() and box.copy_button.width() > 10, timeout=5_000)
+    qtbot.waitUntil(lambda: box.copy_button.height() > 10, timeout=5_000)  # laid out
     qtbot.mouseClick(box.copy_button, Qt.MouseButton.LeftButton)
     assert QGuiApplication.clipboard().text() == box.command_text.toPlainText() + "\n"
     # Unsaved edits would not be on the other machines: the box says to save first.
@@ -326,15 +326,14 @@ def test_two_local_workers_train_digits_and_the_model_is_evaluated(window, panel
     assert counts == len(panel.dataset.validation)
 
 
-def test_closing_during_a_cluster_run_stops_the_chief_without_loading_a_model(panel, qtbot, fake_chief):
+def test_closing_during_a_cluster_run_stops_the_chief_and_ends_one_that_hangs(panel, qtbot, fake_chief,
+                                                                               monkeypatch):
     fake_chief("stop")
     run = start_cluster_run(qtbot, panel)
     qtbot.waitUntil(lambda: bool(panel.session.messages), timeout=30_000)  # its handler is set
     assert panel.stop_and_wait(30)  # what closing the window does first
     assert run.process.poll() == 130 and not run.load_model and not panel.is_training()
 
-
-def test_closing_ends_a_chief_that_does_not_stop(panel, qtbot, fake_chief, monkeypatch):
     monkeypatch.setattr(cluster_run, "KILL_AFTER_TERM_S", 0.5)
     fake_chief("stubborn")  # ignores SIGINT and SIGTERM: a worker that hangs
     run = start_cluster_run(qtbot, panel)
