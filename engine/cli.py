@@ -154,9 +154,14 @@ def _add_train_parser(sub: Any) -> None:
                "  two phases: the head for 4 epochs with the backbone frozen, then the top 20\n"
                "  frozen layers too, at a learning rate of 1e-5, up to epoch 10:\n"
                "  convas train mobilenet.convas --data flowers/ --freeze backbone --epochs 10 \\\n"
-               "      --head-epochs 4 --unfreeze-top 20 --fine-tune-lr 1e-5 --out tuned.keras\n\n"
+               "      --head-epochs 4 --unfreeze-top 20 --fine-tune-lr 1e-5 --out tuned.keras\n"
+               "  a cluster of two workers on this computer, then on two machines:\n"
+               "  convas train seed_cnn.convas --local-workers 2 --out seed.keras\n"
+               "  convas train seed_cnn.convas --workers 10.0.0.1:2222,10.0.0.2:2222 --worker-index 0 \\\n"
+               "      --out seed.keras            (and --worker-index 1 on 10.0.0.2)\n\n"
                "Ctrl+C stops after the current batch and saves the model trained so far (exit\n"
-               "status 130); a second Ctrl+C aborts without saving.")
+               "status 130); a second Ctrl+C aborts without saving. A cluster run that lost a\n"
+               "worker exits with status 3; rerunning the same command resumes it.")
     t.add_argument("design", metavar="DESIGN", help="a .convas, .keras or Keras JSON file")
     t.add_argument("--data", metavar="SOURCE",
                    help="digits, shapes, or the path of a .npz file, a .csv file, or a folder: one "
@@ -241,7 +246,7 @@ def _add_distribute_arguments(t: argparse.ArgumentParser) -> None:
     where.add_argument("--slurm-port", type=positive_int, default=DEFAULT_SLURM_PORT, metavar="PORT",
                        help=f"--cluster slurm: the first port of a node's workers (default "
                             f"{DEFAULT_SLURM_PORT})")
-    where.add_argument("--workers", metavar="HOST:PORT,…",
+    where.add_argument("--workers", metavar="HOST:PORT,...",
                        help="multiworker: every worker's address, the chief first, the same on every "
                             "machine; give --worker-index too")
     where.add_argument("--worker-index", type=non_negative_int, metavar="I",
@@ -602,7 +607,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     except TrainError as exc:
         for line in exc.lines:
             print(line, file=sys.stderr)
-        if args.progress == "json":
+        if args.progress == "json" and getattr(args, "is_chief", True):
             from .progress import write_event
 
             write_event(sys.stdout, "error", status=exc.status, text="\n".join(exc.lines))
@@ -633,12 +638,12 @@ def _distribution(args: argparse.Namespace) -> Any:
                     f"(or drop {cluster_flags[0]})")
     if args.worker_index is not None and args.workers is None:
         raise _fail("--worker-index says which of --workers this machine is; give --workers "
-                    "host:port,… (every worker's address, the chief first) too")
+                    "host:port,... (every worker's address, the chief first) too")
     if args.local_workers is not None and (args.workers is not None or args.cluster is not None):
         raise _fail("--local-workers starts its own workers on this machine; drop --workers and "
                     "--cluster (or drop --local-workers to join a cluster of machines)")
     if args.workers is not None and args.cluster is not None:
-        raise _fail("give the cluster once: --workers host:port,… or --cluster tf_config|slurm")
+        raise _fail("give the cluster once: --workers host:port,... or --cluster tf_config|slurm")
     if args.devices and strategy is not Strategy.MIRRORED:
         raise _fail("--devices names the local devices of mirrored training; add --distribute mirrored")
     if strategy is Strategy.MIRRORED:
@@ -663,7 +668,7 @@ def _distribution(args: argparse.Namespace) -> Any:
             else:
                 what = "TF_CONFIG is not set" if args.cluster == "tf_config" else "no cluster was given"
                 raise _fail(f"multiworker training needs its cluster, and {what}: set TF_CONFIG, give "
-                            "--workers host:port,… --worker-index I, use --cluster slurm inside srun, or "
+                            "--workers host:port,... --worker-index I, use --cluster slurm inside srun, or "
                             "try it on this machine with --local-workers 2")
         except ClusterError as exc:
             raise _fail(str(exc)) from None
@@ -766,6 +771,7 @@ def _train(args: argparse.Namespace) -> int:
     distribution = _distribution(args)
     cluster = distribution.cluster if distribution is not None else None
     chief = cluster is None or cluster.is_chief
+    args.is_chief = chief  # cmd_train: only the chief writes JSON lines, errors included
     as_json = args.progress == "json" and chief
     # Only the chief speaks; another worker shows errors alone. With --progress json, stdout
     # carries only the JSON lines, so the closing lines go to stderr.

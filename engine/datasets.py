@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import mmap
 import os
 import re
 import stat
@@ -166,6 +167,7 @@ class Split:
         """The rows of ``x`` (as stored) of the samples at ``indices``: read in file order, so that
         a memory-mapped array is read forward, then put back in the order asked for."""
         assert self.x is not None, "only array-backed splits have stored rows"
+        check_still_mapped(self.x)
         positions = np.asarray(indices, dtype=np.intp)
         rows = positions if self.rows is None else self.rows[positions]
         order = np.argsort(rows, kind="stable")
@@ -1204,9 +1206,12 @@ def fit_masks(y: np.ndarray, size: tuple[int, int], what: str,
     height, width = size
     check_memory(8 * n * (h * w + height * width), f"{what}: {n:,} masks of {height}×{width}",
                   "give the design's input a smaller size")
-    rows = np.minimum(((np.arange(height) + 0.5) * h / height).astype(np.intp), h - 1)
-    cols = np.minimum(((np.arange(width) + 0.5) * w / width).astype(np.intp), w - 1)
-    masks = y[:, rows][:, :, cols].astype(np.int64)
+    if (h, w) == (height, width):
+        masks = y.astype(np.int64)  # one copy, not three
+    else:
+        rows = np.minimum(((np.arange(height) + 0.5) * h / height).astype(np.intp), h - 1)
+        cols = np.minimum(((np.arange(width) + 0.5) * w / width).astype(np.intp), w - 1)
+        masks = y[:, rows][:, :, cols].astype(np.int64)
     low, high = (int(masks.min()), int(masks.max())) if masks.size else (0, 0)
     channels = output_shape[-1] if output_shape is not None and len(output_shape) == 3 else None
     warnings: list[str] = []
@@ -1281,6 +1286,25 @@ def _stored_offset(handle: io.BufferedReader, info: zipfile.ZipInfo, header: Npy
         return ""
     name_length, extra_length = struct.unpack("<HH", local[26:30])
     return info.header_offset + 30 + name_length + extra_length + header_bytes
+
+
+def check_still_mapped(x: np.ndarray) -> None:
+    """Refuse to read a memory-mapped ``x`` whose file has been cut short since it was mapped
+    (saved again over the same name while training, as ``np.savez`` does): reading a page beyond
+    the file's end kills the process (SIGBUS) instead of raising. One ``fstat`` per batch."""
+    mapped = getattr(x, "_mmap", None) if isinstance(x, np.memmap) else None
+    if not isinstance(mapped, mmap.mmap):
+        return
+    offset = int(getattr(x, "offset", 0))
+    start = offset - offset % mmap.ALLOCATIONGRANULARITY
+    try:
+        size = mapped.size()
+    except (OSError, ValueError):
+        return  # the mapping keeps its own handle; a size that cannot be read is no news
+    if size < start + len(mapped):
+        raise DatasetError(f"the images' file was changed on disk while Convas reads it (it now holds "
+                           f"{format_bytes(size)}, less than the {format_bytes(start + len(mapped))} it held); "
+                           "load the dataset again, and save a new dataset under another name while training")
 
 
 def _map_npy(handle: io.BufferedReader, offset: int, header: NpyHeader, key: str, name: str) -> np.ndarray:

@@ -496,7 +496,14 @@ class DistributedLoop:
         state = self.checkpoint.state()
         start = state.epochs_done if state is not None else 0
         cluster = self.distribution.cluster
-        if cluster is not None and cluster.size > 1 and not self.all_agree(start):
+        try:
+            agree = cluster is None or cluster.size < 2 or self.all_agree(start)
+        except Exception as exc:
+            lost = self.lost_worker(exc, start)
+            if lost is not None:
+                raise lost from exc
+            raise
+        if not agree:
             raise ConvasError(f"the workers found different checkpoints in {self.checkpoint.folder} "
                               f"(this one: {start} epoch(s) done); put the checkpoint folder on storage "
                               f"every worker reads, or remove it on every machine to start over")

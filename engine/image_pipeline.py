@@ -320,8 +320,8 @@ def _pixel_guard(raw):
     is_jpeg = tf.equal(tf.strings.substr(raw, 0, 3), b"\xff\xd8\xff")
     pixels = tf.cond(is_jpeg, lambda: tf.reduce_prod(tf.cast(tf.image.extract_jpeg_shape(raw)[:2], tf.int64)),
                      lambda: pixels)
-    return tf.debugging.assert_less_equal(pixels, tf.constant(MAX_IMAGE_PIXELS, tf.int64),
-                                          message="the image declares too many pixels")
+    # The bare op: tf.debugging's asserts wrap it in a cond that takes longer to trace.
+    return tf.raw_ops.Assert(condition=pixels <= MAX_IMAGE_PIXELS, data=["the image declares too many pixels"])
 
 
 def file_samples(split: Split, shuffle: bool = False, seed: int = 0) -> Any:
@@ -362,6 +362,9 @@ def file_samples(split: Split, shuffle: bool = False, seed: int = 0) -> Any:
             image = decode_image_bytes(raw, image_shape)
         return index, image, target(index)
 
+    def scaled(images):
+        return images * scale if scale != 1.0 else images
+
     @tf.autograph.experimental.do_not_convert  # plain TF ops: tracing is 10× faster
     def record(indices, images, labels):
         if store is None:
@@ -369,15 +372,15 @@ def file_samples(split: Split, shuffle: bool = False, seed: int = 0) -> Any:
         else:
             rows = tf.cast(tf.round(images * 255.0), tf.uint8)
             noted = tf.numpy_function(epochs.record, [indices, rows], tf.int64, stateful=True)
-        noted.set_shape(indices.shape)
-        return noted, images, labels
+        with tf.control_dependencies([noted]):  # delivered only once noted
+            return scaled(tf.identity(images)), labels
 
     @tf.autograph.experimental.do_not_convert  # plain TF ops: tracing is 10× faster
     def end(_):
         noted = tf.numpy_function(epochs.finish, [], tf.int64, stateful=True)
-        noted.set_shape((0,))
-        return (noted, tf.zeros((0, *image_shape), tf.float32),
-                tf.zeros((0, *target_spec.shape), target_spec.dtype))
+        with tf.control_dependencies([noted]):
+            return (tf.zeros((0, *image_shape), tf.float32),
+                    tf.zeros((0, *target_spec.shape), target_spec.dtype))
 
     def decoded(order):
         samples = tf.data.Dataset.from_tensor_slices(order) \
@@ -393,7 +396,7 @@ def file_samples(split: Split, shuffle: bool = False, seed: int = 0) -> Any:
         def read(indices):
             rows = tf.numpy_function(reader, [indices], tf.uint8, stateful=False)
             rows.set_shape((None, *image_shape))
-            return indices, tf.image.convert_image_dtype(rows, tf.float32), tf.gather(targets, indices)
+            return scaled(tf.image.convert_image_dtype(rows, tf.float32)), tf.gather(targets, indices)
 
         return tf.data.Dataset.from_tensor_slices(order).batch(CHUNK) \
             .map(read, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
@@ -414,7 +417,4 @@ def file_samples(split: Split, shuffle: bool = False, seed: int = 0) -> Any:
     # One random key per iteration (a new permutation each epoch), the same keys for the same seed.
     keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1) if shuffle \
         else tf.data.Dataset.from_tensors(tf.constant(0, tf.int64))
-    samples = keys.flat_map(epoch)
-    if scale != 1.0:
-        return samples.map(lambda _i, x, t: (x * scale, t), num_parallel_calls=tf.data.AUTOTUNE)
-    return samples.map(lambda _i, x, t: (x, t))
+    return keys.flat_map(epoch)

@@ -106,6 +106,7 @@ def test_workers_flag_and_addresses():
         cluster_from_flags("a:1,b:1", 2)
 
 
+@pytest.mark.slow  # imports TensorFlow (SlurmClusterResolver)
 def test_slurm_cluster_from_the_job_step():
     env = {"SLURM_PROCID": "1", "SLURM_STEP_NUM_TASKS": "2", "SLURM_STEP_NODELIST": "node[01-02]",
            "SLURM_STEP_TASKS_PER_NODE": "1(x2)"}
@@ -218,6 +219,18 @@ def test_port_in_use_exits_2_before_training(tmp_path, capsys):
     assert code == 2 and f"cannot listen on port {port}" in err and "Traceback" not in err
 
 
+def test_cache_folder_is_passed_to_every_split(tmp_path):
+    import numpy as np
+
+    from engine.cli import _with_cache
+    from engine.datasets import Dataset, Split
+
+    split = Split(np.zeros((2, 4, 4, 1), np.float32), np.zeros(2, np.int64))
+    dataset = _with_cache(Dataset("d", ["a"], split, validation=split), str(tmp_path / "cache"))
+    assert dataset.train.cache == dataset.validation.cache == str(tmp_path / "cache")
+    assert dataset.test is None and split.cache is None and (tmp_path / "cache").is_dir()
+
+
 # ---------------------------------------------------------------- the JSON progress stream
 
 def test_json_lines_reporter_stream():
@@ -244,6 +257,36 @@ def test_json_lines_reporter_stream():
     assert lines[4] == {"event": "message", "kind": "warning", "text": "careful"}
     assert lines[5]["history"] == {"loss": [None]}
     assert json_safe({"a": (1, 2.0)}) == {"a": [1, 2.0]}
+
+
+@pytest.mark.slow
+def test_train_progress_json_on_one_device(tmp_path, capsys):
+    """Every line on stdout is a JSON event, in the documented order; the human text is on stderr."""
+    import numpy as np
+
+    data = tmp_path / "tiny.npz"
+    rng = np.random.default_rng(0)
+    np.savez(data, x=rng.random((64, 28, 28, 1), dtype=np.float32), y=rng.integers(0, 10, 64))
+    out = tmp_path / "m.keras"
+    code, stdout, stderr = run(capsys, "train", SEED, "--data", data, "--epochs", "2", "--batch-size", "16",
+                               "--out", out, "--progress", "json")
+    assert code == 0, stderr
+    stream = events(stdout)  # raises if any line is not JSON
+    kinds = [e["event"] for e in stream]
+    assert kinds[0] == "start" and kinds[-1] == "done" and kinds.count("epoch") == 2 and "batch" in kinds
+    start, done = stream[0], stream[-1]
+    assert (start["epochs"], start["samples"], start["batch_size"]) == (2, len_train(stderr), 16)
+    assert start["placement"]["strategy"] == "none" and start["task"] == "classification"
+    assert done["status"] == 0 and Path(done["out"]) == out.resolve() and out.is_file()
+    assert set(done["history"]) == set(stream[kinds.index("epoch")]["logs"])
+    assert "saved" in stderr and "epoch 1/2" not in stderr  # the closing lines moved to stderr
+
+
+def len_train(stderr: str) -> int:
+    """The training samples the start line names (``… on tiny.npz: 52 training and …``)."""
+    import re
+
+    return int(re.search(r": (\d+) training and", stderr).group(1))
 
 
 # ---------------------------------------------------------------- the --local-workers supervisor
@@ -338,7 +381,7 @@ def test_two_loopback_workers_fault_resume_and_match_one_worker(tmp_path, capfd)
     weights, and the chief's model and log are those of a single-worker run in form, with a
     validation accuracy within 2 points of it."""
     out, log, digest = tmp_path / "m.keras", tmp_path / "log.csv", tmp_path / "digest"
-    args = [str(SEED), "--epochs", "2", "--seed", "3", "--out", str(out), "--log", str(log),
+    args = [str(SEED), "--epochs", "3", "--seed", "3", "--out", str(out), "--log", str(log),
             "--weights-digest", str(digest), "--worker-timeout", "20"]
     workers = ",".join(f"127.0.0.1:{p}" for p in free_ports(2))
     outs = [tmp_path / f"out{i}.txt" for i in range(2)]
@@ -375,7 +418,7 @@ def test_two_loopback_workers_fault_resume_and_match_one_worker(tmp_path, capfd)
     stream = events(stdout)
     assert any(e["event"] == "message" and e["kind"] == "info" and "resuming from epoch 2" in e["text"]
                for e in stream), stream
-    assert [e["epoch"] for e in stream if e["event"] == "epoch"] == [1]
+    assert [e["epoch"] for e in stream if e["event"] == "epoch"] == [1, 2]
     assert stream[0]["placement"]["workers"] == 2 and stream[-1]["event"] == "done"
     assert (tmp_path / "digest.0").read_text() == (tmp_path / "digest.1").read_text()
     assert not Path(str(out) + ".checkpoints").exists()
@@ -386,11 +429,11 @@ def test_two_loopback_workers_fault_resume_and_match_one_worker(tmp_path, capfd)
     cluster_rows = read_log(log)
 
     single_out, single_log = tmp_path / "one.keras", tmp_path / "one.csv"
-    code, _, stderr = run(capfd, "train", SEED, "--epochs", "2", "--seed", "3", "--out", single_out,
+    code, _, stderr = run(capfd, "train", SEED, "--epochs", "3", "--seed", "3", "--out", single_out,
                           "--log", single_log)
     assert code == 0, stderr
     single_rows = read_log(single_log)
-    assert list(cluster_rows[0]) == list(single_rows[0]) and len(cluster_rows) == len(single_rows) == 2
+    assert list(cluster_rows[0]) == list(single_rows[0]) and len(cluster_rows) == len(single_rows) == 3
     assert abs(float(cluster_rows[-1]["val_accuracy"]) - float(single_rows[-1]["val_accuracy"])) <= 0.02
 
     import keras

@@ -6,6 +6,7 @@ TensorFlow splits the CPU only before it initialises its devices."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -185,3 +186,49 @@ def test_one_device_runs_report_their_placement() -> None:
     assert result.placement.describe() == "one device, batch 16"
     assert not getattr(reporter, "messages", [])  # one device: nothing new to say
     assert result.epochs_run == 1 and not math.isnan(result.history["loss"][0])
+
+
+def _tiny_run(config: Any, model: Any = None) -> tuple[Any, _Silent]:
+    """A one-replica mirrored run in this process (splitting the CPU needs a fresh one)."""
+    import keras
+
+    from engine.training import train
+
+    rng = np.random.default_rng(0)
+    data = _Arrays(rng.random((48, 8, 8, 1), dtype=np.float32), rng.integers(0, 3, 48))
+    model = model or keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                                       keras.layers.Dense(3, activation="softmax")])
+    reporter = _Silent()
+    result = train(None, data, data, config, reporter, model=model,
+                   distribution=Distribution(Strategy.MIRRORED, devices=("CPU:0",)))
+    return result, reporter
+
+
+def test_a_model_built_outside_the_scope_is_rebuilt_inside_with_its_weights_and_callbacks() -> None:
+    import keras
+
+    from engine.training import TrainingConfig
+
+    keras.utils.set_random_seed(1)
+    given = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(name="flat"),
+                              keras.layers.Dense(3, activation="softmax", name="out")])
+    before = given.get_weights()
+    config = TrainingConfig(epochs=3, batch_size=16, learning_rate=0.05, reduce_lr_patience=0,
+                            early_stopping_patience=5, keep_best_weights=False)
+    result, reporter = _tiny_run(config, given)
+    assert result.model is not given and [w.shape for w in result.model.get_weights()] == \
+        [w.shape for w in before]
+    assert np.array_equal(given.get_weights()[0], before[0])  # the given model is left as it was
+    assert reporter.messages[0] == "training mirrored over 1 replica (1 worker), batch 16 = 16 per replica"
+    assert set(result.history) == {"loss", "accuracy", "val_loss", "val_accuracy", "lr", "samples_per_s"}
+    # ReduceLROnPlateau halves the rate after an epoch without a better val_loss (patience 0).
+    lrs = result.history["lr"]
+    assert lrs[0] == pytest.approx(0.05) and all(b <= a for a, b in itertools.pairwise(lrs))
+
+
+def test_the_nan_guard_stops_a_mirrored_run() -> None:
+    from engine.training import TrainingConfig
+
+    result, _reporter = _tiny_run(TrainingConfig(epochs=2, batch_size=16, optimizer="sgd", learning_rate=1e12))
+    assert result.diverged and result.stopped_early
+    assert "lower the learning rate" in (result.stop_reason or "")

@@ -283,6 +283,21 @@ def test_npz_member_not_where_the_directory_says_is_damaged_not_mapped(tmp_path)
         load_npz_dataset(path, (8, 8, 3))
 
 
+def test_a_file_cut_short_while_mapped_is_a_message_not_a_crash(tmp_path):
+    """Saving a dataset again under the same name truncates the file; reading a mapped page past
+    its new end would kill the process (SIGBUS), so every read first checks the file's size."""
+    import os
+
+    path = tmp_path / "rewritten.npz"
+    np.savez(path, x=images(2000, 32, 32), y=labels(2000))
+    ds = load_npz_dataset(path, (32, 32, 3))
+    assert ds.train.images([0]).shape == (1, 32, 32, 3)
+    os.truncate(path, 100_000)
+    with pytest.raises(DatasetError, match=r"the images' file was changed on disk while Convas reads it \(it now "
+                                           r"holds 97.7 KB, less than the 5.9 MB it held\); load the dataset again"):
+        ds.train.images([5])
+
+
 def test_split_images_of_generated_data_are_its_own_array():
     ds = load_dataset("digits", (8, 8, 1), 0.2, 0)
     assert ds.train.rows is None and ds.train.x.dtype == np.float32
