@@ -18,7 +18,9 @@ same run:
 
 The folders are generated once into /tmp/convas-bench-folders (100,000 copies of 1,000
 distinct JPEGs; the 1.28 M folder is hard links) and reused by later runs; delete it to
-regenerate (generating takes a few minutes). Run: uv run python benchmarks/bench_image_folders.py [--quick] [--skip-imagenet]
+regenerate (generating takes a few minutes).
+
+Run: uv run python benchmarks/bench_image_folders.py [--quick] [--skip-imagenet]
 """
 
 from __future__ import annotations
@@ -184,7 +186,7 @@ def run_child(what: str, root: str, extra: list[str]) -> dict:
 
         model = small_cnn()
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-        model.fit(data.take(batches) if batches else data, epochs=1, verbose=0, callbacks=[Clock()])
+        model.fit(data.repeat().take(batches) if batches else data, epochs=1, verbose=0, callbacks=[Clock()])
         skip = 20
         rate = (len(times) - 1 - skip) * BATCH / (times[-1] - times[skip])
         return {"samples_per_s": rate, "batches": len(times), "peak_mb": peak_rss_mb()}

@@ -876,7 +876,7 @@ def _train(args: argparse.Namespace) -> int:
     if "keras" not in sys.modules:
         say("loading TensorFlow...")
     with importing_tensorflow():  # TensorFlow's start-up lines are not the user's business
-        import keras  # noqa: F401 - here, so that its import time is not counted as training time
+        import keras  # here, so that its import time is not counted as training time
 
     from .distribute import WorkerLost
     from .weights import WeightsError, starting_model
@@ -960,10 +960,14 @@ def _train(args: argparse.Namespace) -> int:
                             "seconds": seconds, "test": None}
     if dataset.test is not None and len(dataset.test):
         try:
-            test = task_training_data(dataset.test, task, config, output_channels(result.model),
+            tested = result.model
+            if distribution is not None:
+                # The trained model's variables belong to the strategy: evaluating it would run
+                # collectives the other workers, done, no longer answer. Test the saved model.
+                tested = keras.saving.load_model(out)
+            test = task_training_data(dataset.test, task, config, output_channels(tested),
                                       validation=True, pixel_range=settings.pixel_range)
-            scores = result.model.evaluate(test.as_tf_dataset(config.batch_size), verbose=0,
-                                           return_dict=True)
+            scores = tested.evaluate(test.as_tf_dataset(config.batch_size), verbose=0, return_dict=True)
         except KeyboardInterrupt:
             print(saved, file=results)
             print("convas: interrupted while testing", file=sys.stderr)

@@ -90,6 +90,7 @@ class Split:
     cache: str | None = None
     rows: np.ndarray | None = None  # array-backed: the rows of x that are this split's samples
     x_full_scale: float = 1.0  # array-backed: x's value of a white pixel (255 for bytes)
+    x_file: FileRows | None = None  # memory-mapped x: its rows read from the file (see FileRows)
 
     @classmethod
     def from_files(cls, paths: Sequence[str], labels: Sequence[int] | np.ndarray, image_shape: Sequence[int],
@@ -167,12 +168,15 @@ class Split:
         """The rows of ``x`` (as stored) of the samples at ``indices``: read in file order, so that
         a memory-mapped array is read forward, then put back in the order asked for."""
         assert self.x is not None, "only array-backed splits have stored rows"
-        check_still_mapped(self.x)
         positions = np.asarray(indices, dtype=np.intp)
         rows = positions if self.rows is None else self.rows[positions]
         order = np.argsort(rows, kind="stable")
         picked = np.empty((len(rows), *self.x.shape[1:]), dtype=self.x.dtype.newbyteorder("="))
-        picked[order] = self.x[rows[order]]
+        if self.x_file is not None:
+            picked[order] = self.x_file.read(rows[order]).view(self.x.dtype).reshape(picked.shape)
+        else:
+            check_still_mapped(self.x)
+            picked[order] = self.x[rows[order]]
         return picked
 
     def images(self, indices=None) -> np.ndarray:
@@ -716,17 +720,18 @@ class StoredImages:
     x: np.ndarray
     full_scale: float
     shape: tuple[int, int, int]
+    file: FileRows | None = None  # where a memory-mapped x's rows are read from
 
     @classmethod
-    def of(cls, x: np.ndarray, shape: tuple[int, int, int], what: str) -> StoredImages:
+    def of(cls, x: np.ndarray, shape: tuple[int, int, int], what: str, file: FileRows | None = None) -> StoredImages:
         """Images ``x`` (any layout :func:`image_rows` reads), checked, without copying them."""
         x = image_rows(x, shape, what)
-        return cls(x, full_scale(x, what), shape)
+        return cls(x, full_scale(x, what), shape, file)
 
     def split(self, y: np.ndarray, rows: np.ndarray | None = None) -> Split:
         """The split of the samples at ``rows`` (None: all), whose targets are ``y``."""
         return Split(self.x, y, image_shape=self.shape, rows=None if rows is None else np.asarray(rows, np.intp),
-                     x_full_scale=self.full_scale)
+                     x_full_scale=self.full_scale, x_file=self.file)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -986,14 +991,15 @@ def load_npz_dataset(path, input_shape, validation_split: float = 0.2, seed: int
                           + (", or save it with np.savez (not np.savez_compressed)"
                              if _COMPRESSED in where.values() else ""))
             arrays = {key: _read_npy(archive, key, headers[key], name) for key in loaded}
+            files: dict[str, FileRows | None] = {}
             for key, offset in where.items():
                 if isinstance(offset, int):
-                    arrays[key] = _map_npy(handle, offset, headers[key], key, name)
+                    arrays[key], files[key] = _map_npy(handle, offset, headers[key], key, name)
     warnings = [f"{name}: '{key}' ({format_bytes(headers[key][3])}) {why}, so it was loaded into memory; "
                 f"{_MAPPABLE_FIX[why]} to read it from disk as training needs it"
                 for key, why in where.items() if why in _MAPPABLE_FIX]
     return _arrays_dataset(path.stem, name, arrays, x_key, y_key, shape, validation_split, seed, output_units,
-                           task, output_shape, warnings)
+                           task, output_shape, warnings, files)
 
 
 # Why an image array had to be loaded into memory, and how to save it so that it is not.
@@ -1023,7 +1029,7 @@ def _array_keys(keys: set[str], name: str, kind: str) -> tuple[str, str, list[st
 def _arrays_dataset(stem: str, name: str, arrays: dict[str, np.ndarray], x_key: str, y_key: str,
                     shape: tuple[int, int, int], validation_split: float, seed: int, output_units: int | None,
                     task: Task | None, output_shape: Sequence[int | None] | None,
-                    warnings: list[str]) -> Dataset:
+                    warnings: list[str], files: dict[str, FileRows | None]) -> Dataset:
     """The dataset of a .npz's (or .npy folder's) arrays: labels read as their task says, images
     kept as stored and shared by the training and validation splits."""
     x_raw, y_raw = arrays[x_key], arrays[y_key]
@@ -1034,7 +1040,7 @@ def _arrays_dataset(stem: str, name: str, arrays: dict[str, np.ndarray], x_key: 
     else:
         y, class_names, found = _targets_of_kind(y_raw, target, f"{name} ({y_key})", shape, output_shape)
         warnings = warnings + found
-    stored = StoredImages.of(x_raw, shape, f"{name} ({x_key})")
+    stored = StoredImages.of(x_raw, shape, f"{name} ({x_key})", files.get(x_key))
     test = None
     if "x_test" in arrays:
         _check_lengths(arrays["x_test"], arrays["y_test"], f"{name} (x_test/y_test)")
@@ -1043,7 +1049,7 @@ def _arrays_dataset(stem: str, name: str, arrays: dict[str, np.ndarray], x_key: 
         else:
             y_test, _, _ = _targets_of_kind(arrays["y_test"], target, f"{name} (y_test)", shape, output_shape,
                                             len(class_names))
-        test = StoredImages.of(arrays["x_test"], shape, f"{name} (x_test)").split(y_test)
+        test = StoredImages.of(arrays["x_test"], shape, f"{name} (x_test)", files.get("x_test")).split(y_test)
     return _make_dataset(stem, class_names, None, y, validation_split, seed, test, warnings, target, stored)
 
 
@@ -1076,6 +1082,7 @@ def load_npy_dataset(path, input_shape, validation_split: float = 0.2, seed: int
     keys = {key for key in NPY_KEYS if (folder / f"{key}.npy").exists()}
     x_key, y_key, wanted = _array_keys(keys, name, ".npy files")
     arrays: dict[str, np.ndarray] = {}
+    files: dict[str, FileRows | None] = {}
     warnings: list[str] = []
     handles = []
     try:
@@ -1096,7 +1103,7 @@ def load_npy_dataset(path, input_shape, validation_split: float = 0.2, seed: int
         for key, handle in zip(wanted, handles):
             header = headers[key]
             if key in mapped:
-                arrays[key] = _map_npy(handle, header[4], header, key, name)
+                arrays[key], files[key] = _map_npy(handle, header[4], header, key, name)
             else:
                 handle.seek(header[4])
                 arrays[key] = _read_npy_data(handle, header, key, name)
@@ -1107,7 +1114,7 @@ def load_npy_dataset(path, input_shape, validation_split: float = 0.2, seed: int
         for handle in handles:
             handle.close()
     return _arrays_dataset(folder.name or "arrays", name, arrays, x_key, y_key, shape, validation_split, seed,
-                           output_units, task, output_shape, warnings)
+                           output_units, task, output_shape, warnings, files)
 
 
 def npz_target(y: np.ndarray, task: Task | None) -> TargetKind:
@@ -1302,21 +1309,66 @@ def check_still_mapped(x: np.ndarray) -> None:
     except (OSError, ValueError):
         return  # the mapping keeps its own handle; a size that cannot be read is no news
     if size < start + len(mapped):
-        raise DatasetError(f"the images' file was changed on disk while Convas reads it (it now holds "
-                           f"{format_bytes(size)}, less than the {format_bytes(start + len(mapped))} it held); "
-                           "load the dataset again, and save a new dataset under another name while training")
+        raise _changed_on_disk(size, start + len(mapped))
 
 
-def _map_npy(handle: io.BufferedReader, offset: int, header: NpyHeader, key: str, name: str) -> np.ndarray:
+def _changed_on_disk(size: int, held: int) -> DatasetError:
+    return DatasetError(f"the images' file was changed on disk while Convas reads it (it now holds "
+                        f"{format_bytes(size)}, less than the {format_bytes(held)} it held); load the dataset "
+                        "again, and save a new dataset under another name while training")
+
+
+@dataclass(frozen=True)
+class FileRows:
+    """The rows of an array stored in C order from ``offset`` in an open regular ``file``, read
+    with ``os.pread``: the same bytes as the array's memory map, but read into the batch (the
+    process's memory then holds the batch, not the pages of the file it touched, which the
+    system keeps in its cache), and a file cut short while training is a clear error rather
+    than the crash reading a mapped page past the file's end would be."""
+
+    file: Any  # a binary file object, kept open as long as a split reads from it
+    offset: int
+    row_bytes: int
+    rows: int
+
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        """The ``(len(rows), row_bytes)`` bytes of ``rows`` (ascending), one read per run of
+        consecutive rows."""
+        out = np.empty((len(rows), self.row_bytes), dtype=np.uint8)
+        if not len(rows):
+            return out
+        if int(rows[0]) < 0 or int(rows[-1]) >= self.rows:
+            raise IndexError(f"rows {int(rows[0])} to {int(rows[-1])} asked of an array of {self.rows}")
+        fd = self.file.fileno()
+        breaks = (np.flatnonzero(np.diff(rows) != 1) + 1).tolist()
+        for first, end in zip([0, *breaks], [*breaks, len(rows)]):
+            block = out[first:end].data.cast("B")
+            start = self.offset + int(rows[first]) * self.row_bytes
+            done = 0
+            while done < len(block):
+                got = os.preadv(fd, [block[done:]], start + done)
+                if got <= 0:
+                    raise _changed_on_disk(os.fstat(fd).st_size, self.offset + self.rows * self.row_bytes)
+                done += got
+        return out
+
+
+def _map_npy(handle: io.BufferedReader, offset: int, header: NpyHeader, key: str,
+             name: str) -> tuple[np.ndarray, FileRows | None]:
     """The array whose data starts at ``offset`` in the open regular file ``handle``, memory-mapped
-    read-only (pages are read when a batch needs them, and the system may drop them again)."""
+    read-only, and where its rows are read from while training (:class:`FileRows`, on a copy of
+    the handle; None where ``os.preadv`` does not exist, Windows: rows are read from the map)."""
     shape, _, dtype, nbytes, _ = header
     size = os.fstat(handle.fileno()).st_size
     if offset + nbytes > size:
         raise DatasetError(f"{name}: the array '{key}' is truncated: it holds {format_bytes(max(size - offset, 0))} "
                            f"of the {format_bytes(nbytes)} its header declares; save the file again.")
     try:
-        return np.memmap(handle, dtype=dtype, mode="r", offset=offset, shape=shape, order="C")
+        mapped = np.memmap(handle, dtype=dtype, mode="r", offset=offset, shape=shape, order="C")
+        rows = int(shape[0]) if shape else 0
+        if not hasattr(os, "preadv") or not rows:
+            return mapped, None
+        return mapped, FileRows(os.fdopen(os.dup(handle.fileno()), "rb", buffering=0), offset, nbytes // rows, rows)
     except (OSError, ValueError) as exc:
         raise DatasetError(f"{name}: the array '{key}' cannot be mapped from the file ({exc}).") from None
 

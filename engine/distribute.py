@@ -413,10 +413,34 @@ def rendezvous(cluster: Cluster, timeout_s: float, clock: Callable[[], float] = 
                     problems[i] = exc.strerror or str(exc) or type(exc).__name__
             ready, _, _ = select.select([listener], [], [], 0.2)
             if ready:
-                heard.update(_read_greeting(listener, cluster, token))
+                try:
+                    heard.update(_read_greeting(listener, cluster, token))
+                except _OtherList as exc:
+                    _greet(cluster, exc.index, greeting)  # so that it learns why too
+                    raise ClusterError(str(exc)) from None
             if clock() >= deadline and (set(peers) - reached or set(peers) - heard):
                 raise ClusterError(_join_failure(cluster, sorted((set(peers) - reached) | (set(peers) - heard)),
                                                  timeout_s, problems))
+
+
+class _OtherList(Exception):
+    """A greeting from a worker started with another list of workers (its ``index``)."""
+
+    def __init__(self, message: str, index: int) -> None:
+        super().__init__(message)
+        self.index = index
+
+
+def _greet(cluster: Cluster, index: int, greeting: bytes) -> None:
+    """Best effort: send ``greeting`` to worker ``index`` (it may be gone already)."""
+    if not 0 <= index < cluster.size or index == cluster.index:
+        return
+    host, port = parse_address(cluster.workers[index])
+    try:
+        with socket.create_connection((host.strip("[]"), port), timeout=1.0) as conn:
+            conn.sendall(greeting)
+    except OSError:
+        pass
 
 
 def _read_greeting(listener: socket.socket, cluster: Cluster, token: str) -> set[int]:
@@ -438,9 +462,9 @@ def _read_greeting(listener: socket.socket, cluster: Cluster, token: str) -> set
         return set()  # not a convas worker: ignore it
     index = int(words[1])
     if words[2] != token or not 0 <= index < cluster.size:
-        raise ClusterError(f"worker {index} was started with another list of workers than this one "
+        raise _OtherList(f"worker {index} was started with another list of workers than this one "
                            f"({', '.join(cluster.workers)}); give every worker the same --workers (or "
-                           "TF_CONFIG), each with its own index")
+                           "TF_CONFIG), each with its own index", index)
     return {index}
 
 

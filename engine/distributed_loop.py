@@ -540,8 +540,9 @@ class DistributedLoop:
     def build_optimizer(self, model: Any) -> None:
         """Create the (freshly compiled) optimizer's variables under the scope, for the weights
         trainable now, and forget step functions traced for other weights."""
-        with self.strategy.scope():
-            model.optimizer.build(model.trainable_variables)
+        if not model.optimizer.built:  # a model compiled the same way before keeps its state
+            with self.strategy.scope():
+                model.optimizer.build(model.trainable_variables)
         self._train_step = self._test_step = None
 
     # -- steps ------------------------------------------------------------------------------
@@ -652,8 +653,12 @@ class DistributedLoop:
                     callback_list.on_train_batch_end(index, {k: float(v) for k, v in logs.items()})
                     if model.stop_training:
                         break
+                if model.stop_training:
+                    # Stopped within the epoch (a stop request, the NaN guard): its logs describe
+                    # part of it, which the Watcher ignores and early stopping must not judge.
+                    break
                 logs = self._results()
-                if self._dist_val is not None and not model.stop_training:
+                if self._dist_val is not None:
                     self._reset()
                     for batch in self._dist_val:
                         self._test_step(batch)

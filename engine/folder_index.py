@@ -158,7 +158,7 @@ def _save(path: Path, roots: Sequence[str], recursive: bool, listings: Sequence[
     header = {"version": INDEX_VERSION, "recursive": recursive, "roots": list(roots),
               "folders": [{"dirs": listing.dirs, "special": listing.special, "count": len(listing.files)}
                           for listing in listings]}
-    names = b"\0".join(_encode("\0".join(listing.files)) for listing in listings)
+    names = _encode("\0".join(name for listing in listings for name in listing.files))
     data = json.dumps(header, ensure_ascii=True).encode("ascii") + b"\n" + names
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -189,7 +189,7 @@ def _load(path: Path, roots: Sequence[str], recursive: bool) -> list[_Listing] |
             count = int(folder["count"])
             listing.files = names[at:at + count]
             at += count
-        if at != len(names) and not (at == 0 and names == [""]):
+        if at != len(names):
             return None
         return listings
     except (OSError, ValueError, KeyError, TypeError, AttributeError):

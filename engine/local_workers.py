@@ -62,6 +62,32 @@ def worker_argv(argv: Sequence[str], cluster: Cluster) -> list[str]:
             "--worker-index", str(cluster.index)]
 
 
+_FOLDER_PREFIX = "convas-workers-"  # + the supervisor's pid: the workers' output files
+
+
+def remove_stale_folders(folder: str | None = None) -> list[Path]:
+    """Remove the output folders of supervisors that no longer run (killed by SIGKILL, which
+    leaves no chance to clean up); POSIX only (asking whether a process runs kills it on
+    Windows). The folders removed."""
+    import shutil
+
+    removed: list[Path] = []
+    if os.name != "posix":
+        return removed
+    for path in Path(folder or tempfile.gettempdir()).glob(f"{_FOLDER_PREFIX}*-*"):
+        pid_text = path.name[len(_FOLDER_PREFIX):].split("-", 1)[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid_text), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+        except OSError:
+            pass  # it runs, as another user
+    return removed
+
+
 def _die_with_parent() -> None:
     """In a child before exec (Linux): be killed when the supervisor dies, however it dies."""
     try:
@@ -169,7 +195,8 @@ class LocalCluster:
     def _start(self) -> None:
         ports = free_ports(self.count)
         addresses = tuple(f"127.0.0.1:{p}" for p in ports)
-        self._folder = Path(tempfile.mkdtemp(prefix="convas-workers-"))
+        remove_stale_folders()
+        self._folder = Path(tempfile.mkdtemp(prefix=f"{_FOLDER_PREFIX}{os.getpid()}-"))
         env = {**os.environ, LAUNCHER_ENV: str(os.getpid()), "PYTHONUNBUFFERED": "1"}
         env.pop("TF_CONFIG", None)  # the cluster is --workers; a stale TF_CONFIG must not interfere
         for index in range(self.count):
@@ -205,10 +232,8 @@ class LocalCluster:
         deadline: float | None = None
         while True:
             codes = {w.index: w.returncode() for w in self.workers}
-            if all(code is not None for code in codes.values()):
-                break
             now = time.monotonic()
-            if failed is None:
+            if failed is None:  # the chief first: when several have failed, its message is the one
                 for worker in self.workers:
                     code = codes[worker.index]
                     if code is not None and (code != 0 and not (worker is chief and code == 130)):
@@ -216,6 +241,8 @@ class LocalCluster:
                         break
                 if failed is None and codes[0] is not None and deadline is None:
                     deadline = now + self.finish_s  # the chief is done; the others finish the same steps
+            if all(code is not None for code in codes.values()):
+                break
             if deadline is not None and now >= deadline:
                 break
             time.sleep(0.05)

@@ -4,6 +4,9 @@ The training loop is Keras's own ``model.fit``; a custom callback forwards the p
 per-epoch logs to a :class:`Reporter`, asks it after every batch whether to stop or pause, and
 guards against a loss that becomes NaN or infinite. Training settings live in a
 :class:`TrainingConfig`, which round-trips through plain dicts so a project file can keep it.
+Under a ``tf.distribute`` strategy (mirrored over local devices, or a cluster of workers:
+:mod:`engine.distribute`) the same :func:`train` runs :mod:`engine.distributed_loop`'s step in
+place of ``model.fit``, with the same Watcher callback, Keras callbacks, phases and history.
 
 One :func:`train` serves every task (:mod:`engine.tasks`: its loss, metrics and targets) and
 transfer learning: the layers a design freezes stay frozen, and with ``head_epochs`` a run

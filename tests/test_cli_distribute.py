@@ -136,16 +136,16 @@ def test_rendezvous_names_the_worker_that_never_came():
 
     def peer() -> None:
         try:
-            rendezvous(Cluster(workers, 1), 1.0)
+            rendezvous(Cluster(workers, 1), 3.0)
         except ClusterError as exc:
             errors.append(exc)
 
     thread = threading.Thread(target=peer)
     thread.start()
     with pytest.raises(ClusterError) as caught:
-        rendezvous(Cluster(workers, 0), 1.0)
+        rendezvous(Cluster(workers, 0), 3.0)
     thread.join()
-    assert str(caught.value).startswith(f"worker 2 (127.0.0.1:{absent}) did not join within 1 s")
+    assert str(caught.value).startswith(f"worker 2 (127.0.0.1:{absent}) did not join within 3 s")
     assert "--worker-index 2" in str(caught.value) and "--connect-timeout" in str(caught.value)
     assert errors and "worker 2" in str(errors[0])  # the peer that came heard from worker 0
 
@@ -165,16 +165,16 @@ def test_rendezvous_of_workers_that_all_came_and_of_mismatched_lists():
 
     def peer() -> None:
         try:
-            rendezvous(Cluster(other, 1), 1.0)
+            rendezvous(Cluster(other, 1), 10.0)
         except ClusterError as exc:
             errors.append(exc)
 
     thread = threading.Thread(target=peer)
     thread.start()
     with pytest.raises(ClusterError, match="another list of workers"):
-        rendezvous(Cluster(workers[:2], 0), 5.0)
+        rendezvous(Cluster(workers[:2], 0), 10.0)
     thread.join()
-    assert errors
+    assert errors and "another list of workers" in str(errors[0])  # both learn why
 
 
 # ---------------------------------------------------------------- flags checked before training
@@ -300,6 +300,16 @@ def test_worker_arguments_replace_the_cluster_flags():
     assert describe_status(-9) == "was killed by SIGKILL" and describe_status(2) == "exited with status 2"
 
 
+def test_workers_that_all_refuse_the_input_say_it_once(tmp_path):
+    """Every worker fails the same way (a file that is no design): one message, the chief's, exit 2."""
+    proc = subprocess.run([sys.executable, "-m", "engine.cli", "train", str(ROOT / "README.md"), "--out",
+                           str(tmp_path / "m.keras"), "--local-workers", "2"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("unknown file type") == 1 and "worker 1" not in proc.stderr, proc.stderr
+    assert proc.stdout == "" and "Traceback" not in proc.stderr
+
+
 def _children(pid: int) -> set[int]:
     found: set[int] = set()
     for task in Path(f"/proc/{pid}/task").glob("*/children"):
@@ -336,6 +346,20 @@ def test_no_worker_outlives_a_killed_launcher(tmp_path):
         if launcher.poll() is None:
             launcher.kill()
             launcher.wait(10)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX only")
+def test_a_killed_launchers_folder_is_removed_by_the_next(tmp_path):
+    from engine.local_workers import remove_stale_folders
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    stale, alive = tmp_path / f"convas-workers-{gone}-abc", tmp_path / f"convas-workers-{os.getpid()}-def"
+    for folder in (stale, alive):
+        folder.mkdir()
+        (folder / "worker-1.txt").write_text("x")
+    assert remove_stale_folders(str(tmp_path)) == [stale]
+    assert not stale.exists() and alive.exists()
 
 
 def test_a_worker_ends_when_its_launcher_is_gone():

@@ -197,6 +197,7 @@ def _tiny_run(config: Any, model: Any = None) -> tuple[Any, _Silent]:
     rng = np.random.default_rng(0)
     data = _Arrays(rng.random((48, 8, 8, 1), dtype=np.float32), rng.integers(0, 3, 48))
     model = model or keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                                       keras.layers.Dense(16, activation="relu"),
                                        keras.layers.Dense(3, activation="softmax")])
     reporter = _Silent()
     result = train(None, data, data, config, reporter, model=model,
@@ -226,9 +227,20 @@ def test_a_model_built_outside_the_scope_is_rebuilt_inside_with_its_weights_and_
     assert lrs[0] == pytest.approx(0.05) and all(b <= a for a, b in itertools.pairwise(lrs))
 
 
-def test_the_nan_guard_stops_a_mirrored_run() -> None:
-    from engine.training import TrainingConfig
+def test_the_nan_guard_stops_a_mirrored_regression() -> None:
+    import keras
 
-    result, _reporter = _tiny_run(TrainingConfig(epochs=2, batch_size=16, optimizer="sgd", learning_rate=1e12))
-    assert result.diverged and result.stopped_early
+    from engine.tasks import Task
+    from engine.training import TrainingConfig, train
+
+    rng = np.random.default_rng(0)
+    data = _Arrays(rng.random((48, 8, 8, 1), dtype=np.float32) * np.float32(1000),
+                   rng.random((48, 1), dtype=np.float32))
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(1)])
+    config = TrainingConfig(epochs=2, batch_size=16, optimizer="sgd", learning_rate=1e6,
+                            keep_best_weights=False, task=Task.REGRESSION)
+    result = train(None, data, data, config, _Silent(), model=model,
+                   distribution=Distribution(Strategy.MIRRORED, devices=("CPU:0",)))
+    assert result.diverged and result.stopped_early and result.epochs_run == 0
+    assert "epoch 1, batch " in (result.stop_reason or "")
     assert "lower the learning rate" in (result.stop_reason or "")

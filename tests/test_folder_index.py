@@ -87,6 +87,10 @@ def test_index_lists_like_rglob_and_is_cached_until_a_folder_changes(tmp_path, f
     again = folder_index.scan_images([root])[0]
     assert scans and str(root / "a" / "deep" / "5.png") in again.files
     assert folder_index.scan_images([root], recursive=False)[0].files == []  # no images at the top
+    (root / "empty").mkdir()
+    for _ in range(2):  # listed, then from the index: an empty folder between two others
+        a, empty, b = folder_index.scan_images([root / "a", root / "empty", root / "a-b"])
+        assert (len(a.files), empty.files, b.files) == (4, [], [str(root / "a-b" / "3.gif")])
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
