@@ -24,12 +24,10 @@ restores the last completed epoch and continues. TensorFlow is imported inside f
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import shutil
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -746,13 +744,3 @@ def _sharded(dataset: Any, tf: Any) -> Any:
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options)
-
-
-@contextlib.contextmanager
-def scope_of(strategy: Any) -> Iterator[None]:
-    """``strategy.scope()``, or nothing without a strategy."""
-    if strategy is None:
-        yield
-        return
-    with strategy.scope():
-        yield

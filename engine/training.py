@@ -597,8 +597,6 @@ def train(design: Design | None, data_train: TrainingData, data_val: TrainingDat
     run = _Run(model, config, task, loss, classes, train_ds, val_ds, reporter, strategy, distribution)
     watcher = _watcher_class()(run.watched, config, batches, len(data_train), monitor)
     result = TrainingResult(model=model, task=task, placement=run.placement)
-    if strategy is not None:
-        reporter.on_message(MessageKind.INFO, f"training {run.placement.describe()}")
     start, phase_epochs = run.resume(watcher, unfreeze)
     result.resumed_epochs = start
 
@@ -664,6 +662,7 @@ class _Run:
         from .distributed_loop import DistributedLoop, EpochCheckpoint, SharedFlags, placement
 
         self.placement = placement(strategy, distribution, config.batch_size)
+        reporter.on_message(MessageKind.INFO, f"training {self.placement.describe()}")
         cluster = distribution.cluster
         checkpoint = (EpochCheckpoint(distribution.checkpoint_dir, distribution.is_chief,
                                       cluster.index if cluster is not None else 0)
