@@ -61,7 +61,8 @@ class Split:
 
     Array-backed splits hold ``x``, an ``(M, h, w, c)`` array *as it is stored*: a file's own
     uint8 bytes stay bytes, and a .npz or .npy array that is not compressed is a read-only
-    ``np.memmap`` of the file, so a dataset larger than memory trains. The split's samples are
+    ``np.memmap`` of the file (whose rows are read with ``os.pread``, see :class:`FileRows`), so
+    a dataset larger than memory trains in the memory of a few batches. The split's samples are
     the ``rows`` of ``x`` (None: every row, in order); training and validation share one ``x``
     and never copy it. A sample as the model sees it is ``x[row] / x_full_scale`` (in [0, 1]),
     with its channels adapted and resized bilinearly to ``image_shape`` (None: ``x``'s own) and
@@ -358,6 +359,9 @@ def array_batches(split: Split, batch_size: int, shuffle: bool = False, seed: in
     positions = tf.data.Dataset.range(n)
     if shuffle:
         positions = positions.shuffle(max(1, n), seed=seed, reshuffle_each_iteration=True)
+    # Plain graph code (its branches are on Python constants): AutoGraph has nothing to convert,
+    # and trying warns "could not transform ... closure mismatch" on the console.
+    load = tf.autograph.experimental.do_not_convert(load)
     return positions.batch(int(batch_size)).map(load, num_parallel_calls=tf.data.AUTOTUNE)
 
 

@@ -35,6 +35,9 @@ INDEX_VERSION = 1
 # Folders listed at once: directory reads wait on the disk and release the GIL, so a few
 # threads overlap them (a network drive gains most).
 SCAN_THREADS = 8
+# On Windows a directory listing carries each file's size, so empty files are named without a
+# stat call; elsewhere a stat per file would cost more than the listing (the pipeline finds them).
+_STAT_IS_FREE = os.name == "nt"
 
 
 @dataclass
@@ -83,7 +86,10 @@ def _scan_one(folder: str, prefix: str, files: list[str], special: list[tuple[st
                 continue
             try:
                 if entry.is_file():  # from the directory entry's type: no stat for a plain file
-                    files.append(prefix + name)
+                    if _STAT_IS_FREE and entry.stat().st_size == 0:  # Windows lists sizes with names
+                        special.append((prefix + name, "is empty"))
+                    else:
+                        files.append(prefix + name)
                 elif not entry.is_dir():  # a folder named like an image is left out silently
                     special.append((prefix + name, _problem(entry.stat().st_mode)))
             except OSError as exc:  # a broken link, or an entry gone meanwhile

@@ -108,6 +108,7 @@ def test_index_names_pipes_and_broken_links_without_opening_them(tmp_path, fresh
 # ---------------------------------------------------------------- the pipeline
 
 
+@pytest.mark.slow  # alone it pays for importing TensorFlow (~10 s); ~1 s in the suite
 def test_order_changes_every_epoch_repeats_by_seed_and_decodes_as_before(tmp_path, fresh_checks):
     root = make_classes(tmp_path / "pets", per_class=8)
     split = load_image_folder(root, (8, 8, 3), validation_split=0).train
