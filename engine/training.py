@@ -543,8 +543,13 @@ def train(design: Design | None, data_train: TrainingData, data_val: TrainingDat
     folder is removed when the run ends other than by a stop request. A lost worker raises
     :class:`engine.distribute.WorkerLost`. ``result.placement`` says what the run trained on.
     """
+    import warnings
+
     import keras
 
+    # A folder's pipeline skips files it cannot decode, so Keras cannot count its batches ahead
+    # and warns, harmlessly, when an epoch's data ends (the Watcher names what was skipped).
+    warnings.filterwarnings("ignore", message="Your input ran out of data", category=UserWarning)
     config.validate()
     reporter = reporter or NullReporter()
     if len(data_train) == 0:
@@ -596,6 +601,7 @@ def train(design: Design | None, data_train: TrainingData, data_val: TrainingDat
     batches = math.ceil(len(data_train) / config.batch_size)
     run = _Run(model, config, task, loss, classes, train_ds, val_ds, reporter, strategy, distribution)
     watcher = _watcher_class()(run.watched, config, batches, len(data_train), monitor)
+    watcher.fed = [d for d in (data_train, data_val) if d is not None]
     result = TrainingResult(model=model, task=task, placement=run.placement)
     start, phase_epochs = run.resume(watcher, unfreeze)
     result.resumed_epochs = start
@@ -904,6 +910,7 @@ def _watcher_class() -> type:
             super().__init__()
             self.reporter, self.config, self.batches = reporter, config, batches
             self.samples, self.monitor = samples, monitor
+            self.fed: list[Any] = []  # the training and validation data, for files they skipped
             self.history: dict[str, list[float]] = {}
             self.epochs_run = 0
             self.stop_reason: str | None = None
@@ -970,6 +977,19 @@ def _watcher_class() -> type:
                 self.best, self.best_epoch = value, epoch
                 self.best_weights = self.model.get_weights()
             self.reporter.on_epoch(epoch, logs)
+            self.report_skipped()
+
+        def report_skipped(self) -> None:
+            """Name the image files the pipeline could not decode during the epoch (issue 7:
+            the user is told which files were left out); they are left out of later epochs."""
+            from .image_pipeline import take_skipped
+
+            for data in self.fed:
+                split = getattr(data, "split", data)
+                if getattr(split, "is_lazy", False):
+                    text = take_skipped(split)
+                    if text:
+                        self.reporter.on_message(MessageKind.WARNING, text)
 
         def restore_best(self) -> bool:
             """Put back the best weights unless training was stopped on request (then the weights

@@ -72,7 +72,8 @@ def test_reporter_on_a_pipe_prints_epoch_lines_only():
     assert reporter.should_stop()
 
 
-def test_reporter_on_a_terminal_redraws_at_most_ten_times_a_second():
+def test_reporter_on_a_terminal_redraws_at_most_ten_times_a_second(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # the line is cut to the terminal's width, which varies
     stream, clock = io.StringIO(), FakeClock()
     reporter = ConsoleReporter(2, 1000, 10, stream=stream, interactive=True, clock=clock)
     reporter.start()
