@@ -57,6 +57,7 @@ from .distribute import DEFAULT_SLURM_PORT, Strategy
 from .errors import ConvasError, destination_refusal, first_line
 from .internal_error import describe_error
 from .local_workers import EXIT_WORKER_LOST
+from .progress import StopRequests
 from .summary import summary_dict, summary_text
 from .text import printable
 
@@ -268,8 +269,9 @@ def _add_distribute_arguments(t: argparse.ArgumentParser) -> None:
                        help="multiworker: give up when the workers have not all joined within S seconds "
                             "of this one starting (default 60)")
     where.add_argument("--cache", metavar="DIR",
-                       help="cache decoded, resized samples in DIR for the epochs after the first "
-                            "(tf.data's cache; about the size of the decoded dataset)")
+                       help="image folders: keep the decoded, resized images in DIR (or 'memory') for "
+                            "the epochs after the first and for later runs on the same files, "
+                            "reshuffled every epoch; N×H×W×C bytes, checked before training")
     where.add_argument("--progress", choices=("text", "json"), default="text",
                        help="json: one JSON object per line on stdout for a program to read (start, "
                             "batch, epoch, message, done, error events; see the README); text (default)")
@@ -715,21 +717,9 @@ def _create_strategy(distribution: Any) -> Any:
         raise _fail(str(exc)) from None
 
 
-class _WorkerReporter:
+class _WorkerReporter(StopRequests):
     """The reporter of a worker other than the chief: it shows nothing (the chief reports for
     the cluster) but, like the chief's, it can be asked to stop."""
-
-    def __init__(self) -> None:
-        self.stop_requested = False
-
-    def request_stop(self) -> None:
-        self.stop_requested = True
-
-    def should_stop(self) -> bool:
-        return self.stop_requested
-
-    def should_pause(self) -> bool:
-        return False
 
     def on_batch(self, epoch: int, batch: int, batches: int | None, logs: dict[str, float]) -> None:
         pass

@@ -68,7 +68,24 @@ def epoch_line(epoch: int, epochs: int, logs: dict[str, float], seconds: float,
     return "  ".join(parts)
 
 
-class ConsoleReporter:
+class StopRequests:
+    """The steering half of a command-line reporter: Ctrl+C (the CLI's handler) asks it to
+    stop, and the trainer stops after the batch it is running; a terminal never pauses."""
+
+    stop_requested = False
+
+    def request_stop(self) -> None:
+        """Ask the trainer to stop after the batch it is running."""
+        self.stop_requested = True
+
+    def should_stop(self) -> bool:
+        return self.stop_requested
+
+    def should_pause(self) -> bool:
+        return False
+
+
+class ConsoleReporter(StopRequests):
     """Reports training progress as text on ``stream`` (stderr by default).
 
     ``epochs``, ``samples`` (training samples per epoch) and ``batch_size`` size the progress
@@ -91,18 +108,6 @@ class ConsoleReporter:
         self.epoch_started = clock()
         self._last_draw = -math.inf
         self._line_width = 0  # characters of the progress line now on screen (0: none)
-
-    # -- steering -----------------------------------------------------------------------------
-
-    def request_stop(self) -> None:
-        """Ask the trainer to stop after the batch it is running."""
-        self.stop_requested = True
-
-    def should_stop(self) -> bool:
-        return self.stop_requested
-
-    def should_pause(self) -> bool:
-        return False
 
     # -- reporting ----------------------------------------------------------------------------
 
@@ -210,7 +215,7 @@ def write_event(stream: TextIO, name: str, **fields: Any) -> None:
     stream.flush()
 
 
-class JsonLinesReporter:
+class JsonLinesReporter(StopRequests):
     """Reports training progress as one JSON object per line on ``stream`` (stdout), for a parent
     process such as the Convas window; the format is documented in the README ("Progress as JSON
     lines") and is stable: later versions only add keys and events.
@@ -229,17 +234,6 @@ class JsonLinesReporter:
         self.stop_requested = False
         self.epoch_started = clock()
         self._last_batch = -math.inf
-
-    # -- steering (as ConsoleReporter) --------------------------------------------------------
-
-    def request_stop(self) -> None:
-        self.stop_requested = True
-
-    def should_stop(self) -> bool:
-        return self.stop_requested
-
-    def should_pause(self) -> bool:
-        return False
 
     # -- reporting ----------------------------------------------------------------------------
 

@@ -715,17 +715,39 @@ class _Run:
         if initial_epoch >= epochs:
             return
         callbacks = _callbacks(watcher, self.config, self.monitor)
-        if self.loop is None:
-            self.model.fit(self.train_ds, validation_data=self.val_ds, epochs=epochs,
-                           initial_epoch=initial_epoch, callbacks=callbacks, shuffle=False,
-                           verbose=0)  # the dataset is shuffled already
-        else:
-            self.loop.fit(self.model, epochs, initial_epoch, callbacks, watcher)
+        try:
+            if self.loop is None:
+                self.model.fit(self.train_ds, validation_data=self.val_ds, epochs=epochs,
+                               initial_epoch=initial_epoch, callbacks=callbacks, shuffle=False,
+                               verbose=0)  # the dataset is shuffled already
+            else:
+                self.loop.fit(self.model, epochs, initial_epoch, callbacks, watcher)
+        except Exception as exc:  # only a pipeline's own DatasetError is reworded
+            found = _pipeline_error(exc)
+            if found is None:
+                raise
+            raise found from None
+
 
     def finish(self, watcher: Any) -> None:
         """A distributed run that ended other than by a stop request needs its checkpoint no more."""
         if self.loop is not None and self.loop.checkpoint is not None and not watcher.user_stopped:
             self.loop.checkpoint.remove()
+
+
+def _pipeline_error(exc: Exception) -> ConvasError | None:
+    """The :class:`~engine.datasets.DatasetError` a data pipeline raised while reading a batch
+    (e.g. the file changed on disk), which reaches Keras wrapped in a TensorFlow error: its
+    sentence alone, so the user reads it rather than TensorFlow's dump. None for other errors."""
+    from .datasets import DatasetError
+
+    if isinstance(exc, ConvasError):
+        return None
+    text = str(getattr(exc, "message", exc))
+    marker = "DatasetError: "
+    if marker not in text:
+        return None
+    return DatasetError(text.split(marker, 1)[1].splitlines()[0].strip())
 
 
 def _compile(model: Any, config: TrainingConfig, task: Task, loss: str, classes: int | None,

@@ -281,3 +281,17 @@ def test_pause_waits_until_resumed_then_stop_ends_it():
     assert "training paused" in reporter.messages and "training resumed" in reporter.messages
     assert reporter.kinds[:2] == [MessageKind.PAUSED, MessageKind.RESUMED]
     assert len(reporter.batches) == 3 and result.stopped_early
+
+
+def test_a_pipeline_dataset_error_reaches_the_user_as_its_sentence():
+    """A DatasetError raised inside tf.data (e.g. an .npz rewritten while training) arrives
+    wrapped in TensorFlow's error; train() gives the user its sentence alone."""
+    from engine.datasets import DatasetError
+    from engine.training import _pipeline_error
+
+    wrapped = RuntimeError("Traceback (most recent call last):\n  ...\nengine.datasets.DatasetError: the images' "
+                           "file was changed on disk (x.npz); load it again\n\t [[{{node PyFunc}}]]")
+    found = _pipeline_error(wrapped)
+    assert isinstance(found, DatasetError)
+    assert str(found) == "the images' file was changed on disk (x.npz); load it again"
+    assert _pipeline_error(ValueError("shapes do not match")) is None
