@@ -89,6 +89,10 @@ class Split:
     # "memory", or a folder (engine.image_pipeline; ``convas train --cache DIR``). Array-backed
     # splits need no cache: their array is random access, and converting a batch costs little.
     cache: str | None = None
+    # (index, count): on a cluster, this worker reads every count-th sample of each epoch's
+    # order, from the index-th (every worker draws the same order): each sample is read once
+    # per epoch across the cluster (engine.training shards the splits of a multi-worker run).
+    shard: tuple[int, int] | None = None
     rows: np.ndarray | None = None  # array-backed: the rows of x that are this split's samples
     x_full_scale: float = 1.0  # array-backed: x's value of a white pixel (255 for bytes)
     x_file: FileRows | None = None  # memory-mapped x: its rows read from the file (see FileRows)
@@ -154,7 +158,11 @@ class Split:
             samples = array_batches(self, SAMPLES_PER_READ, shuffle, seed)
             # Unbatching loses the count, and Keras then warns that the input "ran out of data"
             # after the first epoch (whose progress has no total): the count is known, so say it.
-            counted = tf.data.experimental.assert_cardinality(len(self))
+            count = len(self)
+            if self.shard is not None:  # this worker's share: every count-th position from its index
+                index, workers = self.shard
+                count = len(range(index, count, workers))
+            counted = tf.data.experimental.assert_cardinality(count)
             if self.y[:1].size or not len(self):
                 return samples.unbatch().apply(counted)
             # Data without targets, (N, 0): unbatching an empty tensor crashes TensorFlow 2.21, so
@@ -359,6 +367,8 @@ def array_batches(split: Split, batch_size: int, shuffle: bool = False, seed: in
     positions = tf.data.Dataset.range(n)
     if shuffle:
         positions = positions.shuffle(max(1, n), seed=seed, reshuffle_each_iteration=True)
+    if split.shard is not None:  # after the shuffle, which every worker draws alike
+        positions = positions.shard(split.shard[1], split.shard[0])
     # Plain graph code (its branches are on Python constants): AutoGraph has nothing to convert,
     # and trying warns "could not transform ... closure mismatch" on the console.
     load = tf.autograph.experimental.do_not_convert(load)

@@ -737,10 +737,13 @@ def worker_lost(text: str, distribution: Distribution, epoch: int, checkpointed:
 
 
 def _sharded(dataset: Any, tf: Any) -> Any:
-    """``dataset`` with ``tf.data`` auto-sharding by data: every worker reads the same (equally
-    shuffled) stream and keeps its share of each global batch. Sharding by file would need a
-    dataset read from files by ``tf.data`` itself; Convas's folder pipeline lists paths in
-    Python, so data sharding is the one that is always right."""
+    """``dataset`` with ``tf.data`` auto-sharding by data (every worker reads the same, equally
+    shuffled, stream and keeps its share of each global batch), unless it is already this
+    worker's share: dataset splits are sharded before anything is read (``Split.shard``: each
+    worker decodes only its own files or array rows), and marked so."""
+    policy = tf.data.experimental.AutoShardPolicy
+    if dataset.options().experimental_distribute.auto_shard_policy == policy.OFF:
+        return dataset  # already this worker's share (engine.training shards dataset splits)
     options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    options.experimental_distribute.auto_shard_policy = policy.DATA
     return dataset.with_options(options)

@@ -213,12 +213,14 @@ class _Epochs:
         self.store = store
         self.n = len(split)
         self.seen = np.zeros(self.n, dtype=bool)
+        self.expected = np.ones(self.n, dtype=bool)  # what the epoch under way delivers
         self.lock = threading.Lock()
 
     def start(self) -> tuple[np.bool_, np.ndarray]:
         """A new epoch: (whether the cache answers, which samples to feed)."""
         with self.lock:
             self.seen = np.zeros(self.n, dtype=bool)
+            self.expected = np.ones(self.n, dtype=bool)
         keep = np.ones(self.n, dtype=bool)
         with self.skips.lock:
             if self.skips.bad:
@@ -228,6 +230,14 @@ class _Epochs:
             assert self.store is not None
             keep &= self.store.valid
         return np.bool_(ready), keep
+
+    def expect(self, order: np.ndarray) -> np.ndarray:
+        """This epoch delivers ``order`` only (a worker's share of a cluster's epoch): the
+        samples outside it are not missing."""
+        with self.lock:
+            self.expected = np.zeros(self.n, dtype=bool)
+            self.expected[order] = True
+        return order
 
     def record(self, indices: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         with self.lock:
@@ -239,10 +249,10 @@ class _Epochs:
     def finish(self) -> np.ndarray:
         """The epoch's end: name, remember and leave out what was never delivered."""
         with self.lock:
-            seen = self.seen.copy()
+            seen, expected = self.seen.copy(), self.expected.copy()
         with self.skips.lock:
             known = set(self.skips.bad)
-        missing = [int(i) for i in np.flatnonzero(~seen) if int(i) not in known]
+        missing = [int(i) for i in np.flatnonzero(expected & ~seen) if int(i) not in known]
         if missing:
             self._name(missing)
         if self.store is not None:
@@ -338,7 +348,10 @@ def file_samples(split: Split, shuffle: bool = False, seed: int = 0) -> Any:
     n = len(paths)
     scale = float(split.pixel_scale)
     masks = split.mask_paths
-    store = _SampleStore(split.cache, paths, image_shape) if split.cache and masks is None else None
+    # A cluster worker reads a different share every epoch, so its cache would hold a changing
+    # part of the data: sharded splits are not cached.
+    store = _SampleStore(split.cache, paths, image_shape) \
+        if split.cache and masks is None and split.shard is None else None
     epochs = _Epochs(split, store)
     path_table = tf.constant(np.asarray(paths, dtype=object))
     if masks is not None:
@@ -410,6 +423,10 @@ def file_samples(split: Split, shuffle: bool = False, seed: int = 0) -> Any:
         if shuffle:
             order = tf.random.experimental.stateless_shuffle(order, seed=tf.stack([key, tf.constant(seed, tf.int64)]))
         order = tf.boolean_mask(order, tf.gather(keep, order))
+        if split.shard is not None:  # this worker's share of the order every worker draws alike
+            index, count = split.shard
+            order = tf.numpy_function(epochs.expect, [order[index::count]], tf.int64, stateful=True)
+            order.set_shape((None,))
         if store is None:
             return decoded(order)
         return tf.cond(ready, lambda: cached(order), lambda: decoded(order))

@@ -581,13 +581,19 @@ def train(design: Design | None, data_train: TrainingData, data_val: TrainingDat
     task = config.task or task or infer_model_task(model, data_train)
     _check_targets(task, data_train)
     classes = output_channels(model)
+    cluster = distribution.cluster if distribution is not None and strategy is not None else None
+    shard = (cluster.index, cluster.size) if cluster is not None and cluster.size > 1 else None
+    data_train, train_sharded = _shard(data_train, shard)
     train_ds = task_training_data(data_train, task, config, classes, pixel_range=pixel_range) \
         .as_tf_dataset(config.batch_size, shuffle=True, seed=config.seed)
+    train_ds = _read_as_sharded(train_ds) if train_sharded else train_ds
     val_ds = None
     if data_val is not None and len(data_val) > 0:
+        data_val, val_sharded = _shard(data_val, shard)
         val_ds = task_training_data(data_val, task, config, classes, validation=True,
                            pixel_range=pixel_range) \
             .as_tf_dataset(config.batch_size, shuffle=False, seed=config.seed)
+        val_ds = _read_as_sharded(val_ds) if val_sharded else val_ds
 
     loss = config.loss
     if loss is None:
@@ -733,6 +739,36 @@ class _Run:
         """A distributed run that ended other than by a stop request needs its checkpoint no more."""
         if self.loop is not None and self.loop.checkpoint is not None and not watcher.user_stopped:
             self.loop.checkpoint.remove()
+
+
+def _shard(data: Any, shard: tuple[int, int] | None) -> tuple[Any, bool]:
+    """``data`` reading only this worker's share of every epoch (``shard``: its index and the
+    number of workers; :attr:`engine.datasets.Split.shard`), so that no worker reads or decodes
+    the samples of another: (the data, whether it was sharded). A dataset split (or one fed as
+    a task learns from it) is; other training data is left to ``tf.data``'s auto-sharding by
+    data, in which every worker reads everything and keeps its share."""
+    from dataclasses import replace
+
+    from .datasets import Split
+    from .task_data import TaskData
+
+    if shard is None:
+        return data, False
+    if isinstance(data, Split):
+        return replace(data, shard=shard), True
+    if isinstance(data, TaskData):
+        return replace(data, split=replace(data.split, shard=shard)), True
+    return data, False
+
+
+def _read_as_sharded(dataset: Any) -> Any:
+    """``dataset``, already this worker's share, marked so that ``tf.distribute`` does not
+    shard it again."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return dataset.with_options(options)
 
 
 def _pipeline_error(exc: Exception) -> ConvasError | None:

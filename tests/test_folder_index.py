@@ -202,3 +202,37 @@ def test_the_sample_cache_reshuffles_every_epoch_and_is_reused(tmp_path, fresh_c
     root.rename(tmp_path / "moved")  # a later run reads the cache, not the files
     order, _ = epoch(reused.tf_samples(shuffle=False))
     assert order == good
+
+
+# ---------------------------------------------------------------- a cluster's shares
+
+def _labels_fed(split, seed):
+    return sorted(int(label) for _, label in split.tf_samples(shuffle=True, seed=seed))
+
+
+def test_cluster_workers_each_read_their_own_share_of_every_epoch(tmp_path, fresh_checks, monkeypatch):
+    """Split.shard (set by train() for a multi-worker run): the workers draw the same order and
+    each reads every count-th sample of it, so across the cluster each sample is read once per
+    epoch, and no worker decodes another's files; a damaged file is named only by the worker
+    whose share held it, not missed by the others."""
+    from dataclasses import replace
+
+    monkeypatch.setattr(datasets, "UP_FRONT_CHECKS", 0)
+    root = make_classes(tmp_path / "pets", per_class=7, classes=("a", "b", "c"))
+    (root / "a" / "zz.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 50)
+    files = load_image_folder(root, (8, 8, 3), validation_split=0).train
+    files = replace(files, y=np.arange(len(files), dtype=np.int64))  # each sample's label: its index
+    shares = [replace(files, shard=(i, 3)) for i in range(3)]
+    fed = [_labels_fed(share, seed=4) for share in shares]
+    everything = sorted(sum(fed, []))
+    damaged = next(i for i, path in enumerate(files.paths) if path.endswith("zz.png"))
+    assert everything == [i for i in range(len(files)) if i != damaged]  # once each, the damaged one left out
+    assert all(6 <= len(f) <= 8 for f in fed)  # 22 files: shares of 8, 7 and 7, less the damaged one
+    named = [take_skipped(share) for share in shares]
+    assert sum(n is not None for n in named) == 1 and "a/zz.png" in next(n for n in named if n)
+
+    x = np.arange(10 * 4 * 4, dtype=np.uint8).reshape(10, 4, 4, 1)
+    arrays = Split(x, np.arange(10, dtype=np.int64), rows=np.arange(10), x_full_scale=255.0)
+    halves = [sorted(int(label) for _, label in replace(arrays, shard=(i, 2)).tf_samples(True, 1))
+              for i in range(2)]
+    assert sorted(halves[0] + halves[1]) == list(range(10)) and not set(halves[0]) & set(halves[1])
