@@ -224,7 +224,7 @@ def test_cluster_workers_each_read_their_own_share_of_every_epoch(tmp_path, fres
     files = replace(files, y=np.arange(len(files), dtype=np.int64))  # each sample's label: its index
     shares = [replace(files, shard=(i, 3)) for i in range(3)]
     fed = [_labels_fed(share, seed=4) for share in shares]
-    everything = sorted(sum(fed, []))
+    everything = sorted(label for share in fed for label in share)
     damaged = next(i for i, path in enumerate(files.paths) if path.endswith("zz.png"))
     assert everything == [i for i in range(len(files)) if i != damaged]  # once each, the damaged one left out
     assert all(6 <= len(f) <= 8 for f in fed)  # 22 files: shares of 8, 7 and 7, less the damaged one
