@@ -339,9 +339,15 @@ def file_samples(split: Split, shuffle: bool = False, seed: int = 0) -> Any:
     order every epoch if ``shuffle`` (the same orders for the same ``seed``), files decoded
     after the order is drawn, undecodable ones skipped and named, decoded samples cached if
     ``split.cache`` says so (see the module's docstring)."""
+    import warnings
+
     import tensorflow as tf
 
     from .datasets import decode_image_bytes, decode_mask_file
+
+    # Files that do not decode are skipped, so Keras cannot count the batches ahead and warns,
+    # harmlessly, when an epoch's data ends (training names the skipped files instead).
+    warnings.filterwarnings("ignore", message="Your input ran out of data", category=UserWarning)
 
     paths, image_shape = split._files()
     image_shape = tuple(int(d) for d in image_shape)

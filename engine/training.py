@@ -543,13 +543,8 @@ def train(design: Design | None, data_train: TrainingData, data_val: TrainingDat
     folder is removed when the run ends other than by a stop request. A lost worker raises
     :class:`engine.distribute.WorkerLost`. ``result.placement`` says what the run trained on.
     """
-    import warnings
-
     import keras
 
-    # A folder's pipeline skips files it cannot decode, so Keras cannot count its batches ahead
-    # and warns, harmlessly, when an epoch's data ends (the Watcher names what was skipped).
-    warnings.filterwarnings("ignore", message="Your input ran out of data", category=UserWarning)
     config.validate()
     reporter = reporter or NullReporter()
     if len(data_train) == 0:
