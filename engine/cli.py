@@ -737,6 +737,14 @@ class _WorkerReporter(StopRequests):
         pass
 
 
+def _with_placement(history: dict[str, list[float]], placement: Any) -> dict[str, list[float]]:
+    """``history`` with what every epoch trained on: the replicas and each one's batch (1 and
+    the batch size on one device), so that one-device and cluster logs have the same columns."""
+    epochs = max((len(values) for values in history.values()), default=0)
+    return {**history, "replicas": [float(placement.replicas)] * epochs,
+            "per_replica_batch": [float(placement.per_replica_batch)] * epochs}
+
+
 def _weights_digest(model: Any) -> str:
     """A SHA-256 of every weight's bytes, in order: equal on workers that hold equal weights."""
     import hashlib
@@ -928,7 +936,7 @@ def _train(args: argparse.Namespace) -> int:
             raise _save_failure(exc, args.out) from None
         if log is not None:
             try:
-                write_csv_log(history, log)
+                write_csv_log(_with_placement(history, placement), log)
             except ConvasError as exc:
                 reason = str(exc).removeprefix(f"could not save {log.name}: ")
                 raise _fail(f"the model was saved to {out}, but the log could not be written "

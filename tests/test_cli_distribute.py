@@ -458,6 +458,8 @@ def test_two_loopback_workers_fault_resume_and_match_one_worker(tmp_path, capfd)
     assert code == 0, stderr
     single_rows = read_log(single_log)
     assert list(cluster_rows[0]) == list(single_rows[0]) and len(cluster_rows) == len(single_rows) == 3
+    assert [(r["replicas"], r["per_replica_batch"]) for r in cluster_rows] == [("2.0", "16.0")] * 3
+    assert [(r["replicas"], r["per_replica_batch"]) for r in single_rows] == [("1.0", "32.0")] * 3
     assert abs(float(cluster_rows[-1]["val_accuracy"]) - float(single_rows[-1]["val_accuracy"])) <= 0.02
 
     import keras

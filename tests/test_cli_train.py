@@ -284,7 +284,7 @@ def test_train_seed_cnn_on_digits(trained):
 
     rows = read_log(log_path)
     header = log_path.read_text().splitlines()[0]
-    assert header == "epoch,accuracy,loss,lr,samples_per_s,val_accuracy,val_loss"
+    assert header == "epoch,accuracy,loss,lr,per_replica_batch,replicas,samples_per_s,val_accuracy,val_loss"
     assert [row["epoch"] for row in rows] == ["0", "1"]
     printed = EPOCH_LINE.findall(err)
     assert [(e, n) for e, n, *_ in printed] == [("1", "2"), ("2", "2")]
