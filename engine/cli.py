@@ -165,7 +165,8 @@ def _add_train_parser(sub: Any) -> None:
                "worker exits with status 3; rerunning the same command resumes it.")
     t.add_argument("design", metavar="DESIGN", help="a .convas, .keras or Keras JSON file")
     t.add_argument("--data", metavar="SOURCE",
-                   help="digits, shapes, or the path of a .npz file, a .csv file, or a folder: one "
+                   help="digits, shapes, or the path of a .npz file (or a folder of its arrays as "
+                        ".npy files: x_train.npy, y_train.npy, ...), a .csv file, or a folder: one "
                         "sub-folder of images per class; images/ and masks/ (segmentation); images "
                         "with a labels.csv (multi-label or regression); images alone "
                         "(reconstruction) (default: the project's, else digits)")

@@ -147,7 +147,8 @@ def _load_source(source: str, input_shape: tuple[int, ...], validation_split: fl
         return load_csv_dataset(path, input_shape, validation_split=validation_split, seed=seed,
                                 output_units=output_units, task=task, target_columns=target_columns)
     raise DatasetError(f"{path.name} is not a dataset Convas reads; use a .npz file (x_train/y_train "
-                       f"or x/y), a .csv file (label + pixel columns) or a folder of class folders")
+                       f"or x/y), a folder of those arrays as .npy files, a .csv file (label + pixel "
+                       f"columns) or a folder of class folders")
 
 
 def _per_pixel_classes(input_shape: Sequence[int], output_shape: Sequence[int | None] | None) -> bool:

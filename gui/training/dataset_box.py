@@ -24,7 +24,8 @@ from ..widgets import NoWheelMixin, mute
 from .loading import MAX_PREVIEW_CLASSES, SAMPLES_PER_CLASS, THUMB, LoadedData, mask_color
 
 _SPACING = 4
-DATA_FILTER = "Datasets (*.npz *.csv);;NumPy archives (*.npz);;CSV tables (*.csv);;All files (*)"
+DATA_FILTER = ("Datasets (*.npz *.npy *.csv);;NumPy archives (*.npz);;NumPy arrays, x_train.npy and the "
+               "others beside it (*.npy);;CSV tables (*.csv);;All files (*)")
 BUILTIN_TITLES = (("Digits", "digits"), ("Shapes", "shapes"))
 RANGE_TIP = ("The values the model is fed for each pixel: [0, 1], or raw 0–255 as Keras's "
              "image_dataset_from_directory gives them (a design for raw pixels starts with "
