@@ -5,7 +5,6 @@ worker reported within a minute and a rerun that resumes."""
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
@@ -18,8 +17,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from test_cli_train import read_log, run
 
-from engine.cli import main as cli
 from engine.distribute import (
     Cluster,
     ClusterError,
@@ -38,17 +37,6 @@ from engine.training import MessageKind
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "resources" / "examples" / "seed_cnn.convas"
-
-
-def run(capsys, *argv: object) -> tuple[int, str, str]:
-    code = cli([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def read_log(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as handle:
-        return list(csv.DictReader(handle))
 
 
 def events(text: str) -> list[dict]:

@@ -63,3 +63,13 @@ def window(new_window, qtbot) -> MainWindow:
     qtbot.waitExposed(win)
     win.activateWindow()
     return win
+
+
+@pytest.fixture
+def panel(window, qtbot):
+    """The Train panel, shown through the Train menu, with the digits loaded (modules whose
+    panel is another one define their own)."""
+    window.act_show_training.trigger()
+    panel = window.train_panel
+    qtbot.waitUntil(lambda: panel.dataset is not None, timeout=60_000)
+    return panel

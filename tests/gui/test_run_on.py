@@ -42,15 +42,6 @@ def gpus(monkeypatch):
     return found
 
 
-@pytest.fixture
-def panel(window, qtbot):
-    """The Train panel, shown through the Train menu, with the digits loaded."""
-    window.act_show_training.trigger()
-    panel = window.train_panel
-    qtbot.waitUntil(lambda: panel.dataset is not None, timeout=60_000)
-    return panel
-
-
 def open_list(qtbot, panel) -> None:
     """Open and close the Run on list, as a user looking at it (that looks for GPUs)."""
     box = panel.form.run_on_box

@@ -29,15 +29,6 @@ TRAIN_TIMEOUT_MS = 180_000  # the first run includes the TensorFlow import
 PROJECT = "Convas projects (*.convas)"
 
 
-@pytest.fixture
-def panel(window, qtbot):
-    """The Train panel, shown through the Train menu, with the digits loaded."""
-    window.act_show_training.trigger()
-    panel = window.train_panel
-    qtbot.waitUntil(lambda: panel.dataset is not None, timeout=60_000)
-    return panel
-
-
 def type_into(qtbot, spin, text: str) -> None:
     spin.setFocus()
     spin.lineEdit().selectAll()
