@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 from .errors import ConvasError
 from .layers import canonical_kind, snake_name
+from .search_range import SearchRange
 
 
 class DesignError(ConvasError):
@@ -96,6 +97,8 @@ class Node:
     groups change only how the design is shown, never what it computes. ``trainable`` False
     freezes the layer as Keras's ``layer.trainable = False`` does: its weights do not change in
     training and count as non-trainable (a frozen BatchNormalization runs in inference mode).
+    ``search`` holds, per argument, the values a sweep may try (:mod:`engine.search_range`);
+    everything else ignores it and uses ``args``.
     """
 
     name: str
@@ -106,6 +109,7 @@ class Node:
     config: dict[str, Any] = field(default_factory=dict)
     group: str | None = None
     trainable: bool = True
+    search: dict[str, SearchRange] = field(default_factory=dict)
 
     @property
     def inputs(self) -> list[TensorRef]:
@@ -131,7 +135,9 @@ class Group:
     layers when expanded. Layers say which group they are in (:attr:`Node.group`); a group may
     sit inside another (``parent``). ``position`` is where its collapsed card is drawn (None:
     where its layers are). ``origin`` keeps what the group was read from (a nested model's
-    class and config besides its layers), so that nothing of a file is lost.
+    class and config besides its layers), so that nothing of a file is lost. ``repeats`` is how
+    many times a sweep may repeat the group's layers in a chain (:mod:`engine.group_repeat`);
+    the design itself always holds them once.
 
     Frozen: an edit replaces the whole value (:class:`engine.editing.SetGroup`), which makes
     undo exact."""
@@ -142,6 +148,7 @@ class Group:
     collapsed: bool = False
     position: tuple[float, float] | None = None
     origin: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    repeats: SearchRange | None = None
 
 
 @dataclass
@@ -365,6 +372,16 @@ class Design:
 
     def unset_arg(self, name: str, arg: str) -> None:
         self.node(name).args.pop(arg, None)
+
+    def set_search(self, name: str, arg: str, search: SearchRange | None) -> SearchRange | None:
+        """Give argument ``arg`` of layer ``name`` a search range (None: none); returns the old one."""
+        node = self.node(name)
+        old = node.search.get(arg)
+        if search is None:
+            node.search.pop(arg, None)
+        else:
+            node.search[arg] = search
+        return old
 
     def set_trainable(self, name: str, trainable: bool) -> bool:
         """Freeze (False) or unfreeze (True) layer ``name``; returns its old flag."""

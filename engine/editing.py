@@ -19,6 +19,7 @@ from .design import Design, DesignError, Group, Node, TensorRef, name_problem
 from .layers import CATALOGUE, Fix, FixAction, canonical_kind
 from .layout import Y_SPACING
 from .pixel_range import PixelRange, starting_args
+from .search_range import SearchRange
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,19 @@ class SetTrainable:
 
 
 @dataclass(frozen=True)
+class SetSearch:
+    """Give argument ``arg`` of layer ``name`` the search range ``search`` (None: remove it).
+    A range changes only what a sweep tries, never what the design computes."""
+
+    name: str
+    arg: str
+    search: SearchRange | None
+
+    def describe(self) -> str:
+        return f"{'Search' if self.search is not None else 'Fix'} {self.name}.{self.arg}"
+
+
+@dataclass(frozen=True)
 class SetOutputs:
     """Declare the design's outputs (empty: every tensor nothing reads), as when a new head
     replaces an imported model's declared output."""
@@ -178,7 +192,7 @@ class SetOutputs:
 
 
 Op = (AddNode | RemoveNode | RestoreNode | Connect | Disconnect | SetArg | Rename | Move | SetGroup
-      | SetNodeGroup | Arrange | SetTrainable | SetOutputs)
+      | SetNodeGroup | Arrange | SetTrainable | SetOutputs | SetSearch)
 
 
 def apply_op(design: Design, op: Op) -> Op:
@@ -250,6 +264,8 @@ def apply_op(design: Design, op: Op) -> Op:
             design.node(name)  # every name checked before anything changes
         old = tuple(design.set_trainable(n, f) for n, f in zip(op.names, flags))
         return SetTrainable(op.names, op.trainable, old)
+    if isinstance(op, SetSearch):
+        return SetSearch(op.name, op.arg, design.set_search(op.name, op.arg, op.search))
     if isinstance(op, SetOutputs):
         for ref in op.outputs:
             if ref.node not in design.nodes or ref.call >= design.nodes[ref.node].calls:
@@ -279,7 +295,7 @@ def touched_by(design: Design, op: Op) -> set[str] | None:
         return {op.target}
     if isinstance(op, Rename):
         return {op.old, op.new} | {n for n, _c, _s in design.consumers(op.old)}
-    if isinstance(op, (Move, Arrange, SetGroup, SetNodeGroup)):
+    if isinstance(op, (Move, Arrange, SetGroup, SetNodeGroup, SetSearch)):
         return set()  # where cards are drawn and how they are grouped: no analysis reads it
     return None
 

@@ -38,8 +38,15 @@ group as ``"group"``. A design without groups writes neither.
 Frozen layers (version 4): a node whose weights training leaves alone (Keras's
 ``layer.trainable = False``) writes ``"trainable": false``; a trainable node writes nothing.
 
+Search ranges (version 5): a node's ``"search"`` maps an argument to the values a sweep may try
+(:class:`~engine.search_range.SearchRange` objects such as ``{"kind": "int", "low": 16, "high": 64,
+"step": 16}``), a group's ``"repeats"`` is the range of how many times a sweep may repeat it,
+``training.search`` holds ranges of training settings, and the top-level ``"sweep"`` holds the
+sweep's own settings (:class:`engine.sweep_settings.SweepSettings`). Each is written only when
+there is one, so a project without a search space reads as before.
+
 Versions: 1, the design and training settings; 2 adds ``weights``; 3 adds ``groups``; 4 adds
-``trainable``.
+``trainable``; 5 adds search ranges and ``sweep``.
 """
 
 from __future__ import annotations
@@ -59,10 +66,11 @@ from . import __version__
 from .atomic import replace_atomically, write_bytes_atomically
 from .design import Design, DesignError, Group, GroupKind, Node, TensorRef
 from .errors import ConvasError, FileFormatError
+from .search_range import SearchRange
 from .weights import WeightsSource, file_sha256
 
 FORMAT = "convas"
-VERSION = 4
+VERSION = 5
 SUFFIX = ".convas"
 WEIGHTS_SUFFIX = ".weights.keras"
 MAX_TEXT_BYTES = 64 * 1024 * 1024  # a design file's text; far above any real architecture
@@ -103,9 +111,25 @@ def _v3_to_v4(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def _v4_to_v5(doc: dict[str, Any]) -> dict[str, Any]:
+    """Version 5 adds optional search ranges and sweep settings: a version-4 project has none
+    (anything by those names in an older file meant nothing and is dropped)."""
+    doc.pop("sweep", None)
+    training = doc.get("training")
+    if isinstance(training, dict):
+        training.pop("search", None)
+    design = doc.get("design")
+    if isinstance(design, dict):
+        for key, items in (("nodes", "search"), ("groups", "repeats")):
+            for item in design.get(key, []) if isinstance(design.get(key), list) else []:
+                if isinstance(item, dict):
+                    item.pop(items, None)
+    return doc
+
+
 # MIGRATIONS[n] turns a version-n document (the whole parsed JSON object) into a version n+1 one.
 Migration = Callable[[dict[str, Any]], dict[str, Any]]
-MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
 
 
 @dataclass
@@ -113,11 +137,13 @@ class Project:
     """What a project file holds: the design, the training settings (if any were saved), the
     weights (if any were saved: a SAVED :class:`~engine.weights.WeightsSource`) and the version
     of Convas that wrote it. ``weights_sha256`` and ``weights_bytes`` are what the file recorded
-    about its weights file, checked by :attr:`warnings`."""
+    about its weights file, checked by :attr:`warnings`. ``sweep`` is the sweep's settings as
+    saved (read by :meth:`engine.sweep_settings.SweepSettings.from_dict`), None when none were."""
 
     design: Design
     training: dict[str, Any] | None = None
     app_version: str | None = None
+    sweep: dict[str, Any] | None = None
     weights: WeightsSource | None = None
     weights_sha256: str | None = None
     weights_bytes: int | None = None
@@ -168,6 +194,8 @@ def design_to_dict(design: Design) -> dict[str, Any]:
             nodes[-1]["group"] = node.group
         if not node.trainable:
             nodes[-1]["trainable"] = False
+        if node.search:
+            nodes[-1]["search"] = {arg: r.to_dict() for arg, r in node.search.items()}
     data: dict[str, Any] = {
         "name": design.name,
         "inputs": list(design.inputs_order),
@@ -187,7 +215,7 @@ def _outer_first(design: Design) -> list[Group]:
 
 def _group_dict(group: Group, design: Design) -> dict[str, Any]:
     where = f"group {group.name!r}"
-    return {
+    data = {
         "name": group.name,
         "kind": str(group.kind),
         "parent": group.parent,
@@ -196,12 +224,16 @@ def _group_dict(group: Group, design: Design) -> dict[str, Any]:
                                                           for c in group.position],
         "origin": {str(k): _plain(v, f"{where}, origin {k!r}") for k, v in group.origin.items()},
     }
+    if group.repeats is not None:
+        data["repeats"] = group.repeats.to_dict()
+    return data
 
 
 def project_to_dict(design: Design, training: dict[str, Any] | None = None,
-                    weights: dict[str, Any] | None = None) -> dict[str, Any]:
+                    weights: dict[str, Any] | None = None, sweep: dict[str, Any] | None = None) -> dict[str, Any]:
     """The whole project document as written by :func:`save_project`; ``weights`` is its
-    ``weights`` entry (see :func:`save_project`)."""
+    ``weights`` entry (see :func:`save_project`), ``sweep`` the sweep's settings
+    (:meth:`engine.sweep_settings.SweepSettings.to_dict`)."""
     doc: dict[str, Any] = {"format": FORMAT, "version": VERSION, "app_version": __version__,
                            "design": design_to_dict(design)}
     if training is not None:
@@ -210,11 +242,14 @@ def project_to_dict(design: Design, training: dict[str, Any] | None = None,
         doc["training"] = _plain(training, "training settings")
     if weights is not None:
         doc["weights"] = _plain(weights, "weights")
+    if sweep is not None:
+        doc["sweep"] = _plain(sweep, "sweep settings")
     return doc
 
 
 def save_project(path: str | os.PathLike[str], design: Design,
-                 training: dict[str, Any] | None = None, weights: WeightsSource | None = None) -> Path | None:
+                 training: dict[str, Any] | None = None, weights: WeightsSource | None = None,
+                 sweep: dict[str, Any] | None = None) -> Path | None:
     """Write the project to ``path`` atomically, its weights (if any) to :func:`weights_path`.
 
     The text is built in memory first, written to a temporary file beside the target, flushed to
@@ -226,7 +261,7 @@ def save_project(path: str | os.PathLike[str], design: Design,
     ``weights`` (trained, imported or saved; see :func:`engine.weights.resolve_weights`) are
     written beside the project; their description is kept as the entry's ``origin``.
     """
-    doc = project_to_dict(design, training)  # refuses unsavable values before touching the disk
+    doc = project_to_dict(design, training, sweep=sweep)  # refuses unsavable values before touching the disk
     saved = None
     if weights is not None:
         saved = _save_weights(weights, weights_path(path))
@@ -322,6 +357,7 @@ class _NodeRecord(NamedTuple):
     config: dict[str, Any]
     group: str | None = None
     trainable: bool = True
+    search: dict[str, SearchRange] = {}  # noqa: RUF012 - a NamedTuple default, never changed
 
 
 class _DesignRecord(NamedTuple):
@@ -495,7 +531,18 @@ def _node_record(raw: Any, where: str) -> _NodeRecord:
         _expect(group, str, f"{where}.group", "a group name or null")
     trainable = _expect(raw.get("trainable", True), bool, f"{where}.trainable",
                         "true or false (false: the layer is frozen)")
-    return _NodeRecord(name, kind, lists_to_tuples(args), inbound, position, config, group, trainable)
+    search_raw = _expect(raw.get("search", {}), dict, f"{where}.search", "an object of search ranges")
+    search = {arg: _search_range(r, f"{where}.search.{arg}") for arg, r in search_raw.items()}
+    return _NodeRecord(name, kind, lists_to_tuples(args), inbound, position, config, group, trainable,
+                       search)
+
+
+def _search_range(raw: Any, where: str) -> SearchRange:
+    """A search range of the file (:meth:`SearchRange.from_dict`), its problem said with where."""
+    try:
+        return SearchRange.from_dict(raw)
+    except ConvasError as exc:
+        raise FileFormatError(f"{where}: {exc}") from None
 
 
 def _position(raw: Any, where: str) -> tuple[float, float] | None:
@@ -538,7 +585,15 @@ def _group_records(raw: Any, where: str) -> list[Group]:
         collapsed = _expect(item.get("collapsed", False), bool, f"{at}.collapsed", "true or false")
         origin = _expect(item.get("origin", {}), dict, f"{at}.origin", "an object")
         check_argument_nesting(origin, f"group {name!r}, origin")
-        groups[name] = Group(name, kind, parent, collapsed, _position(item.get("position"), at), origin)
+        repeats = item.get("repeats")
+        if repeats is not None:
+            repeats = _search_range(repeats, f"{at}.repeats")
+            if repeats.kind.value == "float" or repeats.problem() is not None or not all(
+                    isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in (repeats.values() or [0])):
+                raise FileFormatError(f"{at}.repeats must be whole numbers of at least 1, but is "
+                                      f"{json.dumps(item.get('repeats'))}")
+        groups[name] = Group(name, kind, parent, collapsed, _position(item.get("position"), at), origin,
+                             repeats)
     return list(groups.values())
 
 
@@ -593,7 +648,7 @@ def _build_design(record: _DesignRecord) -> Design:
         inbound = [[TensorRef(s, c) for s, c in refs] for refs in n.inbound]
         try:
             design.insert_node(Node(n.name, n.kind, dict(n.args), inbound, n.position, dict(n.config),
-                                    n.group, n.trainable))
+                                    n.group, n.trainable, dict(n.search)))
         except DesignError as exc:
             raise FileFormatError(str(exc)) from None
     design.groups = {g.name: g for g in record.groups}
@@ -649,7 +704,11 @@ def project_from_dict(doc: Any, folder: str | os.PathLike[str] | None = None) ->
         _expect(training, dict, "training", "an object")
     weights = _weights(doc.get("weights"))
     app_version = doc.get("app_version")
-    project = Project(_build_design(record), training, app_version if isinstance(app_version, str) else None)
+    sweep = doc.get("sweep")
+    if sweep is not None:
+        _expect(sweep, dict, "sweep", "an object")
+    project = Project(_build_design(record), training, app_version if isinstance(app_version, str) else None,
+                      sweep=sweep)
     if weights is not None and folder is not None:
         _find_weights(project, weights, Path(folder))
     return project

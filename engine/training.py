@@ -33,6 +33,7 @@ from .design import Design
 from .distribute import Distribution, Placement, Strategy
 from .errors import ConvasError
 from .pixel_range import PixelRange
+from .search_range import RangeKind, SearchRange
 from .tasks import TargetKind, Task, infer_task, keras_loss, keras_metrics, spec
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -43,6 +44,11 @@ BCE = "binary_crossentropy"
 MSE = "mean_squared_error"
 # What project files may say for a task inferred from the design and the data.
 AUTO_TASK = "auto"
+# The training settings a sweep may search (engine.search_space), each with the range kinds it takes.
+SEARCHABLE_SETTINGS: dict[str, tuple[RangeKind, ...]] = {
+    "learning_rate": (RangeKind.FLOAT, RangeKind.CHOICE), "batch_size": (RangeKind.INT, RangeKind.CHOICE),
+    "optimizer": (RangeKind.CHOICE,), "momentum": (RangeKind.FLOAT, RangeKind.CHOICE),
+}
 # How often a paused training thread checks whether it may go on (seconds).
 PAUSE_POLL_S = 0.05
 
@@ -286,12 +292,16 @@ class TrainingSettings:
     # Where the window trains (this computer, every local GPU, a cluster); written only when it
     # is not the default, so files that never chose stay as they were.
     distribution: RunOn = field(default_factory=RunOn)
+    # What a sweep may try for some settings (SEARCHABLE_SETTINGS), beside the values in
+    # ``config`` that plain training uses; written only when there is one.
+    search: dict[str, SearchRange] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``training`` object of a ``.convas`` file."""
         return {"dataset": self.dataset, "pixel_range": self.pixel_range.value,
                 **({"target_columns": list(self.target_columns)} if self.target_columns else {}),
                 **({"distribution": self.distribution.to_dict()} if self.distribution != RunOn() else {}),
+                **({"search": {k: r.to_dict() for k, r in self.search.items()}} if self.search else {}),
                 **self.config.to_dict()}
 
     @classmethod
@@ -315,9 +325,10 @@ class TrainingSettings:
                 or not all(isinstance(c, str) and c.strip() for c in columns):
             raise ConvasError(f"the target columns must be a list of CSV column names, not {columns!r}")
         distribution = values.pop("distribution", None)
+        search = _search_settings(values.pop("search", {}))
         return cls(dataset.strip(), TrainingConfig.from_dict(values), pixel_range,
                    tuple(c.strip() for c in columns),
-                   RunOn() if distribution is None else RunOn.from_dict(distribution))
+                   RunOn() if distribution is None else RunOn.from_dict(distribution), search)
 
     @classmethod
     def from_saved(cls, data: Any) -> tuple[TrainingSettings, str | None]:
@@ -327,6 +338,25 @@ class TrainingSettings:
             return cls.from_dict(data), None
         except ConvasError as exc:
             return cls(), str(exc)
+
+
+def _search_settings(data: Any) -> dict[str, SearchRange]:
+    """The ``search`` entry of the training settings: a range per searchable setting."""
+    if not isinstance(data, dict):
+        raise ConvasError(f"the training search ranges must be a mapping, not {type(data).__name__}")
+    ranges: dict[str, SearchRange] = {}
+    for key, raw in data.items():
+        if key not in SEARCHABLE_SETTINGS:
+            raise ConvasError(f"a sweep cannot search the training setting {key!r}; it can search "
+                              f"{', '.join(SEARCHABLE_SETTINGS)}")
+        try:
+            ranges[key] = SearchRange.from_dict(raw)
+        except ConvasError as exc:
+            raise ConvasError(f"the search range of {key}: {exc}") from None
+        if ranges[key].kind not in SEARCHABLE_SETTINGS[key]:
+            kinds = " or ".join(k.value for k in SEARCHABLE_SETTINGS[key])
+            raise ConvasError(f"the search range of {key} must be {kinds}, not {ranges[key].kind.value}")
+    return ranges
 
 
 def _is_int(value: Any) -> bool:
