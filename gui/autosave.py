@@ -55,7 +55,7 @@ class Autosaver(QObject):
             return False
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            save_project(self.design_path, self.document.design, self.document.training.to_dict())
+            save_project(self.design_path, self.document.design, **self.document.project_parts())
             meta = {"source": str(self.document.path) if self.document.path else None}
             self.meta_path.write_text(json.dumps(meta), encoding="utf-8")
             return True

@@ -21,9 +21,10 @@ from engine.analysis import Analysis, analyse
 from engine.design import Design
 from engine.editing import (
     AddNode, Arrange, Connect, Disconnect, Move, Op, RemoveNode, Rename, RestoreNode, SetGroup,
-    SetNodeGroup, apply_op, touched_by,
+    SetNodeGroup, SetSearch, apply_op, touched_by,
 )
 from engine.pixel_range import PixelRange
+from engine.sweep_settings import SweepSettings
 from engine.training import TrainingSettings
 from engine.weights import WeightsSource
 
@@ -43,6 +44,8 @@ class Document(QObject):
     pathChanged = Signal()
     weightsChanged = Signal()            # self.weights is new
     trainingChanged = Signal()           # self.training is new (the Train panel, or a fix)
+    searchChanged = Signal(str)          # a search range of this layer changed
+    sweepChanged = Signal()              # self.sweep is new (the Sweep panel)
     modifiedChanged = Signal(bool)
 
     def __init__(self, design: Design | None = None, path: Path | None = None,
@@ -53,6 +56,8 @@ class Document(QObject):
         self.weights: WeightsSource | None = None  # imported or saved weights (a .keras file), see reset()
         self.training = TrainingSettings()       # the data and settings the Train panel shows
         self.training_error: str | None = None   # why the opened file's settings were unusable
+        self.sweep = SweepSettings()             # how the Sweep panel searches (saved with the project)
+        self.sweep_error: str | None = None      # why the opened file's sweep settings were unusable
         self.batch_size = 32
         self._unsaved_without_history = False
         self._resetting = False
@@ -102,7 +107,8 @@ class Document(QObject):
         return self.weights.file if self.weights is not None else None
 
     def reset(self, design: Design, path: Path | None = None, training: TrainingSettings | None = None,
-              weights: WeightsSource | None = None, training_error: str | None = None) -> None:
+              weights: WeightsSource | None = None, training_error: str | None = None,
+              sweep: SweepSettings | None = None, sweep_error: str | None = None) -> None:
         """Replace the whole design (new/open/revert): a fresh undo history, not modified.
         ``weights`` are those of an imported ``.keras`` model or saved beside the project."""
         self.design = design
@@ -110,6 +116,8 @@ class Document(QObject):
         self.weights = weights
         self.training = training if training is not None else TrainingSettings()
         self.training_error = training_error
+        self.sweep = sweep if sweep is not None else SweepSettings()
+        self.sweep_error = sweep_error
         self._unsaved_without_history = False
         self._touched = None
         self._resetting = True  # clearing the history moves its index: no analysis of that
@@ -121,6 +129,7 @@ class Document(QObject):
         # Analysed before anyone hears of the new design: designReset handlers read the analysis.
         self.analysis = self._analyse()
         self.designReset.emit()
+        self.sweepChanged.emit()
         self.pathChanged.emit()
         self.weightsChanged.emit()
         self.analysed.emit()
@@ -148,6 +157,21 @@ class Document(QObject):
         self.trainingChanged.emit()
         if training.pixel_range is not old_range:
             self.reanalyse()
+
+    def set_sweep(self, sweep: SweepSettings) -> None:
+        """New sweep settings (chosen in the Sweep panel): an unsaved change."""
+        if sweep == self.sweep:
+            return
+        self.sweep = sweep
+        self.sweep_error = None
+        self.mark_unsaved()
+        self.sweepChanged.emit()
+
+    def project_parts(self) -> dict:
+        """What :func:`engine.project_file.save_project` writes besides the design and weights:
+        the training settings and the sweep settings (only when they are not the defaults)."""
+        return {"training": self.training.to_dict(),
+                "sweep": self.sweep.to_dict() if self.sweep != SweepSettings() else None}
 
     def set_pixel_range(self, pixel_range: PixelRange) -> None:
         """Deliver the training data in ``pixel_range`` (the SET_PIXEL_RANGE fix)."""
@@ -224,4 +248,6 @@ class Document(QObject):
             self.arranged.emit()
         elif isinstance(op, (SetGroup, SetNodeGroup)):
             self.groupsChanged.emit()
+        elif isinstance(op, SetSearch):
+            self.searchChanged.emit(op.name)
         return inverse

@@ -24,6 +24,7 @@ from engine.errors import ConvasError
 from engine.examples import example_names, example_title, load_example, seed_design
 from engine.grouping import arrange, group_problem, plan_ungroup
 from engine.project_file import load_project, save_project
+from engine.sweep_settings import SweepSettings
 from engine.summary import human_bytes, human_count
 from engine.training import TrainingSettings
 from engine.weights import WeightsKind, WeightsSource, WeightsUse, resolve_weights
@@ -663,6 +664,7 @@ class MainWindow(QMainWindow):
 
                 design, unsupported = load_design_report(path)
                 training, doc_path, warnings = None, None, unsupported_warnings(unsupported)
+                sweep = None
                 weights = WeightsSource.imported(path) if has_weights(path) else None
                 trained_on = of_metadata(read_metadata(path))  # the pixels the model expects
                 if trained_on is not None:
@@ -670,7 +672,7 @@ class MainWindow(QMainWindow):
             else:
                 project = load_project(path)
                 design, training, doc_path = project.design, project.training, path
-                weights, warnings = project.weights, project.warnings
+                weights, warnings, sweep = project.weights, project.warnings, project.sweep
         except ConvasError as exc:
             self._error("Cannot open file", str(exc))
             return False
@@ -678,7 +680,9 @@ class MainWindow(QMainWindow):
             self._error("Cannot open file", f"{path.name}: {exc.strerror or exc}")
             return False
         settings, unusable = TrainingSettings.from_saved(training)  # the file's dict, typed here
-        self.document.reset(design, doc_path, settings, weights, training_error=unusable)
+        sweep_settings, sweep_unusable = SweepSettings.from_saved(sweep)
+        self.document.reset(design, doc_path, settings, weights, training_error=unusable,
+                            sweep=sweep_settings, sweep_error=sweep_unusable)
         self.autosaver.discard()
         self._add_recent(path)
         if warnings:
@@ -777,7 +781,7 @@ class MainWindow(QMainWindow):
         try:
             QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
             try:
-                saved = save_project(path, self.document.design, self.document.training.to_dict(), weights)
+                saved = save_project(path, self.document.design, weights=weights, **self.document.project_parts())
             finally:
                 QApplication.restoreOverrideCursor()
         except ConvasError as exc:
@@ -828,7 +832,9 @@ class MainWindow(QMainWindow):
             self.autosaver.discard()
             return False
         settings, unusable = TrainingSettings.from_saved(project.training)
-        self.document.reset(project.design, source, settings, training_error=unusable)
+        sweep_settings, sweep_unusable = SweepSettings.from_saved(project.sweep)
+        self.document.reset(project.design, source, settings, training_error=unusable,
+                            sweep=sweep_settings, sweep_error=sweep_unusable)
         self.document.mark_unsaved()
         return True
 
