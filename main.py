@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-CLI_COMMANDS = {"summary", "train", "export"}
+CLI_COMMANDS = {"summary", "train", "export", "sweep"}
 GLOBAL_FLAGS = {"--debug"}  # accepted before a command and by the window alike
 
 

@@ -1,4 +1,5 @@
-"""The command line: ``convas summary``, ``convas train``, ``convas export``, ``convas --version``.
+"""The command line: ``convas summary``, ``convas train``, ``convas export``, ``convas sweep``
+(:mod:`engine.sweep_cli`), ``convas --version``.
 
 Every failure is a message on stderr and an exit status, never a traceback:
 
@@ -135,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_parser(sub)
     from .export.command import add_parser as add_export_parser
     add_export_parser(sub)
+    from .sweep_cli import add_parser as add_sweep_parser
+    add_sweep_parser(sub)
     for command in sub.choices.values():  # also after the command; SUPPRESS keeps a flag given before it
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return parser
@@ -1066,6 +1069,9 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "export":
         from .export.command import cmd_export
         return cmd_export(args)
+    if args.command == "sweep":
+        from .sweep_cli import cmd_sweep
+        return cmd_sweep(args)
     parser.print_help()
     return EXIT_OK
 

@@ -3,7 +3,9 @@
 Each builder returns a valid design laid out top to bottom. Every one takes images a built-in
 dataset gives and trains as it opens: the classifiers end in 10 classes for Digits (resized to
 their input), the autoencoder reconstructs Digits, and the U-Net segments Shapes (its project
-keeps those training settings, :func:`training_settings`). ``python -m engine.example_designs``
+keeps those training settings, :func:`training_settings`). ``seed_cnn_sweep`` also holds a search
+space and the sweep settings ``convas sweep`` runs it with (:func:`sweep_settings`).
+``python -m engine.example_designs``
 rewrites the shipped ``.convas`` files from these builders; a test checks they still agree.
 """
 
@@ -16,6 +18,7 @@ from .design import Design, chain
 from .layout import apply_design_layout
 
 if TYPE_CHECKING:
+    from .sweep_settings import SweepSettings
     from .training import TrainingSettings
 
 
@@ -27,6 +30,29 @@ def seed_cnn() -> Design:
                  ("MaxPooling2D", {"pool_size": (2, 2)}),
                  ("Flatten", {}),
                  ("Dense", {"units": 10, "activation": "softmax"}), name="seed_cnn")
+
+
+def seed_cnn_sweep() -> Design:
+    """The seed CNN with a Dropout before its Dense and search ranges (the learning rate's is in
+    :func:`training_settings`): both convolutions' filters and kernel sizes, the first one's
+    stride, and the dropout rate. A stride of 2 with large kernels leaves the second
+    convolution a kernel larger than its input: such samples are rejected before training."""
+    from .search_range import SearchRange
+
+    d = chain(("InputLayer", {"shape": (28, 28, 1)}),
+              ("Conv2D", {"filters": 32, "kernel_size": (3, 3), "activation": "relu"}),
+              ("MaxPooling2D", {"pool_size": (2, 2)}),
+              ("Conv2D", {"filters": 64, "kernel_size": (3, 3), "activation": "relu"}),
+              ("MaxPooling2D", {"pool_size": (2, 2)}),
+              ("Flatten", {}),
+              ("Dropout", {"rate": 0.25}),
+              ("Dense", {"units": 10, "activation": "softmax"}), name="seed_cnn_sweep")
+    for conv in ("conv2d", "conv2d_1"):
+        d.set_search(conv, "filters", SearchRange.ints(8, 64, 8))
+        d.set_search(conv, "kernel_size", SearchRange.among(3, 5, 7))
+    d.set_search("conv2d", "strides", SearchRange.among(1, 2))
+    d.set_search("dropout", "rate", SearchRange.floats(0.0, 0.5))
+    return d
 
 
 def lenet5() -> Design:
@@ -154,7 +180,8 @@ def unet_shapes() -> Design:
 
 
 BUILDERS: dict[str, Callable[[], Design]] = {
-    "seed_cnn": seed_cnn, "lenet5": lenet5, "small_vgg": small_vgg, "resnet_block": resnet_block,
+    "seed_cnn": seed_cnn, "seed_cnn_sweep": seed_cnn_sweep, "lenet5": lenet5, "small_vgg": small_vgg,
+    "resnet_block": resnet_block,
     "inception_module": inception_module, "mobilenet_block": mobilenet_block,
     "conv_autoencoder": conv_autoencoder, "unet_shapes": unet_shapes,
 }
@@ -168,7 +195,28 @@ def training_settings(name: str) -> TrainingSettings | None:
 
     if name == "unet_shapes":
         return TrainingSettings("shapes", TrainingConfig(task=Task.SEGMENTATION, epochs=6, learning_rate=0.003))
+    if name == "seed_cnn_sweep":
+        from .search_range import SearchRange
+
+        return TrainingSettings("digits", TrainingConfig(),
+                                search={"learning_rate": SearchRange.floats(1e-4, 1e-2, log=True)})
     return None
+
+
+# The sweep example's budget: the seed CNN costs 2.44 M MACs; about a tenth of the valid designs
+# its ranges make cost more than this and are rejected before training.
+SWEEP_MAX_MACS = 4_000_000
+
+
+def sweep_settings(name: str) -> SweepSettings | None:
+    """The sweep settings example ``name`` ships with (None: it has no search space): a short
+    search of accuracy against MACs that ``convas sweep`` runs as the file is."""
+    from .sweep_settings import Budget, CostKind, Objectives, SweepSettings
+
+    if name != "seed_cnn_sweep":
+        return None
+    return SweepSettings(Objectives("val_accuracy", CostKind.MACS), trials=12, epochs=2,
+                         budget=Budget(max_macs=SWEEP_MAX_MACS))
 
 
 def build(name: str) -> Design:
@@ -184,8 +232,10 @@ def write_all() -> None:
     EXAMPLES_DIR.mkdir(parents=True, exist_ok=True)
     for name in BUILDERS:
         settings = training_settings(name)
+        sweep = sweep_settings(name)
         save_project(EXAMPLES_DIR / f"{name}.convas", build(name),
-                     settings.to_dict() if settings is not None else None)
+                     settings.to_dict() if settings is not None else None,
+                     sweep=sweep.to_dict() if sweep is not None else None)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from typing import Any
 
 from .design import Design
 from .errors import ConvasError
+from .group_repeat import repeat_group, repeat_problem
 from .layers import CATALOGUE, ParamKind
 from .search_range import RangeKind, SearchRange
 from .training import SEARCHABLE_SETTINGS, TrainingSettings
@@ -154,7 +155,8 @@ def range_kinds(design: Design, target: SearchTarget) -> tuple[RangeKind, ...]:
 def space_problems(design: Design, training: TrainingSettings) -> list[str]:
     """Why the project's ranges cannot be searched, one sentence each (empty: they can): a
     range on an argument its layer does not have or cannot vary, of a kind the argument does
-    not take, or a repeat count below 1."""
+    not take, a repeat count below 1, or a group that cannot repeat in a chain
+    (:func:`engine.group_repeat.repeat_problem`)."""
     problems = []
     for target, rng in search_space(design, training):
         kinds = range_kinds(design, target)
@@ -166,7 +168,8 @@ def space_problems(design: Design, training: TrainingSettings) -> list[str]:
         elif target.kind is TargetKind.GROUP and not all(
                 isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in rng.values() or [0]):
             problems.append(f"{target.label} must be whole numbers of at least 1")
-        elif (problem := rng.problem()) is not None:
+        elif (problem := rng.problem() or (repeat_problem(design, target.owner)
+                                             if target.kind is TargetKind.GROUP else None)) is not None:
             problems.append(f"{target.label}: {problem}")
     return problems
 
@@ -196,8 +199,6 @@ def sample(design: Design, training: TrainingSettings, params: Mapping[str, Any]
             repeats.append((target.owner, int(value)))
     for group, times in repeats:
         if times != 1:
-            from .group_repeat import repeat_group
-
             result = repeat_group(result, group, times)
     config = replace(training.config, **config_changes) if config_changes else training.config
     if config_changes:

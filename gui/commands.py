@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtGui import QUndoCommand
 
 from engine.editing import Op, SetArg
+from engine.training import TrainingSettings
 
 if TYPE_CHECKING:  # pragma: no cover
     from .document import Document
@@ -62,3 +63,19 @@ class OpCommand(QUndoCommand):
         self.setText(other.text())
         self.setObsolete(self.inverse == self.op)  # stepped back to where it started
         return True
+
+
+class TrainingCommand(QUndoCommand):
+    """New training settings as an undo step (Apply of a sweep's trial: with its design's ops,
+    one macro). ``redo`` and ``undo`` each call ``document.set_training`` once."""
+
+    def __init__(self, document: Document, old: TrainingSettings, new: TrainingSettings,
+                 text: str = "Set training settings") -> None:
+        super().__init__(text)
+        self.document, self.old, self.new = document, old, new
+
+    def redo(self) -> None:
+        self.document.set_training(self.new)
+
+    def undo(self) -> None:
+        self.document.set_training(self.old)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ast
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QFont, QKeyEvent
@@ -33,11 +33,14 @@ from engine.freezing import freeze_summary
 from engine.layers import CATALOGUE, Fix, FixAction
 from engine.layers.base import ArgError, Param, ParamKind, normalise_value
 from engine.pixel_range import PixelRange
+from engine.search_range import RangeKind, SearchRange
+from engine.search_space import RANGEABLE
 from engine.shapes import fmt_shape
 from engine.summary import human_bytes, human_count
 
 from .document import Document
 from .icons import layer_icon, link_icon
+from .search_field import RangeEditor, SearchRow, SearchToggle, push_repeats, push_search
 from .theme import ERROR_COLOR, WARNING_COLOR
 from .widgets import NoWheelMixin, NumberSpinBox, mute, section_title, sentence
 
@@ -556,6 +559,7 @@ class _ArgRow:
     error: QLabel
     synced: Any = _MISSING      # the raw design value the editor last showed
     local_error: str = ""       # a value the user typed that was refused before reaching the design
+    search: SearchRow | None = None  # the "⋯" toggle and range editor, for an argument a sweep can vary
 
     def show_error(self, message: str) -> None:
         self.outline.set_invalid(bool(message))
@@ -564,6 +568,18 @@ class _ArgRow:
         self.error.setText(message)
         self.error.setVisible(bool(message))
         self.label.setStyleSheet(f"color: {ERROR_COLOR};" if message else "")
+
+
+def arg_search_row(param: Param, parent: QWidget) -> SearchRow | None:
+    """The search toggle of an argument a sweep can vary (None for the others)."""
+    kinds = RANGEABLE.get(param.kind)
+    if not kinds:
+        return None
+    minimum = param.minimum
+    if minimum is not None and param.min_exclusive and RangeKind.INT in kinds and float(minimum).is_integer():
+        minimum += 1
+    choices: tuple[Any, ...] = (False, True) if param.kind == ParamKind.BOOL else tuple(param.choices)
+    return SearchRow(kinds, parent, minimum=minimum, maximum=param.maximum, choices=choices)
 
 
 class _NameEdit(QLineEdit):
@@ -639,6 +655,7 @@ class InspectorWidget(QWidget):
         self._fix_buttons: list[QPushButton] = []
         self._many: list[str] = []       # the layers the group page sums up (see show_layers)
         self._many_title = ""
+        self._group: str | None = None   # … when they are a group's: its name
 
         self._stack = QStackedLayout(self)
         self.empty_label = QLabel("Select a layer to edit its arguments", self)
@@ -726,6 +743,8 @@ class InspectorWidget(QWidget):
         document.designReset.connect(self._on_reset)
         document.nodeRenamed.connect(self._on_renamed)
         document.nodeRemoved.connect(self._on_removed)
+        document.searchChanged.connect(self._on_search_changed)
+        document.groupsChanged.connect(self._show_repeats)
         self.show_node(None)
 
     # --- public ---------------------------------------------------------------------------
@@ -740,20 +759,100 @@ class InspectorWidget(QWidget):
         """The layers the group page sums up ([] when it is not shown)."""
         return list(self._many)
 
-    def show_layers(self, names: list[str], title: str) -> None:
+    def show_layers(self, names: list[str], title: str, group: str | None = None) -> None:
         """Sum up several layers (a group's, or a selection) under ``title``, with a Trainable
-        switch for them all; an empty list shows the empty state."""
+        switch for them all; an empty list shows the empty state. ``group``: the layers are
+        this group's, whose repeat count a sweep may vary (the Repeats row). A title that is
+        exactly "Group <name>" of a group of the design names it too."""
         design = self.document.design
         names = [n for n in names if n in design.nodes]
+        if group is None:
+            group = next((g for g in design.groups if title == f"Group {g}"), None)
         self._name = self._kind = None
         self._clear_form()
         if not names:
-            self._many, self._many_title = [], ""
+            self._many, self._many_title, self._group = [], "", None
             self._stack.setCurrentIndex(0)
             return
         self._many, self._many_title = names, title
+        self._group = group if group in design.groups else None
         self._refresh_many()
+        self._show_repeats()
         self._stack.setCurrentIndex(2)
+
+    @property
+    def group_name(self) -> str | None:
+        """The group whose layers the group page sums up (None: a selection, or another page)."""
+        return self._group if self._many else None
+
+    def repeats_toggle(self) -> SearchToggle:
+        """The "⋯" toggle of the group page's Repeats row."""
+        return self._repeats.toggle
+
+    def repeats_editor(self) -> RangeEditor | None:
+        """The range editor of the group's repeats (None until first needed)."""
+        return self._repeats.editor
+
+    def repeats_error(self) -> str:
+        """Why the repeats shown cannot be searched ('' when they can)."""
+        return self._repeats.problem()
+
+    def repeats_note(self) -> str:
+        """Why the group cannot repeat ('' when it can, or no group is shown)."""
+        return "" if self.repeats_reason.isHidden() else self.repeats_reason.text()
+
+    def _show_repeats(self) -> None:
+        """The Repeats row of the group page: shown for a group, its toggle disabled (with the
+        reason) when the group cannot be repeated in a chain."""
+        group = self.document.design.groups.get(self._group) if self._group and self._many else None
+        visible = group is not None
+        for widget in (self.repeats_title, self.repeats_label, self._repeats.toggle, self.repeats_hint):
+            widget.setVisible(visible)
+        if group is None:
+            self._repeats.pending = False
+            self._repeats.show(None)
+            self.repeats_reason.hide()
+            return
+        problem = _repeat_problem(self.document.design, group.name)
+        self.repeats_reason.setText(sentence(problem) if problem else "")
+        self.repeats_reason.setVisible(bool(problem))
+        self._repeats.toggle.setEnabled(problem is None or group.repeats is not None)
+        self.repeats_hint.setText("once, as drawn" if group.repeats is None else "in a sweep:")
+        self._repeats.show(group.repeats)
+
+    def _toggle_repeats(self, on: bool) -> None:
+        group = self._group
+        if group is None or group not in self.document.design.groups:
+            return
+        search = self._repeats
+        if not on:
+            search.pending = False
+            push_repeats(self.document, group, None)
+            search.show(None)
+            return
+        rng = search.start(1)
+        search.ensure_editor().set_range(rng)
+        search.box.show()
+        push_repeats(self.document, group, rng)
+
+    def _repeats_edited(self, edited: SearchRange | str) -> None:
+        group, search = self._group, self._repeats
+        if group is None or group not in self.document.design.groups:
+            return
+        problem = edited if isinstance(edited, str) else edited.problem()
+        if not problem and isinstance(edited, SearchRange):
+            values = edited.values()
+            if values is not None and any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in values):
+                problem = "a group repeats a whole number of times, at least 1"
+        if problem:
+            search.pending = True
+            search.show_problem(problem)
+            return
+        search.pending = False
+        search.show_problem("")
+        editor = search.editor
+        push_repeats(self.document, group, cast(SearchRange, edited),
+                     merge=editor is not None and editor.is_stepping())
 
     def show_node(self, name: str | None) -> None:
         """Show (and edit) node ``name``; None shows the empty state."""
@@ -786,6 +885,23 @@ class InspectorWidget(QWidget):
         """The reason shown under argument ``arg`` ('' when it is fine)."""
         row = self._rows[arg]
         return "" if row.error.isHidden() else row.error.text()
+
+    def search_toggle(self, arg: str) -> SearchToggle:
+        """The "⋯" toggle of argument ``arg`` (KeyError when a sweep cannot vary it)."""
+        search = self._rows[arg].search
+        if search is None:
+            raise KeyError(arg)
+        return search.toggle
+
+    def range_editor(self, arg: str) -> RangeEditor | None:
+        """The range editor of argument ``arg`` (None until its toggle was first checked)."""
+        search = self._rows[arg].search
+        return search.editor if search is not None else None
+
+    def range_error(self, arg: str) -> str:
+        """Why the range shown for ``arg`` cannot be sampled ('' when it can, or none is shown)."""
+        search = self._rows[arg].search
+        return search.problem() if search is not None else ""
 
     def fix_buttons(self) -> list[QPushButton]:
         """The buttons of every fix offered for the node shown, in order."""
@@ -826,6 +942,7 @@ class InspectorWidget(QWidget):
         grid.setHorizontalSpacing(12)
         grid.setVerticalSpacing(3)
         grid.setColumnStretch(1, 1)
+        grid.setColumnMinimumWidth(2, 0)
         for i, p in enumerate(params):
             label = QLabel(p.name + (" *" if p.required else ""), host)
             label.setToolTip(param_tooltip(p))
@@ -833,10 +950,16 @@ class InspectorWidget(QWidget):
             outline = _Outline(editor, host)
             error = _error_label(host)
             label.setBuddy(editor.focus_widget())
-            grid.addWidget(label, 2 * i, 0)
-            grid.addWidget(outline, 2 * i, 1)
-            grid.addWidget(error, 2 * i + 1, 1)
+            grid.addWidget(label, 3 * i, 0)
+            grid.addWidget(outline, 3 * i, 1)
+            grid.addWidget(error, 3 * i + 2, 1)
             row = _ArgRow(p, label, editor, outline, error)
+            search = row.search = arg_search_row(p, host)
+            if search is not None:
+                grid.addWidget(search.toggle, 3 * i, 2)
+                grid.addWidget(search.box, 3 * i + 1, 0, 1, 3)  # the whole width: room for step and log
+                search.toggle.clicked.connect(lambda on, row=row: self._toggle_search(row, on))
+                search.on_edit = lambda edited, row=row: self._range_edited(row, edited)
             editor.committed.connect(lambda value, row=row: self._commit(row, value))
             if isinstance(editor, LiteralEditor):
                 editor.parseFailed.connect(lambda why, row=row: self._refuse(row, why))
@@ -872,6 +995,7 @@ class InspectorWidget(QWidget):
                 row.synced = raw
                 row.local_error = ""
             row.show_error(row.local_error or arg_problems.get(name, ""))
+        self._show_search()
         self._show_facts(report)
         self.trainable_box.setChecked(node.trainable)
         listed = [p for p in problems if p.fixes or p.arg is None or p.arg not in self._rows]
@@ -950,6 +1074,62 @@ class InspectorWidget(QWidget):
         self.document.edit(f"Set {self._name}.{p.name} = {literal_text(value)}", [op],
                            merge=row.editor.is_stepping())
 
+    # --- search ranges --------------------------------------------------------------------
+
+    def _show_search(self) -> None:
+        """Show the design's range of every argument that can have one."""
+        if self._name is None:
+            return
+        node = self.document.design.nodes[self._name]
+        for name, row in self._rows.items():
+            if row.search is not None:
+                row.search.show(node.search.get(name))
+
+    def _toggle_search(self, row: _ArgRow, on: bool) -> None:
+        """The "⋯" toggle was clicked: start a range around the current value (one undo step),
+        or remove the range (one undo step)."""
+        search = row.search
+        if self._name is None or search is None:
+            return
+        node = self.document.design.nodes[self._name]
+        if not on:
+            search.pending = False
+            if row.param.name in node.search:
+                push_search(self.document, self._name, row.param.name, None)
+            search.show(None)
+            return
+        value = node.args.get(row.param.name, row.param.default)
+        rng = search.start(value)
+        search.ensure_editor().set_range(rng)
+        search.box.show()
+        problem = rng.problem()
+        if problem is not None:
+            search.pending = True
+            search.show_problem(problem)
+            return
+        push_search(self.document, self._name, row.param.name, rng)
+
+    def _range_edited(self, row: _ArgRow, edited: SearchRange | str) -> None:
+        """A range the user settled on: applied as one undo step when it can be sampled,
+        otherwise shown with the reason and kept out of the design."""
+        search = row.search
+        if self._name is None or search is None:
+            return
+        problem = edited if isinstance(edited, str) else edited.problem()
+        if problem:
+            search.pending = True
+            search.show_problem(problem)
+            return
+        search.pending = False
+        search.show_problem("")
+        editor = search.editor
+        push_search(self.document, self._name, row.param.name, cast(SearchRange, edited),
+                    merge=editor is not None and editor.is_stepping())
+
+    def _on_search_changed(self, name: str) -> None:
+        if name == self._name:
+            self._show_search()
+
     def _refuse(self, row: _ArgRow, reason: str) -> None:
         row.local_error = reason
         row.show_error(reason)
@@ -1025,6 +1205,39 @@ class InspectorWidget(QWidget):
         self._many_facts = _fact_rows(grid, page, [("layers", "Layers"), ("frozen", "Frozen"),
                                                    ("params", "Parameters"), ("macs", "MACs")])
         outer.addLayout(grid)
+
+        # A group's repeat count, which a sweep may vary (engine.group_repeat).
+        self.repeats_title = section_title("Sweep", page)
+        outer.addWidget(self.repeats_title)
+        repeats = QGridLayout()
+        repeats.setHorizontalSpacing(12)
+        repeats.setVerticalSpacing(3)
+        repeats.setColumnStretch(1, 1)
+        self.repeats_label = QLabel("Repeats", page)
+        self.repeats_label.setToolTip("How many times a sweep may chain the group's layers one after "
+                                      "the other (1: as drawn)")
+        self._repeats = SearchRow((RangeKind.INT, RangeKind.CHOICE), page, minimum=1, maximum=64)
+        self._repeats.toggle.setToolTip("Search how many times the group repeats in a sweep")
+        self._repeats.toggle.clicked.connect(self._toggle_repeats)
+        self._repeats.on_edit = self._repeats_edited
+        self.repeats_hint = QLabel("once, as drawn", page)
+        mute(self.repeats_hint)
+        self.repeats_reason = QLabel(page)
+        self.repeats_reason.setWordWrap(True)
+        self.repeats_reason.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        mute(self.repeats_reason)
+        self.repeats_reason.hide()
+        repeats.addWidget(self.repeats_label, 0, 0)
+        repeats.addWidget(self.repeats_hint, 0, 1)
+        repeats.addWidget(self._repeats.toggle, 0, 2)
+        repeats.addWidget(self._repeats.box, 1, 0, 1, 3)
+        repeats.addWidget(self.repeats_reason, 2, 0, 1, 3)
+        # The row lines up with the analysis above it.
+        titles = [cell.widget() for r in range(grid.rowCount()) if (cell := grid.itemAtPosition(r, 0)) is not None]
+        width = max(w.sizeHint().width() for w in [*titles, self.repeats_label] if w is not None)
+        grid.setColumnMinimumWidth(0, width)
+        repeats.setColumnMinimumWidth(0, width)
+        outer.addLayout(repeats)
         outer.addStretch(1)
         self._stack.addWidget(scroll)
 
@@ -1077,7 +1290,7 @@ class InspectorWidget(QWidget):
     def _on_analysed(self) -> None:
         if self._many:
             self._many = [n for n in self._many if n in self.document.design.nodes]
-            self.show_layers(self._many, self._many_title)
+            self.show_layers(self._many, self._many_title, self._group)
             return
         if self._name is not None and self._name not in self.document.design.nodes:
             self.show_node(None)
@@ -1093,6 +1306,7 @@ class InspectorWidget(QWidget):
     def _on_reset(self) -> None:
         self._name = self._kind = None
         self._many = []
+        self._group = None
         self.show_node(None)
 
     def _on_renamed(self, old: str, new: str) -> None:
@@ -1151,3 +1365,13 @@ def _fact_rows(grid: QGridLayout, page: QWidget, rows: list[tuple[str, str]]) ->
         grid.addWidget(value, row, 1)
         values[key] = value
     return values
+
+
+def _repeat_problem(design: Any, group: str) -> str | None:
+    """Why ``group`` cannot be repeated in a chain (:func:`engine.group_repeat.repeat_problem`),
+    or None; None too while that module is not there."""
+    try:
+        from engine.group_repeat import repeat_problem
+    except ImportError:
+        return None
+    return repeat_problem(design, group)

@@ -40,6 +40,7 @@ from .palette import PaletteWidget
 from .problems_panel import ProblemCountLabel, ProblemsWidget
 from .start_dialog import StartDialog
 from .summary_panel import SummaryWidget
+from .sweep.panel import SweepPanel
 from .theme import ERROR_COLOR, OK_COLOR, THEME_KEY, WARNING_COLOR, Theme, apply_theme, saved_theme
 from .training.panel import TrainPanel
 from .training.session import STOP_TIMEOUT_S
@@ -163,6 +164,7 @@ class MainWindow(QMainWindow):
         self.train_panel = TrainPanel(self.document, self.settings)
         self._saved_model: Any = None  # the trained model whose weights the project file holds
         self.evaluation = EvaluationPanel()
+        self.sweep_panel = SweepPanel(self.document)
         self.problems = ProblemsWidget(self.document)
         self.undo_view = QUndoView(self.document.undo_stack)
         self.undo_view.setEmptyLabel("Opened")
@@ -173,6 +175,7 @@ class MainWindow(QMainWindow):
         self._dock("Summary", self.summary, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._dock("Train", self.train_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._dock("Evaluation", self.evaluation, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._dock("Sweep", self.sweep_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._dock("Problems", self.problems, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._docks["Problems"].hide()  # opened from the status bar's problem count
         self.tabifyDockWidget(self._docks["Inspector"], self._docks["History"])
@@ -265,6 +268,8 @@ class MainWindow(QMainWindow):
                                              tip="Put every panel back where it started and resize the window")
         self.act_show_training = self._action("Training &Panel", self.show_training_panel, "Ctrl+Shift+T",
                                               "Show the data, settings and curves of training")
+        self.act_show_sweep = self._action("S&weep Panel", self.show_sweep_panel, "Ctrl+Shift+W",
+                                           "Search the design's ranges for the most accurate design for its cost")
         self.act_forget_weights = self._action(
             "&Forget Saved Weights", self.forget_weights,
             tip="Train and export from fresh weights instead of the imported or saved ones")
@@ -346,6 +351,7 @@ class MainWindow(QMainWindow):
 
         train = bar.addMenu("&Train")
         train.addAction(self.act_show_training)
+        train.addAction(self.act_show_sweep)
         train.addSeparator()
         train.addActions([self.train_panel.act_train, self.train_panel.act_pause, self.train_panel.act_stop])
         train.addSeparator()
@@ -388,6 +394,11 @@ class MainWindow(QMainWindow):
         self.train_panel.session.sigDataFailed.connect(self._evaluate_when_data_loaded)
         self.evaluation.offer_weights(self.document.weights)
         self._docks["Train"].visibilityChanged.connect(self._on_train_dock_visibility)
+        self.sweep_panel.sigStatusMessage.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.sweep_panel.sigSaveRequested.connect(self.save)
+        self.sweep_panel.sigSweepStarted.connect(self.show_sweep_panel)
+        self._docks["Sweep"].visibilityChanged.connect(
+            lambda visible: self.sweep_panel.activate_when_seen() if visible else None)
 
     def _on_train_dock_visibility(self, visible: bool) -> None:
         if visible:
@@ -881,6 +892,37 @@ class MainWindow(QMainWindow):
         if dock.height() < wanted - 10:
             self.resizeDocks([dock], [wanted], Qt.Orientation.Vertical)
 
+    def show_sweep_panel(self) -> None:
+        dock = self._docks["Sweep"]
+        dock.show()
+        dock.raise_()
+        wanted = min(380, self.height() // 2)  # room for the scatter and the table
+        if dock.height() < wanted - 10:
+            self.resizeDocks([dock], [wanted], Qt.Orientation.Vertical)
+
+    def stop_sweep_first(self, verb: str) -> bool:
+        """Before closing: ask to stop a running sweep and wait for it; False when the user
+        cancels or it does not stop in time. The trial it was training is trained again first
+        when the study resumes."""
+        panel = self.sweep_panel
+        if not panel.is_running():
+            return True
+        box = QMessageBox(QMessageBox.Icon.Question, "A sweep is running",
+                          f"A sweep is running. Stop it and {verb}? The trial it is training is trained "
+                          "again first when you resume the sweep.", QMessageBox.StandardButton.Cancel, self)
+        stop = box.addButton(f"Stop and {verb.split()[0]}", QMessageBox.ButtonRole.AcceptRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        if box.clickedButton() is not stop:
+            return False
+        self.statusBar().showMessage("Stopping the sweep…")
+        if panel.stop_and_wait(STOP_TIMEOUT_S):
+            self.statusBar().clearMessage()
+            return True
+        QMessageBox.warning(self, "The sweep is still running",
+                            f"The sweep did not stop within {STOP_TIMEOUT_S:.0f} s. Try again in a moment.")
+        return False
+
     def evaluate_kept_weights(self) -> None:
         """Evaluate the design's imported or saved weights on the Train panel's data (loaded
         first when it is not there yet)."""
@@ -937,6 +979,7 @@ class MainWindow(QMainWindow):
             self._train_tabified = True
             self.tabifyDockWidget(self._docks["Summary"], self._docks["Train"])
             self.tabifyDockWidget(self._docks["Train"], self._docks["Evaluation"])
+            self.tabifyDockWidget(self._docks["Evaluation"], self._docks["Sweep"])
             self._docks["Summary"].raise_()
             self._default_dock_sizes()
             self._default_state = self.saveState(LAYOUT_VERSION)
@@ -945,7 +988,7 @@ class MainWindow(QMainWindow):
                 self.restoreState(state, LAYOUT_VERSION)
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if not self.stop_training_first("close") or not self.maybe_save():
+        if not self.stop_training_first("close") or not self.stop_sweep_first("close") or not self.maybe_save():
             event.ignore()
             return
         wait_for_workers()  # a QThread destroyed while it runs would abort the process

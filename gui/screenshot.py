@@ -1,9 +1,16 @@
 """Render the designer window to a PNG, for the README and for looking at changes.
 
 Run: ``uv run python -m gui.screenshot [OUT.png] [--example NAME | --open FILE] [--dark]
-[--scale 2] [--train EPOCHS] [--panel train|evaluation] [--expand all|GROUP,…] [--find TEXT]
-[--no-overview] [--train-task TASK [--epochs N] [--grab window|evaluation]]``.
+[--scale 2] [--train EPOCHS] [--panel train|evaluation|sweep] [--expand all|GROUP,…] [--find TEXT]
+[--no-overview] [--train-task TASK [--epochs N] [--grab window|evaluation|sweep]] [--sweep TRIALS]``.
 Works without a display (offscreen) or under Xvfb.
+
+``--panel sweep`` shows the Sweep panel; with ``--open`` a project whose study has trials, it
+reattaches to them; ``--sweep TRIALS`` first runs the project's sweep until its study holds
+that many trained trials (imports TensorFlow)::
+
+    uv run python -m gui.screenshot sweep.png --open resources/examples/seed_cnn_sweep.convas \
+        --panel sweep --sweep 8 --size 1600x1000 --grab sweep
 
 ``--train-task`` trains a small network for one task on built-in data (see :func:`task_recipe`),
 then shows its evaluation; the README's evaluation pictures are made so::
@@ -36,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", default="1440x900")
     parser.add_argument("--train", type=int, default=0, metavar="EPOCHS",
                         help="train the design on its data for EPOCHS first (imports TensorFlow)")
-    parser.add_argument("--panel", choices=("train", "evaluation"), default=None,
+    parser.add_argument("--panel", choices=("train", "evaluation", "sweep"), default=None,
                         help="bring this bottom panel to the front")
     parser.add_argument("--open", default=None, metavar="FILE",
                         help="open this design file (.convas, .keras, .json) instead of an example")
@@ -49,8 +56,10 @@ def main(argv: list[str] | None = None) -> int:
                         choices=("classification", "multilabel", "regression", "reconstruction", "segmentation"),
                         help="train a small network for TASK on built-in data, then show its evaluation")
     parser.add_argument("--epochs", type=int, default=None, help="epochs of --train-task (default: the recipe's)")
-    parser.add_argument("--grab", choices=("window", "evaluation"), default="window",
-                        help="picture the whole window, or only the Evaluation panel")
+    parser.add_argument("--grab", choices=("window", "evaluation", "sweep"), default="window",
+                        help="picture the whole window, or only the Evaluation or Sweep panel")
+    parser.add_argument("--sweep", type=int, default=0, metavar="TRIALS",
+                        help="with --panel sweep: run the project's sweep to TRIALS trained trials first")
     args = parser.parse_args(argv)
     trained = None
     if args.train_task:
@@ -105,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         window.scene.select_nodes([selected])
     for _ in range(3):
         app.processEvents()
-    if args.train or args.panel:
+    if args.panel == "sweep":
+        _show_sweep(app, window, args.sweep)
+    elif args.train or args.panel:
         window.show_training_panel()
         panel = window.train_panel
         _wait(app, lambda: panel.dataset is not None or bool(panel.session.problems), 120)
@@ -134,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     _wait(app, lambda: False, 0.5)  # let everything paint
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    (window.evaluation if args.grab == "evaluation" else window).grab().save(str(out))
+    grabbed = {"evaluation": window.evaluation, "sweep": window._docks["Sweep"]}.get(args.grab, window)
+    grabbed.grab().save(str(out))
     print(out)
     window.document.mark_saved()
     window.close()
@@ -199,6 +211,29 @@ def task_recipe(task_name: str, epochs: int | None = None) -> TrainedTask:
                 "pixel_accuracy", "loss") if getattr(evaluation, k, None) is not None}
     summary = f"{task.value}: {example} on {dataset.name}, {config.epochs} epochs: {numbers}"
     return TrainedTask(task, design, result.model, dataset, noise, None, summary)
+
+
+def _show_sweep(app, window, trials: int) -> None:
+    """Show the Sweep panel with the study of the open project, after running the sweep to
+    ``trials`` trained trials when that is more than 0; then select the best trial."""
+    from .workers import running
+
+    window.show_sweep_panel()
+    panel = window.sweep_panel
+    _wait(app, lambda: panel.plot is not None, 30)
+    _wait(app, lambda: False, 0.3)
+    _wait(app, lambda: running() == 0, 60)  # the study is read
+    if trials:
+        settings = window.document.sweep.with_changes(trials=trials)
+        window.document.set_sweep(settings)
+        panel.start()
+        _wait(app, lambda: not panel.is_running(), 3600)
+        _wait(app, lambda: running() == 0, 60)
+    front = [r for r in panel.model.records if r.metric is not None]
+    if front:
+        best = max(front, key=lambda r: r.metric if panel.plot.higher_is_better else -r.metric)
+        panel.select_trial(best.number)
+    print(panel.status_label.text())
 
 
 def _wait(app, condition, timeout_s: float) -> None:

@@ -24,6 +24,7 @@ from engine.layout import FRAME_PADDING, GROUP_CARD_HEIGHT, HEADER_HEIGHT, Rect
 from engine.shapes import Shape, fmt_shape
 from engine.summary import human_count
 
+from ..search_field import search_color
 from ..theme import ERROR_COLOR
 from .node_item import (
     HEADER, LINE, LOCK_SIZE, PAD, PORT_RADIUS, RADIUS, WIDTH, CardStyle, Detail, detail_for, header_path,
@@ -58,6 +59,7 @@ class GroupText(NamedTuple):
     errors: int           # problems marked as errors on its layers
     frozen: int = 0       # how many of its layers are frozen …
     layer_count: int = 0  # … of how many
+    repeats: str = ""     # "× 1–3": how many times a sweep may repeat it ('' when it does not)
 
     @property
     def lock(self) -> str:
@@ -77,7 +79,8 @@ class GroupText(NamedTuple):
     def summary(self) -> str:
         """One line for a frame's header: ``12 layers · 1.23 M params`` (``model · …`` for a
         nested model)."""
-        return " · ".join(part for part in (self.badge, self.layers, self.params, self.frozen_text) if part)
+        return " · ".join(part for part in (self.badge, self.repeats, self.layers, self.params, self.frozen_text)
+                          if part)
 
 
 def _plural(n: int, word: str) -> str:
@@ -94,12 +97,18 @@ def _shapes(label: str, shapes: tuple[Shape | None, ...]) -> str:
 def group_text(group: Group, summary: GroupSummary | None) -> GroupText:
     """The card contents of ``group`` given its summary (None while not analysed)."""
     badge = {GroupKind.MODEL: "model", GroupKind.BLOCK: "block"}.get(group.kind, "")
+    repeats = repeats_text(group)
     if summary is None:
-        return GroupText(group.name, badge, "…", "in …", "out …", "", "", 0)
+        return GroupText(group.name, badge, "…", "in …", "out …", "", "", 0, repeats=repeats)
     return GroupText(group.name, badge, _plural(summary.layers, "layer"),
                      _shapes("in ", summary.inputs), _shapes("out", summary.outputs),
                      _plural(summary.params, "param"), f"{human_count(summary.macs)} MACs",
-                     summary.errors, summary.frozen, summary.layers)
+                     summary.errors, summary.frozen, summary.layers, repeats)
+
+
+def repeats_text(group: Group) -> str:
+    """``× 1–3``: how many times a sweep may repeat ``group`` ('' when it does not)."""
+    return f"× {group.repeats.describe()}" if group.repeats is not None else ""
 
 
 def group_tooltip(group: Group, summary: GroupSummary) -> str:
@@ -120,6 +129,9 @@ def group_tooltip(group: Group, summary: GroupSummary) -> str:
         which = "all its layers are" if summary.all_frozen else \
             f"{summary.frozen} of its {summary.layers} layers are"
         lines.append(f"<b>Frozen</b>: {which} frozen (their weights do not train)")
+    if group.repeats is not None:
+        lines.append(f"<span style='color:{search_color().name()}'><b>Repeated in a sweep:</b></span> "
+                     f"{e(repeats_text(group))} (its layers chained one after the other)")
     if summary.errors:
         lines.append(f"<span style='color:{ERROR_COLOR}'><b>{summary.errors} "
                      f"error{'s' if summary.errors != 1 else ''}</b></span> in its layers")
@@ -234,6 +246,8 @@ class GroupCardItem(_GroupItem):
         assert self.text is not None
         st, t = self.style, self.text
         inner = GROUP_WIDTH - 2 * PAD - (LOCK_SIZE + 4 if t.lock else 0.0)
+        if t.repeats:  # the repeats pill is never cut: a sweep's range is what the card is about
+            inner -= st.width(st.SMALL, t.repeats) + 10 + 4
         badge = st.width(st.SMALL, t.badge) + 10 if t.badge else 0.0
         # The name matters more than the badge: a name that would be cut short drops the badge
         # (the tooltip still says what kind of group it is).
@@ -249,12 +263,23 @@ class GroupCardItem(_GroupItem):
             "inputs": st.elide(st.SHAPE, t.inputs, GROUP_WIDTH - 2 * PAD),
             "outputs": st.elide(st.SHAPE, t.outputs, GROUP_WIDTH - 2 * PAD),
             "macs": st.elide(st.SMALL, macs, GROUP_WIDTH - 2 * PAD),
+            "repeats": t.repeats,
         }
 
     def lock_rect(self) -> QRectF:
         """Where the padlock is drawn when some or all of the group's layers are frozen."""
         r = self.card_rect()
         return lock_box(QRectF(r.left(), r.top(), r.width(), HEADER))
+
+    def repeats_rect(self) -> QRectF:
+        """Where the ``× 1–3`` pill of a group a sweep repeats is drawn (empty when it is not)."""
+        text = self._shown.get("repeats", "")
+        if not text:
+            return QRectF()
+        r = self.card_rect()
+        right = r.right() - (LOCK_SIZE + 4 if self.text is not None and self.text.lock else 0.0)
+        width = self.style.width(self.style.SMALL, text) + 10
+        return QRectF(right - PAD - width + 4, r.top() + 5, width, HEADER - 10)
 
     # --- geometry ---------------------------------------------------------------------------
 
@@ -351,10 +376,20 @@ class GroupCardItem(_GroupItem):
         lock = self.text.lock if self.text else ""
         if lock:
             paint_lock(painter, self.lock_rect(), QColor("#ffffff"), closed=lock == "all")
+        right = r.right() - (LOCK_SIZE + 4 if lock else 0.0)
+        if shown.get("repeats"):
+            painter.setFont(st.small_font)
+            width = st.width(st.SMALL, shown["repeats"]) + 10
+            pill = self.repeats_rect()
+            painter.setPen(QPen(QColor(255, 255, 255, 200), 1.0))
+            painter.setBrush(search_color())
+            painter.drawRoundedRect(pill, 4, 4)
+            painter.setPen(QColor("#ffffff"))
+            painter.drawText(pill, Qt.AlignmentFlag.AlignCenter, shown["repeats"])
+            right -= width + 4
         if shown["badge"]:
             painter.setFont(st.small_font)
             width = st.width(st.SMALL, shown["badge"]) + 10
-            right = r.right() - (LOCK_SIZE + 4 if lock else 0.0)
             badge = QRectF(right - PAD - width + 4, r.top() + 5, width, HEADER - 10)
             painter.setPen(QPen(QColor(255, 255, 255, 170), 1.0))
             painter.setBrush(Qt.BrushStyle.NoBrush)

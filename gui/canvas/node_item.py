@@ -13,9 +13,9 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from enum import Enum
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QObject, QPointF, QRectF, Qt
 from PySide6.QtGui import (
     QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen,
 )
@@ -28,6 +28,7 @@ from engine.design import Node
 from engine.layers import CATALOGUE
 from engine.shapes import fmt_shape
 
+from ..search_field import search_color
 from ..theme import ERROR_COLOR, WARNING_COLOR, card_colors, group_color
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -54,6 +55,13 @@ class CardText(NamedTuple):
     params: str
     state: str           # "ok", "warning", "error", "blocked" or "pending" (not analysed yet)
     frozen: bool = False  # the layer's weights do not train (Node.trainable False)
+    searched: bool = False  # a sweep varies some arguments: ``args`` shows their ranges
+
+
+def search_text(node: Node) -> str:
+    """The ranges a sweep tries for a layer's arguments, for its card: ``filters 16–64 step 16 ·
+    kernel_size 1–5`` ('' when it has none)."""
+    return " · ".join(f"{arg} {rng.describe()}" for arg, rng in node.search.items())
 
 
 def card_text(node: Node, report: NodeReport | None) -> CardText:
@@ -68,8 +76,11 @@ def card_text(node: Node, report: NodeReport | None) -> CardText:
         except Exception:  # noqa: BLE001 - an invalid argument may break a card formatter; the error is reported elsewhere
             args = ""
     frozen = not node.trainable
+    searched = bool(node.search)
+    if searched:  # the values shown are the ranges a sweep tries, not the current values
+        args = search_text(node)
     if report is None:
-        return CardText(node.name, node.kind, args, ("…",), "", "pending", frozen)
+        return CardText(node.name, node.kind, args, ("…",), "", "pending", frozen, searched)
     errors = report.errors
     warnings = [p for p in report.problems if p.severity == Severity.WARNING]
     if errors:
@@ -82,7 +93,7 @@ def card_text(node: Node, report: NodeReport | None) -> CardText:
         state = "warning" if warnings else "ok"
         shapes = _shape_lines(report)
     params = f"{report.params:,} param{'s' if report.params != 1 else ''}"
-    return CardText(node.name, node.kind, args, shapes, params, state, frozen)
+    return CardText(node.name, node.kind, args, shapes, params, state, frozen, searched)
 
 
 def _shape_lines(report: NodeReport) -> tuple[str, ...]:
@@ -132,8 +143,16 @@ def card_tooltip(node: Node, report: NodeReport | None) -> str:
     if report is None:
         return "<br>".join(lines)
     args = card_text(node, report).args if spec is not None else ""  # its module is said above
+    if node.search and spec is not None:
+        try:
+            args = spec.describe(report.args)
+        except Exception:  # noqa: BLE001 - as in card_text
+            args = ""
     if args:
         lines.append(e(args))
+    if node.search:
+        lines.append(f"<span style='color:{search_color().name()}'><b>Searched in a sweep:</b></span> "
+                     + e(search_text(node)))
     for i, shape in enumerate(report.output_shapes):
         label = "Output" if len(report.output_shapes) == 1 else f"Output of call {i}"
         lines.append(f"{label}: {e(fmt_shape(shape))}")
@@ -413,6 +432,47 @@ def _header_text_color(fill: QColor) -> QColor:
     return QColor("#1f2328") if luma > 160 else QColor("#ffffff")
 
 
+MARK_WIDTH, MARK_HEIGHT = 18.0, 12.0  # the mark of a searched card, in its header
+
+
+def paint_search_mark(painter: QPainter, box: QRectF) -> None:
+    """The mark of a layer (or group) a sweep varies: a pill in the accent colour with three
+    dots, the "⋯" of the Inspector's toggle, drawn with shapes so that it is crisp at any scale."""
+    painter.save()
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+    painter.setPen(QPen(QColor(255, 255, 255, 200), 1.0))
+    painter.setBrush(search_color())
+    painter.drawRoundedRect(box, box.height() / 2, box.height() / 2)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(QColor("#ffffff"))
+    radius = box.height() * 0.11
+    for i in (-1, 0, 1):
+        painter.drawEllipse(QPointF(box.center().x() + i * box.width() * 0.24, box.center().y()), radius, radius)
+    painter.restore()
+
+
+def follow_search(scene: Any) -> None:
+    """Repaint a layer's card when its search ranges change (``Document.searchChanged``): a
+    range changes no analysis, so the scene's refresh after an edit does not look at it. Done
+    once per scene, by its first card."""
+    document = getattr(scene, "document", None)
+    if document is None or scene.findChild(_SearchFollower) is not None:
+        return
+    document.searchChanged.connect(_SearchFollower(scene).refresh)
+
+
+class _SearchFollower(QObject):
+    """Refreshes the cards of a scene (its parent, with which it goes) after range edits."""
+
+    def refresh(self, name: str) -> None:
+        scene: Any = self.parent()
+        document = scene.document
+        item = scene.node_item(name)
+        node = document.design.nodes.get(name)
+        if item is not None and node is not None:
+            item.refresh(card_text(node, document.analysis.nodes.get(name)))
+
+
 ERROR_LINES = 2  # an error message on a card wraps to this many lines
 _ERROR_FILL = QColor(ERROR_COLOR)
 UNSUPPORTED_COLOR = "#6e7781"  # the header of a layer Convas does not know
@@ -505,7 +565,7 @@ class NodeItem(QGraphicsItem):
         else:
             kind_width = inner - 8 - st.width(st.SMALL, t.params)
             title, subtitle, right = t.name, t.kind, t.params
-        lock = LOCK_SIZE + 4 if t.frozen else 0.0
+        lock = (LOCK_SIZE + 4 if t.frozen else 0.0) + (MARK_WIDTH + 4 if t.searched else 0.0)
         self._shown = {
             "name": st.elide(st.NAME, title, inner - lock),
             "params": right,
@@ -560,6 +620,24 @@ class NodeItem(QGraphicsItem):
         """Where the padlock of a frozen card is drawn (item coordinates)."""
         r = self._rect
         return lock_box(QRectF(r.left(), r.top(), r.width(), HEADER))
+
+    @property
+    def searched(self) -> bool:
+        """The card shows a layer a sweep varies: its ranges in the accent colour, a mark in
+        its header."""
+        return self.text is not None and self.text.searched
+
+    def mark_rect(self) -> QRectF:
+        """Where the searched mark is drawn (item coordinates): at the header's right end, left
+        of the padlock of a frozen card."""
+        r = self._rect
+        right = r.right() - PAD - (LOCK_SIZE + 4 if self.frozen else 0.0)
+        return QRectF(right - MARK_WIDTH + 2, r.top() + (HEADER - MARK_HEIGHT) / 2, MARK_WIDTH, MARK_HEIGHT)
+
+    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: Any) -> Any:
+        if change == QGraphicsItem.GraphicsItemChange.ItemSceneHasChanged and value is not None:
+            follow_search(value)
+        return super().itemChange(change, value)
 
     def _port_x(self, index: int) -> float:
         n = len(self.ports)
@@ -679,6 +757,8 @@ class NodeItem(QGraphicsItem):
         painter.drawText(QRectF(left, r.top(), inner, HEADER), flags_l, shown["name"])
         if self.frozen:
             paint_lock(painter, self.lock_rect(), self.header_text_color)
+        if self.searched:
+            paint_search_mark(painter, self.mark_rect())
 
         top = r.top() + HEADER + 7
         painter.setFont(st.small_font)
@@ -696,7 +776,10 @@ class NodeItem(QGraphicsItem):
             painter.drawText(QRectF(left, top, inner, LINE), flags_r, shown["params"])
 
         painter.setFont(st.body_font)
-        painter.setPen(c["text"] if self.text and self.text.args else c["muted"])
+        if self.searched:
+            painter.setPen(search_color())
+        else:
+            painter.setPen(c["text"] if self.text and self.text.args else c["muted"])
         painter.drawText(QRectF(left, top + LINE, inner, LINE), flags_l, shown["args"])
 
         colour = {"error": QColor(ERROR_COLOR), "blocked": c["muted"], "pending": c["muted"]}.get(state, c["text"])

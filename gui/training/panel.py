@@ -331,6 +331,7 @@ class TrainPanel(QWidget):
                                        f"({self.document.training_error}); using the defaults")
         self.form.set_config(settings.config)
         self.form.set_run_on(settings.distribution)
+        self.form.set_search(settings.search)
         self.dataset_box.set_source(settings.dataset)
         self.dataset_box.set_pixel_range(settings.pixel_range)
         self.dataset_box.set_target_columns(settings.target_columns)
@@ -347,7 +348,7 @@ class TrainPanel(QWidget):
     def settings(self) -> TrainingSettings:
         """What the form and the dataset choice say."""
         return TrainingSettings(self.dataset_box.source, self.form.config(), self.dataset_box.pixel_range,
-                                self.dataset_box.target_columns, self.form.run_on())
+                                self.dataset_box.target_columns, self.form.run_on(), self.form.search_ranges())
 
     def task(self) -> Task:
         """The task the next run learns: the form's choice, else the inferred one."""

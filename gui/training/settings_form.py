@@ -20,14 +20,16 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDoubleSpinBox, QFrame, QGridLayout, QLabel, QLineEdit,
+    QCheckBox, QComboBox, QDoubleSpinBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QLineEdit,
     QSizePolicy, QSpinBox, QToolButton, QVBoxLayout, QWidget,
 )
 
 from engine.errors import ConvasError
+from engine.search_range import SearchRange
 from engine.tasks import Task, spec
-from engine.training import RunOn, TrainingConfig
+from engine.training import SEARCHABLE_SETTINGS, RunOn, TrainingConfig
 
+from ..search_field import RangeEditor, SearchRow, SearchToggle
 from ..theme import ERROR_COLOR
 from ..widgets import NoWheelMixin, NumberSpinBox, mute
 from .run_on import RunOnBox
@@ -162,6 +164,13 @@ class SettingsForm(QWidget):
         grid.setHorizontalSpacing(8)
         grid.setVerticalSpacing(6)
         self._labels: dict[QWidget, QLabel] = {}
+        # The settings a sweep may search: a "⋯" toggle beside each, their ranges under the grid.
+        self._search: dict[str, SearchRange] = {}
+        searchable = {self.lr_spin: "learning_rate", self.batch_spin: "batch_size",
+                      self.optimizer_combo: "optimizer", self.momentum_spin: "momentum"}
+        assert set(searchable.values()) == set(SEARCHABLE_SETTINGS)
+        self._search_rows: dict[str, SearchRow] = {}
+        self._search_labels: dict[str, str] = {}
 
         def place(text: str, editor: QWidget, r: int, c: int, span: int = 1) -> None:
             label = QLabel(text, self)
@@ -171,7 +180,20 @@ class SettingsForm(QWidget):
             editor.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
             editor.setMinimumWidth(90)
             grid.addWidget(label, r, 2 * c, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft)
-            grid.addWidget(editor, r, 2 * c + 1, 1, span)
+            key = searchable.get(editor)
+            if key is None:
+                grid.addWidget(editor, r, 2 * c + 1, 1, span)
+            else:
+                cell = QWidget(self)
+                line = QHBoxLayout(cell)
+                line.setContentsMargins(0, 0, 0, 0)
+                line.setSpacing(2)
+                line.addWidget(editor, 1)
+                row = self._search_row(key)
+                row.toggle.setParent(cell)
+                line.addWidget(row.toggle)
+                grid.addWidget(cell, r, 2 * c + 1, 1, span)
+                self._search_labels[key] = text
             self._labels[editor] = label
 
         for r, (text, editor) in enumerate(wide):
@@ -198,6 +220,7 @@ class SettingsForm(QWidget):
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(6)
         column.addLayout(grid)
+        column.addWidget(self._build_search_box())
         column.addWidget(self.run_on_box)
         column.addWidget(self._build_fine_tuning())
 
@@ -214,6 +237,87 @@ class SettingsForm(QWidget):
         for line in (self.unfreeze_edit, self.fine_lr_edit):
             line.editingFinished.connect(self._on_line_edit)
         self.set_config(self._config)
+
+    def _search_row(self, key: str) -> SearchRow:
+        """The toggle and range editor of training setting ``key``."""
+        if key == "optimizer":
+            row = SearchRow(SEARCHABLE_SETTINGS[key], self, choices=tuple(k for _t, k in OPTIMIZER_CHOICES))
+        elif key == "momentum":
+            row = SearchRow(SEARCHABLE_SETTINGS[key], self, minimum=0.0, maximum=0.99)
+        elif key == "batch_size":
+            row = SearchRow(SEARCHABLE_SETTINGS[key], self, minimum=1, maximum=65536)
+        else:
+            row = SearchRow(SEARCHABLE_SETTINGS[key], self, minimum=LR_MIN, maximum=LR_MAX)
+        row.toggle.clicked.connect(lambda on, key=key: self._toggle_search(key, on))
+        row.on_edit = lambda edited, key=key: self._range_edited(key, edited)
+        self._search_rows[key] = row
+        return row
+
+    def _build_search_box(self) -> QWidget:
+        """Under the grid: the range of each setting whose toggle is on, titled by the setting."""
+        self.search_box = QWidget(self)
+        grid = QGridLayout(self.search_box)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setHorizontalSpacing(8)
+        grid.setVerticalSpacing(2)
+        grid.setColumnStretch(1, 1)
+        self._search_titles: dict[str, QLabel] = {}
+        for r, (key, row) in enumerate(self._search_rows.items()):
+            title = QLabel(f"{self._search_labels.get(key, key)} in a sweep", self.search_box)
+            mute(title)
+            row.box.setParent(self.search_box)
+            grid.addWidget(title, 2 * r, 0, 1, 2)
+            grid.addWidget(row.box, 2 * r + 1, 0, 1, 2)
+            self._search_titles[key] = title
+        self._show_search_box()
+        return self.search_box
+
+    def _show_search_box(self) -> None:
+        for key, row in self._search_rows.items():
+            self._search_titles[key].setVisible(row.toggle.isChecked())
+        self.search_box.setVisible(any(row.toggle.isChecked() for row in self._search_rows.values()))
+
+    def _current_value(self, key: str) -> Any:
+        return {"learning_rate": self.lr_spin.value(), "batch_size": self.batch_spin.value(),
+                "optimizer": self.optimizer_combo.currentData(), "momentum": self.momentum_spin.value()}[key]
+
+    def _toggle_search(self, key: str, on: bool) -> None:
+        """A setting's "⋯" was clicked: start a range around its value, or drop the range."""
+        row = self._search_rows[key]
+        if not on:
+            row.pending = False
+            row.show(None)
+            self._show_search_box()
+            if self._search.pop(key, None) is not None:
+                self.sigChanged.emit()
+            return
+        rng = row.start(self._current_value(key), log=True if key == "learning_rate" else None)
+        row.ensure_editor().set_range(rng)
+        row.box.show()
+        self._show_search_box()
+        problem = rng.problem()
+        if problem is not None:
+            row.pending = True
+            row.show_problem(problem)
+            return
+        self._search[key] = rng
+        self.sigChanged.emit()
+
+    def _range_edited(self, key: str, edited: SearchRange | str) -> None:
+        """A range the user settled on: kept when it can be sampled, otherwise shown with the
+        reason (the setting keeps its last good range)."""
+        row = self._search_rows[key]
+        problem = edited if isinstance(edited, str) else edited.problem()
+        if problem:
+            row.pending = True
+            row.show_problem(problem)
+            return
+        row.pending = False
+        row.show_problem("")
+        assert isinstance(edited, SearchRange)
+        if self._search.get(key) != edited:
+            self._search[key] = edited
+            self.sigChanged.emit()
 
     def _build_fine_tuning(self) -> QWidget:
         """The collapsible two-phase section: a header button, then its fields (hidden until
@@ -343,6 +447,31 @@ class SettingsForm(QWidget):
             unfreeze=self._unfreeze_names() if fine else (),
             unfreeze_top=self.top_spin.value() if fine else 0,
             fine_tune_learning_rate=self._fine_lr() if fine else None)
+
+    def search_ranges(self) -> dict[str, SearchRange]:
+        """The ranges a sweep tries for the settings (only ranges that can be sampled); plain
+        training ignores them."""
+        return dict(self._search)
+
+    def set_search(self, ranges: dict[str, SearchRange]) -> None:
+        """Show the settings' ``ranges`` (no ``sigChanged``)."""
+        self._search = {k: r for k, r in ranges.items() if k in self._search_rows}
+        for key, row in self._search_rows.items():
+            row.pending = False
+            row.show(self._search.get(key))
+        self._show_search_box()
+
+    def search_toggle(self, key: str) -> SearchToggle:
+        """The "⋯" toggle of training setting ``key`` (learning_rate, batch_size, optimizer, momentum)."""
+        return self._search_rows[key].toggle
+
+    def range_editor(self, key: str) -> RangeEditor | None:
+        """The range editor of training setting ``key`` (None until first needed)."""
+        return self._search_rows[key].editor
+
+    def range_error(self, key: str) -> str:
+        """Why the range shown for ``key`` cannot be sampled ('' when it can)."""
+        return self._search_rows[key].problem()
 
     def run_on(self) -> RunOn:
         """Where the form says to train (:class:`engine.training.RunOn`)."""
