@@ -222,21 +222,22 @@ class _Planner:
 
     def rewire(self, name: str, call: int, wanted: list[TensorRef]) -> None:
         """Make call ``call`` of ``name`` read ``wanted``: keep the readings both share at the
-        front, disconnect the rest and connect the new ones after them. (A disconnect removes
-        the first matching reading, so the kept front is kept only when the rest repeat none
-        of it.)"""
+        front, disconnect the rest and connect the new ones after them. A disconnect removes the
+        first matching reading (and so does the undo of a connect), so each new reading is put
+        in front of the others it may repeat, and the front is kept only when neither the old
+        nor the new rest repeats a reading of it: then undo is exact even for ``Add(x, x)``."""
         refs = self.work.nodes[name].inbound[call]
         if refs == wanted:
             return
         keep = 0
         while keep < min(len(refs), len(wanted)) and refs[keep] == wanted[keep]:
             keep += 1
-        if set(refs[keep:]) & set(refs[:keep]):
+        if (set(refs[keep:]) | set(wanted[keep:])) & set(refs[:keep]):
             keep = 0
         for ref in list(refs[keep:]):
             self.emit(Disconnect(ref, name, call))
-        for ref in wanted[keep:]:
-            self.emit(Connect(ref, name, call))
+        for ref in reversed(wanted[keep:]):
+            self.emit(Connect(ref, name, call, keep))
 
 
 def _written(design: Design) -> Any:

@@ -295,15 +295,12 @@ def _open_study(storage: Any, url: str, name: str, project: SweepProject, space:
     settings = project.settings
     cost = settings.objectives.cost
     epochs = settings.epochs or project.training.config.epochs
-    attrs = {_ATTR_VERSION: __version__, _ATTR_SPACE: _json(space.to_dict()),
-             _ATTR_DESIGN: _json(design_to_dict(project.design)),
-             _ATTR_TRAINING: _json(project.training.to_dict()),
-             _ATTR_METRIC: metric, _ATTR_HIGHER: higher, _ATTR_COST: cost.value if cost else None}
+    # The version goes last: a study that has it has all the others (see _existing_attrs).
+    attrs = {_ATTR_SPACE: _json(space.to_dict()), _ATTR_DESIGN: _json(design_to_dict(project.design)),
+             _ATTR_TRAINING: _json(project.training.to_dict()), _ATTR_METRIC: metric, _ATTR_HIGHER: higher,
+             _ATTR_COST: cost.value if cost else None, _ATTR_VERSION: __version__}
     try:
-        try:
-            existing = storage.get_study_user_attrs(storage.get_study_id_from_name(name))
-        except KeyError:
-            existing = None
+        existing = _existing_attrs(storage, name)
         if existing is not None:
             _check_same_study(existing, attrs, project, url, name)
         study = optuna.create_study(storage=storage, study_name=name, load_if_exists=True,
@@ -322,6 +319,26 @@ def _open_study(storage: Any, url: str, name: str, project: SweepProject, space:
 
         raise SweepError(storage_error(url, exc)) from None
     return study
+
+
+def _existing_attrs(storage: Any, name: str, wait_s: float = 10.0) -> dict[str, Any] | None:
+    """The user attributes of the study ``name`` (None: there is none yet, or one that another
+    process is creating this moment has no trials and can be taken over). A study another
+    process has just created gets its attributes within milliseconds: wait for them."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            study_id = storage.get_study_id_from_name(name)
+        except KeyError:
+            return None
+        attrs = dict(storage.get_study_user_attrs(study_id))
+        if _ATTR_VERSION in attrs:
+            return attrs
+        if storage.get_all_trials(study_id, deepcopy=False):
+            return attrs  # trials but no Convas attributes: not a Convas study
+        if time.monotonic() >= deadline:
+            return None  # its creator died before describing it: describe it here
+        time.sleep(0.1)
 
 
 def _check_same_study(existing: Mapping[str, Any], attrs: Mapping[str, Any], project: SweepProject,

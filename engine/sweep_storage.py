@@ -149,10 +149,22 @@ def open_storage(url: str, *, heartbeat: bool = True) -> Any:
     elif url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": SQLITE_WAIT_S}
     beat = {"heartbeat_interval": HEARTBEAT_S, "grace_period": GRACE_S} if heartbeat else {}
-    try:
-        return _retrying(_storage_class(), LOCKED_RETRIES)(url, engine_kwargs=kwargs, **beat)
-    except Exception as exc:  # noqa: BLE001 - SQLAlchemy, drivers and Optuna raise many kinds
-        raise ConvasError(storage_error(url, exc)) from None
+    for attempt in range(5):
+        try:
+            return _retrying(_storage_class(), LOCKED_RETRIES)(url, engine_kwargs=kwargs, **beat)
+        except Exception as exc:  # noqa: BLE001 - SQLAlchemy, drivers and Optuna raise many kinds
+            # Processes that open a new database at the same moment race to create its tables
+            # and stamp its schema version; the loser finds them made when it tries again.
+            if attempt < 4 and _lost_creation_race(exc):
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            raise ConvasError(storage_error(url, exc)) from None
+    raise AssertionError("unreachable")
+
+
+def _lost_creation_race(exc: BaseException) -> bool:
+    text = f"{exc} {exc.__cause__ or exc.__context__ or ''}".lower()
+    return "unique constraint failed" in text or "already exists" in text or "duplicate" in text
 
 
 def sqlite_path(url: str) -> str | None:

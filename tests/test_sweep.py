@@ -59,10 +59,15 @@ class FakeTraining:
 
     def __init__(self) -> None:
         self.calls: list[dict] = []
+        self.restored_epoch: int | None = None
+        self.fail_with: Exception | None = None
+        self.diverge = False
 
     def __call__(self, design, data_train, data_val, config, reporter=None, model=None, **kwargs):
         filters = design.nodes["conv2d"].args["filters"]
         self.calls.append({"filters": filters, "kernel": design.nodes["conv2d"].args["kernel_size"]})
+        if self.fail_with is not None:
+            raise self.fail_with
         history: dict[str, list[float]] = {"val_accuracy": [], "val_loss": []}
         epochs = 0
         for epoch in range(config.epochs):
@@ -73,7 +78,10 @@ class FakeTraining:
                 history[key].append(value)
             epochs += 1
             reporter.on_epoch(epoch, logs)
-        return TrainingResult(model=None, history=history, epochs_run=epochs)
+        if self.diverge:
+            return TrainingResult(model=None, history=history, epochs_run=epochs, diverged=True,
+                                  stop_reason="the loss became NaN in epoch 1; try learning rate 0.0001")
+        return TrainingResult(model=None, history=history, epochs_run=epochs, restored_epoch=self.restored_epoch)
 
 
 @pytest.fixture
@@ -110,6 +118,15 @@ class Recorder(NullSweepReporter):
 
     def should_stop(self):
         return self.stop
+
+
+def enqueue(info, params):
+    """Queue ``params`` as the study's next trial, as another process could."""
+    import optuna
+
+    from engine.sweep_storage import open_storage
+
+    optuna.load_study(study_name=info.study, storage=open_storage(info.storage)).enqueue_trial(params)
 
 
 def by_outcome(records, outcome):
@@ -172,11 +189,51 @@ def test_complete_trials_carry_metric_cost_and_curve(tmp_path, fake_train):
         assert r.cost == r.params_count and r.epochs_run == 2
 
 
+def test_the_metric_is_the_kept_epochs(tmp_path, fake_train):
+    fake_train.restored_epoch = 0  # training put the first epoch's weights back
+    outcome = run_sweep(project(tmp_path, trials=2))
+    for r in by_outcome(outcome.records, TrialOutcome.COMPLETE):
+        assert r.metric == pytest.approx(r.curve[0]) and r.metric < r.curve[1]
+
+
+def test_failed_training_is_a_failed_trial_that_counts(tmp_path, fake_train):
+    fake_train.fail_with = RuntimeError("OOM when allocating tensor")
+    outcome = run_sweep(project(tmp_path, trials=2))
+    failed = by_outcome(outcome.records, TrialOutcome.FAILED)
+    assert len(failed) == 2 == outcome.trained
+    assert all(r.reason == "training failed: RuntimeError: OOM when allocating tensor" for r in failed)
+    fake_train.fail_with, fake_train.diverge = None, True
+    diverged = run_sweep(project(tmp_path, trials=3))
+    last = diverged.records[diverged.ran[-1]]
+    assert last.outcome is TrialOutcome.FAILED and "the loss became NaN" in (last.reason or "")
+
+
+def test_a_dense_layer_that_no_longer_matches_the_classes_is_invalid(tmp_path, fake_train):
+    design = tiny_design()
+    design.set_search("conv2d", "kernel_size", None)
+    design.set_search("dense", "units", SearchRange.among(10, 12))
+    first = run_sweep(project(tmp_path, design, trials=1, budget=Budget()))
+    enqueue(first.info, {FILTERS: 4, "layer:dense:units": 12})
+    outcome = run_sweep(project(tmp_path, design, trials=2, budget=Budget()))
+    invalid = by_outcome(outcome.records, TrialOutcome.INVALID)
+    assert [r.number for r in invalid] == [outcome.ran[0]]
+    assert invalid[0].reason == "the dataset has 10 classes but the last layer 'dense' has 12 units; set units=10."
+    assert len(fake_train.calls) == 2 and outcome.trained == 1
+
+
+def test_the_time_limit_stops_starting_trials(tmp_path, fake_train):
+    outcome = run_sweep(project(tmp_path, trials=50, timeout_s=0.2))
+    assert "time limit (0.2 s) passed" in (outcome.stop_reason or "") and not outcome.stopped
+    assert outcome.trained < 50
+
+
 def test_resuming_continues_numbering_and_trains_only_the_missing_trials(tmp_path, fake_train):
     first = run_sweep(project(tmp_path, trials=2))
     assert first.trained == 2
     last = max(first.ran)
-    second = run_sweep(project(tmp_path, trials=5))
+    recorder = Recorder()
+    second = run_sweep(project(tmp_path, trials=5), recorder)
+    assert recorder.before == first.records  # the panel is shown the study as it was
     assert second.trained == 3 and min(second.ran) == last + 1
     trained = [r for r in second.records if r.outcome.trained]
     assert len(trained) == 5 and len(fake_train.calls) == 5
@@ -251,7 +308,7 @@ def test_load_records_round_trip_and_trial_design(tmp_path, fake_train):
     assert info.metric == "val_accuracy" and info.higher_is_better and info.cost is CostKind.MACS
     assert set(info.space) == {KERNEL, FILTERS}
     for record in records:
-        design, training = trial_design(info, record)
+        design, _training = trial_design(info, record)
         kernel = design.nodes["conv2d"].args["kernel_size"]
         assert design.nodes["conv2d"].args["filters"] == record.params[FILTERS]
         assert kernel == record.params[KERNEL] or tuple(kernel) == (record.params[KERNEL],) * 2
@@ -276,7 +333,7 @@ def test_a_trial_whose_process_died_is_failed_by_the_next_run(tmp_path, fake_tra
     study = optuna.load_study(study_name="tiny", storage=storage)
     orphan = study.ask()
     storage.record_heartbeat(orphan._trial_id)  # then its process "dies"
-    info, records = load_records(url, "tiny")
+    _info, records = load_records(url, "tiny")
     assert records[orphan.number].outcome is TrialOutcome.RUNNING
     time.sleep(2.5)
     outcome = run_sweep(project(tmp_path, trials=2))
@@ -313,7 +370,10 @@ def test_pruning_works_for_single_and_multi_objective_studies(kind, multi):
         assert not pruning.report(0, first)  # the first epoch is never judged
         decision = pruning.report(1, second)
         assert study._storage.get_trial(trial._trial_id).intermediate_values == {0: first, 1: second}
-        study.tell(trial, state=TrialState.PRUNED) if decision else study.tell(trial, [second, 1.0] if multi else second)
+        if decision:
+            study.tell(trial, state=TrialState.PRUNED)
+        else:
+            study.tell(trial, [second, 1.0] if multi else second)
         return decision
 
     assert pruned_after(0.1, 0.2)       # far behind: pruned
@@ -355,7 +415,8 @@ WORKER = textwrap.dedent("""
     _Sweep._load_keras = lambda self: None
     _Sweep._clear_keras = lambda self: None
     outcome = run_sweep(t.project(Path(sys.argv[2]), trials=int(sys.argv[3]), seed=None))
-    print(json.dumps({"ran": outcome.ran, "trained": outcome.trained}))
+    heavy = sorted(m for m in ("tensorflow", "keras") if m in sys.modules)
+    print(json.dumps({"ran": outcome.ran, "trained": outcome.trained, "heavy": heavy}))
 """)
 
 
@@ -372,7 +433,7 @@ def test_two_processes_share_one_sqlite_study_without_duplicates_or_losses(tmp_p
         assert proc.returncode == 0, err
         assert err == ""  # nothing of Optuna or SQLAlchemy reaches stderr
         results.append(json.loads(out.strip().splitlines()[-1]))
-    info, records = load_records(f"sqlite:///{tmp_path}/tiny.sweep.db", "tiny")
+    _info, records = load_records(f"sqlite:///{tmp_path}/tiny.sweep.db", "tiny")
     numbers = [r.number for r in records]
     ran = [set(r["ran"]) for r in results]
     assert not ran[0] & ran[1]                     # no trial ran twice
@@ -383,6 +444,8 @@ def test_two_processes_share_one_sqlite_study_without_duplicates_or_losses(tmp_p
     trained = [r for r in records if r.outcome.trained]
     assert trials <= len(trained) <= trials + 1     # running trials count: at most one extra
     assert sum(r["trained"] for r in results) == len(trained)
+    # Loading the data, sampling, checking and rejecting designs never touched TensorFlow.
+    assert [r["heavy"] for r in results] == [[], []]
 
 
 # --- for real ---------------------------------------------------------------------------------

@@ -125,12 +125,12 @@ class SweepPanel(QWidget):
         self._refresh_timer.timeout.connect(self.reload)
 
         document.sweepChanged.connect(self._on_sweep_changed)
-        document.designReset.connect(self._on_project_changed)
+        document.designReset.connect(self._on_design_reset)
         document.pathChanged.connect(self._on_project_changed)
         document.analysed.connect(self._on_analysed)
         document.searchChanged.connect(lambda _name: self._show_space())
-        document.trainingChanged.connect(self._show_space)
-        self._on_project_changed()
+        document.trainingChanged.connect(self._on_project_changed)  # the task's metric may be another
+        self._on_design_reset()
 
     # --- construction ----------------------------------------------------------------------------
 
@@ -211,7 +211,7 @@ class SweepPanel(QWidget):
         self.details_scroll.setWidget(self.details_label)
         self.details_scroll.setWidgetResizable(True)
         self.details_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.details_scroll.setMinimumHeight(self.fontMetrics().height() * 3)
+        self.details_scroll.setMinimumHeight(self.fontMetrics().height() * 4)
         self.apply_button = QPushButton("Apply", self)
         self.apply_button.setToolTip("Make the design and training settings those of the selected trial "
                                      "(one undo step)")
@@ -226,7 +226,7 @@ class SweepPanel(QWidget):
         trials.setChildrenCollapsible(False)
         trials.addWidget(self.table)
         trials.addWidget(details)
-        trials.setStretchFactor(0, 3)
+        trials.setStretchFactor(0, 2)
         trials.setStretchFactor(1, 1)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setChildrenCollapsible(False)
@@ -398,13 +398,20 @@ class SweepPanel(QWidget):
         quality = spec(task).quality
         return f"val_{quality}"
 
-    def _on_project_changed(self) -> None:
+    def _on_design_reset(self) -> None:
+        """A project was opened (or a new design begun): show its settings and read its study."""
         document = self.document
-        self.settings_box.set_project(document.path, document.design.name, self._task_metric())
-        self.settings_box.set_settings(document.sweep)
         if document.sweep_error:
             self.sigStatusMessage.emit(f"The sweep settings in this file are not usable "
                                        f"({document.sweep_error}); using the defaults")
+        self._on_project_changed()
+
+    def _on_project_changed(self) -> None:
+        """The project's file, design or training settings changed: what the box says of the
+        storage and the metric, the space, and the study shown."""
+        document = self.document
+        self.settings_box.set_project(document.path, document.design.name, self._task_metric())
+        self.settings_box.set_settings(document.sweep)
         self._show_space()
         self._schedule_reload()
 
@@ -571,6 +578,8 @@ class SweepPanel(QWidget):
 
     def _on_trial_finished(self, record: TrialRecord) -> None:
         self.model.upsert(record)
+        self.trial_label.setText(f"Trial {record.number} {OUTCOME_TEXT.get(record.outcome, record.outcome)}; "
+                                 "choosing the next values…")
         if self.model.rowCount() <= 12:
             self.table.fit_columns()
         if self.plot is not None:
@@ -593,9 +602,12 @@ class SweepPanel(QWidget):
             rejected = (f"; {outcome.rejected} design{'s' if outcome.rejected != 1 else ''} rejected before "
                         f"training in {_seconds(outcome.rejected_seconds)}")
         if outcome.stopped:
-            why = f" ({outcome.stop_reason})" if outcome.stop_reason else ""
-            self._set_status(f"<b>Stopped</b>{_escape(why)}: {trained}{rejected}. Start resumes the study; a "
-                             "trial stopped while training is trained again first.")
+            why = _escape(sentence(outcome.stop_reason)) if outcome.stop_reason else (
+                "Start resumes the study; a trial stopped while training is trained again first.")
+            self._set_status(f"<b>Stopped</b>: {trained}{rejected}. {why}")
+        elif outcome.stop_reason:  # a time limit, or nothing but rejected designs
+            self._set_status(f"<b>Ended early</b>: {trained}{rejected}. {_escape(sentence(outcome.stop_reason))} "
+                             f"{self._front_text()}")
         else:
             self._set_status(f"<b>Finished</b>: {trained}{rejected}. {self._front_text()}")
 
@@ -608,6 +620,7 @@ class SweepPanel(QWidget):
         self.worker = None
         self._running_number = None
         self._update_controls()
+        self._schedule_reload()  # the project may have changed while it ran; else its own study, again
 
     def _progress_text(self) -> str:
         records = self.model.records
@@ -676,7 +689,7 @@ class SweepPanel(QWidget):
         if self.plot is not None:
             self.plot.setToolTip(text)
 
-    def _record_line(self, record: TrialRecord) -> str:
+    def _record_line(self, record: TrialRecord, values: bool = True) -> str:
         """``Trial 7 · complete · val accuracy 0.9512 · 12,345 parameters · 1.2 M MACs · filters 32``."""
         parts = [f"Trial {record.number}", OUTCOME_TEXT.get(record.outcome, str(record.outcome))]
         if record.metric is not None:
@@ -687,9 +700,9 @@ class SweepPanel(QWidget):
             parts.append(f"{human_count(record.macs)} MACs")
         if record.latency_ms is not None:
             parts.append(f"{record.latency_ms:.2f} ms")
-        values = self._values_text(record.params)
-        if values:
-            parts.append(values)
+        tried = self._values_text(record.params) if values else ""
+        if tried:
+            parts.append(tried)
         return " · ".join(parts)
 
     def _values_text(self, params: dict[str, Any]) -> str:
@@ -714,7 +727,7 @@ class SweepPanel(QWidget):
                                        "to see what that trial changes in the current design.</span>")
             self.apply_button.setEnabled(False)
             return
-        lines = [f"<b>{_escape(self._record_line(record))}</b>"]
+        lines = [f"<b>{_escape(self._record_line(record, values=False))}</b>"]
         if record.reason:
             lines.append("Why: " + _escape(record.reason))  # as written: it may start with a layer's name
         target = self._trial_design(record)

@@ -51,23 +51,33 @@ def _color(name: str, alpha: int = 255) -> QColor:
 
 
 class CountAxis(pg.AxisItem):
-    """An axis of counts written as people read them (``250 K``, ``1.2 M``), in linear or log
-    mode (where the values are powers of ten), never with a "(×0.001)" scale in its title."""
+    """An axis of counts written as people read them (``250 K``, ``1.2 M``), never with a
+    "(×0.001)" scale in its title. With :attr:`log` the values it is given are powers of ten
+    (the plot draws log10 of each cost) and its ticks fall on 1, 2 and 5 of each decade."""
 
     def __init__(self, orientation: str) -> None:
         super().__init__(orientation)
         self.enableAutoSIPrefix(False)
         self.counts = True
+        self.log = False
+
+    def tickValues(self, minVal: float, maxVal: float, size: float) -> list[tuple[float | None, list[float]]]:
+        if not self.log:
+            return super().tickValues(minVal, maxVal, size)
+        fits = max(2, int(size / 70))  # labels at least ~70 px apart
+        for mantissas in ((1, 2, 5), (1, 3), (1,)):
+            values = [k + math.log10(m) for k in range(math.floor(minVal) - 1, math.ceil(maxVal) + 1)
+                      for m in mantissas if minVal <= k + math.log10(m) <= maxVal]
+            if len(values) <= fits:
+                break
+        return [(None, values)]
 
     def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
+        if self.log:
+            return [_count(10.0 ** v) for v in values]
         if not self.counts:
             return super().tickStrings(values, scale, spacing)
         return [_count(v) for v in values]
-
-    def logTickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
-        if not self.counts:
-            return super().logTickStrings(values, scale, spacing)
-        return [_count(10.0 ** v) for v in values]
 
 
 def _count(value: float) -> str:
@@ -203,8 +213,10 @@ class SweepPlot(PalettePlot):
             costs.append(self.current_cost)
         self.log_x = (self.cost in (CostKind.PARAMS, CostKind.MACS) and bool(costs)
                       and max(costs) / min(costs) > LOG_SPAN)
-        self.bottom_axis.setLogMode(self.log_x, False)
+        self.bottom_axis.log = self.log_x  # the plot draws log10 of each cost itself
         self.bottom_axis.counts = self.cost in (CostKind.PARAMS, CostKind.MACS)
+        self.bottom_axis.picture = None  # what pyqtgraph's own setLogMode does to redraw the ticks
+        self.bottom_axis.update()
         self._xy = {}
         metrics = [r.metric for r, _c in scored if r.metric is not None]
         if metrics:
@@ -245,14 +257,24 @@ class SweepPlot(PalettePlot):
         else:
             self.current_line.hide()
         if rejected:
-            xs_all = [self._x(c) for _r, c in scored + rejected]
-            self.rejected_text.setPos(min(xs_all), floor)
+            # Beside the leftmost cross, reading inwards so the plot's edge never cuts it.
+            xs = [self._x(c) for _r, c in scored + rejected]
+            left = min(self._x(c) for _r, c in rejected)
+            inward_right = left <= (min(xs) + max(xs)) / 2
+            self.rejected_text.setAnchor((0, 1) if inward_right else (1, 1))
+            self.rejected_text.setPos(left, floor)
             self.rejected_text.show()
         else:
             self.rejected_text.hide()
-        self._placeholder.setVisible(not scored and not rejected)
-        if scored or rejected:
-            self.getPlotItem().enableAutoRange()
+        empty = not scored and not rejected
+        self._placeholder.setVisible(empty)
+        item = self.getPlotItem()
+        for name in ("left", "bottom"):  # no numbers on an empty plot: only what will be there
+            item.getAxis(name).setStyle(showValues=not empty, tickLength=0 if empty else -5)
+        item.getAxis("left").setGrid(False if empty else 38)
+        item.getAxis("bottom").setGrid(False if empty else 38)
+        if not empty:
+            item.enableAutoRange()
         self._draw_rings()
 
     def _best_so_far(self, scored: list[tuple[TrialRecord, float]]) -> tuple[list[float], list[float]]:

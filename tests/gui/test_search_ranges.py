@@ -159,6 +159,8 @@ def test_choices_a_list_of_values_and_a_log_scale(window, qtbot):
     type_into(qtbot, editor.list_edit, "16, lots")
     assert "'lots' is not a number" in ins.range_error("filters")
     assert search(window)["filters"] == SearchRange.among(16, 32, 96)
+    type_into(qtbot, editor.list_edit, "16, 32, 96")
+    assert ins.range_error("filters") == ""
 
     editor.mode_combo.setCurrentIndex(editor.mode_combo.findData("range"))
     click(qtbot, editor.log_check)

@@ -7,6 +7,7 @@ others feed the panel trials made here (no training), as a reattach would show t
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,13 @@ from tests.gui.driving import menu_action
 
 SWEEP_TIMEOUT_MS = 240_000  # the TensorFlow import, the data, then one-epoch trials
 KEYS = ("layer:conv2d:filters", "layer:conv2d_1:filters", "training:learning_rate")
+
+
+@pytest.fixture(autouse=True)
+def no_sweep_left_running(window):
+    """Whatever a test did, no sweep runs when its window closes (closing would ask first)."""
+    yield
+    assert window.sweep_panel.stop_and_wait(120)
 
 
 def ranged_project(tmp_path: Path, trials: int = 20) -> Path:
@@ -228,6 +236,8 @@ def test_scatter_front_faint_and_rejected(qtbot, window, tmp_path):
     xs, ys = plot.front_line.getData()
     assert list(ys) == [0.83, 0.83, 0.9, 0.9, 0.95]
     assert plot.log_x  # 90 K … 2.4 M MACs (the current design's): more than a factor of 8
+    assert xs[0] == pytest.approx(math.log10(90_000))
+    assert plot.bottom_axis.tickStrings([5.0, math.log10(2e6)], 1, 1) == ["100 K", "2 M"]
 
 
 def test_click_a_point_selects_its_row_and_shows_the_differences(qtbot, window, tmp_path):
@@ -236,6 +246,9 @@ def test_click_a_point_selects_its_row_and_shows_the_differences(qtbot, window, 
     qtbot.wait(50)
     qtbot.mouseClick(plot.viewport(), Qt.MouseButton.LeftButton, pos=plot.point_at(2))
     assert panel.table.selected_number() == 2
+    qtbot.mouseMove(plot.viewport(), plot.point_at(1))
+    qtbot.waitUntil(lambda: "Trial 1" in panel.hover_label.text())
+    assert "val accuracy 0.9500" in panel.hover_label.text() and "conv2d.filters 8" in panel.hover_label.text()
     text = panel.details_label.text()
     assert "Trial 2" in text and "conv2d.filters: 32 → 8" in text and "conv2d_1.filters: 64 → 4" in text
     assert panel.apply_button.isEnabled()
