@@ -153,6 +153,18 @@ class NullSweepReporter:
         return False
 
 
+class _Complete:
+    """A reporter with every method: the given one's, else :class:`NullSweepReporter`'s."""
+
+    def __init__(self, reporter: Any) -> None:
+        self._reporter = reporter
+        self._null = NullSweepReporter()
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._reporter, name, None) if self._reporter is not None else None
+        return method if method is not None else getattr(self._null, name)
+
+
 @dataclass
 class SweepOutcome:
     """What :func:`run_sweep` did. ``records`` is the whole study at the end (other processes'
@@ -185,7 +197,7 @@ def run_sweep(project: SweepProject, reporter: SweepReporter | None = None, *,
     failed trial, not an error."""
     from .sweep_storage import quiet_optuna
 
-    reporter = reporter or NullSweepReporter()
+    reporter = _Complete(reporter)
     settings = project.settings
     quiet_optuna()
     space = search_space(project.design, project.training)
@@ -451,7 +463,7 @@ class _Sweep:
     """One run of :func:`run_sweep` over an open study."""
 
     def __init__(self, project: SweepProject, study: Any, info: StudyInfo, data: _TrialData,
-                 reporter: SweepReporter) -> None:
+                 reporter: Any) -> None:
         self.project, self.study, self.info, self.data = project, study, info, data
         self.reporter = reporter
         self.settings = project.settings
@@ -467,7 +479,7 @@ class _Sweep:
         from .sweep_storage import fail_stale
 
         fail_stale(self.study)
-        self.reporter.sweep_started(self.info, records_of(self.study, self.info))
+        self.reporter.sweep_started(self.info, records_of(self.study))
         started = time.monotonic()
         streak = 0
         out = self.outcome
@@ -493,7 +505,7 @@ class _Sweep:
                                    f"the ranges give almost only invalid or over-budget designs; narrow "
                                    f"them or raise the budget")
                 break
-        out.records = records_of(self.study, self.info)
+        out.records = records_of(self.study)
         return out
 
     def _trained_in_study(self) -> int:
@@ -780,7 +792,7 @@ def _record_of(trial: Any) -> TrialRecord:
     return _record_from(trial.number, outcome, params, attrs, metric, cost)
 
 
-def records_of(study: Any, info: StudyInfo | None = None) -> list[TrialRecord]:
+def records_of(study: Any) -> list[TrialRecord]:
     """Every trial of an open Optuna ``study`` as a :class:`TrialRecord`, by number."""
     return [_record_of(t) for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)]
 
@@ -825,7 +837,7 @@ def load_records(storage: str, study: str) -> tuple[StudyInfo, list[TrialRecord]
             there = f"; it holds {', '.join(repr(n) for n in names)}" if names else "; it holds none yet"
             raise SweepError(f"{storage} holds no study named {study!r}{there}") from None
         info = _info_of(storage, study, loaded.user_attrs)
-        return info, records_of(loaded, info)
+        return info, records_of(loaded)
     except ConvasError:
         raise
     except Exception as exc:  # noqa: BLE001 - database errors of every driver

@@ -105,7 +105,7 @@ class FreezeActions(QObject):
         if len(layers) == 1 and not groups:
             inspector.show_node(layers[0])
         elif len(groups) == 1 and not layers:
-            inspector.show_layers(scene.selected_layers(), f"Group {groups[0]}")
+            inspector.show_layers(scene.selected_layers(), f"Group {groups[0]}", group=groups[0])
         elif layers or groups:
             covered = scene.selected_layers()
             inspector.show_layers(covered, f"{len(covered)} layers selected")

@@ -762,12 +762,9 @@ class InspectorWidget(QWidget):
     def show_layers(self, names: list[str], title: str, group: str | None = None) -> None:
         """Sum up several layers (a group's, or a selection) under ``title``, with a Trainable
         switch for them all; an empty list shows the empty state. ``group``: the layers are
-        this group's, whose repeat count a sweep may vary (the Repeats row). A title that is
-        exactly "Group <name>" of a group of the design names it too."""
+        this group's, whose repeat count a sweep may vary (the Repeats row)."""
         design = self.document.design
         names = [n for n in names if n in design.nodes]
-        if group is None:
-            group = next((g for g in design.groups if title == f"Group {g}"), None)
         self._name = self._kind = None
         self._clear_form()
         if not names:
@@ -1216,7 +1213,7 @@ class InspectorWidget(QWidget):
         self.repeats_label = QLabel("Repeats", page)
         self.repeats_label.setToolTip("How many times a sweep may chain the group's layers one after "
                                       "the other (1: as drawn)")
-        self._repeats = SearchRow((RangeKind.INT, RangeKind.CHOICE), page, minimum=1, maximum=64)
+        self._repeats = SearchRow((RangeKind.INT, RangeKind.CHOICE), page, minimum=1, maximum=64, log=False)
         self._repeats.toggle.setToolTip("Search how many times the group repeats in a sweep")
         self._repeats.toggle.clicked.connect(self._toggle_repeats)
         self._repeats.on_edit = self._repeats_edited

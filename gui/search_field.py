@@ -259,9 +259,10 @@ class RangeEditor(QWidget):
     edited = Signal(object)
 
     def __init__(self, kinds: Sequence[RangeKind], *, minimum: float | None = None,
-                 maximum: float | None = None, choices: Sequence[Any] = (),
+                 maximum: float | None = None, choices: Sequence[Any] = (), log: bool = True,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.allow_log = log  # False: no log scale offered (a repeat count)
         self.kinds = tuple(kinds)
         self.numeric: RangeKind | None = next((k for k in self.kinds if k is not RangeKind.CHOICE), None)
         self.choices = tuple(choices)
@@ -459,7 +460,7 @@ class RangeEditor(QWidget):
         self.range_row.setVisible(ranged)
         assert self.list_edit is not None and self.log_check is not None
         self.list_edit.setVisible(not ranged)
-        self.log_check.setVisible(ranged)
+        self.log_check.setVisible(ranged and self.allow_log)
         if self.step is not None:
             self.step.setVisible(ranged)
             self.step_label.setVisible(ranged)
@@ -638,8 +639,9 @@ class SearchRow:
     reaches the design."""
 
     def __init__(self, kinds: tuple[RangeKind, ...], parent: QWidget, *, minimum: float | None = None,
-                 maximum: float | None = None, choices: tuple[Any, ...] = ()) -> None:
+                 maximum: float | None = None, choices: tuple[Any, ...] = (), log: bool = True) -> None:
         self.kinds = kinds
+        self._log = log
         self._parent = parent
         self._bounds = (minimum, maximum)
         self.choices = choices
@@ -661,7 +663,7 @@ class SearchRow:
         if self.editor is None:
             minimum, maximum = self._bounds
             self.editor = RangeEditor(self.kinds, minimum=minimum, maximum=maximum, choices=self.choices,
-                                      parent=self.box)
+                                      log=self._log, parent=self.box)
             self._column.insertWidget(0, self.editor)
             self.editor.edited.connect(self._edited)
         return self.editor
@@ -688,7 +690,9 @@ class SearchRow:
             self.show_problem("")
             return
         self.pending = False
-        self.ensure_editor().set_range(rng)
+        editor = self.ensure_editor()
+        if editor.current() != rng:  # a field being typed in keeps its text when nothing changed
+            editor.set_range(rng)
         self.show_problem("")
         self.box.show()
 

@@ -3,6 +3,7 @@ panel's Apply), checked on random designs and random edits, and the lines that s
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from typing import Any
 
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from engine.design import Design, Group, TensorRef
 from engine.design_diff import differences, plan_become, same, training_differences
 from engine.editing import (
-    AddNode, Arrange, Connect, Disconnect, Op, RemoveNode, RestoreNode, SetArg, apply_all, apply_op,
+    AddNode, Arrange, Connect, Disconnect, Op, RemoveNode, RestoreNode, SetArg, apply_all,
 )
 from engine.examples import load_example
 from engine.group_repeat import repeat_group, repeat_problem
@@ -23,8 +24,9 @@ from engine.search_range import SearchRange
 from engine.training import TrainingConfig, TrainingSettings
 from tests.strategies import Draws, designs
 
-SETTINGS = settings(max_examples=int(__import__("os").environ.get("DIFF_EXAMPLES", "60")), deadline=None, derandomize=True, database=None,
-                    suppress_health_check=list(HealthCheck))
+# DIFF_EXAMPLES=3000 for a long local hunt; 60 keeps the suite quick.
+SETTINGS = settings(max_examples=int(os.environ.get("DIFF_EXAMPLES", "60")), deadline=None, derandomize=True,
+                    database=None, suppress_health_check=list(HealthCheck))
 
 
 def written(design: Design) -> dict[str, Any]:
@@ -108,7 +110,8 @@ def reorder(r: Draws, design: Design) -> None:
 
 def misc(r: Draws, design: Design) -> None:
     node = r.choice(list(design.nodes.values()))
-    what = r.choice(["move", "freeze", "search", "group", "config", "kind", "outputs", "inputs", "collapse"])
+    what = r.choice(["move", "freeze", "search", "group", "config", "kind", "outputs", "inputs", "collapse",
+                     "shuffle groups", "ungroup"])
     if what == "move":
         node.position = (r.randint(-50, 50), r.randint(-50, 50)) if r.chance(0.8) else None
     elif what == "freeze":
@@ -129,7 +132,18 @@ def misc(r: Draws, design: Design) -> None:
         design.outputs = [TensorRef(node.name)] if r.chance(0.7) else []
     elif what == "inputs":
         design.inputs_order = r.permutation(design.input_names())
-    elif design.groups:
+    elif what == "shuffle groups":
+        design.groups = {g: design.groups[g] for g in r.permutation(design.groups)}
+    elif what == "ungroup" and design.groups:
+        name = r.choice(list(design.groups))
+        parent = design.groups[name].parent
+        for other in design:
+            if other.group == name:
+                other.group = parent
+        for child in design.child_groups(name):
+            design.groups[child] = replace(design.groups[child], parent=parent)
+        del design.groups[name]
+    elif what == "collapse" and design.groups:
         name = r.choice(list(design.groups))
         design.groups[name] = replace(design.groups[name], collapsed=not design.groups[name].collapsed,
                                       position=(1.0, 2.0))

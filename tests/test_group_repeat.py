@@ -237,3 +237,12 @@ def test_sample_repeats_a_group_by_its_value():
     assert same.groups["block"].repeats == SearchRange.ints(1, 4)  # once: the design as it is
     with pytest.raises(ConvasError, match="block repeats = 5 is not a value of its range 1–4"):
         sample(design, training, {"group:block:repeats": 5})
+
+
+def test_a_sampled_argument_inside_a_repeated_group_holds_in_every_copy():
+    design = conv_block()
+    design.set_search("conv2d", "filters", SearchRange.ints(8, 16, 8))
+    deeper, _ = sample(design, TrainingSettings(), {"group:block:repeats": 2, "layer:conv2d:filters": 16})
+    assert deeper.nodes["conv2d"].args["filters"] == deeper.nodes["conv2d_r2"].args["filters"] == 16
+    assert deeper.nodes["conv2d"].search and not deeper.nodes["conv2d_r2"].search
+    assert errors(deeper) == []  # copy 2 takes 16 channels from the original's 16

@@ -65,7 +65,8 @@ class FakeTraining:
 
     def __call__(self, design, data_train, data_val, config, reporter=None, model=None, **kwargs):
         filters = design.nodes["conv2d"].args["filters"]
-        self.calls.append({"filters": filters, "kernel": design.nodes["conv2d"].args["kernel_size"]})
+        self.calls.append({"filters": filters, "kernel": design.nodes["conv2d"].args["kernel_size"],
+                           "samples": len(data_train), "validation": len(data_val)})
         if self.fail_with is not None:
             raise self.fail_with
         history: dict[str, list[float]] = {"val_accuracy": [], "val_loss": []}
@@ -189,9 +190,14 @@ def test_complete_trials_carry_metric_cost_and_curve(tmp_path, fake_train):
         assert r.cost == r.params_count and r.epochs_run == 2
 
 
-def test_the_metric_is_the_kept_epochs(tmp_path, fake_train):
+def test_the_metric_is_the_kept_epochs_and_a_given_dataset_is_used(tmp_path, fake_train):
+    from engine.data_source import load_dataset
+
     fake_train.restored_epoch = 0  # training put the first epoch's weights back
-    outcome = run_sweep(project(tmp_path, trials=2))
+    dataset = load_dataset("digits", (8, 8, 1), validation_split=0.5, seed=3)
+    outcome = run_sweep(project(tmp_path, trials=2), dataset=dataset)
+    assert {(c["samples"], c["validation"]) for c in fake_train.calls} == {(len(dataset.train),
+                                                                            len(dataset.validation))}
     for r in by_outcome(outcome.records, TrialOutcome.COMPLETE):
         assert r.metric == pytest.approx(r.curve[0]) and r.metric < r.curve[1]
 
@@ -296,6 +302,29 @@ def test_endless_rejections_stop_with_a_reason(tmp_path, fake_train, monkeypatch
     outcome = run_sweep(project(tmp_path, trials=3, budget=Budget(max_params=10)))
     assert outcome.trained == 0 and outcome.rejected == 5 and not fake_train.calls
     assert "almost only invalid or over-budget designs" in (outcome.stop_reason or "")
+
+
+@pytest.mark.parametrize("sampler", list(SamplerKind))
+@pytest.mark.parametrize("pruner", [PrunerKind.MEDIAN, PrunerKind.HYPERBAND])
+def test_every_sampler_and_pruner_runs_a_two_objective_sweep(tmp_path, fake_train, sampler, pruner):
+    class Partial:  # a reporter with only the methods it needs
+        def __init__(self):
+            self.finished = 0
+
+        def trial_finished(self, record):
+            self.finished += 1
+
+    design = tiny_design()
+    design.set_search("conv2d", "kernel_size", None)
+    design.set_search("conv2d", "filters", SearchRange.ints(2, 16, 2))
+    partial = Partial()
+    outcome = run_sweep(project(tmp_path, design, trials=8, epochs=3, sampler=sampler, pruner=pruner,
+                                objectives=Objectives(cost=CostKind.MACS)), partial)
+    assert outcome.trained == 8 == len(fake_train.calls) and partial.finished == len(outcome.ran)
+    trained = [r for r in outcome.records if r.outcome.trained]
+    assert {r.outcome for r in trained} <= {TrialOutcome.COMPLETE, TrialOutcome.PRUNED}
+    for r in trained:
+        assert r.curve and (r.outcome is TrialOutcome.PRUNED) == (len(r.curve) < 3)
 
 
 # --- reading back -----------------------------------------------------------------------------

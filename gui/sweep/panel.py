@@ -110,6 +110,7 @@ class SweepPanel(QWidget):
         self.plot: Any = None                     # SweepPlot, made on first show
         self._active = False
         self._loader: Worker | None = None
+        self._loading_key: tuple[str, str] = ("", "")
         self._load_again = False
         self._others_running = False
         self._running_number: int | None = None
@@ -469,12 +470,16 @@ class SweepPanel(QWidget):
         if self._loader is not None:
             self._load_again = True
             return
-        key = (storage, study)
+        self._loading_key = (storage, study)
         loader = start_loading(storage, study)
         self._loader = loader
-        loader.sigFinished.connect(lambda answer: self._on_loaded(key, answer))
+        # Bound methods, not lambdas: Qt drops them with this panel if it goes first.
+        loader.sigFinished.connect(self._on_read)
         loader.sigFailed.connect(self._on_load_failed)
         loader.sigEnded.connect(self._on_load_ended)
+
+    def _on_read(self, answer: Any) -> None:
+        self._on_loaded(self._loading_key, answer)
 
     def _on_loaded(self, key: tuple[str, str], answer: Any) -> None:
         if self.worker is not None or key != (self.settings_box.storage(), self.settings_box.study()):

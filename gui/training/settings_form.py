@@ -220,8 +220,8 @@ class SettingsForm(QWidget):
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(6)
         column.addLayout(grid)
-        column.addWidget(self._build_search_box())
         column.addWidget(self.run_on_box)
+        column.addWidget(self._build_search_box())
         column.addWidget(self._build_fine_tuning())
 
         self.task_combo.currentIndexChanged.connect(self._on_task_edit)

@@ -114,7 +114,7 @@ def test_examples_menu_opens_each_example_valid(window):
     from engine.examples import example_names
 
     examples = [a for a in window.examples_menu.actions()]
-    assert len(examples) == len(example_names()) == 8
+    assert len(examples) == len(example_names()) == 9
     for action in examples:
         action.trigger()
         assert window.document.analysis.valid, action.text()

@@ -98,6 +98,14 @@ def test_editing_low_high_and_step_is_one_undo_step_each(window, qtbot):
     assert search(window)["filters"] == SearchRange.ints(8, 128, 8)
     assert card_args(window) == "filters 8–128 step 8"
     assert len(steps(window)) == 4
+    focus(qtbot, editor.high)                    # typed, then focus moves on: committed too
+    qtbot.keyClick(editor.high, Qt.Key.Key_A, CTRL)
+    qtbot.keyClicks(editor.high, "120")
+    assert search(window)["filters"].high == 128
+    focus(qtbot, editor.low)
+    assert search(window)["filters"] == SearchRange.ints(8, 120, 8)
+    qtbot.keyClick(editor.low, Qt.Key.Key_Z, CTRL)
+    assert search(window)["filters"] == SearchRange.ints(8, 128, 8)
     qtbot.keyClick(editor.step, Qt.Key.Key_Z, CTRL)
     assert search(window)["filters"] == SearchRange.ints(8, 128, 16)
     assert editor.step.value() == 16 and card_args(window) == "filters 8–128 step 16"
@@ -197,6 +205,7 @@ def test_a_group_repeats_range_is_one_undo_step_and_shown_on_its_frame(window, q
     assert len(steps(window)) == before + 1 and steps(window)[-1] == "Repeat block1 × 1–3"
     frame = window.scene._frames["block1"]
     assert "× 1–3" in frame.text.summary
+    assert not ins.repeats_editor().log_check.isVisible()   # no log scale for a count of 1–3
     type_into(qtbot, ins.repeats_editor().high, "4")
     assert window.document.design.groups["block1"].repeats == SearchRange.ints(1, 4)
     type_into(qtbot, ins.repeats_editor().low, "0")   # the spin box refuses below 1
