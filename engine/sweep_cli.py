@@ -75,6 +75,19 @@ def _objectives(text: str) -> Any:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _storage(text: str) -> str:
+    if "://" not in text:
+        raise argparse.ArgumentTypeError(f"write a database URL such as sqlite:///sweep.db or "
+                                         f"postgresql://user@host/db, not {text!r}")
+    return text
+
+
+def _study(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("give the study a name")
+    return text.strip()
+
+
 def add_parser(sub: Any) -> None:
     """Register ``convas sweep`` with the subcommands ``sub``."""
     from .cli import non_negative_int, positive_float, positive_int
@@ -108,10 +121,10 @@ def add_parser(sub: Any) -> None:
                    help="a validation metric to maximise (or minimise, for a loss) and at most one "
                         "cost to minimise: params, macs or latency, e.g. val_accuracy,macs; "
                         "a metric alone searches for the single best trial")
-    s.add_argument("--storage", metavar="URL",
+    s.add_argument("--storage", type=_storage, metavar="URL",
                    help="an Optuna storage URL: sqlite:///path/file.db, postgresql://..., "
                         "mysql://... (default: DESIGN's name with .sweep.db, beside it)")
-    s.add_argument("--study", metavar="NAME", help="the study's name in the storage (default: the design's)")
+    s.add_argument("--study", type=_study, metavar="NAME", help="the study's name in the storage (default: the design's)")
     s.add_argument("--sampler", type=str.lower, choices=[k.value for k in SamplerKind],
                    help="how the next values are chosen (default tpe)")
     s.add_argument("--pruner", type=str.lower, choices=[k.value for k in PrunerKind],
@@ -210,7 +223,7 @@ def _plan(args: argparse.Namespace) -> _Plan:
     try:
         settings = settings.with_changes(**changes)
     except ConvasError as exc:
-        raise SweepCommandError(_as_flags(str(exc))) from None
+        raise SweepCommandError(str(exc)) from None
     space = search_space(design, training)
     if not space:
         raise SweepCommandError(
@@ -225,12 +238,6 @@ def _plan(args: argparse.Namespace) -> _Plan:
         _check_default_storage(path, storage)
     _check_storage(storage)  # a storage that cannot be used says so before TensorFlow loads
     return _Plan(path, design, training, settings, storage, export)
-
-
-def _as_flags(text: str) -> str:
-    """A settings problem in the words of the flags that set it."""
-    return (text.replace("the sweep's timeout", "--timeout").replace("the storage must", "--storage must")
-            .replace("the study name", "--study"))
 
 
 def _check_storage(url: str) -> None:

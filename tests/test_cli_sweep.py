@@ -144,6 +144,9 @@ def test_the_example_ships_a_search_space_and_sweep_settings():
     (["--sampler", "grid"], "argument --sampler: invalid choice: 'grid'"),
     (["--max-macs", "lots"], "argument --max-macs: 'lots' is not a whole number"),
     (["--max-activation-mb", "-1"], "argument --max-activation-mb: must be greater than 0"),
+    (["--storage", "nowhere"], "argument --storage: write a database URL such as sqlite:///sweep.db or "
+                               "postgresql://user@host/db, not 'nowhere'"),
+    (["--study", " "], "argument --study: give the study a name"),
 ])
 def test_bad_flags_exit_2_with_the_reason(capsys, args, needle):
     with pytest.raises(SystemExit) as info:
@@ -174,8 +177,6 @@ KERAS_JSON = """{"module": "keras", "class_name": "Sequential", "config": {"name
     (lambda tmp: tmp / "model.json", [], "model.json is a Keras model, which holds no search ranges: open "
                                          "it in Convas, give some arguments a range"),
     (lambda tmp: tmp / "notzip.keras", [], "notzip.keras"),
-    (lambda tmp: EXAMPLE, ["--storage", "nowhere"], "--storage must be a database URL such as "
-                                                    "sqlite:///sweep.db"),
     (lambda tmp: EXAMPLE, ["--storage", "sqlite:///{tmp}/no/such/folder/s.db"],
      "cannot open the sweep storage sqlite:///{tmp}/no/such/folder/s.db: check that its folder exists"),
     (lambda tmp: EXAMPLE, ["--storage", "nosuchdb://host/x"], "is not a database URL Convas can use"),

@@ -13,9 +13,9 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from enum import Enum
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from PySide6.QtCore import QObject, QPointF, QRectF, Qt
+from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import (
     QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen,
 )
@@ -451,28 +451,6 @@ def paint_search_mark(painter: QPainter, box: QRectF) -> None:
     painter.restore()
 
 
-def follow_search(scene: Any) -> None:
-    """Repaint a layer's card when its search ranges change (``Document.searchChanged``): a
-    range changes no analysis, so the scene's refresh after an edit does not look at it. Done
-    once per scene, by its first card."""
-    document = getattr(scene, "document", None)
-    if document is None or scene.findChild(_SearchFollower) is not None:
-        return
-    document.searchChanged.connect(_SearchFollower(scene).refresh)
-
-
-class _SearchFollower(QObject):
-    """Refreshes the cards of a scene (its parent, with which it goes) after range edits."""
-
-    def refresh(self, name: str) -> None:
-        scene: Any = self.parent()
-        document = scene.document
-        item = scene.node_item(name)
-        node = document.design.nodes.get(name)
-        if item is not None and node is not None:
-            item.refresh(card_text(node, document.analysis.nodes.get(name)))
-
-
 ERROR_LINES = 2  # an error message on a card wraps to this many lines
 _ERROR_FILL = QColor(ERROR_COLOR)
 UNSUPPORTED_COLOR = "#6e7781"  # the header of a layer Convas does not know
@@ -633,11 +611,6 @@ class NodeItem(QGraphicsItem):
         r = self._rect
         right = r.right() - PAD - (LOCK_SIZE + 4 if self.frozen else 0.0)
         return QRectF(right - MARK_WIDTH + 2, r.top() + (HEADER - MARK_HEIGHT) / 2, MARK_WIDTH, MARK_HEIGHT)
-
-    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: Any) -> Any:
-        if change == QGraphicsItem.GraphicsItemChange.ItemSceneHasChanged and value is not None:
-            follow_search(value)
-        return super().itemChange(change, value)
 
     def _port_x(self, index: int) -> float:
         n = len(self.ports)

@@ -99,6 +99,7 @@ class GraphScene(QGraphicsScene):
         document.inputsChanged.connect(self._on_inputs_changed)
         document.arranged.connect(self._on_arranged)
         document.groupsChanged.connect(self._mark_groups_dirty)
+        document.searchChanged.connect(self._on_search_changed)
         document.analysed.connect(self.refresh_cards)
         document.analysed.connect(self._refresh_groups)
         # An edit's group changes are mirrored once, when its undo step is complete.
@@ -368,6 +369,13 @@ class GraphScene(QGraphicsScene):
             if self._hint is item:
                 self._hint = None
             self.removeItem(item)
+
+    def _on_search_changed(self, name: str) -> None:
+        """A layer's search ranges changed: its card shows them (a range changes no analysis,
+        so the refresh after an analysis does not look at it)."""
+        item, node = self._nodes.get(name), self.document.design.nodes.get(name)
+        if item is not None and node is not None:
+            item.refresh(card_text(node, self.document.analysis.nodes.get(name)))
 
     def _on_node_renamed(self, old: str, new: str) -> None:
         item = self._nodes.pop(old, None)
