@@ -124,7 +124,8 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--storage", type=_storage, metavar="URL",
                    help="an Optuna storage URL: sqlite:///path/file.db, postgresql://..., "
                         "mysql://... (default: DESIGN's name with .sweep.db, beside it)")
-    s.add_argument("--study", type=_study, metavar="NAME", help="the study's name in the storage (default: the design's)")
+    s.add_argument("--study", type=_study, metavar="NAME",
+                   help="the study's name in the storage (default: the design's)")
     s.add_argument("--sampler", type=str.lower, choices=[k.value for k in SamplerKind],
                    help="how the next values are chosen (default tpe)")
     s.add_argument("--pruner", type=str.lower, choices=[k.value for k in PrunerKind],

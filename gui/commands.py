@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QUndoCommand
 
-from engine.editing import Op, SetArg
+from engine.editing import Op, SetArg, SetGroup, SetSearch
 from engine.training import TrainingSettings
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -21,12 +21,24 @@ SET_ARG_ID = 1
 MERGE_WINDOW_S = 1.0
 
 
+def merge_key(op: Op) -> tuple[str, ...] | None:
+    """What a spin box's steps change, for merging them: an argument of a layer, a search range
+    of one, or a group (its repeats range); None for an op that never merges."""
+    if isinstance(op, SetArg):
+        return ("arg", op.name, op.arg)
+    if isinstance(op, SetSearch):
+        return ("search", op.name, op.arg)
+    if isinstance(op, SetGroup) and op.group is not None:
+        return ("group", op.name)
+    return None
+
+
 class OpCommand(QUndoCommand):
     """One engine edit. ``redo`` applies it and keeps the exact inverse for ``undo``.
 
-    Consecutive ``mergeable`` ``SetArg`` commands (spin box steps) on the same argument of the
-    same layer within :data:`MERGE_WINDOW_S` merge into one (Qt asks :meth:`mergeWith` when
-    ``id()`` matches); a value typed and committed is always a step of its own."""
+    Consecutive ``mergeable`` commands (spin box steps) on the same argument, range or group
+    (:func:`merge_key`) within :data:`MERGE_WINDOW_S` merge into one (Qt asks :meth:`mergeWith`
+    when ``id()`` matches); a value typed and committed is always a step of its own."""
 
     clock: Callable[[], float] = staticmethod(time.monotonic)
 
@@ -37,7 +49,7 @@ class OpCommand(QUndoCommand):
         self.op = op
         self.inverse: Op | None = None
         self.stamp = self.clock()
-        self.mergeable = mergeable and isinstance(op, SetArg)
+        self.mergeable = mergeable and merge_key(op) is not None
 
     def redo(self) -> None:
         self.inverse = self.document.apply(self.op)
@@ -50,10 +62,9 @@ class OpCommand(QUndoCommand):
         return SET_ARG_ID if self.mergeable else -1
 
     def mergeWith(self, other: QUndoCommand) -> bool:
-        if not (isinstance(other, OpCommand) and self.mergeable and other.mergeable
-                and isinstance(self.op, SetArg) and isinstance(other.op, SetArg)):
+        if not (isinstance(other, OpCommand) and self.mergeable and other.mergeable):
             return False
-        if (other.op.name, other.op.arg) != (self.op.name, self.op.arg):
+        if merge_key(other.op) != merge_key(self.op):
             return False
         if other.stamp - self.stamp > MERGE_WINDOW_S:
             return False

@@ -5,7 +5,7 @@ A field a sweep may vary (a layer argument, a group's repeat count, a training s
 the field's current value (:func:`default_range`); the editor announces every range the user
 settles on (``edited``), checked or not: its owner shows :meth:`SearchRange.problem` under the
 field and applies only a range without one. Nothing here edits a design; the owner turns an edit
-into one undo step (for a layer argument, :class:`SearchCommand`).
+into one undo step (:func:`push_search`, :func:`push_repeats`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Any, cast
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QColor, QMouseEvent, QUndoCommand
+from PySide6.QtGui import QAction, QColor, QMouseEvent
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QMenu, QPushButton, QSizePolicy, QSpinBox,
     QToolButton, QVBoxLayout, QWidget,
@@ -26,7 +26,6 @@ from engine.editing import SetGroup, SetSearch
 from engine.errors import ConvasError
 from engine.search_range import RangeKind, SearchRange
 
-from .commands import MERGE_WINDOW_S, OpCommand
 from .theme import ERROR_COLOR, is_dark
 from .widgets import NoWheelMixin, NumberSpinBox, sentence
 
@@ -34,7 +33,6 @@ TOGGLE_TIP = "Search a range of values in a sweep"
 TOGGLE_TEXT = "⋯"
 SEARCH_COLOR_LIGHT = "#6d4aff"   # ranges on cards and in forms: a violet no layer family uses
 SEARCH_COLOR_DARK = "#a18bff"
-SEARCH_ID = 2                    # undo-merge id of range steps (SET_ARG_ID is 1)
 INT_LIMIT = 2 ** 31 - 1
 FLOAT_LIMIT = 1e12
 RANGE_MODE, LIST_MODE = "range", "list"
@@ -558,42 +556,6 @@ class RangeEditor(QWidget):
         return self.list_edit
 
 
-def _merge_key(op: Any) -> tuple[str, ...] | None:
-    if isinstance(op, SetSearch):
-        return ("layer", op.name, op.arg)
-    if isinstance(op, SetGroup) and op.group is not None:
-        return ("group", op.name)
-    return None
-
-
-class SearchCommand(OpCommand):
-    """A range edit: a :class:`SetSearch`, or the :class:`SetGroup` that changes a group's
-    repeats. Steps of one range's spin boxes closer together than
-    :data:`~gui.commands.MERGE_WINDOW_S` join one undo step, as an argument's spin steps do;
-    a value typed and committed is always a step of its own."""
-
-    def __init__(self, document: Any, op: SetSearch | SetGroup, text: str, *, mergeable: bool = False) -> None:
-        super().__init__(document, op, text)
-        self.mergeable = mergeable
-
-    def id(self) -> int:
-        return SEARCH_ID if self.mergeable else -1
-
-    def mergeWith(self, other: QUndoCommand) -> bool:
-        if not (isinstance(other, SearchCommand) and self.mergeable and other.mergeable):
-            return False
-        key = _merge_key(self.op)
-        if key is None or key != _merge_key(other.op):
-            return False
-        if other.stamp - self.stamp > MERGE_WINDOW_S:
-            return False
-        self.op = other.op
-        self.stamp = other.stamp
-        self.setText(other.text())
-        self.setObsolete(self.inverse == self.op)
-        return True
-
-
 def search_step_text(name: str, arg: str, rng: SearchRange | None) -> str:
     """The History entry of a range edit: "Search conv2d.filters 16–64 step 16"."""
     if rng is None:
@@ -607,8 +569,7 @@ def push_search(document: Any, name: str, arg: str, rng: SearchRange | None, *, 
     node = document.design.nodes.get(name)
     if node is None or node.search.get(arg) == rng:
         return
-    document.undo_stack.push(SearchCommand(document, SetSearch(name, arg, rng),
-                                           search_step_text(name, arg, rng), mergeable=merge))
+    document.edit(search_step_text(name, arg, rng), [SetSearch(name, arg, rng)], merge=merge)
 
 
 def push_repeats(document: Any, group: str, rng: SearchRange | None, *, merge: bool = False) -> None:
@@ -618,8 +579,7 @@ def push_repeats(document: Any, group: str, rng: SearchRange | None, *, merge: b
     if current is None or current.repeats == rng:
         return
     text = f"Stop repeating {group}" if rng is None else f"Repeat {group} × {rng.describe()}"
-    document.undo_stack.push(SearchCommand(document, SetGroup(group, replace(current, repeats=rng)), text,
-                                           mergeable=merge))
+    document.edit(text, [SetGroup(group, replace(current, repeats=rng))], merge=merge)
 
 
 def error_label(parent: QWidget) -> QLabel:
