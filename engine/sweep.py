@@ -412,10 +412,11 @@ class _TrialReporter:
     """The training reporter of one trial: forwards epochs, reports the metric to the pruner, and
     stops training when the pruner or the user says so."""
 
-    def __init__(self, sweep: _Sweep, trial: Any, pruning: Any) -> None:
+    def __init__(self, sweep: _Sweep, trial: Any, pruning: Any, epochs: int) -> None:
         self.sweep = sweep
         self.trial = trial
         self.pruning = pruning
+        self.epochs = epochs
         self.curve: list[float] = []
         self.pruned_at: int | None = None
         self.user_stop = False
@@ -429,7 +430,7 @@ class _TrialReporter:
         if value is None or not math.isfinite(float(value)):
             return
         self.curve.append(float(value))
-        if self.pruned_at is None and self.pruning.report(epoch, float(value)):
+        if self.pruned_at is None and self.pruning.report(epoch, float(value), judge=epoch + 1 < self.epochs):
             self.pruned_at = epoch
 
     def should_stop(self) -> bool:
@@ -472,6 +473,7 @@ class _Sweep:
         self.worker = _worker()
         self.outcome = SweepOutcome(info, [])
         self.keras_loaded = False
+        self.keras_seconds = 0.0  # loading TensorFlow in the current trial: not the trial's time
 
     # --- the loop -----------------------------------------------------------------------------
 
@@ -546,7 +548,8 @@ class _Sweep:
                     raise
                 if record.outcome is not TrialOutcome.STOPPED:
                     self.outcome.trained += 1
-                self.outcome.trained_seconds += time.perf_counter() - asked
+                self.outcome.trained_seconds += time.perf_counter() - asked - self.keras_seconds
+                self.keras_seconds = 0.0
         self.reporter.trial_finished(record)
         return record.outcome
 
@@ -619,13 +622,13 @@ class _Sweep:
         from .sweep_pruning import EpochPruning
 
         assert checked.design is not None and checked.training is not None and checked.analysis is not None
-        started = time.perf_counter()
         from .sweep_storage import set_user_attrs
 
         set_user_attrs(self.study, trial, {"outcome": TrialOutcome.RUNNING.value, "worker": self.worker})
         self._load_keras()
+        started = time.perf_counter()
         pruning = EpochPruning(self.study, trial, self.info.higher_is_better)
-        watcher = _TrialReporter(self, trial, pruning)
+        watcher = _TrialReporter(self, trial, pruning, checked.training.config.epochs)
         metric = self.info.metric
         attrs: dict[str, Any] = {**self._costs(checked), "worker": self.worker}
         result = None
@@ -709,10 +712,12 @@ class _Sweep:
             return
         from .quiet_tf import importing_tensorflow
 
+        started = time.perf_counter()
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         with importing_tensorflow():
             import keras  # noqa: F401 - imported here so that its start-up chatter stays quiet
         self.keras_loaded = True
+        self.keras_seconds = time.perf_counter() - started
 
     def _clear_keras(self) -> None:
         """Free the trained model's graph state before the next trial builds its own."""
@@ -722,16 +727,31 @@ class _Sweep:
 
 
 def measure_latency(model: Any, input_shape: tuple[int, ...], calls: int = LATENCY_CALLS) -> float:
-    """The median milliseconds of one call of ``model`` on one sample, after warm-up calls."""
+    """The median milliseconds of one call of ``model`` on one sample (``model(x,
+    training=False)``), after warm-up calls. The call is compiled into a TensorFlow graph, as a
+    deployed model runs: called eagerly, Python's dispatch takes 5–15 ms and varies more than
+    a small CNN's whole computation (measured: 1.3 ms compiled), which would make latency an
+    objective of noise."""
     import numpy as np
 
     x = np.zeros((1, *input_shape), dtype="float32")
+
+    def eager(batch: Any) -> Any:
+        return model(batch, training=False)
+
+    call: Any = eager
+    try:
+        import tensorflow as tf
+
+        call = tf.function(eager)
+    except ImportError:  # another Keras backend: its eager call is what there is
+        pass
     for _ in range(3):
-        model(x, training=False)
+        call(x)
     times = []
     for _ in range(calls):
         started = time.perf_counter()
-        model(x, training=False)
+        call(x)
         times.append(time.perf_counter() - started)
     return statistics.median(times) * 1000.0
 

@@ -72,14 +72,16 @@ class EpochPruning:
         if self.multi and self.pruner is not None:
             self.view = metric_view(study, higher_is_better, self.pruner)
 
-    def report(self, epoch: int, value: float) -> bool:
-        """Record ``value`` as the trial's value at ``epoch`` (from 0); whether to prune it."""
+    def report(self, epoch: int, value: float, judge: bool = True) -> bool:
+        """Record ``value`` as the trial's value at ``epoch`` (from 0); whether to prune it
+        (never when not ``judge``: after the last epoch, stopping saves nothing and would throw
+        away a finished result)."""
         if not self.multi:
             self.trial.report(value, epoch)
-            return self.pruner is not None and self.trial.should_prune()
+            return judge and self.pruner is not None and self.trial.should_prune()
         storage = self.study._storage
         storage.set_trial_intermediate_value(self.trial._trial_id, epoch, value)
-        if self.pruner is None:
+        if self.pruner is None or not judge:
             return False
         frozen = storage.get_trial(self.trial._trial_id)
         return bool(self.pruner.prune(self.view, frozen))

@@ -327,6 +327,27 @@ def test_every_sampler_and_pruner_runs_a_two_objective_sweep(tmp_path, fake_trai
         assert r.curve and (r.outcome is TrialOutcome.PRUNED) == (len(r.curve) < 3)
 
 
+def test_a_group_repeats_as_its_trial_says(tmp_path, fake_train):
+    from engine.design import Group
+
+    design = chain(("InputLayer", {"shape": (8, 8, 1)}), ("Conv2D", {"filters": 4, "kernel_size": (3, 3)}),
+                   ("Flatten", {}), ("Dense", {"units": 10, "activation": "softmax"}), name="tiny")
+    design.set_group("block", Group("block", repeats=SearchRange.ints(1, 4, 1)))
+    design.set_node_group("conv2d", "block")
+    repeats = "group:block:repeats"
+    first = run_sweep(project(tmp_path, design, trials=1, budget=Budget()))
+    enqueue(first.info, {repeats: 4})  # 8 → 6 → 4 → 2 → a 3×3 kernel on 2×2: invalid
+    enqueue(first.info, {repeats: 3})
+    outcome = run_sweep(project(tmp_path, design, trials=2, budget=Budget()))
+    four, three = (outcome.records[n] for n in outcome.ran[:2])
+    assert four.params == {repeats: 4} and four.outcome is TrialOutcome.INVALID
+    assert "larger than its 2×2 input" in (four.reason or "")
+    assert three.params == {repeats: 3} and three.outcome is TrialOutcome.COMPLETE
+    repeated, _ = trial_design(outcome.info, three)
+    assert sum(n.kind == "Conv2D" for n in repeated.nodes.values()) == 3
+    assert len(fake_train.calls) == 2
+
+
 # --- reading back -----------------------------------------------------------------------------
 
 def test_load_records_round_trip_and_trial_design(tmp_path, fake_train):
@@ -404,6 +425,12 @@ def test_pruning_works_for_single_and_multi_objective_studies(kind, multi):
         else:
             study.tell(trial, [second, 1.0] if multi else second)
         return decision
+
+    last = study.ask({"x": FloatDistribution(0, 1)})
+    pruning = EpochPruning(study, last, higher_is_better=True)
+    pruning.report(0, 0.1)
+    assert not pruning.report(1, 0.2, judge=False)  # after its last epoch a trial is kept
+    study.tell(last, state=TrialState.FAIL)
 
     assert pruned_after(0.1, 0.2)       # far behind: pruned
     assert not pruned_after(0.9, 0.99)  # ahead of them all: kept
