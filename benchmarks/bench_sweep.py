@@ -20,7 +20,7 @@ temporary folder, and prints:
 
 Goal: rejected designs take a negligible share of the sweep (well under 1 %).
 
-Run: uv run python benchmarks/bench_sweep.py [--trials 12] [--epochs 1] [--seed 0]
+Run: uv run python benchmarks/bench_sweep.py [--trials 12] [--epochs 1] [--seed 3]
 """
 
 from __future__ import annotations
@@ -113,7 +113,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=12, help="trained trials (default 12)")
     parser.add_argument("--epochs", type=int, default=1, help="epochs per trial (default 1)")
-    parser.add_argument("--seed", type=int, default=0, help="the sampler's seed (default 0)")
+    parser.add_argument("--seed", type=int, default=3,
+                        help="the sampler's seed (default 3: a run that meets both kinds of rejection)")
     args = parser.parse_args()
 
     from engine.quiet_tf import importing_tensorflow

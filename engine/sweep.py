@@ -533,23 +533,23 @@ class _Sweep:
         self.outcome.ran.append(trial.number)
         self.reporter.trial_started(trial.number, params)
         with get_heartbeat_thread(trial._trial_id, self.study._storage):
-            checking = time.perf_counter()
-            checked = self._check(params)
-            decided = time.perf_counter() - checking
-            if checked.outcome is not None:
-                record = self._reject(trial, params, checked, decided)
-                self.outcome.rejected += 1
-                self.outcome.rejected_seconds += time.perf_counter() - asked
-            else:
-                try:
+            try:
+                checking = time.perf_counter()
+                checked = self._check(params)
+                decided = time.perf_counter() - checking
+                if checked.outcome is not None:
+                    record = self._reject(trial, params, checked, decided)
+                    self.outcome.rejected += 1
+                    self.outcome.rejected_seconds += time.perf_counter() - asked
+                else:
                     record = self._train(trial, params, checked)
-                except BaseException:  # KeyboardInterrupt, a bug: the trial must not stay RUNNING
-                    self._stop_trial(trial, params, checked, [], time.perf_counter() - asked)
-                    raise
-                if record.outcome is not TrialOutcome.STOPPED:
-                    self.outcome.trained += 1
-                self.outcome.trained_seconds += time.perf_counter() - asked - self.keras_seconds
-                self.keras_seconds = 0.0
+                    if record.outcome is not TrialOutcome.STOPPED:
+                        self.outcome.trained += 1
+                    self.outcome.trained_seconds += time.perf_counter() - asked - self.keras_seconds
+                    self.keras_seconds = 0.0
+            except BaseException:  # KeyboardInterrupt, a bug: the trial must not stay RUNNING
+                self._abandon(trial, params)
+                raise
         self.reporter.trial_finished(record)
         return record.outcome
 
@@ -706,6 +706,17 @@ class _Sweep:
         self._finish(trial, attrs, TrialState.FAIL)
         self.study.enqueue_trial(params)
         return _record_from(trial.number, TrialOutcome.STOPPED, params, attrs)
+
+    def _abandon(self, trial: Any, params: dict[str, Any]) -> None:
+        """The run is ending with an exception: a trial still RUNNING becomes STOPPED and is
+        queued again, as after a stop (the exception that ends the run is the one to report)."""
+        from optuna.trial import TrialState
+
+        try:
+            if self.study._storage.get_trial(trial._trial_id).state is TrialState.RUNNING:
+                self._stop_trial(trial, params, _Checked(), [], 0.0)
+        except Exception:  # noqa: BLE001 - a database that fails now: the heartbeat check fails it later
+            pass
 
     def _load_keras(self) -> None:
         if self.keras_loaded:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import logging
 import random
+import re
 import time
 import warnings
 from collections.abc import Callable
@@ -209,7 +210,8 @@ def storage_error(url: str, exc: BaseException) -> str:
                 f"written")
     cause = exc.__cause__ or exc.__context__
     detail = first_line(cause) if cause is not None and str(cause) else text
-    detail = detail.split("\n")[0].removeprefix("(sqlite3.OperationalError) ")
+    # SQLAlchemy's "(psycopg2.OperationalError) could not connect...": the driver's words.
+    detail = re.sub(r"^\([\w.]+\)\s*", "", detail.split("\n")[0])
     return f"cannot use the sweep storage {shown}: {detail}"
 
 

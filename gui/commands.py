@@ -86,7 +86,7 @@ class TrainingCommand(QUndoCommand):
         self.document, self.old, self.new = document, old, new
 
     def redo(self) -> None:
-        self.document.set_training(self.new)
+        self.document.set_training(self.new, undoable=True)
 
     def undo(self) -> None:
-        self.document.set_training(self.old)
+        self.document.set_training(self.old, undoable=True)

@@ -147,13 +147,15 @@ class Document(QObject):
         if not saved:
             self.mark_unsaved()
 
-    def set_training(self, training: TrainingSettings) -> None:
-        """New training settings (chosen in the Train panel, or by a fix): an unsaved change. A
-        new pixel range is re-analysed: the design's preprocessing is checked against it."""
+    def set_training(self, training: TrainingSettings, *, undoable: bool = False) -> None:
+        """New training settings (chosen in the Train panel, or by a fix): an unsaved change,
+        unless ``undoable`` (an undo command's step, which the undo stack's clean state tracks).
+        A new pixel range is re-analysed: the design's preprocessing is checked against it."""
         old_range = self.training.pixel_range
         self.training = training
         self.training_error = None
-        self.mark_unsaved()
+        if not undoable:
+            self.mark_unsaved()
         self.trainingChanged.emit()
         if training.pixel_range is not old_range:
             self.reanalyse()

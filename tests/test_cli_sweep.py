@@ -284,6 +284,15 @@ def test_no_trainable_design_exits_1(tmp_path, capsys):
 
 
 @pytest.mark.slow
+def test_data_that_cannot_be_loaded_exits_2(tmp_path, capsys):
+    project = tiny_project(tmp_path / "tiny.convas")
+    code, out, err = run(capsys, "sweep", project, "--data", tmp_path / "nowhere")
+    assert code == 2, (out, err)
+    assert "convas: cannot prepare the sweep's data: " in err and "nowhere does not exist" in err
+    assert "Traceback" not in err and not trial_lines(out)
+
+
+@pytest.mark.slow
 def test_resuming_continues_the_study_and_export_best_writes_the_trial(tmp_path, capsys):
     from engine.sweep import trial_design
     from engine.sweep_cli import best_of_front

@@ -35,15 +35,15 @@ def no_sweep_left_running(window):
     assert window.sweep_panel.stop_and_wait(120)
 
 
-def ranged_project(tmp_path: Path, trials: int = 20) -> Path:
-    """The seed CNN with three ranges (two filter counts, the learning rate), one epoch per
+def ranged_project(tmp_path: Path, trials: int = 20, epochs: int = 1) -> Path:
+    """The seed CNN with three ranges (two filter counts, the learning rate), ``epochs`` per
     trial, saved as ``tmp_path/sweepy.convas`` (its study goes beside it)."""
     design = seed_design()
     design.set_search("conv2d", "filters", SearchRange.among(4, 8))
     design.set_search("conv2d_1", "filters", SearchRange.ints(4, 12, step=4))
     training = TrainingSettings(config=TrainingConfig(epochs=1, batch_size=64),
                                 search={"learning_rate": SearchRange.floats(1e-3, 1e-2, log=True)})
-    sweep = SweepSettings(trials=trials, epochs=1, pruner=PrunerKind.NONE, seed=0)
+    sweep = SweepSettings(trials=trials, epochs=epochs, pruner=PrunerKind.NONE, seed=0)
     path = tmp_path / "sweepy.convas"
     save_project(path, design, training=training.to_dict(), sweep=sweep.to_dict())
     return path
@@ -143,7 +143,9 @@ def test_sweep_runs_stops_applies_and_reattaches(qtbot, window, tmp_path):
     before = design_to_dict(window.document.design)
     training_before = window.document.training
     steps = window.document.undo_stack.count()
+    window.document.mark_saved()
     qtbot.mouseClick(panel.apply_button, Qt.MouseButton.LeftButton)
+    assert window.document.modified
     design, training = trial_design(panel.info, records[other.number])
     assert differences(window.document.design, design) == []
     assert training_differences(window.document.training, training) == []
@@ -155,6 +157,7 @@ def test_sweep_runs_stops_applies_and_reattaches(qtbot, window, tmp_path):
     qtbot.keyClick(window.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert design_to_dict(window.document.design) == before
     assert window.document.training == training_before
+    assert not window.document.modified  # back to the saved project
 
     # Reopening the project reattaches to its study: the same trials, read from SQLite.
     shown_before = {n: r.outcome for n, r in records.items()}
@@ -324,3 +327,49 @@ def test_settings_edits_are_saved_with_the_project(qtbot, window, tmp_path):
     qtbot.keyClick(box.storage_edit, Qt.Key.Key_Return)
     assert box.error_label.isVisible() and "database URL" in box.error_label.text()
     assert window.document.sweep.storage is None
+
+
+@pytest.mark.slow
+def test_closing_during_a_sweep_stops_it_and_a_resume_trains_that_trial_first(qtbot, window, new_window,
+                                                                             tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from engine.sweep import load_records
+
+    path = ranged_project(tmp_path, epochs=4)  # closed after the first epoch: the trial is mid-training
+    panel = open_panel(qtbot, window, path)
+    qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "epoch 1/4" in panel.trial_label.text() or not panel.is_running(),
+                    timeout=SWEEP_TIMEOUT_MS)
+    assert panel.is_running()
+
+    asked: list[str] = []
+
+    def answer(box: QMessageBox) -> int:  # the user picks "Stop and close"
+        asked.append(box.text())
+        next(b for b in box.buttons() if b.text() == "Stop and close").click()
+        return 0
+
+    monkeypatch.setattr(QMessageBox, "exec", answer)
+    window.document.mark_saved()
+    window.close()
+    assert asked and "A sweep is running" in asked[0]
+    assert not panel.is_running() and not window.isVisible()
+    _info, records = load_records(panel.info.storage, panel.info.study)
+    stopped = [r for r in records if r.outcome is TrialOutcome.STOPPED]
+    assert len(stopped) == 1
+
+    # Opened again, the study resumes with the stopped trial's values.
+    again = new_window(settings="again.ini", recovery="again")
+    again.show()
+    qtbot.waitExposed(again)
+    resumed = open_panel(qtbot, again, path)
+    assert resumed.model.record(stopped[0].number).outcome is TrialOutcome.STOPPED
+    first: list[dict] = []
+    try:
+        qtbot.mouseClick(resumed.start_button, Qt.MouseButton.LeftButton)
+        resumed.worker.sigTrialStarted.connect(lambda _number, params: first.append(params))
+        qtbot.waitUntil(lambda: bool(first) or not resumed.is_running(), timeout=SWEEP_TIMEOUT_MS)
+        assert first and first[0] == stopped[0].params
+    finally:
+        assert resumed.stop_and_wait(120)
