@@ -278,10 +278,10 @@ def _json(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
-def _fingerprint(design: Design, training: TrainingSettings) -> dict[str, Any]:
+def _fingerprint(design: Design, training: TrainingSettings, ignore: tuple[str, ...] = ()) -> dict[str, Any]:
     """What a study's trials share beyond their values: the design and training settings with
     every searched value and every layer's position left out (so that applying a trial, or
-    moving a card, leaves a study resumable)."""
+    moving a card, leaves a study resumable), and the training settings ``ignore`` names."""
     from .project_file import design_to_dict
 
     data = _json(design_to_dict(design))
@@ -290,7 +290,7 @@ def _fingerprint(design: Design, training: TrainingSettings) -> dict[str, Any]:
         for arg in node.get("search", {}):
             node["args"].pop(arg, None)
     settings = _json(training.to_dict())
-    for key in training.search:
+    for key in (*training.search, *ignore):
         settings.pop(key, None)
     return {"design": data, "training": settings}
 
@@ -357,6 +357,9 @@ def _check_same_study(existing: Mapping[str, Any], attrs: Mapping[str, Any], pro
                       url: str, name: str) -> None:
     """:class:`SweepError` when the existing study ``name`` searches something else."""
     fix = ("give the sweep another study name to start a new study (the Study field, or --study)")
+    # Where training runs does not change what it learns; nor do the plain epochs when the
+    # sweep sets its own.
+    ignore = ("distribution",) + (("epochs",) if project.settings.epochs is not None else ())
     if _ATTR_SPACE not in existing:
         raise SweepError(f"the study {name!r} in {url} was not made by a Convas sweep; {fix}")
     old_space, new_space = existing[_ATTR_SPACE], attrs[_ATTR_SPACE]
@@ -374,10 +377,10 @@ def _check_same_study(existing: Mapping[str, Any], attrs: Mapping[str, Any], pro
         from .project_file import design_from_dict
 
         old = _fingerprint(design_from_dict(existing[_ATTR_DESIGN]),
-                           TrainingSettings.from_dict(existing[_ATTR_TRAINING]))
+                           TrainingSettings.from_dict(existing[_ATTR_TRAINING]), ignore)
     except (ConvasError, KeyError, TypeError, ValueError):
         raise SweepError(f"the study {name!r} in {url} holds a design this Convas cannot read; {fix}") from None
-    new = _fingerprint(project.design, project.training)
+    new = _fingerprint(project.design, project.training, ignore)
     if old["design"] != new["design"]:
         raise SweepError(f"the design changed since the study {name!r} started (beyond its searched "
                          f"values); {fix}, or undo the change to continue it")

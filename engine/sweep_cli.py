@@ -532,20 +532,7 @@ def _report(outcome: SweepOutcome, unicode: bool) -> TrialRecord | None:
     from .sweep_results import TrialOutcome, pareto_front
 
     info = outcome.info
-    ms = outcome.rejected_seconds * 1000
-    ran = set(outcome.ran)
-    checking = 1000 * sum(r.seconds or 0.0 for r in outcome.records if r.number in ran and r.outcome.rejected)
-    line = f"{outcome.trained} trained, {outcome.rejected} rejected before training ({ms:.1f} ms total"
-    line += f", {checking:.1f} ms of it the engine's checks)" if outcome.rejected else ")"
-    if outcome.rejected and outcome.trained:
-        per_trial = outcome.trained_seconds / outcome.trained
-        line += (f", which saved about {seconds_text(per_trial * outcome.rejected)} of training "
-                 f"({seconds_text(per_trial)} per trained trial)")
-    elif outcome.rejected:
-        line += f", which saved {outcome.rejected} training(s)"
-    if outcome.trained:
-        line += f"; training took {seconds_text(outcome.trained_seconds)}"
-    print(line)
+    print(_run_line(outcome))
     study_trained = sum(1 for r in outcome.records if r.outcome.trained and r.outcome.finished)
     complete = sum(1 for r in outcome.records if r.outcome is TrialOutcome.COMPLETE)
     print(f"study {printable(info.study)} holds {study_trained} trained trial(s) ({complete} complete) "
@@ -559,6 +546,31 @@ def _report(outcome: SweepOutcome, unicode: bool) -> TrialRecord | None:
           + (f"; {info.cost.label}: lower is better)" if info.cost is not None else ")") + ":")
     print(front_table(info, front, unicode))
     return best_of_front(front, info.higher_is_better)
+
+
+def _run_line(outcome: SweepOutcome) -> str:
+    """What this run did: trained and rejected trials, the time rejections took (the engine's
+    checks and Optuna's bookkeeping), and the training the over-budget ones did not cost (an
+    invalid design would have failed when Keras built it, a fraction of a second later)."""
+    from .sweep_results import TrialOutcome
+
+    ran = set(outcome.ran)
+    rejected = [r for r in outcome.records if r.number in ran and r.outcome.rejected]
+    line = f"{outcome.trained} trained, {outcome.rejected} rejected before training"
+    if not outcome.rejected:
+        return line + (f"; training took {seconds_text(outcome.trained_seconds)}" if outcome.trained else "")
+    invalid = sum(r.outcome is TrialOutcome.INVALID for r in rejected)
+    over = sum(r.outcome is TrialOutcome.OVER_BUDGET for r in rejected)
+    checks = 1000 * sum(r.seconds or 0.0 for r in rejected)
+    line += (f" ({invalid} invalid, {over} over budget: {outcome.rejected_seconds * 1000:.1f} ms total, "
+             f"{checks:.1f} ms of it the engine's checks)")
+    if outcome.trained:
+        per_trial = outcome.trained_seconds / outcome.trained
+        if over:
+            line += (f"; skipping the over-budget design(s) saved about {seconds_text(per_trial * over)} "
+                     f"of training")
+        line += f"; training took {seconds_text(outcome.trained_seconds)} ({seconds_text(per_trial)} a trial)"
+    return line
 
 
 def _shown_storage(url: str) -> str:

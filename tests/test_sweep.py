@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -305,6 +306,13 @@ def test_applying_a_trial_keeps_the_study_resumable_but_another_design_does_not(
     changed.set_arg("dense", "activation", "sigmoid")
     with pytest.raises(SweepError, match=r"the design changed since the study 'tiny' started"):
         run_sweep(project(tmp_path, changed, trials=3))
+    base = project(tmp_path, trials=3)
+    longer = replace(base.training, config=replace(base.training.config, epochs=9))
+    assert run_sweep(replace(base, training=longer)).trained == 1  # the sweep sets its own epochs
+    smaller = replace(base.training, config=replace(base.training.config, batch_size=16))
+    with pytest.raises(SweepError, match=r"the training settings changed since the study 'tiny' started "
+                                         r"\(batch size\)"):
+        run_sweep(replace(base, training=smaller, settings=replace(base.settings, trials=4)))
 
 
 def test_endless_rejections_stop_with_a_reason(tmp_path, fake_train, monkeypatch):
