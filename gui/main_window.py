@@ -24,8 +24,8 @@ from engine.errors import ConvasError
 from engine.examples import example_names, example_title, load_example, seed_design
 from engine.grouping import arrange, group_problem, plan_ungroup
 from engine.project_file import load_project, save_project
-from engine.sweep_settings import SweepSettings
 from engine.summary import human_bytes, human_count
+from engine.sweep_settings import SweepSettings
 from engine.training import TrainingSettings
 from engine.weights import WeightsKind, WeightsSource, WeightsUse, resolve_weights
 

@@ -19,9 +19,9 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
 from engine.search_space import SearchTarget
+from engine.summary import human_count
 from engine.sweep_results import TrialOutcome, TrialRecord
 from engine.sweep_settings import CostKind
-from engine.summary import human_count
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1    # the value a column sorts by
 NUMBER_ROLE = Qt.ItemDataRole.UserRole + 2  # the trial number of a row (any column)
