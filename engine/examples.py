@@ -17,6 +17,7 @@ EXAMPLE_TITLES = {
     "seed_cnn": "Seed CNN", "lenet5": "LeNet-5", "small_vgg": "Small VGG", "resnet_block": "ResNet block",
     "inception_module": "Inception module", "mobilenet_block": "MobileNet-style block",
     "conv_autoencoder": "Convolutional autoencoder", "unet_shapes": "U-Net (Shapes masks)",
+    "seed_cnn_sweep": "Seed CNN with a search space",
 }
 
 

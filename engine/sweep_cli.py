@@ -574,9 +574,9 @@ def _run_line(outcome: SweepOutcome) -> str:
 
 
 def _shown_storage(url: str) -> str:
-    from .sweep_storage import _without_password
+    from .sweep_storage import without_password
 
-    return _without_password(url)
+    return without_password(url)
 
 
 def _export(plan: _Plan, outcome: SweepOutcome, pick: int | None, best: TrialRecord | None) -> str:

@@ -195,7 +195,7 @@ def _sqlite_connection(path: str) -> Any:
 
 def storage_error(url: str, exc: BaseException) -> str:
     """One sentence for a failure to use the storage at ``url`` (the password left out)."""
-    shown = _without_password(url)
+    shown = without_password(url)
     name = type(exc).__name__
     text = first_line(exc) if str(exc) else name
     if isinstance(exc, ImportError) or "No module named" in text:
@@ -220,7 +220,7 @@ def _missing_module(exc: BaseException) -> str | None:
     return getattr(cause, "name", None) if isinstance(cause, ImportError) else None
 
 
-def _without_password(url: str) -> str:
+def without_password(url: str) -> str:
     """``postgresql://user:secret@host/db`` → ``postgresql://user:***@host/db``."""
     scheme, sep, rest = url.partition("://")
     if not sep or "@" not in rest:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_cli_train import run, sigint_guard as sigint_guard  # sigint_guard: a fixture these tests use
 
 from engine.cli import main as cli
 from engine.design import chain
@@ -21,8 +22,6 @@ from engine.search_range import SearchRange
 from engine.sweep_results import TrialOutcome, TrialRecord
 from engine.sweep_settings import Budget, CostKind, Objectives, PrunerKind, SamplerKind, SweepSettings
 from engine.training import TrainingConfig, TrainingSettings
-from test_cli_train import run
-from test_cli_train import sigint_guard as sigint_guard  # a fixture these tests use
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "resources" / "examples" / "seed_cnn_sweep.convas"

@@ -26,6 +26,7 @@ EXAMPLE_IO = {
     "mobilenet_block": ((32, 32, 3), 10, "softmax", "dense", (10,)),
     "resnet_block": ((28, 28, 1), 10, "softmax", "dense", (10,)),
     "seed_cnn": ((28, 28, 1), 10, "softmax", "dense", (10,)),
+    "seed_cnn_sweep": ((28, 28, 1), 10, "softmax", "dense", (10,)),
     "small_vgg": ((32, 32, 3), 10, "softmax", "dense_1", (10,)),
     "unet_shapes": ((32, 32, 1), 5, "softmax", "mask", (32, 32, 5)),
 }
