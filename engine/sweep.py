@@ -477,6 +477,7 @@ class _Sweep:
         self.outcome = SweepOutcome(info, [])
         self.keras_loaded = False
         self.keras_seconds = 0.0  # loading TensorFlow in the current trial: not the trial's time
+        self.base_analysis: Any = None  # the base design's, from which trials are analysed
 
     # --- the loop -----------------------------------------------------------------------------
 
@@ -569,7 +570,7 @@ class _Sweep:
         except ConvasError as exc:
             return _Checked(outcome=TrialOutcome.INVALID, reason=str(exc))
         training = replace(training, config=config)
-        analysis = analyse(design, batch_size=config.batch_size, input_range=training.pixel_range)
+        analysis = self._analyse(design, config.batch_size, training.pixel_range)
         checked = _Checked(design, training, analysis)
         if not analysis.valid:
             errors = analysis.errors
@@ -590,6 +591,23 @@ class _Sweep:
         if over is not None:
             checked.outcome, checked.reason = TrialOutcome.OVER_BUDGET, over
         return checked
+
+    def _analyse(self, design: Design, batch_size: int, pixel_range: Any) -> Any:
+        """The analysis of a trial's design. A trial that only changed arguments (no group
+        repeated, the base's batch size) is analysed incrementally from the base design's
+        analysis, from the layers whose arguments changed: well under a millisecond even for a
+        1,000-layer design, where a full analysis takes tens."""
+        base = self.project.design
+        if self.base_analysis is None:
+            self.base_analysis = analyse(base, batch_size=self.project.training.config.batch_size,
+                                         input_range=self.project.training.pixel_range)
+        previous = self.base_analysis
+        if (previous.batch_size != batch_size or pixel_range != self.project.training.pixel_range
+                or list(design.nodes) != list(base.nodes)):
+            return analyse(design, batch_size=batch_size, input_range=pixel_range)
+        touched = {name for name, node in design.nodes.items() if node.args != base.nodes[name].args}
+        return analyse(design, batch_size=batch_size, input_range=pixel_range, previous=previous,
+                       touched=touched)
 
     def _costs(self, checked: _Checked) -> dict[str, Any]:
         analysis = checked.analysis

@@ -545,3 +545,36 @@ def test_a_real_sweep_on_digits_measures_latency(tmp_path):
         assert r.latency_ms is not None and r.latency_ms > 0 and r.cost == pytest.approx(r.latency_ms)
         assert r.metric is not None and 0.0 <= r.metric <= 1.0 and len(r.curve) == 1
         assert r.metric == pytest.approx(r.curve[0])
+
+
+def test_trials_are_analysed_incrementally_exactly_as_a_full_analysis():
+    """The pre-check analyses a trial from the base design's analysis when only arguments
+    changed: its verdict and costs must be those of a full analysis, valid or not."""
+    import random
+
+    from engine.analysis import analyse
+    from engine.examples import load_example
+    from engine.project_file import load_project
+    from engine.search_space import sample, search_space
+    from engine.sweep import SweepProject, _Sweep
+    from engine.sweep_settings import SweepSettings
+    from engine.training import TrainingSettings
+
+    project = load_project(ROOT / "resources" / "examples" / "seed_cnn_sweep.convas")
+    design, training = project.design, TrainingSettings.from_dict(project.training)
+    assert design == load_example("seed_cnn_sweep")
+    sweep = _Sweep.__new__(_Sweep)
+    sweep.project, sweep.base_analysis = SweepProject(design, training, SweepSettings()), None
+    draw = random.Random(7)
+    verdicts = set()
+    for _ in range(40):
+        params = {t.key: draw.choice(r.values() or [r.low, r.high]) for t, r in search_space(design, training)}
+        trial, trial_training = sample(design, training, params)
+        batch = trial_training.config.batch_size
+        quick = sweep._analyse(trial, batch, trial_training.pixel_range)
+        full = analyse(trial, batch, input_range=trial_training.pixel_range)
+        assert (quick.valid, quick.total_params, quick.macs, quick.activation_bytes) == \
+            (full.valid, full.total_params, full.macs, full.activation_bytes)
+        assert [str(p) for p in quick.errors] == [str(p) for p in full.errors]
+        verdicts.add(full.valid)
+    assert verdicts == {True, False}  # both kinds were drawn
