@@ -42,7 +42,7 @@ from .document import Document
 from .icons import layer_icon, link_icon
 from .search_field import RangeEditor, SearchRow, SearchToggle, push_repeats, push_search
 from .theme import ERROR_COLOR, WARNING_COLOR
-from .widgets import NoWheelMixin, NumberSpinBox, mute, section_title, sentence
+from .widgets import NoWheelMixin, NumberSpinBox, SteppingMixin, mute, section_title, sentence
 
 INT_MIN, INT_MAX = -(2 ** 31), 2 ** 31 - 1
 TRAINABLE_TIP = ("Trainable: training changes these weights. Untick to freeze them (Keras's "
@@ -126,11 +126,9 @@ def param_tooltip(p: Param) -> str:
 
 # --- input widgets -----------------------------------------------------------------------------
 
-class _IntSpin(NoWheelMixin, QSpinBox):
+class _IntSpin(SteppingMixin, NoWheelMixin, QSpinBox):
     """A whole-number spin box with the argument's Keras range; optional ones show 'None' below
     the minimum."""
-
-    stepping = False  # True while an arrow key, the wheel or a button steps the value
 
     def __init__(self, p: Param, optional: bool, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -149,13 +147,6 @@ class _IntSpin(NoWheelMixin, QSpinBox):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setMinimumWidth(56)
 
-    def stepBy(self, steps: int) -> None:
-        self.stepping = True
-        try:
-            super().stepBy(steps)
-        finally:
-            self.stepping = False
-
     def python_value(self) -> int | None:
         if self.optional and self.value() == self.minimum():
             return None
@@ -165,11 +156,9 @@ class _IntSpin(NoWheelMixin, QSpinBox):
         self.setValue(self.minimum() if value is None else value)
 
 
-class _FloatSpin(NumberSpinBox):
+class _FloatSpin(SteppingMixin, NumberSpinBox):
     """A number spin box with the argument's Keras range that steps sensibly for the range;
     optional ones show 'None' one below the minimum."""
-
-    stepping = False  # True while an arrow key, the wheel or a button steps the value
 
     def __init__(self, p: Param, optional: bool, parent: QWidget | None = None) -> None:
         floor = -FLOAT_LIMIT if p.minimum is None else float(p.minimum)

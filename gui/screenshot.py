@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--example", default="resnet_block")
     parser.add_argument("--select", default=None, help="layer to select (shown in the inspector)")
     parser.add_argument("--dark", action="store_true", help="render with a dark palette")
-    parser.add_argument("--scale", type=float, default=1.0, help="device pixel ratio (e.g. 2 for 200 %)")
+    parser.add_argument("--scale", type=float, default=1.0, help="device pixel ratio (e.g. 2 for 200 %%)")
     parser.add_argument("--size", default="1440x900")
     parser.add_argument("--train", type=int, default=0, metavar="EPOCHS",
                         help="train the design on its data for EPOCHS first (imports TensorFlow)")

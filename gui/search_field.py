@@ -27,7 +27,7 @@ from engine.errors import ConvasError
 from engine.search_range import RangeKind, SearchRange
 
 from .theme import ERROR_COLOR, is_dark
-from .widgets import NoWheelMixin, NumberSpinBox, sentence
+from .widgets import NoWheelMixin, NumberSpinBox, SteppingMixin, sentence
 
 TOGGLE_TIP = "Search a range of values in a sweep"
 TOGGLE_TEXT = "⋯"
@@ -205,10 +205,8 @@ class SearchToggle(QToolButton):
             self.setStyleSheet("QToolButton { padding: 0px 4px; font-weight: bold; }")
 
 
-class _IntBox(NoWheelMixin, QSpinBox):
+class _IntBox(SteppingMixin, NoWheelMixin, QSpinBox):
     """A whole number of a range; knows when it is being stepped (quick steps merge)."""
-
-    stepping = False
 
     def __init__(self, lo: int, hi: int, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -219,31 +217,15 @@ class _IntBox(NoWheelMixin, QSpinBox):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setMinimumWidth(48)
 
-    def stepBy(self, steps: int) -> None:
-        self.stepping = True
-        try:
-            super().stepBy(steps)
-        finally:
-            self.stepping = False
 
-
-class _FloatBox(NumberSpinBox):
+class _FloatBox(SteppingMixin, NumberSpinBox):
     """A number of a range, typed as written (0.001, 1e-05)."""
-
-    stepping = False
 
     def __init__(self, lo: float, hi: float, parent: QWidget | None = None) -> None:
         super().__init__(lo, hi, digits=6, parent=parent)
         self.setStepType(NumberSpinBox.StepType.AdaptiveDecimalStepType)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setMinimumWidth(56)
-
-    def stepBy(self, steps: int) -> None:
-        self.stepping = True
-        try:
-            super().stepBy(steps)
-        finally:
-            self.stepping = False
 
 
 class RangeEditor(QWidget):

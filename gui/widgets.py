@@ -11,7 +11,7 @@ import re
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QPainter, QPaintEvent, QValidator, QWheelEvent
-from PySide6.QtWidgets import QDoubleSpinBox, QLabel, QSizePolicy, QWidget
+from PySide6.QtWidgets import QDoubleSpinBox, QFrame, QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
 _NUMBER_PREFIX = re.compile(r"[+-]?(\d*\.?\d*)([eE][+-]?\d*)?")
 
@@ -25,6 +25,21 @@ class NoWheelMixin:
             event.ignore()
             return
         super().wheelEvent(event)  # type: ignore[misc]
+
+
+class SteppingMixin:
+    """A spin box that knows when its value is being stepped (an arrow key, the wheel, its
+    buttons) rather than typed: quick steps merge into one undo step, a typed value never does.
+    Mix in before the Qt class: ``class Spin(SteppingMixin, NoWheelMixin, QSpinBox)``."""
+
+    stepping = False  # True while a step changes the value
+
+    def stepBy(self, steps: int) -> None:
+        self.stepping = True
+        try:
+            super().stepBy(steps)  # type: ignore[misc]
+        finally:
+            self.stepping = False
 
 
 class NumberSpinBox(NoWheelMixin, QDoubleSpinBox):
@@ -106,6 +121,28 @@ def mute(label: QLabel) -> QLabel:
     """Secondary text in the palette's placeholder colour (readable in light and dark themes)."""
     label.setStyleSheet("color: palette(placeholder-text);")
     return label
+
+
+def settings_column(owner: QWidget, sections: list[tuple[str, QWidget]]) -> QScrollArea:
+    """The settings column at the left of a bottom panel (Train, Sweep): each widget under its
+    :func:`section_title`, top-aligned, in a frameless scroll area of the column's natural width
+    when there is room, and narrower (scrolling) on a small screen."""
+    column_widget = QWidget()
+    column = QVBoxLayout(column_widget)
+    column.setContentsMargins(10, 2, 10, 8)
+    column.setSpacing(4)
+    for title, widget in sections:
+        column.addWidget(section_title(title, column_widget))
+        column.addWidget(widget)
+    column.addStretch(1)
+    scroll = QScrollArea(owner)
+    scroll.setWidget(column_widget)
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    width = max(column_widget.sizeHint().width(), 400) + scroll.verticalScrollBar().sizeHint().width()
+    scroll.setMaximumWidth(width)
+    scroll.setMinimumWidth(min(width, 240))
+    return scroll
 
 
 def section_title(title: str, parent: QWidget) -> QLabel:

@@ -253,3 +253,32 @@ def wait_all(timeout_ms: int = 30_000) -> bool:
     still running at the deadline."""
     deadline = QDeadlineTimer(timeout_ms)
     return all([worker.wait(max(0, deadline.remainingTime())) for worker in list(_RUNNING)])
+
+
+class TaskOwner(QObject):
+    """Owns one piece of long work on a worker thread (:attr:`task`, made by :meth:`own_task`)
+    and relays how it ends: exactly one of ``sigFinished`` (its result) and ``sigFailed`` (a
+    message for people), then ``sigEnded`` once the thread has ended, all on the GUI thread.
+    The training, cluster and sweep runs are task owners with signals of their own besides."""
+
+    sigFinished = Signal(object)
+    sigFailed = Signal(str)
+    sigEnded = Signal()
+
+    task: Worker
+
+    def own_task(self, func: Callable[..., Any], *, name: str, failure: str = "Failed",
+                 describe: Callable[[BaseException], str] | None = None) -> None:
+        """Make :attr:`task`, which calls ``func(state)`` once :meth:`start` is called."""
+        self.task = create_worker(func, name=name, failure=failure, describe=describe, start=False)
+        self.task.sigFinished.connect(self.sigFinished)
+        self.task.sigFailed.connect(self.sigFailed)
+        self.task.sigEnded.connect(self.sigEnded)
+
+    def start(self) -> Worker:
+        """Start the work; returns its worker."""
+        return self.task.start()
+
+    def request_stop(self) -> None:
+        """Ask the work to stop (its cancel flag: the work decides when it can)."""
+        self.task.cancel()

@@ -41,7 +41,7 @@ from engine.tasks import Task, spec
 from ..commands import OpCommand, TrainingCommand
 from ..document import Document
 from ..theme import ERROR_COLOR, WARNING_COLOR
-from ..widgets import ElidedLabel, mute, section_title, sentence
+from ..widgets import ElidedLabel, mute, sentence, settings_column
 from ..workers import Worker
 from .settings_box import SweepSettingsBox
 from .trials_table import OUTCOME_TEXT, TrialsModel, TrialsTable, format_metric, format_value, metric_label
@@ -144,22 +144,7 @@ class SweepPanel(QWidget):
         self.space_label.setWordWrap(True)
         self.space_label.setTextFormat(Qt.TextFormat.RichText)
         self.space_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        left = QWidget()
-        column = QVBoxLayout(left)
-        column.setContentsMargins(10, 2, 10, 8)
-        column.setSpacing(4)
-        column.addWidget(section_title("Search space", left))
-        column.addWidget(self.space_label)
-        column.addWidget(section_title("Sweep", left))
-        column.addWidget(self.settings_box)
-        column.addStretch(1)
-        self.left_scroll = QScrollArea(self)
-        self.left_scroll.setWidget(left)
-        self.left_scroll.setWidgetResizable(True)
-        self.left_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        width = max(left.sizeHint().width(), 400) + self.left_scroll.verticalScrollBar().sizeHint().width()
-        self.left_scroll.setMaximumWidth(width)
-        self.left_scroll.setMinimumWidth(min(width, 240))
+        self.left_scroll = settings_column(self, [("Search space", self.space_label), ("Sweep", self.settings_box)])
 
         self.start_button = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay), "Start", self)
         self.start_button.setDefault(True)
@@ -613,6 +598,10 @@ class SweepPanel(QWidget):
         elif outcome.stop_reason:  # a time limit, or nothing but rejected designs
             self._set_status(f"<b>Ended early</b>: {trained}{rejected}. {_escape(sentence(outcome.stop_reason))} "
                              f"{self._front_text()}")
+        elif not outcome.ran:  # the study held its trials already: nothing to do
+            held = sum(1 for r in outcome.records if r.outcome.trained)
+            self._set_status(f"<b>Nothing to do</b>: the study already holds {held} trained trials; raise "
+                             f"Trials to train more. {self._front_text()}")
         else:
             self._set_status(f"<b>Finished</b>: {trained}{rejected}. {self._front_text()}")
 

@@ -13,14 +13,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import Signal
 
 from engine.errors import first_line
 
-from ..workers import TaskState, Worker, create_worker
+from ..workers import TaskOwner, TaskState, Worker, create_worker
 
 
-class SweepWorker(QObject):
+class SweepWorker(TaskOwner):
     """Runs ``project`` (an :class:`engine.sweep.SweepProject`) once :meth:`start` is called.
 
     ``sigStarted(info, records)``, then per trial ``sigTrialStarted(number, params)``,
@@ -32,27 +32,14 @@ class SweepWorker(QObject):
     sigTrialStarted = Signal(int, object)
     sigTrialEpoch = Signal(int, int, object)
     sigTrialFinished = Signal(object)
-    sigFinished = Signal(object)
-    sigFailed = Signal(str)
-    sigEnded = Signal()
 
     def __init__(self, project: Any, dataset: Any = None) -> None:
         super().__init__()
         self.project, self.dataset = project, dataset
-        self.task = create_worker(self._run, name="convas-sweep", describe=failure_message, start=False)
-        self.task.sigFinished.connect(self.sigFinished)
-        self.task.sigFailed.connect(self.sigFailed)
-        self.task.sigEnded.connect(self.sigEnded)
+        self.own_task(self._run, name="convas-sweep", describe=failure_message)
 
     # --- the GUI thread ----------------------------------------------------------------------------
 
-    def start(self) -> Worker:
-        return self.task.start()
-
-    def request_stop(self) -> None:
-        """Ask the sweep to stop: the running trial stops after its batch and is retried first
-        when the study resumes."""
-        self.task.cancel()
 
     def is_running(self) -> bool:
         return self.task.is_running()

@@ -35,7 +35,7 @@ from collections import deque
 from pathlib import Path
 from typing import IO, Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import Signal
 
 from engine.design import Design
 from engine.distribute import Strategy
@@ -43,7 +43,7 @@ from engine.errors import ConvasError
 from engine.training import ClusterKind, MessageKind, RunOn, TrainingConfig, TrainingResult, TrainingSettings
 from engine.weights import WeightsKind, WeightsSource
 
-from ..workers import TaskState, Worker, create_worker
+from ..workers import TaskOwner, TaskState
 
 ROOT = Path(__file__).resolve().parents[2]   # holds the engine package: the chief imports it
 DEFAULT_PORT = 2222
@@ -208,7 +208,7 @@ atexit.register(end_children, 2.0)
 
 # --- the run ----------------------------------------------------------------------------------
 
-class ClusterRun(QObject):
+class ClusterRun(TaskOwner):
     """Trains ``design`` on a cluster through ``convas train`` once :meth:`start` is called; the
     same signals as :class:`~gui.training.worker.TrainingWorker` (exactly one of ``sigFinished``
     and ``sigFailed``, then ``sigEnded``, all on the GUI thread). Pausing is not offered: every
@@ -218,9 +218,6 @@ class ClusterRun(QObject):
     sigBatch = Signal(int, int, int, object)
     sigEpoch = Signal(int, object)
     sigMessage = Signal(object, str)
-    sigFinished = Signal(object)
-    sigFailed = Signal(str)
-    sigEnded = Signal()
 
     can_pause = False
 
@@ -238,20 +235,13 @@ class ClusterRun(QObject):
         self._stop_sent = False
         self._started = False         # the chief's first batch is near: its stderr is no longer news
         self.stderr_tail: deque[str] = deque(maxlen=STDERR_KEPT)
-        self.task = create_worker(self._run, name="convas-cluster-run", failure="Cluster training failed",
-                                  start=False)
-        self.task.sigFinished.connect(self.sigFinished)
-        self.task.sigFailed.connect(self.sigFailed)
-        self.task.sigEnded.connect(self.sigEnded)
+        self.own_task(self._run, name="convas-cluster-run", failure="Cluster training failed")
 
     # --- called from the GUI thread ---------------------------------------------------------
 
-    def start(self) -> Worker:
-        return self.task.start()
-
     def request_stop(self) -> None:
         """Ask the chief to stop after the current batch (SIGINT): it stops every worker and saves."""
-        self.task.cancel()
+        super().request_stop()
         with self._lock:
             process, asked = self.process, self._stop_sent
             self._stop_sent = True

@@ -28,7 +28,7 @@ from typing import Any
 from PySide6.QtCore import QBuffer, QIODevice, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QPainter, QPaintEvent, QPalette, QShowEvent
 from PySide6.QtWidgets import (
-    QFrame, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QScrollArea, QSizePolicy, QStyle,
+    QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QStyle,
     QTabWidget, QToolButton, QVBoxLayout, QWidget,
 )
 
@@ -38,7 +38,7 @@ from engine.training import MessageKind, TrainingConfig, TrainingSettings
 
 from ..document import Document
 from ..theme import ERROR_COLOR, WARNING_COLOR
-from ..widgets import ElidedLabel, mute, section_title, sentence
+from ..widgets import ElidedLabel, mute, sentence, settings_column
 from .dataset_box import DatasetBox, SamplePreview
 from .loading import LoadedData
 from .pacing import FASTEST_MS, RedrawPacer
@@ -180,23 +180,7 @@ class TrainPanel(QWidget):
         self.dataset_box.sigTargetColumnsChanged.connect(self._on_settings_changed)
         self.form = SettingsForm(self)
         self.form.sigChanged.connect(self._on_settings_changed)
-        left = QWidget()
-        column = QVBoxLayout(left)
-        column.setContentsMargins(10, 2, 10, 8)
-        column.setSpacing(4)
-        column.addWidget(section_title("Data", left))
-        column.addWidget(self.dataset_box)
-        column.addWidget(section_title("Settings", left))
-        column.addWidget(self.form)
-        column.addStretch(1)
-        self.left_scroll = QScrollArea(self)
-        self.left_scroll.setWidget(left)
-        self.left_scroll.setWidgetResizable(True)
-        self.left_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        width = max(left.sizeHint().width(), 400) + self.left_scroll.verticalScrollBar().sizeHint().width()
-        # Its natural width when there is room; narrower (scrolling) on a small screen.
-        self.left_scroll.setMaximumWidth(width)
-        self.left_scroll.setMinimumWidth(min(width, 240))
+        self.left_scroll = settings_column(self, [("Data", self.dataset_box), ("Settings", self.form)])
 
         # Right: controls, progress, messages, then curves and samples.
         self.train_button = self._button(self.act_train)

@@ -14,7 +14,7 @@ import sys
 import threading
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import Signal
 
 from engine.design import Design
 from engine.distribute import Distribution
@@ -23,10 +23,10 @@ from engine.quiet_tf import importing_tensorflow
 from engine.training import MessageKind, TrainingConfig, TrainingResult, train
 from engine.weights import WeightsSource
 
-from ..workers import TaskState, Worker, create_worker
+from ..workers import TaskOwner, TaskState
 
 
-class TrainingWorker(QObject):
+class TrainingWorker(TaskOwner):
     """Trains ``design`` on ``dataset`` with ``config`` once :meth:`start` is called (on a worker
     thread, whose :class:`~gui.workers.Worker` is :attr:`task`).
 
@@ -39,9 +39,6 @@ class TrainingWorker(QObject):
     sigBatch = Signal(int, int, int, object)  # epoch, batch (from 0), batches per epoch, logs
     sigEpoch = Signal(int, object)            # epoch (from 0), logs
     sigMessage = Signal(object, str)          # engine.training.MessageKind, text
-    sigFinished = Signal(object)
-    sigFailed = Signal(str)
-    sigEnded = Signal()
 
     can_pause = True
 
@@ -54,19 +51,10 @@ class TrainingWorker(QObject):
         self._pause = threading.Event()
         self.batches_after_stop = 0  # batches that ended after the stop request (at most one)
         # Stop is the task's cancel flag: train() then returns early with the weights so far.
-        self.task = create_worker(self._train, name="convas-training", describe=failure_message, start=False)
-        self.task.sigFinished.connect(self.sigFinished)
-        self.task.sigFailed.connect(self.sigFailed)
-        self.task.sigEnded.connect(self.sigEnded)
+        self.own_task(self._train, name="convas-training", describe=failure_message)
 
     # --- called from the GUI thread ---------------------------------------------------------
 
-    def start(self) -> Worker:
-        """Start the run; returns its worker."""
-        return self.task.start()
-
-    def request_stop(self) -> None:
-        self.task.cancel()
 
     def set_paused(self, paused: bool) -> None:
         if paused:
