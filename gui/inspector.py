@@ -16,7 +16,7 @@ from __future__ import annotations
 import ast
 import math
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QFont, QKeyEvent
@@ -40,7 +40,7 @@ from engine.summary import human_bytes, human_count
 
 from .document import Document
 from .icons import layer_icon, link_icon
-from .search_field import RangeEditor, SearchRow, SearchToggle, push_repeats, push_search
+from .search_field import RangeEditor, SearchRow, SearchToggle, error_label, push_repeats, push_search
 from .theme import ERROR_COLOR, WARNING_COLOR
 from .widgets import NoWheelMixin, NumberSpinBox, SteppingMixin, mute, section_title, sentence
 
@@ -530,15 +530,6 @@ class _Outline(QFrame):
         self.setStyleSheet(f"QFrame#outline {{ border: 1px solid {color}; border-radius: 4px; }}")
 
 
-def _error_label(parent: QWidget) -> QLabel:
-    label = QLabel(parent)
-    label.setWordWrap(True)
-    label.setStyleSheet(f"color: {ERROR_COLOR};")
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    label.hide()
-    return label
-
-
 @dataclass
 class _ArgRow:
     param: Param
@@ -681,7 +672,7 @@ class InspectorWidget(QWidget):
         self._name_outline = _Outline(self.name_edit, page)
         header.addWidget(self._name_outline, 1)
         outer.addLayout(header)
-        self.name_error = _error_label(page)
+        self.name_error = error_label(page)
         outer.addWidget(self.name_error)
         self.kind_label = QLabel(page)
         self.kind_label.setTextFormat(Qt.TextFormat.RichText)
@@ -723,7 +714,7 @@ class InspectorWidget(QWidget):
         self._problems_layout.setContentsMargins(0, 2, 0, 0)
         self._problems_layout.setSpacing(6)
         outer.addWidget(self._problems_host)
-        self.fix_error = _error_label(page)
+        self.fix_error = error_label(page)
         outer.addWidget(self.fix_error)
         outer.addStretch(1)
 
@@ -825,20 +816,14 @@ class InspectorWidget(QWidget):
         group, search = self._group, self._repeats
         if group is None or group not in self.document.design.groups:
             return
-        problem = edited if isinstance(edited, str) else edited.problem()
-        if not problem and isinstance(edited, SearchRange):
+        problem = None
+        if isinstance(edited, SearchRange):
             values = edited.values()
             if values is not None and any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in values):
                 problem = "a group repeats a whole number of times, at least 1"
-        if problem:
-            search.pending = True
-            search.show_problem(problem)
-            return
-        search.pending = False
-        search.show_problem("")
-        editor = search.editor
-        push_repeats(self.document, group, cast(SearchRange, edited),
-                     merge=editor is not None and editor.is_stepping())
+        settled = search.settle(edited, problem)
+        if settled is not None:
+            push_repeats(self.document, group, settled, merge=search.stepping())
 
     def show_node(self, name: str | None) -> None:
         """Show (and edit) node ``name``; None shows the empty state."""
@@ -934,7 +919,7 @@ class InspectorWidget(QWidget):
             label.setToolTip(param_tooltip(p))
             editor = make_editor(p, host)
             outline = _Outline(editor, host)
-            error = _error_label(host)
+            error = error_label(host)
             label.setBuddy(editor.focus_widget())
             grid.addWidget(label, 3 * i, 0)
             grid.addWidget(outline, 3 * i, 1)
@@ -1101,16 +1086,9 @@ class InspectorWidget(QWidget):
         search = row.search
         if self._name is None or search is None:
             return
-        problem = edited if isinstance(edited, str) else edited.problem()
-        if problem:
-            search.pending = True
-            search.show_problem(problem)
-            return
-        search.pending = False
-        search.show_problem("")
-        editor = search.editor
-        push_search(self.document, self._name, row.param.name, cast(SearchRange, edited),
-                    merge=editor is not None and editor.is_stepping())
+        settled = search.settle(edited)
+        if settled is not None:
+            push_search(self.document, self._name, row.param.name, settled, merge=search.stepping())
 
     def _on_search_changed(self, name: str) -> None:
         if name == self._name:

@@ -642,5 +642,25 @@ class SearchRow:
         self.error.setText(sentence(message) if message else "")
         self.error.setVisible(bool(message))
 
+    def settle(self, edited: SearchRange | str, problem: str | None = None) -> SearchRange | None:
+        """The range the user settled on (``edited``: a range, or why the typed text is none),
+        when it can be sampled; otherwise None, with the reason (``edited``'s, the range's own, or
+        ``problem``, the owner's) shown under the field while the design keeps its last good range."""
+        if isinstance(edited, str):
+            problem = edited
+        else:
+            problem = edited.problem() or problem
+        if problem:
+            self.pending = True
+            self.show_problem(problem)
+            return None
+        self.pending = False
+        self.show_problem("")
+        return edited if isinstance(edited, SearchRange) else None
+
+    def stepping(self) -> bool:
+        """Whether the edit came from a spin box's steps (quick steps merge into one undo step)."""
+        return self.editor is not None and self.editor.is_stepping()
+
     def problem(self) -> str:
         return "" if self.error.isHidden() else self.error.text()

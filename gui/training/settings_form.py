@@ -306,17 +306,9 @@ class SettingsForm(QWidget):
     def _range_edited(self, key: str, edited: SearchRange | str) -> None:
         """A range the user settled on: kept when it can be sampled, otherwise shown with the
         reason (the setting keeps its last good range)."""
-        row = self._search_rows[key]
-        problem = edited if isinstance(edited, str) else edited.problem()
-        if problem:
-            row.pending = True
-            row.show_problem(problem)
-            return
-        row.pending = False
-        row.show_problem("")
-        assert isinstance(edited, SearchRange)
-        if self._search.get(key) != edited:
-            self._search[key] = edited
+        settled = self._search_rows[key].settle(edited)
+        if settled is not None and self._search.get(key) != settled:
+            self._search[key] = settled
             self.sigChanged.emit()
 
     def _build_fine_tuning(self) -> QWidget:
