@@ -762,7 +762,7 @@ def _weights_digest(model: Any) -> str:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .data_source import choose_task, dataset_problems, load_dataset, model_io, task_to_load
+    from .data_source import dataset_problems, load_training_data, model_io
     from .datasets import DatasetError
     from .distribute import ClusterError, Placement, check_own_port
     from .files import load_design
@@ -838,11 +838,7 @@ def _train(args: argparse.Namespace) -> int:
         strategy = _create_strategy(distribution)
     try:
         io = model_io(design, analysis)
-        dataset = load_dataset(settings.dataset, io.input_shape, config.validation_split, config.seed,
-                               settings.pixel_range, output_units=io.output_units,
-                               task=task_to_load(settings.dataset, io, config.task),
-                               target_columns=settings.target_columns, output_shape=io.output_shape)
-        task = choose_task(io, dataset, config.task)
+        dataset, task = load_training_data(settings, io)
     except DatasetError as exc:
         raise _fail(str(exc)) from None
     if args.cache is not None:

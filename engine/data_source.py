@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,9 @@ from .pixel_range import PixelRange, deliver
 from .shapes import known_sizes
 from .tasks import (BCE, CCE, SPARSE_CCE, OutputShape, TargetKind, Task, infer_task,
                     spec, task_problem)
+
+if TYPE_CHECKING:  # for an annotation only: reading data needs nothing of training
+    from .training import TrainingSettings
 
 SHAPES_SAMPLES = 2000
 
@@ -177,6 +181,18 @@ def task_to_load(source: str, io: ModelIO, chosen: Task | None) -> Task | None:
     if chosen is None and str(source).strip().lower() == "shapes":
         return choose_task(io, None, None)
     return chosen
+
+
+def load_training_data(settings: TrainingSettings, io: ModelIO) -> tuple[Dataset, Task]:
+    """The dataset a project's training settings name, loaded for a design with ``io`` (its
+    images resized to the input, its targets as the output wants), and the task it trains;
+    :class:`DatasetError` saying what is wrong otherwise. What ``convas train`` and a sweep load."""
+    config = settings.config
+    dataset = load_dataset(settings.dataset, io.input_shape, config.validation_split, config.seed,
+                           settings.pixel_range, output_units=io.output_units,
+                           task=task_to_load(settings.dataset, io, config.task),
+                           target_columns=settings.target_columns, output_shape=io.output_shape)
+    return dataset, choose_task(io, dataset, config.task)
 
 
 def recorded_pixel_range(path: str | Path) -> PixelRange | None:

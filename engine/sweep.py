@@ -234,7 +234,7 @@ class _TrialData:
 
     @classmethod
     def load(cls, project: SweepProject, dataset: Any) -> _TrialData:
-        from .data_source import choose_task, load_dataset, model_io, task_to_load
+        from .data_source import choose_task, load_training_data, model_io
         from .datasets import DatasetError
         from .tasks import spec
 
@@ -244,11 +244,9 @@ class _TrialData:
         try:
             io = model_io(project.design, analysis)
             if dataset is None:
-                dataset = load_dataset(training.dataset, io.input_shape, config.validation_split, config.seed,
-                                       training.pixel_range, output_units=io.output_units,
-                                       task=task_to_load(training.dataset, io, config.task),
-                                       target_columns=training.target_columns, output_shape=io.output_shape)
-            task = choose_task(io, dataset, config.task)
+                dataset, task = load_training_data(training, io)
+            else:
+                task = choose_task(io, dataset, config.task)
         except DatasetError as exc:
             raise SweepError(f"cannot prepare the sweep's data: {exc}") from None
         if dataset.validation is None or len(dataset.validation) == 0:
