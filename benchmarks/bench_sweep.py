@@ -180,5 +180,49 @@ def main() -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def large_design_check(blocks: int = 333, rounds: int = 5) -> None:
+    """The pre-check at scale: a design of ``blocks`` Conv2D/BatchNorm/ReLU blocks with one range
+    on the first Conv2D; the median time to make a trial's design (:func:`sample`), to analyse it
+    as the sweep does (incrementally from the design's own analysis) and, as the baseline in the
+    same run, to analyse it in full."""
+    from statistics import median
+
+    from engine.analysis import analyse
+    from engine.design import chain
+    from engine.search_range import SearchRange
+    from engine.search_space import sample
+    from engine.sweep import SweepProject, _Sweep
+    from engine.sweep_settings import SweepSettings
+
+    layers: list[tuple[str, dict]] = [("InputLayer", {"shape": (64, 64, 3)})]
+    for _ in range(blocks):
+        layers += [("Conv2D", {"filters": 16, "kernel_size": 3, "padding": "same"}), ("BatchNormalization", {}),
+                   ("ReLU", {})]
+    layers += [("GlobalAveragePooling2D", {}), ("Dense", {"units": 10, "activation": "softmax"})]
+    design = chain(*layers)
+    design.nodes["conv2d"].search["filters"] = SearchRange.ints(8, 64, 8)
+    training = TrainingSettings()
+    sweep = _Sweep.__new__(_Sweep)
+    sweep.project, sweep.base_analysis = SweepProject(design, training, SweepSettings()), None
+    sweep._analyse(design, 32, training.pixel_range)  # the design's own analysis, made once per sweep
+    copies, quick, full = [], [], []
+    for i in range(rounds):
+        started = time.perf_counter()
+        trial, _ = sample(design, training, {"layer:conv2d:filters": 8 * (1 + i % 8)})
+        copies.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        sweep._analyse(trial, 32, training.pixel_range)
+        quick.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        analyse(trial, 32, input_range=training.pixel_range)
+        full.append(time.perf_counter() - started)
+    print(f"\n{len(design):,}-layer design, one range on the first Conv2D (median of {rounds}):")
+    print(f"  the trial's design (sample): {median(copies) * 1000:.1f} ms")
+    print(f"  its analysis as the sweep does it (incremental): {median(quick) * 1000:.2f} ms")
+    print(f"  baseline, a full analysis: {median(full) * 1000:.1f} ms "
+          f"({median(full) / median(quick):,.0f}× the incremental one)")
+
+
 if __name__ == "__main__":
     main()
+    large_design_check()
