@@ -148,6 +148,7 @@ def test_sweep_runs_stops_applies_and_reattaches(qtbot, window, tmp_path):
     assert window.document.modified
     design, training = trial_design(panel.info, records[other.number])
     assert differences(window.document.design, design) == []
+    assert design_to_dict(window.document.design) == design_to_dict(design)  # positions and ranges too
     assert training_differences(window.document.training, training) == []
     assert window.document.training.config.learning_rate == other.params["training:learning_rate"]
     assert window.document.undo_stack.count() == steps + 1
