@@ -29,6 +29,7 @@ TensorFlow, Keras and Optuna are imported inside the functions that need them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -43,6 +44,7 @@ from typing import Any, Protocol
 from . import __version__
 from .analysis import Analysis, analyse
 from .design import Design
+from .distribute import Distribution, Strategy
 from .errors import ConvasError
 from .search_space import SearchSpace, sample, search_space, space_problems
 from .sweep_results import TrialOutcome, TrialRecord
@@ -73,12 +75,17 @@ class SweepError(ConvasError):
 @dataclass(frozen=True)
 class SweepProject:
     """What a sweep searches: a design and its training settings with their ranges, how to
-    search (``settings``) and the project file's path (which places the default storage)."""
+    search (``settings``) and the project file's path (which places the default storage).
+    ``distribution`` trains every trial under a ``tf.distribute`` strategy (MIRRORED: over every
+    local GPU, or the devices it names), as ``convas train --distribute mirrored`` does; None:
+    one device. A sweep spreads over machines by running in several processes on one storage,
+    not by training each trial on a cluster."""
 
     design: Design
     training: TrainingSettings
     settings: SweepSettings
     path: Path | None = None
+    distribution: Distribution | None = None
 
 
 def storage_url(project: SweepProject) -> str:
@@ -216,12 +223,13 @@ def run_sweep(project: SweepProject, reporter: SweepReporter | None = None, *,
         storage = open_storage(url)
     except ConvasError as exc:
         raise SweepError(str(exc)) from None
+    strategy = _strategy(project.distribution)  # before any other TensorFlow operation
     data = _TrialData.load(project, dataset)
     metric = settings.objectives.metric or data.metric
     higher = metric_higher_is_better(metric)
     study = _open_study(storage, url, name, project, space, metric, higher)
     info = _info_of(url, name, study.user_attrs)
-    return _Sweep(project, study, info, data, reporter).run()
+    return _Sweep(project, study, info, data, reporter, strategy).run()
 
 
 @dataclass
@@ -465,8 +473,9 @@ class _Sweep:
     """One run of :func:`run_sweep` over an open study."""
 
     def __init__(self, project: SweepProject, study: Any, info: StudyInfo, data: _TrialData,
-                 reporter: Any) -> None:
+                 reporter: Any, strategy: Any = None) -> None:
         self.project, self.study, self.info, self.data = project, study, info, data
+        self.strategy = strategy  # the project's distribution, made once for every trial
         self.reporter = reporter
         self.settings = project.settings
         self.space = search_space(project.design, project.training)
@@ -653,9 +662,12 @@ class _Sweep:
         result = None
         reason: str | None = None
         try:
+            extra: dict[str, Any] = {}
+            if self.strategy is not None:
+                extra = {"distribution": self.project.distribution, "strategy": self.strategy}
             result = training_module.train(checked.design, self.data.dataset.train, self.data.dataset.validation,
                                            checked.training.config, watcher, task=self.data.task,
-                                           pixel_range=checked.training.pixel_range)
+                                           pixel_range=checked.training.pixel_range, **extra)
         except ConvasError as exc:
             reason = f"Keras cannot train the design: {exc}"
         except Exception as exc:  # noqa: BLE001 - TensorFlow's errors are many; one line says it
@@ -668,6 +680,8 @@ class _Sweep:
         value: float | None = None
         if result is not None:
             attrs["epochs_run"] = result.epochs_run
+            if result.placement is not None:  # what the trial trained on (a mirrored sweep's replicas)
+                attrs["replicas"] = result.placement.replicas
             history = result.history.get(metric)
             if result.diverged:
                 reason = result.stop_reason or "training diverged"
@@ -754,6 +768,26 @@ class _Sweep:
         import keras
 
         keras.backend.clear_session()
+
+
+def _strategy(distribution: Distribution | None) -> Any:
+    """The strategy every trial of a sweep trains under (None: one device); only MIRRORED is a
+    sweep's (a cluster trains one model; a sweep's processes share a storage instead)."""
+    if distribution is None or distribution.strategy is Strategy.NONE:
+        return None
+    if distribution.strategy is not Strategy.MIRRORED:
+        raise SweepError("a sweep trains each trial on this computer (mirrored over its devices at "
+                         "most); to spread a sweep over machines, run `convas sweep` on each with the "
+                         "same --storage")
+    from .distributed_loop import make_strategy
+    from .quiet_tf import importing_tensorflow
+
+    with importing_tensorflow():
+        import keras  # noqa: F401 - its start-up chatter stays quiet
+    try:
+        return make_strategy(distribution)
+    except ConvasError as exc:
+        raise SweepError(str(exc)) from None
 
 
 def measure_latency(model: Any, input_shape: tuple[int, ...], calls: int = LATENCY_CALLS) -> float:
@@ -871,12 +905,12 @@ def load_records(storage: str, study: str) -> tuple[StudyInfo, list[TrialRecord]
     those there are) or the storage cannot be read."""
     import optuna
 
-    from .sweep_storage import open_storage, storage_error
+    from .sweep_storage import fail_stale, open_storage, storage_error
 
     if _missing_sqlite_file(storage):
         raise SweepError(f"there is no sweep storage at {storage} yet; run a sweep first")
-    try:
-        opened = open_storage(storage, heartbeat=False)
+    try:  # with heartbeats: a trial whose process died is failed here too, not shown as running
+        opened = open_storage(storage)
     except ConvasError as exc:
         raise SweepError(str(exc)) from None
     try:
@@ -887,6 +921,8 @@ def load_records(storage: str, study: str) -> tuple[StudyInfo, list[TrialRecord]
             there = f"; it holds {', '.join(repr(n) for n in names)}" if names else "; it holds none yet"
             raise SweepError(f"{storage} holds no study named {study!r}{there}") from None
         info = _info_of(storage, study, loaded.user_attrs)
+        with contextlib.suppress(Exception):  # a storage this process may not write to is still read
+            fail_stale(loaded)
         return info, records_of(loaded)
     except ConvasError:
         raise

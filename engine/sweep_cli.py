@@ -29,6 +29,7 @@ from .text import printable
 
 if TYPE_CHECKING:
     from .design import Design
+    from .distribute import Distribution
     from .sweep import StudyInfo, SweepOutcome
     from .sweep_results import TrialRecord
     from .sweep_settings import SweepSettings
@@ -90,7 +91,7 @@ def _study(text: str) -> str:
 
 def add_parser(sub: Any) -> None:
     """Register ``convas sweep`` with the subcommands ``sub``."""
-    from .cli import non_negative_int, positive_float, positive_int
+    from .cli import _names, non_negative_int, positive_float, positive_int
     from .sweep_settings import PrunerKind, SamplerKind
 
     s = sub.add_parser(
@@ -146,6 +147,13 @@ def add_parser(sub: Any) -> None:
                         "project: the front's most accurate trial (ties: the cheapest), or --pick")
     s.add_argument("--pick", type=non_negative_int, metavar="TRIAL",
                    help="the trial number --export-best writes")
+    s.add_argument("--distribute", choices=("none", "mirrored"), default="none",
+                   help="train each trial on one device (default) or mirrored over every local GPU "
+                        "(or the --devices named), as convas train does; to spread a sweep over "
+                        "machines, run it on each with the same --storage")
+    s.add_argument("--devices", type=_names, metavar="DEV,DEV",
+                   help="with --distribute mirrored: the devices, e.g. GPU:0,GPU:1 (CPU:0,CPU:1 splits "
+                        "the CPU, to try it)")
 
 
 # --------------------------------------------------------------------------------- the project
@@ -160,6 +168,7 @@ class _Plan:
     settings: SweepSettings
     storage: str
     export: Path | None
+    distribution: Distribution | None = None
 
 
 def _plan(args: argparse.Namespace) -> _Plan:
@@ -238,7 +247,32 @@ def _plan(args: argparse.Namespace) -> _Plan:
     if settings.storage is None:
         _check_default_storage(path, storage)
     _check_storage(storage)  # a storage that cannot be used says so before TensorFlow loads
-    return _Plan(path, design, training, settings, storage, export)
+    return _Plan(path, design, training, settings, storage, export, _distribution(args))
+
+
+def _placement_text(distribution: Distribution | None) -> str:
+    if distribution is None:
+        return ""
+    devices = ", ".join(d.removeprefix("/device:") for d in distribution.devices) or "every local GPU"
+    return f"; each trial mirrored over {devices}"
+
+
+def _distribution(args: argparse.Namespace) -> Distribution | None:
+    """Where each trial trains: None for one device; mirrored over the local GPUs or the named
+    devices (checked as ``convas train`` checks them)."""
+    from .cli import _DEVICE, _device_name
+    from .distribute import Distribution, Strategy
+
+    if args.distribute != Strategy.MIRRORED.value:
+        if args.devices:
+            raise SweepCommandError("--devices names the local devices of mirrored training; add "
+                                    "--distribute mirrored")
+        return None
+    bad = [d for d in args.devices or () if not _DEVICE.match(d)]
+    if bad:
+        raise SweepCommandError(f"--devices: {bad[0]!r} is not a device; name them as GPU:0,GPU:1 or "
+                                "CPU:0,CPU:1")
+    return Distribution(Strategy.MIRRORED, devices=tuple(_device_name(d) for d in args.devices or ()))
 
 
 def _check_storage(url: str) -> None:
@@ -652,7 +686,8 @@ def _sweep(args: argparse.Namespace) -> int:
                   f"trained trial(s){f' or after {settings.timeout_s:g} s' if settings.timeout_s else ''}, "
                   f"{epochs} epoch(s) each on {plan.training.dataset}; objectives {objectives}; "
                   f"{settings.sampler.value} sampler, {settings.pruner.value} pruner"
-                  f"{f'; budget at most {limit}' if limit else ''}"))
+                  f"{f'; budget at most {limit}' if limit else ''}"
+                  f"{_placement_text(plan.distribution)}"))
     for target, rng in space:
         say(printable(f"  {target.label}: {rng.describe()}"))
     say(f"storage {_shown_storage(plan.storage)}")
@@ -662,7 +697,8 @@ def _sweep(args: argparse.Namespace) -> int:
     with importing_tensorflow():  # its start-up lines are not the user's business, nor trial 1's time
         import keras  # noqa: F401
 
-    project = SweepProject(plan.design, plan.training, replace(settings, storage=plan.storage), plan.path)
+    project = SweepProject(plan.design, plan.training, replace(settings, storage=plan.storage), plan.path,
+                           plan.distribution)
     reporter = ConsoleSweepReporter(settings.trials, epochs)
     unicode = _unicode(sys.stdout)
     try:

@@ -146,6 +146,9 @@ def test_the_example_ships_a_search_space_and_sweep_settings():
     (["--storage", "nowhere"], "argument --storage: write a database URL such as sqlite:///sweep.db or "
                                "postgresql://user@host/db, not 'nowhere'"),
     (["--study", " "], "argument --study: give the study a name"),
+    (["--distribute", "multiworker"], "argument --distribute: invalid choice: 'multiworker'"),
+    (["--devices", "CPU:0,CPU:1"], "--devices names the local devices of mirrored training"),
+    (["--distribute", "mirrored", "--devices", "TPU:9"], "--devices: 'TPU:9' is not a device"),
 ])
 def test_bad_flags_exit_2_with_the_reason(capsys, args, needle):
     with pytest.raises(SystemExit) as info:
@@ -388,3 +391,19 @@ def test_ctrl_c_records_the_trial_stopped_and_the_same_command_resumes(tmp_path,
     _info, recs = records(project)
     assert [r.outcome for r in recs] == [TrialOutcome.COMPLETE, TrialOutcome.STOPPED, TrialOutcome.COMPLETE]
     assert recs[2].params == recs[1].params and recs[2].epochs_run == 3  # the stopped values, trained first
+
+
+@pytest.mark.slow
+def test_each_trial_trains_mirrored_when_asked(tmp_path):
+    """--distribute mirrored: every trial trains through train() under MirroredStrategy (here
+    over the CPU split in two, in a process of its own: devices are set before TensorFlow starts)."""
+    import optuna
+
+    project = tiny_project(tmp_path / "tiny.convas", trials=2)
+    process = _sweep_process(project, "--distribute", "mirrored", "--devices", "CPU:0,CPU:1")
+    out, err = process.communicate(timeout=900)
+    assert process.returncode == 0, (out, err)
+    assert "each trial mirrored over CPU:0, CPU:1" in err
+    study = optuna.load_study(study_name="tiny", storage=storage_of(project))
+    trained = [t for t in study.trials if t.user_attrs.get("outcome") == TrialOutcome.COMPLETE.value]
+    assert len(trained) == 2 and {t.user_attrs["replicas"] for t in trained} == {2}

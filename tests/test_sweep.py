@@ -404,6 +404,9 @@ def test_a_trial_whose_process_died_is_failed_by_the_next_run(tmp_path, fake_tra
     _info, records = load_records(url, "tiny")
     assert records[orphan.number].outcome is TrialOutcome.RUNNING
     time.sleep(2.5)
+    _info, records = load_records(url, "tiny")  # a reader (the Sweep panel) notices it too
+    assert records[orphan.number].outcome is TrialOutcome.FAILED
+    assert records[orphan.number].reason == STALE_REASON
     outcome = run_sweep(project(tmp_path, trials=2))
     dead = outcome.records[orphan.number]
     assert dead.outcome is TrialOutcome.FAILED and dead.reason == STALE_REASON
