@@ -179,6 +179,7 @@ def _plan(args: argparse.Namespace) -> _Plan:
     from .training import TrainingSettings
 
     path = Path(args.design).expanduser()
+    distribution = _distribution(args)
     if args.pick is not None and args.export_best is None:
         raise SweepCommandError("--pick chooses the trial --export-best writes; give --export-best "
                                 "PATH.convas too")
@@ -247,7 +248,7 @@ def _plan(args: argparse.Namespace) -> _Plan:
     if settings.storage is None:
         _check_default_storage(path, storage)
     _check_storage(storage)  # a storage that cannot be used says so before TensorFlow loads
-    return _Plan(path, design, training, settings, storage, export, _distribution(args))
+    return _Plan(path, design, training, settings, storage, export, distribution)
 
 
 def _placement_text(distribution: Distribution | None) -> str:
