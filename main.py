@@ -7,12 +7,23 @@ from collections.abc import Sequence
 
 CLI_COMMANDS = {"summary", "train", "export", "sweep"}
 GLOBAL_FLAGS = {"--debug"}  # accepted before a command and by the window alike
+# Register (or remove) Convas as the opener of .convas files for this user: engine.desktop_install.
+DESKTOP_FLAGS = {"--install-desktop-entry", "--uninstall-desktop-entry"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     first = next((a for a in argv if a not in GLOBAL_FLAGS), None)
-    if first is not None and (first in CLI_COMMANDS or first in ("-h", "--help", "--version")):
+    headless = first in CLI_COMMANDS or first in DESKTOP_FLAGS or first in ("-h", "--help", "--version")
+    if headless:
+        from engine.console import prepare_streams
+
+        prepare_streams()  # a Windows console's code page cannot print every character
+    if first in DESKTOP_FLAGS:
+        from engine.desktop_install import command
+
+        return command(argv)
+    if headless:
         from engine.cli import EXIT_INTERRUPTED, main as cli_main
 
         status = cli_main(argv)
