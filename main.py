@@ -11,8 +11,36 @@ GLOBAL_FLAGS = {"--debug"}  # accepted before a command and by the window alike
 DESKTOP_FLAGS = {"--install-desktop-entry", "--uninstall-desktop-entry"}
 
 
+def run_as_python(argv: Sequence[str]) -> int | None:
+    """In the packaged bundle (``sys.frozen``), ``sys.executable`` is Convas itself, not Python:
+    run ``Convas -c CODE args…`` and ``Convas -m MODULE args…`` as Python would, because Convas
+    starts its own helper processes that way (the export check, the GPU probe, the chief of a
+    training run started by the window, the workers of ``--local-workers``). The code and module
+    names are Convas's own constants. None when ``argv`` is not such a launch (or not frozen)."""
+    if not getattr(sys, "frozen", False) or len(argv) < 2 or argv[0] not in ("-c", "-m"):
+        return None
+    if argv[0] == "-c":
+        sys.argv = ["-c", *argv[2:]]
+        namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+        exec(compile(argv[1], "<string>", "exec"), namespace)
+        return 0
+    import runpy
+
+    sys.argv = [argv[1], *argv[2:]]
+    runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if getattr(sys, "frozen", False):
+        # A child process that multiprocessing or joblib starts re-runs this executable.
+        import multiprocessing
+
+        multiprocessing.freeze_support()
+        status = run_as_python(argv)
+        if status is not None:
+            return status
     first = next((a for a in argv if a not in GLOBAL_FLAGS), None)
     headless = first in CLI_COMMANDS or first in DESKTOP_FLAGS or first in ("-h", "--help", "--version")
     if headless:

@@ -9,6 +9,11 @@ Temporary files and folders are hidden siblings of their destination named by
 :func:`sibling_path` (``.m.keras.<pid>-<random>.tmp.keras``); a process killed mid-write leaves
 them behind, and :func:`clean_leftovers` removes them (or puts a SavedModel folder back) on the
 next write to the same destination.
+
+On Windows a file that another program holds open (a virus scanner reading the new file, a sync
+client uploading the old one, an editor showing it) cannot be replaced for a moment:
+:func:`replace_file` tries again for about two seconds, then raises :class:`HeldOpenError`,
+which :func:`replace_atomically` turns into a message saying to close that program.
 """
 
 from __future__ import annotations
@@ -43,7 +48,10 @@ def replace_atomically(target: str | os.PathLike[str], fill: Callable[[Path], No
         fsync_file(tmp)
         if mode is not None:
             os.chmod(tmp, mode)
-        os.replace(tmp, target)
+        replace_file(tmp, target)
+    except HeldOpenError as exc:
+        remove_quietly(tmp)
+        raise ConvasError(held_open_message(what, target)) from exc
     except OSError as exc:
         remove_quietly(tmp)
         raise ConvasError(f"could not save {what}: {exc.strerror or exc}") from exc
@@ -52,6 +60,49 @@ def replace_atomically(target: str | os.PathLike[str], fill: Callable[[Path], No
         raise
     fsync_folder(target.parent)
     return target
+
+
+# Waits (seconds) between tries of a replace that Windows refused because another program has
+# the file open: about two seconds in all, long enough for a virus scanner or a sync client to
+# let go, short enough that a save does not seem to hang.
+REPLACE_RETRY_DELAYS_S = (0.02, 0.04, 0.06, 0.1, 0.14, 0.2, 0.25, 0.3, 0.4, 0.5)
+
+
+# Whether a PermissionError from os.replace may be another program holding the file open
+# (Windows) rather than a lack of permission (everywhere else).
+REPLACE_REFUSED_WHILE_OPEN = os.name == "nt"
+
+
+class HeldOpenError(PermissionError):
+    """Windows refused to replace or move a file, after every retry of :func:`replace_file`:
+    another program has it (or the file moved onto it) open."""
+
+
+def replace_file(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+    """:func:`os.replace`, tried again after each of :data:`REPLACE_RETRY_DELAYS_S` while
+    Windows answers :class:`PermissionError` (WinError 5 or 32: another program has ``src`` or
+    ``dst`` open; it usually lets go within a second), then :class:`HeldOpenError`. Elsewhere
+    a :class:`PermissionError` is a real lack of permission, raised at once, as are other
+    errors everywhere."""
+    for delay in (*REPLACE_RETRY_DELAYS_S, None):
+        try:
+            os.replace(src, dst)
+            return
+        except PermissionError as exc:
+            if not REPLACE_REFUSED_WHILE_OPEN:
+                raise
+            if delay is None:
+                raise HeldOpenError(exc.errno, exc.strerror, exc.filename, getattr(exc, "winerror", None),
+                                    exc.filename2) from exc
+            time.sleep(delay)
+
+
+def held_open_message(what: str, target: str | os.PathLike[str], again: str = "save again") -> str:
+    """What to tell someone whose save of ``what`` (at ``target``) failed with
+    :class:`HeldOpenError`; ``again`` is what to do once the file is free."""
+    return (f"could not save {what}: another program (a virus scanner, a sync client such as OneDrive "
+            f"or Dropbox, an editor) has {Path(target).name} open; close it and {again}. "
+            "The previous version is unchanged")
 
 
 def write_bytes_atomically(path: str | os.PathLike[str], data: bytes) -> None:

@@ -41,6 +41,7 @@ import numpy as np
 from engine import folder_index
 from engine.errors import ConvasError
 from engine.pixel_range import PixelRange
+from engine.portable_paths import relative_or_absolute
 from engine.tasks import TargetKind, Task
 
 
@@ -1772,10 +1773,11 @@ class ImageChecks:
 
     @staticmethod
     def cache_file() -> Path:
-        base = (os.environ.get("CONVAS_CACHE_DIR") or os.environ.get("XDG_CACHE_HOME")
-                or os.environ.get("LOCALAPPDATA") or str(Path.home() / ".cache"))
-        folder = Path(base) if os.environ.get("CONVAS_CACHE_DIR") else Path(base) / "convas"
-        return folder / "image-checks.json"
+        """In Convas's per-user cache folder, the platform's
+        (:func:`engine.internal_error.user_cache_folder`)."""
+        from .internal_error import user_cache_folder
+
+        return user_cache_folder() / "image-checks.json"
 
     def _load(self) -> dict[str, list]:
         if self._entries is None:
@@ -1959,7 +1961,7 @@ def usable_images(root: str, paths: Sequence[str], special: dict[str, str],
     base = os.path.abspath(root)
 
     def relative(path: str) -> str:
-        return os.path.relpath(path, base) if not path.startswith(base + os.sep) else path[len(base) + 1:]
+        return path[len(base) + 1:] if path.startswith(base + os.sep) else relative_or_absolute(path, base)
 
     if len(paths) + len(special) <= UP_FRONT_CHECKS:
         files = sorted([Path(p) for p in paths] + [Path(p) for p in special], key=lambda f: f.parts)

@@ -11,7 +11,6 @@ says what to do. Standard library only.
 from __future__ import annotations
 
 import hashlib
-import os
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from enum import Enum
 from pathlib import Path
 from urllib.parse import urlparse
 
-from .atomic import fsync_file, fsync_folder, remove_quietly, sibling_path
+from .atomic import fsync_file, fsync_folder, remove_quietly, replace_file, sibling_path
 from .errors import ConvasError
 
 CHUNK = 256 * 1024
@@ -98,7 +97,7 @@ def download(url: str, dest: Path, expected_hash: str | None = None,
                 f"{dest.name} from {host} is not the published file (its {hash_algorithm(expected_hash)} is "
                 f"{digest.hexdigest()}, expected {expected_hash}); it was not kept. Try again later{fallback}"))
         fsync_file(tmp)
-        os.replace(tmp, dest)
+        replace_file(tmp, dest)  # waits out a Windows virus scanner holding the new file
         fsync_folder(dest.parent)
     except DownloadError:
         remove_quietly(tmp)

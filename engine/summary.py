@@ -20,7 +20,7 @@ _EXACT_LIMIT = 10**15
 
 def human_bytes(n: float) -> str:
     """Keras's way of writing sizes: ``136.04 KB`` (powers of 1024); any int or float, however
-    large (``1.2 × 10⁹⁰ GB``), ``inf`` and ``nan`` included."""
+    large (``1.2e90 GB``), ``inf`` and ``nan`` included."""
     if isinstance(n, float) and not math.isfinite(n):
         return f"{n} B"
     if abs(n) >= _EXACT_LIMIT * 1024**3:
@@ -35,7 +35,7 @@ def human_bytes(n: float) -> str:
 
 def human_count(n: float) -> str:
     """Counts in engineering units: ``2.44 M`` (powers of 1000), small numbers in full, huge
-    ones as a power of ten (``1.2 × 10⁹⁰``); any int or float."""
+    ones as a power of ten (``1.2e90``); any int or float."""
     if isinstance(n, float) and not math.isfinite(n):
         return str(n)
     if abs(n) < 10_000:
@@ -112,7 +112,9 @@ def summary_dict(design: Design, analysis: Analysis) -> dict[str, Any]:
     }
 
 
-_BOX = {"top": "┏┳┓━", "head": "┃", "sep": "┡╇┩━", "row": "│", "mid": "├┼┤─", "bot": "└┴┘─"}
+# Keras draws its header in heavy lines (┏━┓), which default Windows fonts lack (outside WGL4):
+# the header here is ruled with the double lines every default font has.
+_BOX = {"top": "╒╤╕═", "head": "│", "sep": "╞╪╡═", "row": "│", "mid": "├┼┤─", "bot": "└┴┘─"}
 _ASCII = {"top": "++++-", "head": "|", "sep": "+++=", "row": "|", "mid": "+++-", "bot": "+++-"}
 
 

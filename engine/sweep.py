@@ -210,7 +210,7 @@ def run_sweep(project: SweepProject, reporter: SweepReporter | None = None, *,
     space = search_space(project.design, project.training)
     if not space:
         raise SweepError(f"{project.design.name} has no search ranges; make an argument a range "
-                         f"with the ⋯ button in the Inspector")
+                         f"with the … button in the Inspector")
     problems = space_problems(project.design, project.training)
     if problems:
         raise SweepError("the search ranges cannot be searched: " + "; ".join(problems))

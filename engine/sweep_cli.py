@@ -201,7 +201,7 @@ def _plan(args: argparse.Namespace) -> _Plan:
     if project is None:
         raise SweepCommandError(
             f"{path.name} is a Keras model, which holds no search ranges: open it in Convas, give some "
-            f"arguments a range (the ⋯ beside a field in the Inspector) and save it as a .convas project "
+            f"arguments a range (the … beside a field in the Inspector) and save it as a .convas project "
             f"to sweep")
     design = project.design
     try:
@@ -239,7 +239,7 @@ def _plan(args: argparse.Namespace) -> _Plan:
     if not space:
         raise SweepCommandError(
             f"{path.name} has no search ranges: give some layer arguments or training settings a "
-            f"range (the ⋯ beside a field in the Inspector) and save the project")
+            f"range (the … beside a field in the Inspector) and save the project")
     problems = space_problems(design, training)
     if problems:
         raise SweepCommandError(f"{path.name}: its search ranges cannot be searched:\n"
@@ -291,8 +291,9 @@ def _check_default_storage(project: Path, url: str) -> None:
     """The default storage (a SQLite file beside the project) needs a folder it can write to;
     when it cannot, say so and how to put the study elsewhere."""
     from .atomic import check_can_create
+    from .sweep_storage import sqlite_path
 
-    db = Path(url.removeprefix("sqlite:///"))
+    db = Path(sqlite_path(url) or url.removeprefix("sqlite:///"))
     try:
         check_can_create(db)
         if db.exists():
@@ -487,7 +488,7 @@ class ConsoleSweepReporter:
 def _unicode(stream: TextIO) -> bool:
     encoding = getattr(stream, "encoding", None) or "utf-8"  # none: a str stream (StringIO)
     try:
-        "→×⋯".encode(encoding)
+        "→×…".encode(encoding)
         return True
     except (UnicodeEncodeError, LookupError):
         return False

@@ -226,9 +226,10 @@ class SweepSettings:
 def default_storage(project: str | os.PathLike[str]) -> str:
     """The SQLite storage URL beside a project: ``name.convas`` → ``sqlite:///…/name.sweep.db``
     (an absolute path, so that every process of a sweep opens the same file)."""
+    from .sweep_storage import sqlite_url
+
     path = Path(project).resolve()
-    db = path.with_name(path.name.removesuffix(path.suffix) + SWEEP_DB_SUFFIX)
-    return "sqlite:///" + db.as_posix()
+    return sqlite_url(path.with_name(path.name.removesuffix(path.suffix) + SWEEP_DB_SUFFIX))
 
 
 def _enum(kind: type[StrEnum], value: Any, what: str) -> Any:

@@ -23,12 +23,15 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import random
 import re
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path, PurePath
 from typing import Any
+from urllib.parse import unquote
 
 from .errors import ConvasError, first_line
 
@@ -169,11 +172,21 @@ def _lost_creation_race(exc: BaseException) -> bool:
 
 
 def sqlite_path(url: str) -> str | None:
-    """The file a ``sqlite:///`` URL names (None: another database, or SQLite in memory)."""
+    """The file a ``sqlite:///`` URL names (None: another database, or SQLite in memory), read
+    as SQLAlchemy reads it: up to a ``?`` (the query), percent-escapes decoded."""
     if not url.startswith("sqlite:///"):
         return None
-    path = url.removeprefix("sqlite:///").split("?", 1)[0]
+    path = unquote(url.removeprefix("sqlite:///").split("?", 1)[0])
     return path if path and path != ":memory:" else None
+
+
+def sqlite_url(path: str | os.PathLike[str]) -> str:
+    """The ``sqlite:///`` URL of the file ``path`` (absolute, so that every process opens the
+    same file), written so that :func:`sqlite_path` and SQLAlchemy read ``path`` back: forward
+    slashes (``sqlite:///C:/Users/…`` on Windows), ``%`` and ``?`` escaped (a folder named
+    ``100% ?`` is not a query); spaces and other letters stay readable."""
+    text = path.as_posix() if isinstance(path, PurePath) else Path(path).as_posix()
+    return "sqlite:///" + text.replace("%", "%25").replace("?", "%3F")
 
 
 def _sqlite_connection(path: str) -> Any:

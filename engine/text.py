@@ -34,12 +34,12 @@ def _escape(c: str) -> str:
     return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
-_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
-
-
 def power_of_ten(n: int | float) -> str:
-    """``n`` as ``1.2 × 10⁹⁰``: exact to two significant digits for an integer of any size
-    (no float conversion, no decimal expansion); ``inf`` and ``nan`` as themselves."""
+    """``n`` as ``1.2e90``: exact to two significant digits for an integer of any size (no float
+    conversion, no decimal expansion); ``inf`` and ``nan`` as themselves.
+
+    E-notation rather than ``1.2 × 10⁹⁰``: superscript digits other than ¹²³ are missing from
+    default Windows fonts (they are outside WGL4), and ``1e308`` is what a field accepts."""
     if isinstance(n, float) and not math.isfinite(n):
         return str(n)
     sign = "-" if n < 0 else ""
@@ -58,9 +58,7 @@ def power_of_ten(n: int | float) -> str:
     else:
         mantissa, _, power = f"{n:.1e}".partition("e")  # subnormals and rounding up included
         exponent = int(power)
-    mantissa = mantissa.removesuffix(".0")
-    power = f"10{str(exponent).translate(_SUPERSCRIPT)}"
-    return f"{sign}{power}" if mantissa == "1" else f"{sign}{mantissa} × {power}"
+    return f"{sign}{mantissa.removesuffix('.0')}e{exponent}"
 
 
 def _leading_two(n: int, exponent: int) -> int:

@@ -11,10 +11,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QObject, QStandardPaths, Qt, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QSettings, QSize, QStandardPaths, Qt, Signal, Slot
+from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from engine.app_identity import APP_ID, APP_NAME, APP_VERSION, ICON_SIZES, ORGANIZATION, icon_png
 from engine.internal_error import LOG_NAME, report
+
+from . import single_instance
 
 
 def log_path() -> Path | None:
@@ -112,16 +116,55 @@ class ErrorReporter(QObject):
         self.box = None
 
 
+def app_icon() -> QIcon:
+    """The application icon at every drawn size up to 512 px (the files are read when a size
+    is first drawn); empty when the icon files are missing."""
+    icon = QIcon()
+    for size in ICON_SIZES:
+        path = icon_png(size)
+        if size <= 512 and path.is_file():
+            icon.addFile(str(path), QSize(size, size))
+    return icon
+
+
+def identify(app: QApplication) -> None:
+    """Tell Qt, and through it the desktop, who this application is: name and version (About,
+    QSettings and QStandardPaths folders), the window icon, and on Linux the desktop entry's
+    name, which Wayland and the task bars use to match windows to their entry and icon."""
+    QCoreApplication.setOrganizationName(ORGANIZATION)
+    QCoreApplication.setApplicationName(APP_NAME)
+    QCoreApplication.setApplicationVersion(APP_VERSION)
+    if sys.platform not in ("win32", "darwin"):
+        QGuiApplication.setDesktopFileName(APP_ID)
+    app.setWindowIcon(app_icon())
+
+
+def files_in(argv: list[str]) -> list[str]:
+    return [a for a in argv if not a.startswith("-")]
+
+
 def run(argv: list[str]) -> int:
     from engine.quiet_tf import quiet_tensorflow
 
     quiet_tensorflow()  # before any worker imports TensorFlow (training, evaluation, export)
-    QCoreApplication.setOrganizationName("Convas")
-    QCoreApplication.setApplicationName("Convas")
+    QCoreApplication.setOrganizationName(ORGANIZATION)
+    QCoreApplication.setApplicationName(APP_NAME)
     QApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
     app = QApplication.instance() or QApplication([sys.argv[0], *argv])
+    assert isinstance(app, QApplication)
+    identify(app)
     QApplication.setStyle("Fusion")  # the same crisp look on every platform; follows the system's light/dark scheme
     debug = "--debug" in argv
+    files = files_in(argv)
+    quit_when_shown = bool(os.environ.get("CONVAS_QUIT_WHEN_SHOWN"))
+    server = None
+    # A start that only measures or smoke-tests the window stays independent of a running Convas.
+    if single_instance.wanted(argv) and not quit_when_shown:
+        name = single_instance.server_name(QSettings(ORGANIZATION, APP_NAME).fileName())
+        if files and single_instance.forward(name, files) is single_instance.ForwardResult.FORWARDED:
+            return 0  # the running Convas opens them
+        server = single_instance.InstanceServer(name, parent=app)
+        server.listen()  # False: another Convas listens already; this window is an independent one
     reporter = ErrorReporter(log_path(), debug, parent=app)
     try:
         from .main_window import MainWindow
@@ -132,17 +175,27 @@ def run(argv: list[str]) -> int:
         print(f"convas: cannot start the window: {report(exc, debug=debug, log=reporter.log)}", file=sys.stderr)
         return 1
     reporter.install()
-    if os.environ.get("CONVAS_QUIT_WHEN_SHOWN"):
+    if quit_when_shown:
         # Used by benchmarks/bench_gui.py to time "start to visible window": paint once, then leave.
         app.processEvents()
         window.repaint()
         return 0
-    files = [a for a in argv if not a.startswith("-")]
+    requests = single_instance.OpenRequests(window, parent=app)
+    if server is not None:
+        server.sigOpenRequested.connect(requests.request)
+    file_events = single_instance.FileOpenEvents(app)  # macOS: Finder's double-click, also at start
+    file_events.sigOpenRequested.connect(requests.request)
+    app.installEventFilter(file_events)
     if files:
         window.open_path(Path(files[0]), ask=False)
+        for extra in files[1:]:  # one design per window: each further file in a window of its own
+            single_instance.start_new_window(extra)
     else:
         window.offer_recovery()
     try:
         return app.exec()
     finally:
+        app.removeEventFilter(file_events)
+        if server is not None:
+            server.close()
         reporter.uninstall()

@@ -1,5 +1,5 @@
 """File → Export…: format, options, destination; the export runs on a worker thread and the
-dialog shows each step and then the verification (✓ with the difference, or what went wrong).
+dialog shows each step and then the verification ("Verified" with the difference, or what went wrong).
 
 The weights are given as a :class:`~engine.weights.WeightsSource` (the window asks
 :func:`engine.weights.resolve_weights`): the last training run's when it trained the design as
@@ -250,7 +250,7 @@ class ExportDialog(QDialog):
 
     def _show_error(self, message: str) -> None:
         self.status.setStyleSheet(f"color: {ERROR_COLOR};")
-        self.status.setText(f"✗ {message}")
+        self.status.setText(message)
 
     def _on_ended(self) -> None:
         self.worker = None

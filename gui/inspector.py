@@ -539,7 +539,7 @@ class _ArgRow:
     error: QLabel
     synced: Any = _MISSING      # the raw design value the editor last showed
     local_error: str = ""       # a value the user typed that was refused before reaching the design
-    search: SearchRow | None = None  # the "⋯" toggle and range editor, for an argument a sweep can vary
+    search: SearchRow | None = None  # the "…" toggle and range editor, for an argument a sweep can vary
 
     def show_error(self, message: str) -> None:
         self.outline.set_invalid(bool(message))
@@ -763,7 +763,7 @@ class InspectorWidget(QWidget):
         return self._group if self._many else None
 
     def repeats_toggle(self) -> SearchToggle:
-        """The "⋯" toggle of the group page's Repeats row."""
+        """The "…" toggle of the group page's Repeats row."""
         return self._repeats.toggle
 
     def repeats_editor(self) -> RangeEditor | None:
@@ -858,7 +858,7 @@ class InspectorWidget(QWidget):
         return "" if row.error.isHidden() else row.error.text()
 
     def search_toggle(self, arg: str) -> SearchToggle:
-        """The "⋯" toggle of argument ``arg`` (KeyError when a sweep cannot vary it)."""
+        """The "…" toggle of argument ``arg`` (KeyError when a sweep cannot vary it)."""
         search = self._rows[arg].search
         if search is None:
             raise KeyError(arg)
@@ -1057,7 +1057,7 @@ class InspectorWidget(QWidget):
                 row.search.show(node.search.get(name))
 
     def _toggle_search(self, row: _ArgRow, on: bool) -> None:
-        """The "⋯" toggle was clicked: start a range around the current value (one undo step),
+        """The "…" toggle was clicked: start a range around the current value (one undo step),
         or remove the range (one undo step)."""
         search = row.search
         if self._name is None or search is None:

@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QScrollArea, QSizePolicy, QUndoView, QWidget,
 )
 
-from engine import __version__
 from engine.design import Design
 from engine.editing import (
     Arrange, EditRefused, OnNode, Op, apply_all, plan_delete, plan_paste, plan_place, plan_rename,
@@ -26,6 +25,7 @@ from engine.grouping import arrange, group_problem, plan_ungroup
 from engine.project_file import load_project, save_project
 from engine.summary import human_bytes, human_count
 from engine.sweep_settings import SweepSettings
+from engine.system_recent import add_recent as add_system_recent
 from engine.training import TrainingSettings
 from engine.weights import WeightsKind, WeightsSource, WeightsUse, resolve_weights
 
@@ -855,6 +855,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("recent", recent[:MAX_RECENT])
         self.settings.setValue("last_dir", str(path.parent))
         self._rebuild_recent()
+        add_system_recent(path)  # the desktop's own list too (file choosers, the Dock, jump lists)
 
     def _recent(self) -> list[str]:
         value = self.settings.value("recent", [])
@@ -879,8 +880,35 @@ class MainWindow(QMainWindow):
         QMessageBox.critical(self, title, message)
 
     def about(self) -> None:
-        QMessageBox.about(self, "About Convas",
-                          f"<b>Convas {__version__}</b><p>A desktop designer for Keras convolutional networks.</p>")
+        """Help → About Convas: the icon, name and version, the versions underneath, and where
+        settings, autosave and the log live. Window-modal, without a nested event loop."""
+        from .about_dialog import AboutDialog
+        from .app import log_path
+
+        log = log_path()
+        locations = [("Settings", self.settings.fileName()),
+                     ("Autosave and recovery", str(self.autosaver.folder)),
+                     ("Log of internal errors", str(log) if log is not None else "none (no cache folder)")]
+        dialog = AboutDialog(locations, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.about_dialog = dialog
+        dialog.open()
+
+    def bring_forward(self) -> None:
+        """Show this window above the others and give it the focus (as far as the window
+        system lets an application take it)."""
+        if self.isMinimized():
+            self.showNormal()
+        self.show()
+        self.raise_()
+        self.activateWindow()
+
+    def open_requested(self, path: Path) -> bool:
+        """A file the desktop asked this running Convas to open (a second ``convas FILE``, a
+        double-click, Finder): the window comes forward and opens it as File → Open does,
+        asking first about unsaved changes."""
+        self.bring_forward()
+        return self.open_path(path, ask=True)
 
     # --- training -------------------------------------------------------------------------
 

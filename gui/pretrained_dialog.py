@@ -202,7 +202,7 @@ class PretrainedDialog(QDialog):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
         header.setMinimumSectionSize(48)
-        self.model.horizontalHeaderItem(CACHED).setToolTip("ImageNet weights in Keras's cache (✓)")
+        self.model.horizontalHeaderItem(CACHED).setToolTip("Yes: ImageNet weights in Keras's cache")
         self.model.horizontalHeaderItem(SIZE).setToolTip("The input size the ImageNet weights were trained at")
         self.model.horizontalHeaderItem(PARAMS).setToolTip("Parameters with the ImageNet classifier, as Keras "
                                                            "documents them")
@@ -397,7 +397,7 @@ class PretrainedDialog(QDialog):
         for row in range(self.model.rowCount()):
             if self.model.item(row, NAME).data(Qt.ItemDataRole.UserRole) == name:
                 item = self.model.item(row, CACHED)
-                item.setText("✓" if files else "")
+                item.setText("Yes" if files else "")
                 item.setData(1 if files else 0, SORT_ROLE)
                 item.setToolTip("In Keras's cache: " + ", ".join(files) if files else "")
 
@@ -553,7 +553,7 @@ class PretrainedDialog(QDialog):
 
     def _error(self, message: str) -> None:
         self.status.setStyleSheet(f"color: {ERROR_COLOR};")
-        self.status.setText(f"✗ {message}")
+        self.status.setText(message)
 
     def _say(self, message: str, color: str = "") -> None:
         self.status.setStyleSheet(f"color: {color};" if color else "")

@@ -1,4 +1,4 @@
-"""Search ranges in forms: the "⋯" toggle beside a field and the range editor it opens.
+"""Search ranges in forms: the "…" toggle beside a field and the range editor it opens.
 
 A field a sweep may vary (a layer argument, a group's repeat count, a training setting) gets a
 :class:`SearchToggle`. Checking it opens a :class:`RangeEditor` under the field, started around
@@ -30,7 +30,7 @@ from .theme import ERROR_COLOR, is_dark
 from .widgets import NoWheelMixin, NumberSpinBox, SteppingMixin, sentence
 
 TOGGLE_TIP = "Search a range of values in a sweep"
-TOGGLE_TEXT = "⋯"
+TOGGLE_TEXT = "…"  # U+2026: the midline ⋯ is missing from default Windows fonts
 SEARCH_COLOR_LIGHT = "#6d4aff"   # ranges on cards and in forms: a violet no layer family uses
 SEARCH_COLOR_DARK = "#a18bff"
 INT_LIMIT = 2 ** 31 - 1
@@ -182,7 +182,7 @@ def parse_list(text: str, integer: bool | None) -> tuple[Any, ...]:
 # --- the widgets ------------------------------------------------------------------------------
 
 class SearchToggle(QToolButton):
-    """The "⋯" beside a field: checked while the field holds a search range."""
+    """The "…" beside a field: checked while the field holds a search range."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -575,7 +575,7 @@ def error_label(parent: QWidget) -> QLabel:
 
 
 class SearchRow:
-    """The search range of one field: its "⋯" toggle, and under the field the range editor
+    """The search range of one field: its "…" toggle, and under the field the range editor
     with the reason a range cannot be sampled. The editor is made when first needed; a range
     the user is still shaping (``pending``, one that cannot be sampled yet) is shown but never
     reaches the design."""

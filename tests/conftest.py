@@ -47,3 +47,23 @@ def pytest_terminal_summary(terminalreporter) -> None:
         terminalreporter.section("exceptions raised outside any test", red=True)
         for text in _stray_exceptions:
             terminalreporter.write(text)
+
+
+@pytest.fixture(scope="module")
+def script_server(tmp_path_factory):
+    """One Python process for all the generated scripts a test module runs (tests/script_server.py)."""
+    from script_server import ScriptServer
+
+    server = ScriptServer(tmp_path_factory.mktemp("script-server") / "stderr.log")
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def scripts_in_one_process(script_server, monkeypatch):
+    """verify_python_source runs its script in the module's shared script server instead of a new
+    Python process each time (tests that check the real new process do not use this)."""
+    from engine.export import python_source
+
+    monkeypatch.setattr(python_source, "subprocess", script_server.as_subprocess())
+    return script_server

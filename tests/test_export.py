@@ -32,7 +32,7 @@ def test_every_example_exports_and_verifies(tmp_path: Path, name: str, fmt: str)
     assert out.exists() and result.path == out and result.size_bytes > 0
     assert result.comparison is not None and result.comparison.ok
     assert result.comparison.tolerance == FLOAT_TOLERANCE
-    assert result.summary().startswith("✓") and "fresh, untrained weights" in result.summary()
+    assert result.summary().startswith("Verified ") and "fresh, untrained weights" in result.summary()
     assert FLOAT_TOLERANCE.describe() in result.summary()
     assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temporary file left
 
@@ -331,7 +331,7 @@ def test_cli_exports_a_project_and_a_keras_model(tmp_path: Path, capsys: pytest.
 
     source = example_path("seed_cnn")
     assert main(["export", str(source), "--format", "keras", "--out", str(tmp_path / "a.keras")]) == 0
-    assert capsys.readouterr().out.startswith("✓")
+    assert capsys.readouterr().out.startswith("Verified ")
     code = main(["export", str(tmp_path / "a.keras"), "--format", "tflite", "--quantize", "float16",
                  "--out", str(tmp_path / "a.tflite")])
     out = capsys.readouterr()
@@ -389,11 +389,17 @@ def test_weights_come_from_an_imported_file_by_layer_name(tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
-def test_python_export_is_verified_in_a_new_process(tmp_path: Path) -> None:
+def test_python_export_is_verified_in_a_new_process_and_follows_the_training_settings(tmp_path: Path) -> None:
+    """One new Python process (TensorFlow's import is most of the cost) checks both."""
+    from engine.training import TrainingConfig
+
     out = tmp_path / "model.py"
-    result = export_model(load_example("resnet_block"), out, ExportOptions("python"))
-    assert result.summary().startswith("✓") and "new Python process" in result.summary()
-    assert "def build_model():" in out.read_text(encoding="utf-8")
+    config = TrainingConfig(optimizer="sgd", learning_rate=0.0125, batch_size=64, epochs=3)
+    result = export_model(load_example("resnet_block"), out, ExportOptions("python"), training=config)
+    assert result.summary().startswith("Verified ") and "new Python process" in result.summary()
+    text = out.read_text(encoding="utf-8")
+    assert "def build_model():" in text
+    assert "SGD" in text and "0.0125" in text and "batch_size=64" in text and "epochs=3" in text
     assert [p.name for p in tmp_path.iterdir()] == ["model.py"]
 
 
@@ -451,7 +457,7 @@ def test_the_convas_entry_point_runs_export_headless(tmp_path: Path, capsys: pyt
 
     out = tmp_path / "m.keras"
     assert entry.main(["export", str(example_path("lenet5")), "--format", "keras", "--out", str(out)]) == 0
-    assert capsys.readouterr().out.startswith("✓") and out.exists()
+    assert capsys.readouterr().out.startswith("Verified ") and out.exists()
 
 
 @pytest.mark.slow
@@ -469,17 +475,6 @@ def test_a_model_with_code_is_refused_by_name(tmp_path: Path, capsys: pytest.Cap
     err = capsys.readouterr().err
     assert "times_two" in err and "Lambda" in err and "Traceback" not in err
     assert not (tmp_path / "m.onnx").exists()
-
-
-@pytest.mark.slow
-def test_python_export_follows_the_project_training_settings(tmp_path: Path) -> None:
-    from engine.training import TrainingConfig
-
-    out = tmp_path / "m.py"
-    config = TrainingConfig(optimizer="sgd", learning_rate=0.0125, batch_size=64, epochs=3)
-    export_model(seed_design(), out, ExportOptions("python"), training=config)
-    text = out.read_text(encoding="utf-8")
-    assert "SGD" in text and "0.0125" in text and "batch_size=64" in text and "epochs=3" in text
 
 
 HOSTILE = "evil'\"\n__import__('os').system('touch pwned') #"

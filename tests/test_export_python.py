@@ -6,7 +6,6 @@ from __future__ import annotations
 import ast
 import json
 import os
-import subprocess
 import sys
 
 import pytest
@@ -35,13 +34,17 @@ def hostile_design(name: str) -> Design:
 
 
 def calls_outside_keras(source: str) -> list[str]:
-    """Every call in ``source`` that is not a keras/layers constructor or build_model()."""
+    """Every call in ``source`` that is not a keras/layers constructor (or a class imported from
+    keras) or build_model()."""
     tree = ast.parse(source)
     # Layer objects (a shared layer is kept in a variable) may be called on tensors.
     layer_vars = {target.id for node in ast.walk(tree) if isinstance(node, ast.Assign)
                   and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Attribute)
                   and ast.unparse(node.value.func).startswith("layers.")
                   for target in node.targets if isinstance(target, ast.Name)}
+    # Keras's own helper layers (LayerScale, ...) are imported by name from keras modules.
+    layer_vars |= {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                   and (node.module or "").split(".")[0] == "keras" for alias in node.names}
     bad = []
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
@@ -157,7 +160,7 @@ def test_hostile_names_stay_data(name):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["seed_cnn", "resnet_block", "inception_module"])
-def test_script_rebuilds_the_model(name):
+def test_script_rebuilds_the_model(name, scripts_in_one_process):
     from engine.keras_build import build_keras_model
 
     design = load_example(name)
@@ -168,7 +171,7 @@ def test_script_rebuilds_the_model(name):
 
 
 @pytest.mark.slow
-def test_verify_reports_a_different_model():
+def test_verify_reports_a_different_model(scripts_in_one_process):
     from engine.keras_build import build_keras_model
 
     other = seed_design()
@@ -179,6 +182,7 @@ def test_verify_reports_a_different_model():
 
 @pytest.mark.slow
 def test_verify_reports_a_failing_script():
+    """A real new Python process (the other checks here share one: tests/script_server.py)."""
     from engine.keras_build import build_keras_model
 
     check = verify_python_source("raise RuntimeError('broken on purpose')\n",
@@ -188,14 +192,13 @@ def test_verify_reports_a_failing_script():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", HOSTILE)
-def test_hostile_script_builds_the_named_layer_and_nothing_else(name, tmp_path):
+def test_hostile_script_builds_the_named_layer_and_nothing_else(name, tmp_path, script_server):
     script = tmp_path / "model.py"
     script.write_text(python_source(hostile_design(name)), encoding="utf-8")
     probe = ("import json, runpy; ns = runpy.run_path('model.py'); m = ns['build_model']();"
              "print(json.dumps([m.name] + [l.name for l in m.layers]))")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = script_server.run([sys.executable, "-c", probe], cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     names = json.loads(done.stdout.strip().splitlines()[-1])
     assert names[0] == name and name in names[1:]
@@ -204,11 +207,11 @@ def test_hostile_script_builds_the_named_layer_and_nothing_else(name, tmp_path):
 
 
 @pytest.mark.slow
-def test_generated_designs_export_as_python_and_rebuild(tmp_path):
+def test_generated_designs_export_as_python_and_rebuild(tmp_path, scripts_in_one_process):
     """Hypothesis-generated valid designs (tests/strategies.py, as in
     test_export.py) export as scripts whose build_model(), run in a new process, rebuilds the
-    same layer types, names, output shapes and parameter counts; a new process per example, so
-    only a few examples."""
+    same layer types, names, output shapes and parameter counts; each script runs in the module's
+    shared script process (as a new one would run it), so a few more examples cost little."""
     from hypothesis import HealthCheck, assume, given, settings
 
     from engine.analysis import analyse
@@ -217,6 +220,7 @@ def test_generated_designs_export_as_python_and_rebuild(tmp_path):
     from strategies import designs
 
     seen = []
+    runs_before = scripts_in_one_process.runs
 
     # Invalid designs are discarded (assume), so every example counted spawns one script run.
     @settings(max_examples=4, deadline=None, derandomize=True, database=None,
@@ -227,13 +231,14 @@ def test_generated_designs_export_as_python_and_rebuild(tmp_path):
         assume(analysis.valid and not analysis.warnings and design.output_refs())
         out = tmp_path / f"model_{len(seen)}.py"
         result = export_model(design, out, ExportOptions("python"))  # ExportError if it differs
-        assert result.summary().startswith("✓"), result.summary()
+        assert result.summary().startswith("Verified "), result.summary()
         source = out.read_text(encoding="utf-8")
         compile(source, out.name, "exec")
         assert calls_outside_keras(source) == []
         seen.append(design)
 
     check()
+    assert scripts_in_one_process.runs - runs_before == len(seen)
     assert len(seen) >= 3, f"only {len(seen)} of the generated designs were valid"
 
 
@@ -281,7 +286,7 @@ def test_operations_are_created_by_name_when_a_layer_could_take_their_names():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("clash", [False, True])
-def test_script_with_operations_and_helpers_computes_what_the_design_does(clash):
+def test_script_with_operations_and_helpers_computes_what_the_design_does(clash, scripts_in_one_process):
     import numpy as np
 
     from engine.keras_build import build_keras_model

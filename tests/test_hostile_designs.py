@@ -94,7 +94,7 @@ def test_huge_whole_number_arguments_are_argument_problems(units):
 def test_huge_numbers_for_float_arguments_are_argument_problems(rate):
     design = chain(("InputLayer", {"shape": (4,)}), ("Dropout", {"rate": rate}))
     (problem,) = analyse(design).errors
-    assert problem.arg == "rate" and "below 10³⁰⁸" in problem.message
+    assert problem.arg == "rate" and "below 1e308" in problem.message
 
 
 def test_thousand_huge_layers_give_json_within_the_integer_digit_limit():
@@ -116,10 +116,9 @@ def test_human_count_and_bytes_are_total_and_short(n):
 def test_power_of_ten_is_exact_to_two_digits(head, exponent):
     n = head * 10 ** (exponent - 1) + 7
     mantissa = f"{head // 10}.{head % 10}".removesuffix(".0")
-    power = str(exponent).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
-    assert power_of_ten(n) == (f"10{power}" if mantissa == "1" else f"{mantissa} × 10{power}")
-    below = str(exponent - 1).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
-    assert power_of_ten(10**exponent - 1) == f"9.9 × 10{below}"  # where log10 rounds up
+    assert power_of_ten(n) == f"{mantissa}e{exponent}"
+    assert power_of_ten(10**exponent - 1) == f"9.9e{exponent - 1}"  # where log10 rounds up
+    assert power_of_ten(-n) == f"-{mantissa}e{exponent}"
 
 
 # --- 2. names no terminal should print raw -----------------------------------------------------

@@ -139,7 +139,7 @@ def by_outcome(records, outcome):
 
 def test_a_project_without_ranges_is_refused(tmp_path):
     design = chain(("InputLayer", {"shape": (8, 8, 1)}), ("Flatten", {}), ("Dense", {"units": 10}))
-    with pytest.raises(SweepError, match=r"has no search ranges; make an argument a range with the ⋯ button"):
+    with pytest.raises(SweepError, match=r"has no search ranges; make an argument a range with the … button"):
         run_sweep(project(tmp_path, design))
 
 

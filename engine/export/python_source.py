@@ -489,13 +489,16 @@ def verify_python_source(source: str, model: Any) -> PythonCheck:
     """Run ``source``'s ``build_model()`` in a separate Python process and compare its layers
     (class, name, output shape, parameter count) with those of ``model``."""
     expected = json.loads(json.dumps(layer_summary(model)))
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    # UTF-8 both ways: on Windows a pipe's default code page cannot decode every byte a
+    # library may print (subprocess would raise UnicodeDecodeError reading its output).
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONIOENCODING": "utf-8"}
     with tempfile.TemporaryDirectory(prefix="convas-python-") as folder:
         path = Path(folder) / "model.py"
         path.write_text(source, encoding="utf-8")
         try:
             done = subprocess.run([sys.executable, "-c", _PROBE, str(path), str(_ROOT)], cwd=folder,
-                                  env=env, capture_output=True, text=True, timeout=VERIFY_TIMEOUT_S)
+                                  env=env, capture_output=True, encoding="utf-8", errors="replace",
+                                  timeout=VERIFY_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             return PythonCheck(False, f"the script did not finish within {VERIFY_TIMEOUT_S} s", 0)
     stderr = last_line(done.stderr)

@@ -24,7 +24,10 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..atomic import check_can_create, fsync_folder, fsync_tree, sibling_path, write_target
+from ..atomic import (
+    HeldOpenError, check_can_create, fsync_folder, fsync_tree, held_open_message, replace_file, sibling_path,
+    write_target,
+)
 from ..design import Design, valid_name
 from ..errors import ConvasError, destination_refusal, first_line, refusal_reason
 from ..pixel_range import PixelRange, of_project
@@ -196,12 +199,12 @@ class ExportResult:
         return self.comparison.max_abs_diff if self.comparison is not None else 0.0
 
     def summary(self) -> str:
-        """One line for the CLI and the dialog: ✓, what reloaded it, the rule and the difference."""
+        """One line for the CLI and the dialog: verified, what reloaded it, the rule and the difference."""
         if self.comparison is None:
-            return (f"✓ {self.path} verified: {self.reloaded_with} rebuilt the same layers, "
+            return (f"Verified {self.path}: {self.reloaded_with} rebuilt the same layers, "
                     f"shapes and parameter counts; the script builds the architecture only")
         c = self.comparison
-        return (f"✓ {self.path} verified: reloaded with {self.reloaded_with}, every output within "
+        return (f"Verified {self.path}: reloaded with {self.reloaded_with}, every output within "
                 f"{c.tolerance.describe()} on {PROBE_BATCH} probe samples (max abs difference "
                 f"{c.max_abs_diff:.2e}; closest to its limit: {c.worst_diff:.2e} of {c.allowed:.2e} "
                 f"allowed at {c.where}); {self.weights}")
@@ -300,6 +303,9 @@ def export_model(design: Design, out: str | os.PathLike[str], options: ExportOpt
         stop_if_cancelled()  # the last moment at which the destination is still untouched
         try:
             _move_into_place(tmp, target)
+        except HeldOpenError as exc:
+            raise ExportError(held_open_message(f"the {fmt.label} export", target, "export again"),
+                              ExportFailure.UNWRITABLE) from exc
         except OSError as exc:
             raise _unwritable(target, exc) from exc
     finally:
@@ -466,21 +472,22 @@ def _move_into_place(tmp: Path, target: Path) -> None:
     call swaps two folders (a kill between the two renames leaves the backup, which
     :func:`engine.atomic.clean_leftovers` puts back). Not
     :func:`engine.atomic.replace_atomically`: that one writes the temporary file itself, while
-    an export must verify the file it wrote before it may replace anything."""
+    an export must verify the file it wrote before it may replace anything. Each rename waits
+    out a Windows program holding a file open (:func:`engine.atomic.replace_file`)."""
     fsync_tree(tmp)
     if not tmp.is_dir():
-        os.replace(tmp, target)
+        replace_file(tmp, target)
         fsync_folder(target.parent)
         return
     backup = None
     if target.exists():
         backup = sibling_path(target, "old")
-        os.replace(target, backup)
+        replace_file(target, backup)  # Windows: refused while a program has a file inside open
     try:
-        os.replace(tmp, target)
+        replace_file(tmp, target)
     except OSError:
         if backup is not None:
-            os.replace(backup, target)
+            replace_file(backup, target)
         raise
     fsync_folder(target.parent)
     if backup is not None:

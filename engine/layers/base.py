@@ -227,7 +227,7 @@ def _is_int(value: Any) -> bool:
 
 
 class _Shown(reprlib.Repr):
-    """``repr`` for messages: short, and whole numbers of any size as ``1.2 × 10⁴⁰⁰``."""
+    """``repr`` for messages: short, and whole numbers of any size as ``1.2e400``."""
 
     def repr_int(self, x: int, level: int) -> str:
         return _num(x)
@@ -250,11 +250,11 @@ def _bounded(name: str, value: int) -> int:
 
 
 def _float(name: str, value: Any) -> float:
-    """``float(value)``, or :class:`ArgError` when it is past the float range (10³⁰⁸)."""
+    """``float(value)``, or :class:`ArgError` when it is past the float range (1e308)."""
     try:
         return float(value)
     except OverflowError:
-        raise ArgError(f"{name} must be a number below 10³⁰⁸, got {_num(value)}") from None
+        raise ArgError(f"{name} must be a number below 1e308, got {_num(value)}") from None
 
 
 def normalise_value(p: Param, value: Any) -> Any:
@@ -389,7 +389,7 @@ def _check_range(p: Param, value: float) -> None:
 
 
 def _num(x: float) -> str:
-    """A number as given, briefly: ``3``, ``0.5``, ``1.2 × 10⁴⁰⁰`` (any int, no float overflow)."""
+    """A number as given, briefly: ``3``, ``0.5``, ``1.2e400`` (any int, no float overflow)."""
     if isinstance(x, int):
         return str(x) if abs(x) < 10**15 else power_of_ten(x)
     return str(int(x)) if x.is_integer() else str(x)

@@ -74,7 +74,7 @@ SPECS = [
                 Param("projection_dim", ParamKind.INT, 96, minimum=1, required=True,
                       doc="How many channels (factors) the input's last axis has."),),
         infer=_layer_scale_infer, weights=_layer_scale_weights, macs=_per_value_macs,
-        card=lambda a: f"× γ[{a['projection_dim']}], γ₀ {number_text(a['init_values'])}"),
+        card=lambda a: f"× γ[{a['projection_dim']}], init {number_text(a['init_values'])}"),
     LayerSpec(
         kind="StochasticDepth", group="Keras applications",
         summary="Drops whole residual paths at random while training (ConvNeXt); passes its input on otherwise.",

@@ -103,7 +103,7 @@ def p_strides(rank: int, default: Any = 1, optional: bool = False) -> Param:
 def p_padding(causal: bool = False) -> Param:
     choices = ("valid", "same", "causal") if causal else ("valid", "same")
     return Param("padding", ParamKind.CHOICE, "valid", choices=choices,
-                 doc="'valid': no padding, the output shrinks; 'same': pad so that output = ⌈input / stride⌉."
+                 doc="'valid': no padding, the output shrinks; 'same': pad so that output = ceil(input / stride)."
                  + (" 'causal': pad on the left only (for sequences)." if causal else ""))
 
 

@@ -74,7 +74,7 @@ class FindBar(QFrame):
         mute(self.count)
         self.previous_button = self._button("▲", "Previous match (Shift+Enter, Shift+F3)", self.find_previous)
         self.next_button = self._button("▼", "Next match (Enter, F3)", self.find_next)
-        self.close_button = self._button("✕", "Close (Esc)", self.close_bar)
+        self.close_button = self._button("×", "Close (Esc)", self.close_bar)
         row = QHBoxLayout(self)
         row.setContentsMargins(6, 4, 4, 4)
         row.setSpacing(4)

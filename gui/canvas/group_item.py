@@ -254,7 +254,7 @@ class GroupCardItem(_GroupItem):
         shown_badge = t.badge if st.width(st.NAME, t.name) <= inner - CHEVRON - badge else ""
         if not shown_badge:
             badge = 0.0
-        macs = f"⚠ {t.errors} error{'s' if t.errors != 1 else ''}" if t.errors else t.macs
+        macs = f"{t.errors} error{'s' if t.errors != 1 else ''}" if t.errors else t.macs
         self._shown = {
             "name": st.elide(st.NAME, t.name, inner - CHEVRON - badge),
             "badge": shown_badge,

@@ -85,7 +85,7 @@ def card_text(node: Node, report: NodeReport | None) -> CardText:
     warnings = [p for p in report.problems if p.severity == Severity.WARNING]
     if errors:
         state = "error"
-        shapes: tuple[str, ...] = (f"⚠ {errors[0].message}",)
+        shapes: tuple[str, ...] = (f"Error: {errors[0].message}",)
     elif report.blocked:
         state = "blocked"
         shapes = ("waiting for a valid input",)
@@ -437,7 +437,7 @@ MARK_WIDTH, MARK_HEIGHT = 18.0, 12.0  # the mark of a searched card, in its head
 
 def paint_search_mark(painter: QPainter, box: QRectF) -> None:
     """The mark of a layer (or group) a sweep varies: a pill in the accent colour with three
-    dots, the "⋯" of the Inspector's toggle, drawn with shapes so that it is crisp at any scale."""
+    dots, like the "…" of the Inspector's toggle, drawn with shapes so that it is crisp at any scale."""
     painter.save()
     painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
     painter.setPen(QPen(QColor(255, 255, 255, 200), 1.0))

@@ -75,10 +75,10 @@ class SegmentationView(QWidget):
         self.current: int | None = None          # the sample index shown
         self._answer = LatestAnswer(self)
         self.previous_button = QToolButton(self)
-        self.previous_button.setText("◀")
+        self.previous_button.setText("◄")
         self.previous_button.setToolTip("The next worse image")
         self.next_button = QToolButton(self)
-        self.next_button.setText("▶")
+        self.next_button.setText("►")
         self.next_button.setToolTip("The next better image")
         self.position = QSpinBox(self)
         self.position.setPrefix("Worst #")

@@ -267,7 +267,7 @@ class SweepPanel(QWidget):
             return "A sweep is running"
         if not search_space(document.design, document.training):
             return ("The design has no search ranges yet: make a layer argument or a training setting a "
-                    "range in the Inspector (its “⋯” button)")
+                    "range in the Inspector (its “…” button)")
         problems = space_problems(document.design, document.training)
         if problems:
             return "Fix the search ranges first"
@@ -425,7 +425,7 @@ class SweepPanel(QWidget):
         problems = space_problems(document.design, document.training)
         if not summary:
             text = ("<span style='color:palette(placeholder-text)'>No ranges yet. In the Inspector, make a "
-                    "layer argument, a group's repeats or a training setting a range (its “⋯” button)."
+                    "layer argument, a group's repeats or a training setting a range (its “…” button)."
                     "</span>")
         else:
             text = _escape(summary)

@@ -311,8 +311,10 @@ class SweepSettingsBox(QWidget):
 
 def _short_url(url: str) -> str:
     """A SQLite URL as its file's name; other URLs without their password."""
+    from engine.sweep_storage import sqlite_path
+
     if url.startswith("sqlite:///"):
-        return Path(url.removeprefix("sqlite:///")).name
+        return Path(sqlite_path(url) or url.removeprefix("sqlite:///")).name
     scheme, sep, rest = url.partition("://")
     if "@" in rest:
         credentials, _, host = rest.rpartition("@")

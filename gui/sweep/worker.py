@@ -80,9 +80,10 @@ def failure_message(exc: BaseException) -> str:
 
 def sqlite_file(storage: str) -> Path | None:
     """The file of a ``sqlite:///`` storage URL (None for other databases)."""
-    if not storage.startswith("sqlite:///"):
-        return None
-    return Path(storage.removeprefix("sqlite:///"))
+    from engine.sweep_storage import sqlite_path
+
+    path = sqlite_path(storage)
+    return Path(path) if path is not None else None
 
 
 def load_study(_state: TaskState, storage: str, study: str) -> tuple[Any, list[Any]] | None:

@@ -295,6 +295,7 @@ class ClusterRun(TaskOwner):
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
         env["PYTHONUNBUFFERED"] = "1"
+        env["PYTHONIOENCODING"] = "utf-8"  # as read below (Windows would write its code page)
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         process = subprocess.Popen(
             chief_command(project, out, self.run_on), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

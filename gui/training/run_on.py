@@ -62,9 +62,11 @@ def count_gpus() -> int:
 
         return len(tf.config.list_physical_devices("GPU"))
     code = "import tensorflow as tf; print(len(tf.config.list_physical_devices('GPU')))"
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"),
+               PYTHONIOENCODING="utf-8")  # a Windows code page cannot decode every byte TensorFlow logs
     try:
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, encoding="utf-8",
+                              errors="replace", env=env,
                               timeout=PROBE_TIMEOUT_S, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ConvasError(f"could not look for GPUs: {first_line(exc)}") from None

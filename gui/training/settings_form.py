@@ -164,7 +164,7 @@ class SettingsForm(QWidget):
         grid.setHorizontalSpacing(8)
         grid.setVerticalSpacing(6)
         self._labels: dict[QWidget, QLabel] = {}
-        # The settings a sweep may search: a "⋯" toggle beside each, their ranges under the grid.
+        # The settings a sweep may search: a "…" toggle beside each, their ranges under the grid.
         self._search: dict[str, SearchRange] = {}
         searchable = {self.lr_spin: "learning_rate", self.batch_spin: "batch_size",
                       self.optimizer_combo: "optimizer", self.momentum_spin: "momentum"}
@@ -282,7 +282,7 @@ class SettingsForm(QWidget):
                 "optimizer": self.optimizer_combo.currentData(), "momentum": self.momentum_spin.value()}[key]
 
     def _toggle_search(self, key: str, on: bool) -> None:
-        """A setting's "⋯" was clicked: start a range around its value, or drop the range."""
+        """A setting's "…" was clicked: start a range around its value, or drop the range."""
         row = self._search_rows[key]
         if not on:
             row.pending = False
@@ -454,7 +454,7 @@ class SettingsForm(QWidget):
         self._show_search_box()
 
     def search_toggle(self, key: str) -> SearchToggle:
-        """The "⋯" toggle of training setting ``key`` (learning_rate, batch_size, optimizer, momentum)."""
+        """The "…" toggle of training setting ``key`` (learning_rate, batch_size, optimizer, momentum)."""
         return self._search_rows[key].toggle
 
     def range_editor(self, key: str) -> RangeEditor | None:

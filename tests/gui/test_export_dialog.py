@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QApplication, QDialogButtonBox, QFileDialog
 
 from engine.examples import seed_design
 from gui.export_dialog import ExportDialog
+from gui.theme import ERROR_COLOR, OK_COLOR
 
 pytestmark = pytest.mark.slow
 EXPORT_TIMEOUT_MS = 240_000
@@ -42,6 +43,7 @@ def _export_to(qtbot, dialog: ExportDialog, out: Path, report: dict) -> None:
     report["busy"] = dialog.is_busy() and not dialog.export_button.isEnabled()
     qtbot.waitUntil(lambda: not dialog.is_busy(), timeout=EXPORT_TIMEOUT_MS)
     report["status"] = dialog.status.text()
+    report["style"] = dialog.status.styleSheet()
     dialog.reject()
 
 
@@ -57,7 +59,8 @@ def test_export_onnx_from_the_menu_shows_the_verification(qtbot, window, tmp_pat
 
     _drive(qtbot, window, steps)
     assert report["busy"], "the dialog did not show the export running"
-    assert report["status"].startswith("✓") and "onnxruntime" in report["status"]
+    assert report["status"].startswith(f"Verified {out}:") and "onnxruntime" in report["status"]
+    assert OK_COLOR in report["style"]
     assert out.exists()
 
 
@@ -70,7 +73,7 @@ def test_export_to_a_missing_folder_says_so(qtbot, window, tmp_path: Path) -> No
         _export_to(qtbot, dialog, tmp_path / "missing" / "m.tflite", report)
 
     _drive(qtbot, window, steps)
-    assert report["status"].startswith("✗") and "does not exist" in report["status"]
+    assert "does not exist" in report["status"] and ERROR_COLOR in report["style"]
     assert not (tmp_path / "missing").exists()
 
 
@@ -92,7 +95,7 @@ def test_an_imported_model_exports_with_its_weights(qtbot, window, tmp_path: Pat
 
     _drive(qtbot, window, steps)
     assert report["weights"].startswith("Imported weights") and "trained.keras" in report["weights"]
-    assert report["status"].startswith("✓"), report["status"]
+    assert report["status"].startswith("Verified "), report["status"]
     exported = keras.saving.load_model(out, compile=False)
     assert np.allclose(exported.get_layer("dense").get_weights()[1], saved_bias)
 

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog
 
 from engine import applications as apps
 from gui.pretrained_dialog import CACHED, NAME, TOP1, PretrainedDialog
+from gui.theme import ERROR_COLOR
 
 from driving import menu_action
 
@@ -135,7 +136,7 @@ def test_sizes_and_the_classifier_follow_what_keras_accepts(qtbot, keras_home, n
     dialog.show()
     qtbot.waitExposed(dialog)
     row = dialog.row_of(SMALL)
-    qtbot.waitUntil(lambda: dialog.proxy.index(row, CACHED).data() == "✓", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: dialog.proxy.index(row, CACHED).data() == "Yes", timeout=WAIT_MS)
     assert dialog.proxy.index(dialog.row_of("MobileNetV3Large"), CACHED).data() == ""
     _click_row(qtbot, dialog, SMALL)
     qtbot.waitUntil(lambda: dialog.weights_cache.isChecked(), timeout=WAIT_MS)
@@ -183,7 +184,8 @@ def test_offline_download_says_what_to_do(qtbot, keras_home, monkeypatch):
     qtbot.mouseClick(dialog.create_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not dialog.is_busy(), timeout=WAIT_MS)
     text = dialog.status.text()
-    assert text.startswith(f"✗ no connection to 127.0.0.1:{port} (")
+    assert text.startswith(f"no connection to 127.0.0.1:{port} (")
+    assert ERROR_COLOR in dialog.status.styleSheet()
     assert text.endswith(f"connect to the internet or choose a weights file you already have (Keras keeps "
                          f"them in {keras_home / 'models'})")
     assert dialog.created is None and dialog.create_button.isEnabled() and dialog.isVisible()

@@ -53,7 +53,7 @@ def steps(window) -> list[str]:
 def start_filters_range(window, qtbot):
     window.scene.select_nodes(["conv2d"])
     toggle = window.inspector.search_toggle("filters")
-    assert toggle.toolTip() == TOGGLE_TIP and toggle.text() == "⋯" and not toggle.isChecked()
+    assert toggle.toolTip() == TOGGLE_TIP and toggle.text() == "…" and not toggle.isChecked()
     click(qtbot, toggle)
     return window.inspector.range_editor("filters")
 

@@ -95,9 +95,9 @@ def test_card_error_wraps_to_two_lines_with_the_whole_message_in_the_tooltip(win
     item = window.scene.node_item("conv2d_1")
     lines = item.shape_lines()
     assert len(lines) == ERROR_LINES
-    assert lines[0].startswith("⚠ ") and lines[1].endswith("…")
+    assert lines[0].startswith("Error: ") and lines[1].endswith("…")
     shown = " ".join(lines).rstrip("…")
-    assert f"⚠ {message}".startswith(shown)
+    assert f"Error: {message}".startswith(shown)
     assert len(shown) > 40  # more than one line's worth of the message
     assert html.escape(message) in window.scene.node_tooltip("conv2d_1")
     window.document.undo_stack.undo()

@@ -78,6 +78,10 @@ def train_and_wait(qtbot, panel, epochs: int, batch: int = 32) -> list:
     return finished.args
 
 
+def predictions(model, x: np.ndarray) -> np.ndarray:
+    return np.asarray(model.predict(x, batch_size=256, verbose=0))
+
+
 def pick_from_popup(qtbot, combo, text: str) -> None:
     """Open ``combo``'s list and click the item ``text``."""
     index = combo.findText(text)
@@ -267,6 +271,15 @@ def test_segmentation_trains_the_unet_to_mean_iou_above_0_7(window, qtbot, monke
     assert len(loss) == 6 and loss[-1] < loss[0]
     assert iou.max() >= 0.7, iou
     assert "val mean IoU" in panel.epoch_label.text()
+    # The issue's figure computed from the handed model's predictions, independently of Keras's
+    # metric (this test is also the engine's: tests/test_task_training.py trains no U-Net).
+    model, data = handed[0], handed[1]
+    masks = data.validation.y
+    predicted = predictions(model, data.validation.x).argmax(-1)
+    assert predicted.shape == masks.shape
+    ious = [((predicted == c) & (masks == c)).sum() / ((predicted == c) | (masks == c)).sum()
+            for c in range(len(data.class_names))]
+    assert np.mean(ious) >= 0.7, ious
 
 
 @pytest.mark.slow
@@ -327,11 +340,17 @@ def test_multilabel_on_shapes_reaches_label_accuracy_0_9(window, qtbot, monkeypa
     assert panel.form.task_combo.currentText() == "Automatic (Multi-label)"
     loaded(qtbot, panel, TargetKind.MULTI_HOT)
     type_into(qtbot, panel.form.lr_spin, "2e-3")
-    train_and_wait(qtbot, panel, epochs=10, batch=32)
+    model, data, *_ = train_and_wait(qtbot, panel, epochs=10, batch=32)
     assert panel.session.result_task is Task.MULTILABEL
     assert {"accuracy", "precision", "recall"} <= set(panel.curves.current.series)
     accuracy = epoch_values(panel, "accuracy")  # per label, on the validation images
     assert accuracy.max() >= 0.9, accuracy
+    # The same figure from the handed model's predictions, independently of Keras's metric (this
+    # test is also the engine's: tests/test_task_training.py trains no tagger).
+    y = data.validation.y
+    assert (y.sum(1) > 1).any()  # several labels per image
+    label_accuracy = ((predictions(model, data.validation.x) >= 0.5) == (y >= 0.5)).mean()
+    assert label_accuracy >= 0.9, label_accuracy
 
 
 @pytest.mark.slow
