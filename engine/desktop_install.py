@@ -83,12 +83,15 @@ def frozen() -> bool:
 
 def launch_command(system: System | None = None) -> list[str]:
     """The command line (without the file) that starts the Convas window, as absolute paths:
-    the bundle's executable; in a source install the ``convas`` script of the environment that
+    the bundle's executable (or its AppImage); in a source install the ``convas`` script of the environment that
     runs this (on Windows ``pythonw.exe main.py``, which opens no console window); failing
     those, this Python running ``main.py``."""
     system = system or current_system()
     if frozen():
-        return [sys.executable]  # absolute in a bundle
+        # An AppImage runs from a mount that changes at every start: the AppImage file itself
+        # is what to start.
+        appimage = os.environ.get("APPIMAGE") if system is System.FREEDESKTOP else None
+        return [appimage or sys.executable]  # absolute in a bundle
     interpreter = Path(sys.executable).absolute()
     main = str(ROOT / "main.py")
     if system is System.WINDOWS:
@@ -241,7 +244,7 @@ def run_refresh_tools(home: Path) -> list[ToolRun]:
             runs.append(ToolRun(name, ToolOutcome.MISSING))
             continue
         if not needed.exists():
-            runs.append(ToolRun(name, ToolOutcome.NOT_NEEDED))
+            runs.append(ToolRun(name, ToolOutcome.NOT_NEEDED, f"there is no {needed} to refresh"))
             continue
         try:
             done = subprocess.run([program, *arguments], capture_output=True, text=True,
@@ -535,10 +538,10 @@ def describe(report: Report, install: bool, system: System) -> str:
     lines = []
     if report.written:
         lines.append(f"Convas now opens {EXTENSION} files (for this user). Wrote:")
-        lines += [f"  {p}" for p in report.written]
+        lines += _listed(report.written)
     if report.removed:
         lines.append(f"Convas no longer opens {EXTENSION} files. Removed:")
-        lines += [f"  {p}" for p in report.removed]
+        lines += _listed(report.removed)
     if system is System.FREEDESKTOP and not install and not report.removed:
         lines.append("Nothing to remove: no Convas desktop entry is installed for this user.")
     if report.missing:
@@ -551,3 +554,18 @@ def describe(report: Report, install: bool, system: System) -> str:
         lines.append("If your file manager still offers another application, choose Convas once under "
                      "“Open With” and make it the default.")
     return "\n".join(lines)
+
+
+def _listed(paths: Sequence[Path]) -> list[str]:
+    """One line per file, but the icons (two per size) in one line per theme folder."""
+    icons: dict[Path, int] = {}
+    lines = []
+    for path in paths:
+        theme = next((p for p in path.parents if p.name == "hicolor"), None)
+        if theme is None:
+            lines.append(f"  {path}")
+        else:
+            icons[theme] = icons.get(theme, 0) + 1
+    lines += [f"  {count} icon files (each size, for the application and its files) under {theme}"
+              for theme, count in icons.items()]
+    return lines

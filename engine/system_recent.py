@@ -21,12 +21,13 @@ import ctypes
 import ctypes.util
 import datetime as dt
 import enum
+import mimetypes
 import os
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from .app_identity import APP_NAME, EXECUTABLE, MIME_TYPE
+from .app_identity import APP_NAME, EXECUTABLE, EXTENSION, MIME_TYPE
 
 XBEL_NAME = "recently-used.xbel"
 BOOKMARK_NS = "http://www.freedesktop.org/standards/desktop-bookmarks"
@@ -88,7 +89,7 @@ def add_to_xbel(xbel: Path, document: Path, now: dt.datetime | None = None,
                 app_name: str = APP_NAME, app_exec: str = APP_EXEC) -> RecentResult:
     """Add ``document`` (absolute) to the bookmark file ``xbel``, or update its entry.
 
-    A new bookmark gets ``added``, ``modified`` and ``visited`` times, the Convas MIME type and
+    A new bookmark gets ``added``, ``modified`` and ``visited`` times, its MIME type and
     an application entry for Convas; a listed one gets new ``modified``/``visited`` times and its
     Convas entry a new time and a count one higher (an entry is never duplicated). Other
     bookmarks, other applications' entries and unknown elements are kept. A file that is not an
@@ -107,11 +108,8 @@ def add_to_xbel(xbel: Path, document: Path, now: dt.datetime | None = None,
     bookmark.set("modified", stamp)
     bookmark.set("visited", stamp)
     metadata = _freedesktop_metadata(bookmark)
-    mime = metadata.find(_q(MIME_NS, "mime-type"))
-    if mime is None:
-        mime = ET.Element(_q(MIME_NS, "mime-type"))
-        metadata.insert(0, mime)
-    mime.set("type", MIME_TYPE)
+    if metadata.find(_q(MIME_NS, "mime-type")) is None:  # a listed file keeps the type it was given
+        metadata.insert(0, ET.Element(_q(MIME_NS, "mime-type"), {"type": mime_type(document)}))
     apps = metadata.find(_q(BOOKMARK_NS, "applications"))
     if apps is None:
         apps = ET.SubElement(metadata, _q(BOOKMARK_NS, "applications"))
@@ -126,6 +124,14 @@ def add_to_xbel(xbel: Path, document: Path, now: dt.datetime | None = None,
     xbel.parent.mkdir(parents=True, exist_ok=True)
     write_bytes_atomically(xbel, data + b"\n")
     return result
+
+
+def mime_type(document: Path) -> str:
+    """The MIME type a bookmark names: a design's own; for an imported Keras file or anything
+    else, what the standard library knows of its extension."""
+    if document.suffix.lower() == EXTENSION:
+        return MIME_TYPE
+    return mimetypes.guess_type(document.name)[0] or "application/octet-stream"
 
 
 def _read_xbel(xbel: Path) -> ET.Element | None:

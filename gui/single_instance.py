@@ -12,7 +12,8 @@ behind is removed first. On macOS, Finder instead sends the running application 
 
 ``CONVAS_SINGLE_INSTANCE=0`` or ``convas --new-window`` starts an independent window.
 
-The message is one line of JSON, ``{"open": ["/abs/path", ...]}``, answered by ``ok``.
+The message is one line of JSON, ``{"open": ["/abs/path", ...], "activation_token": "..."}``
+(the token only on Wayland), answered by ``ok``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ ACK_TIMEOUT_MS = 5000    # the running window may be busy for a moment (a layout
 ACK = b"ok\n"
 MAX_MESSAGE_BYTES = 256 * 1024  # many long paths fit; a stray client cannot fill the memory
 MODAL_RETRY_MS = 300     # while a dialog is open, a requested file waits for it to close
+# On Wayland a window may take the focus only with a token from whoever launched the program
+# (xdg-activation): the second start has it, and passes it on with the paths.
+ACTIVATION_TOKEN = "XDG_ACTIVATION_TOKEN"
 
 
 def wanted(argv: Sequence[str], environ: Mapping[str, str] = os.environ) -> bool:
@@ -78,7 +82,11 @@ def forward(name: str, paths: Sequence[str | os.PathLike[str]], connect_timeout_
     socket.connectToServer(name)
     if not socket.waitForConnected(connect_timeout_ms):
         return ForwardResult.NO_INSTANCE
-    message = json.dumps({"open": [os.path.abspath(p) for p in paths]}).encode("utf-8") + b"\n"
+    request: dict[str, object] = {"open": [os.path.abspath(p) for p in paths]}
+    token = os.environ.get(ACTIVATION_TOKEN, "")
+    if token:  # the launcher's permission to take the focus on Wayland: the running window needs it
+        request["activation_token"] = token
+    message = json.dumps(request).encode("utf-8") + b"\n"
     socket.write(QByteArray(message))
     answer = b""
     try:
@@ -144,10 +152,13 @@ class InstanceServer(QObject):
         self._buffers[socket] = data
         if not data.endswith(b"\n"):
             return
-        paths = self._paths(data)
+        paths, token = self._parse(data)
         if paths is None:
             socket.abort()
             return
+        if token:
+            # Qt's Wayland plugin takes the token from here at the next activateWindow().
+            os.environ[ACTIVATION_TOKEN] = token
         socket.write(QByteArray(ACK))
         socket.flush()
         socket.disconnectFromServer()
@@ -156,15 +167,17 @@ class InstanceServer(QObject):
         QTimer.singleShot(0, self, lambda: self.sigOpenRequested.emit(paths))
 
     @staticmethod
-    def _paths(data: bytes) -> list[str] | None:
+    def _parse(data: bytes) -> tuple[list[str] | None, str]:
+        """The paths a message asks to open (None: not a message) and its activation token."""
         try:
             message = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
-            return None
+            return None, ""
         paths = message.get("open") if isinstance(message, dict) else None
         if not isinstance(paths, list) or not all(isinstance(p, str) and p for p in paths):
-            return None
-        return paths
+            return None, ""
+        token = message.get("activation_token")
+        return paths, token if isinstance(token, str) and token.isprintable() else ""
 
     def _forget(self, socket: QLocalSocket) -> None:
         self._buffers.pop(socket, None)

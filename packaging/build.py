@@ -33,6 +33,14 @@ DIST = ROOT / "dist"
 WORK = ROOT / "build" / "pyinstaller"
 
 
+def use_dist(folder: Path) -> None:
+    """Build into ``folder`` (with its own work folder: two builds must not share one)."""
+    global DIST, WORK
+    DIST = folder.resolve()
+    if DIST != ROOT / "dist":
+        WORK = ROOT / "build" / f"pyinstaller-{DIST.name}"
+
+
 def write_spec(system: str, trim: bool = True) -> Path:
     WORK.mkdir(parents=True, exist_ok=True)
     version_file = None
@@ -98,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-archive", action="store_true", help="skip the tarball/zip")
     parser.add_argument("--no-trim", action="store_true",
                         help="keep everything PyInstaller finds (to measure what trimming saves)")
+    parser.add_argument("--dist", type=Path, default=DIST, help="the output folder (default: dist)")
     args = parser.parse_args(argv)
+    use_dist(args.dist)
     system = sys.platform
     spec = write_spec(system, trim=not args.no_trim)
     print(f"spec: {spec}")

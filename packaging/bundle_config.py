@@ -50,10 +50,9 @@ EXCLUDED_PACKAGES = (
     "tkinter", "_tkinter", "pandas", "torch", "jax",
     # TensorBoard is an optional extra of TensorFlow; Convas draws its own training plots
     "tensorboard", "tensorboard_data_server", "tensorboard_plugin_profile",
-    # TensorFlow's own test and tool modules
-    "tensorflow.python.debug", "tensorflow.tools", "tensorflow.python.tools.api",
-    "keras.src.utils.jax_utils", "keras.src.backend.jax", "keras.src.backend.torch",
-    "keras.src.backend.openvino",
+    # Keras's other backends (tensorflow.python.debug, tensorflow.tools and keras.src.utils.jax_utils
+    # look like candidates but are imported by TensorFlow and Keras themselves)
+    "keras.src.backend.jax", "keras.src.backend.torch", "keras.src.backend.openvino",
     "sklearn.externals.array_api_compat.torch", "sklearn.externals.array_api_compat.cupy",
     "sklearn.externals.array_api_compat.dask",
 )
@@ -89,6 +88,21 @@ DROPPED_FILES = (
     "PySide6/Qt/plugins/qmltooling/*",
     "PySide6/Qt/plugins/position/*",
     "PySide6/Qt/plugins/virtualkeyboard/*",
+    # Linux: the window runs on xcb (X11 and XWayland), Wayland or offscreen; not on a bare
+    # framebuffer or VNC, it needs no evdev input, network-state or TLS plugins, and it uses Qt's
+    # own style rather than the GTK 3 theme plugin, which would drag in the build machine's GTK,
+    # cairo and pango (libraries that every desktop has, in its own, matching versions).
+    "PySide6/Qt/plugins/platforms/libqeglfs*", "PySide6/Qt/plugins/platforms/libqlinuxfb*",
+    "PySide6/Qt/plugins/platforms/libqvnc*", "PySide6/Qt/plugins/platforms/libqvkkhrdisplay*",
+    "PySide6/Qt/plugins/platforms/libqminimalegl*",
+    "PySide6/Qt/plugins/egldeviceintegrations/*", "PySide6/Qt/lib/libQt6EglFS*",
+    "PySide6/Qt/plugins/generic/*", "PySide6/Qt/plugins/networkinformation/*",
+    "PySide6/Qt/plugins/tls/*",
+    "PySide6/Qt/plugins/platformthemes/libqgtk3*",
+    "libgtk-3.so*", "libgdk-3.so*", "libgdk_pixbuf-2.0.so*", "libatk-1.0.so*", "libatk-bridge-2.0.so*",
+    "libatspi.so*", "libcairo.so*", "libcairo-gobject.so*", "libpango-1.0.so*", "libpangocairo-1.0.so*",
+    "libpangoft2-1.0.so*", "libepoxy.so*", "libthai.so*", "libdatrie.so*", "libpixman-1.so*",
+    "libfribidi.so*",
     "PySide6/Qt/plugins/platforminputcontexts/libqtvirtualkeyboardplugin*",
     "PySide6/Qt/plugins/imageformats/libqpdf*", "PySide6/Qt/plugins/imageformats/qpdf*",
     "PySide6/Qt/lib/libQt6Pdf*", "PySide6/Qt/lib/libQt6Quick*", "PySide6/Qt/lib/libQt6Qml*",

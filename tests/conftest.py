@@ -14,6 +14,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # Keep tests away from the user's real settings, recent files and recovery folder.
 _sandbox = tempfile.mkdtemp(prefix="convas-tests-")
 os.environ.setdefault("XDG_CONFIG_HOME", os.path.join(_sandbox, "config"))
+os.environ.setdefault("XDG_DATA_HOME", os.path.join(_sandbox, "data"))  # recently-used.xbel, .desktop
 os.environ.setdefault("CONVAS_RECOVERY_DIR", os.path.join(_sandbox, "recovery"))
 os.environ.setdefault("CONVAS_CACHE_DIR", os.path.join(_sandbox, "cache"))
 

@@ -167,6 +167,7 @@ def test_the_command_refuses_other_arguments(home: Path, capsys) -> None:
 
 
 def test_a_source_install_starts_its_own_convas_script(monkeypatch) -> None:
+    monkeypatch.delenv("APPIMAGE", raising=False)
     monkeypatch.delattr(sys, "frozen", raising=False)
     launch = desktop_install.launch_command(System.FREEDESKTOP)
     assert Path(launch[0]).is_absolute()
@@ -174,6 +175,8 @@ def test_a_source_install_starts_its_own_convas_script(monkeypatch) -> None:
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     monkeypatch.setattr(sys, "executable", "/opt/Convas 1/convas")
     assert desktop_install.launch_command(System.FREEDESKTOP) == ["/opt/Convas 1/convas"]
+    monkeypatch.setenv("APPIMAGE", "/home/ana/Apps/Convas-x86_64.AppImage")
+    assert desktop_install.launch_command(System.FREEDESKTOP) == ["/home/ana/Apps/Convas-x86_64.AppImage"]
     assert "Exec=\"/opt/Convas 1/convas\" %f" in desktop_entry(["/opt/Convas 1/convas"])
 
 

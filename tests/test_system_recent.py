@@ -123,6 +123,16 @@ def test_a_file_another_app_listed_gets_convas_beside_that_app(tmp_path: Path) -
     (bookmark,) = bookmarks(xbel).values()
     names = [a.get("name") for a in bookmark.iter(f"{{{BOOKMARK_NS}}}application")]
     assert names == ["gedit", "Convas"]
+    assert [m.get("type") for m in bookmark.iter(f"{{{MIME_NS}}}mime-type")] == ["text/plain"]  # not ours to change
+
+
+def test_an_imported_keras_file_is_not_listed_as_a_design(tmp_path: Path) -> None:
+    xbel = tmp_path / "recently-used.xbel"
+    add_to_xbel(xbel, tmp_path / "model.keras", now=T0)
+    add_to_xbel(xbel, tmp_path / "model.json", now=T0)
+    types = {Path(uri).name: b.find(f"info/metadata/{{{MIME_NS}}}mime-type").get("type")
+             for uri, b in bookmarks(xbel).items()}
+    assert types == {"model.keras": "application/octet-stream", "model.json": "application/json"}
 
 
 @pytest.mark.parametrize("text", ["<xbel version='1.0'><bookmark href='x'>", "not xml at all",

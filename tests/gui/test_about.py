@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from driving import menu_action
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QDialogButtonBox, QLabel, QPushButton
 
 from engine.app_identity import APP_VERSION
+from gui.about_dialog import AboutDialog
+
+from driving import menu_action
 
 
 def test_help_about_shows_name_version_and_where_things_are(window, qtbot, tmp_path: Path) -> None:
@@ -21,7 +23,7 @@ def test_help_about_shows_name_version_and_where_things_are(window, qtbot, tmp_p
     about = menu_action(window, "Help", "About Convas")
     qtbot.mouseClick(help_menu, Qt.MouseButton.LeftButton, pos=help_menu.actionGeometry(about).center())
 
-    qtbot.waitUntil(lambda: isinstance(QApplication.activeModalWidget(), type(window.about_dialog)))
+    qtbot.waitUntil(lambda: isinstance(QApplication.activeModalWidget(), AboutDialog))
     dialog = QApplication.activeModalWidget()
     assert dialog.windowTitle() == "About Convas"
     texts = [label.text() for label in dialog.findChildren(QLabel)]
@@ -41,3 +43,12 @@ def test_help_about_shows_name_version_and_where_things_are(window, qtbot, tmp_p
     close = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Close)
     qtbot.mouseClick(close, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: QApplication.activeModalWidget() is None)
+
+
+def test_the_application_icon_has_each_drawn_size(qapp) -> None:
+    from gui.app import app_icon
+
+    icon = app_icon()
+    sizes = {size.width() for size in icon.availableSizes()}
+    assert sizes == {16, 24, 32, 48, 64, 128, 256, 512}
+    assert not icon.pixmap(48, 48).isNull()

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from driving import menu_action
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QFileDialog
 from test_train_panel_tasks import pick_from_popup, show_panel
@@ -16,6 +15,8 @@ from test_train_panel_tasks import pick_from_popup, show_panel
 from engine.examples import seed_design
 from engine.project_file import load_project
 from engine.tasks import TargetKind
+
+from driving import menu_action
 
 WEIRD = "My Designs – ü 日本 ⅓ 100% #1"
 NAME = "Netz ⅓ – 日本 ü.convas"

@@ -5,6 +5,7 @@ question about unsaved changes), and macOS's QFileOpenEvent."""
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import socket
 import subprocess
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QByteArray, QDir, QSettings, Qt, QTimer, QUrl
 from PySide6.QtGui import QFileOpenEvent
-from PySide6.QtNetwork import QLocalSocket
+from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from engine.app_identity import APP_NAME, ORGANIZATION
@@ -25,10 +26,20 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "resources" / "examples" / "inception_module.convas"
 
 
+@pytest.fixture(autouse=True)
+def desktop_data(tmp_path: Path, monkeypatch) -> Path:
+    """The desktop's recent-documents list goes to ``tmp_path``, not the user's."""
+    path = tmp_path / "data"
+    monkeypatch.setenv("XDG_DATA_HOME", str(path))
+    return path
+
+
 @pytest.fixture
-def name(tmp_path: Path) -> str:
-    """A server name no other test or user shares."""
-    return single_instance.server_name(str(tmp_path / "settings.ini"))
+def name(tmp_path: Path):
+    """A server name no other test or user shares (its socket file removed afterwards)."""
+    name = single_instance.server_name(str(tmp_path / "settings.ini"))
+    yield name
+    QLocalServer.removeServer(name)
 
 
 @pytest.fixture
@@ -46,10 +57,13 @@ print(forward(sys.argv[1], sys.argv[2:]).name)
 """
 
 
-def second_start(qtbot, name: str, *paths: Path) -> ForwardResult:
+def second_start(qtbot, name: str, *paths: Path, token: str = "") -> ForwardResult:
     """What a second ``convas FILE`` does first, in a process of its own: a client in a thread
     of this one would hold Python's lock in its blocking waits, and the server could not answer."""
-    process = subprocess.Popen([sys.executable, "-c", CLIENT, name, *map(str, paths)], cwd=ROOT,
+    env = {k: v for k, v in os.environ.items() if k != "XDG_ACTIVATION_TOKEN"}
+    if token:
+        env["XDG_ACTIVATION_TOKEN"] = token
+    process = subprocess.Popen([sys.executable, "-c", CLIENT, name, *map(str, paths)], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         qtbot.waitUntil(lambda: process.poll() is not None, timeout=30_000)
@@ -69,12 +83,19 @@ def serving(window, name: str) -> tuple[InstanceServer, OpenRequests]:
     return server, requests
 
 
-def test_a_second_start_hands_its_file_to_the_running_window(window, qtbot, name: str, design: Path) -> None:
+def test_a_second_start_hands_its_file_to_the_running_window(window, qtbot, name: str, design: Path,
+                                                             desktop_data: Path, monkeypatch) -> None:
     serving(window, name)
-    assert second_start(qtbot, name, design) is ForwardResult.FORWARDED
+    monkeypatch.setenv("XDG_ACTIVATION_TOKEN", "")  # restored after the test, whatever the server sets
+    assert second_start(qtbot, name, design, token="launcher-token_1") is ForwardResult.FORWARDED
     qtbot.waitUntil(lambda: window.document.path == design)
     assert "réseau un" in window.windowTitle()
     assert not window.document.modified
+    # Opened: in the window's Open Recent menu, and in the desktop's recent documents.
+    assert [a.toolTip() for a in window.recent_menu.actions()][:1] == [str(design)]
+    assert design.as_uri() in (desktop_data / "recently-used.xbel").read_text(encoding="utf-8")
+    # Wayland lets the running window take the focus with the launcher's token (offscreen keeps it).
+    assert os.environ["XDG_ACTIVATION_TOKEN"] == "launcher-token_1"
 
 
 def test_unsaved_changes_are_asked_about_first(window, qtbot, name: str, design: Path) -> None:
@@ -192,7 +213,7 @@ def test_convas_file_forwards_to_the_running_one_and_exits(window, qtbot, tmp_pa
     """The real start (``main.py FILE``, a second process) finds the running Convas under the
     name its own settings file gives, hands the file over and exits 0 without a window."""
     name = single_instance.server_name(QSettings(ORGANIZATION, APP_NAME).fileName())
-    serving(window, name)
+    server, _ = serving(window, name)
     process = subprocess.Popen([sys.executable, str(ROOT / "main.py"), str(design)], cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -200,6 +221,7 @@ def test_convas_file_forwards_to_the_running_one_and_exits(window, qtbot, tmp_pa
     finally:
         if process.poll() is None:
             process.kill()  # it started a window of its own: the hand-over failed
+        server.close()  # removes the socket file
     _, err = process.communicate()
     assert process.returncode == 0, err
     qtbot.waitUntil(lambda: window.document.path == design)
