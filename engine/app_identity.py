@@ -16,6 +16,7 @@ from . import __version__
 APP_NAME = "Convas"
 APP_VERSION = __version__
 ORGANIZATION = "Convas"              # QSettings and QStandardPaths folders are named after both
+ORGANIZATION_DOMAIN = "convas.org"   # macOS settings: ~/Library/Preferences/org.convas.Convas.plist
 APP_ID = "org.convas.Convas"         # reverse-DNS: macOS bundle identifier, Linux desktop file id
 APP_SUMMARY = "A desktop designer for Keras convolutional networks"
 EXECUTABLE = "convas"                # the command line name (pyproject's [project.scripts])

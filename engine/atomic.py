@@ -34,11 +34,12 @@ def replace_atomically(target: str | os.PathLike[str], fill: Callable[[Path], No
                        suffix: str = "") -> Path:
     """Replace ``target`` by what ``fill(tmp)`` writes to a temporary file beside it (its name
     ends in ``suffix``, for writers that insist on one, as Keras does on ``.keras``): flushed to
-    disk, given the old file's permissions, then swapped in with :func:`os.replace`, and the
-    folder flushed so that the rename itself survives a crash. On failure the old file is
-    untouched, the temporary file removed, and an :class:`OSError` becomes a
-    :class:`ConvasError` saying it "could not save ``what``"; other exceptions from ``fill``
-    pass through unchanged. Returns the file written (a symlink's target, not the link)."""
+    disk, given the old file's permissions, then swapped in with :func:`replace_file` (which
+    waits out a Windows program holding either file open), and the folder flushed so that the
+    rename itself survives a crash. On failure the old file is untouched, the temporary file
+    removed, and an :class:`OSError` becomes a :class:`ConvasError` saying it "could not save
+    ``what``" (and, for a file still held open, to close the program holding it); other
+    exceptions from ``fill`` pass through unchanged. Returns the file written (a symlink's target, not the link)."""
     target = write_target(target)
     tmp = sibling_path(target, "tmp", suffix)
     try:

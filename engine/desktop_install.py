@@ -247,7 +247,7 @@ def run_refresh_tools(home: Path) -> list[ToolRun]:
             runs.append(ToolRun(name, ToolOutcome.NOT_NEEDED, f"there is no {needed} to refresh"))
             continue
         try:
-            done = subprocess.run([program, *arguments], capture_output=True, text=True,
+            done = subprocess.run([program, *arguments], capture_output=True, encoding="utf-8", errors="replace",
                                   timeout=TOOL_TIMEOUT_S, check=False)
         except (OSError, subprocess.SubprocessError) as exc:
             runs.append(ToolRun(name, ToolOutcome.FAILED, str(exc)))
@@ -489,7 +489,7 @@ def macos(install: bool) -> Report:
         return report
     flag = "-f" if install else "-u"
     try:
-        done = subprocess.run([str(LSREGISTER), flag, str(bundle)], capture_output=True, text=True,
+        done = subprocess.run([str(LSREGISTER), flag, str(bundle)], capture_output=True, encoding="utf-8", errors="replace",
                               timeout=TOOL_TIMEOUT_S, check=False)
         outcome = ToolOutcome.RAN if done.returncode == 0 else ToolOutcome.FAILED
         report.tools.append(ToolRun("lsregister", outcome, done.stderr.strip()))

@@ -15,7 +15,7 @@ from PySide6.QtCore import QCoreApplication, QObject, QSettings, QSize, QStandar
 from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from engine.app_identity import APP_ID, APP_NAME, APP_VERSION, ICON_SIZES, ORGANIZATION, icon_png
+from engine.app_identity import APP_ID, APP_NAME, APP_VERSION, ICON_SIZES, ORGANIZATION, ORGANIZATION_DOMAIN, icon_png
 from engine.internal_error import LOG_NAME, report
 
 from . import single_instance
@@ -132,6 +132,7 @@ def identify(app: QApplication) -> None:
     QSettings and QStandardPaths folders), the window icon, and on Linux the desktop entry's
     name, which Wayland and the task bars use to match windows to their entry and icon."""
     QCoreApplication.setOrganizationName(ORGANIZATION)
+    QCoreApplication.setOrganizationDomain(ORGANIZATION_DOMAIN)  # macOS names the settings file after it
     QCoreApplication.setApplicationName(APP_NAME)
     QCoreApplication.setApplicationVersion(APP_VERSION)
     if sys.platform not in ("win32", "darwin"):

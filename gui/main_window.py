@@ -720,7 +720,7 @@ class MainWindow(QMainWindow):
     def _update_weights_action(self) -> None:
         kept = self.document.weights
         self.act_forget_weights.setEnabled(kept is not None)
-        self.act_forget_weights.setText(f"&Forget Weights of {kept.file.name}" if kept and kept.file
+        self.act_forget_weights.setText(f"&Forget Weights of {kept.file.name.replace('&', '&&')}" if kept and kept.file
                                         else "&Forget Saved Weights")
 
     def forget_weights(self) -> None:
@@ -867,7 +867,7 @@ class MainWindow(QMainWindow):
         self.recent_menu.clear()
         recent = self._recent()
         for p in recent:
-            act = self.recent_menu.addAction(Path(p).name)
+            act = self.recent_menu.addAction(Path(p).name.replace("&", "&&"))  # "&" marks a mnemonic
             act.setToolTip(p)
             act.setStatusTip(p)
             act.triggered.connect(lambda _=False, path=p: self.open_path(Path(path)))

@@ -111,7 +111,7 @@ DROPPED_FILES = (
     "PySide6/Qt6VirtualKeyboard*",
     "PySide6/Qt/lib/QtPdf.framework/*", "PySide6/Qt/lib/QtQuick*.framework/*",
     "PySide6/Qt/lib/QtQml*.framework/*", "PySide6/Qt/lib/QtVirtualKeyboard.framework/*",
-    "*.pyi", "*/__pycache__/*",
+    "*.pyi", "*/__pycache__/*", "*/include/*.h",
 )
 
 # What must survive every filter: the default data set (scikit-learn's digits), the examples, the
@@ -134,7 +134,12 @@ KEPT_FILES = (
 
 # Our own packages are imported lazily (the window and the CLI import most modules inside the
 # functions that need them), so PyInstaller's import scan misses some: collect them whole.
-COLLECTED_PACKAGES = ("engine", "gui")
+# tf2onnx registers its converters by importing every module of tf2onnx.onnx_opset.
+COLLECTED_PACKAGES = ("engine", "gui", "tf2onnx")
+# Packages whose Python source is bundled beside the compiled modules: TensorFlow's AutoGraph
+# reads the source of the functions it converts (Keras's and TensorFlow's own, and Convas's),
+# and without it prints "AutoGraph could not transform …" warnings in every export.
+WITH_SOURCE = ("keras", "tensorflow", "engine")
 HIDDEN_IMPORTS = (
     "keras._tf_keras.keras",          # tf.keras's lazy loader imports it by name
     "tf2onnx", "onnx", "onnxruntime",  # exports import them inside functions
@@ -329,6 +334,7 @@ def spec_text(system: str = sys.platform, root: Path = ROOT, version_file: Path 
         f"    pathex=[{str(root)!r}],",
         f"    datas=bc.data_files(system={system!r}) + bc.library_data(),",
         "    hiddenimports=hidden,",
+        "    module_collection_mode={name: 'pyz+py' for name in bc.WITH_SOURCE},",
         f"    excludes={'bc.excluded_modules()' if trim else '[]'},",
         "    noarchive=False,",
         ")",

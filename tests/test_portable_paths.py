@@ -135,15 +135,6 @@ def test_the_default_sweep_storage_names_the_file_beside_the_project(tmp_path: P
     assert not make_url(url).query
 
 
-def test_a_sweep_storage_url_opens_in_a_weird_folder(weird: Path) -> None:
-    """Optuna creates the study's file where the URL says (a folder name with '%' and '#')."""
-    from engine.sweep_storage import open_storage
-
-    url = default_storage(seed_in(weird))
-    open_storage(url, heartbeat=False)
-    assert (weird / "Netz ⅓ – 日本.sweep.db").is_file()
-
-
 @pytest.mark.parametrize("path, url", [
     (PureWindowsPath(r"C:\Users\Zoë\My Designs\net.sweep.db"), "sqlite:///C:/Users/Zoë/My Designs/net.sweep.db"),
     (PureWindowsPath(r"D:\100% sure\net.sweep.db"), "sqlite:///D:/100%25 sure/net.sweep.db"),

@@ -189,19 +189,63 @@ def test_flagged_catalogue_rows_are_refused(row: Row) -> None:
         f"TFLite now exports {row}: narrow its entry in TFLITE_UNSUPPORTED"
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("row", CLEAN_SAMPLE, ids=str)
-def test_unflagged_catalogue_rows_export(row: Row) -> None:
-    error = export_error(row_design(row))
-    assert error is None, f"TFLite refuses {row}: {error}; add it to TFLITE_UNSUPPORTED"
+# The designs expected to convert are exported a batch at a time (each export costs most of a
+# second whatever its size): one design holding every case of the batch side by side, each layer
+# on its own inputs. Should the batch fail, each case is exported alone to name the ones TFLite
+# refuses, so a case fails exactly when its own one-layer export fails.
+BATCH = 20
+Case = tuple[str, dict[str, Any], tuple[tuple[int, ...], ...]]
+
+
+def side_by_side(cases: list[Case]) -> Design:
+    """One design with a ``kind`` layer per case (``layer<i>``), each fed by its own InputLayers."""
+    design = Design(name="tflite_probe")
+    for i, (kind, args, shapes) in enumerate(cases):
+        names = [design.add("InputLayer", f"in{i}_{j}", {"shape": s}).name for j, s in enumerate(shapes)]
+        design.add(kind, f"{LAYER}{i}", dict(args), inputs=names)
+    return design
+
+
+def refused(labelled: list[tuple[str, Case]]) -> list[str]:
+    """'label: error' for each case whose one-layer design does not convert and verify."""
+    if export_error(side_by_side([case for _, case in labelled])) is None:
+        return []
+    return [f"{label}: {error}" for label, (kind, args, shapes) in labelled
+            if (error := export_error(one_layer_design(kind, args, *shapes))) is not None]
+
+
+CLEAN_CASES = [(str(row), (row.kind, row.args, tuple(row.shapes))) for row in CLEAN_SAMPLE]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("variant", CONVERTING_VARIANTS, ids=lambda v: f"{v[0]}{v[1]}")
-def test_neighbouring_variants_export(variant: tuple[str, dict[str, Any], tuple[int, ...]]) -> None:
-    kind, args, shape = variant
-    error = export_error(one_layer_design(kind, args, shape))
-    assert error is None, f"TFLite refuses {kind}({args}): {error}; add it to TFLITE_UNSUPPORTED"
+@pytest.mark.parametrize("start", range(0, len(CLEAN_CASES), BATCH),
+                         ids=lambda start: f"rows{start}-{min(start + BATCH, len(CLEAN_CASES)) - 1}")
+def test_unflagged_catalogue_rows_export(start: int) -> None:
+    errors = refused(CLEAN_CASES[start:start + BATCH])
+    assert errors == [], f"TFLite refuses {errors}; add them to TFLITE_UNSUPPORTED"
+
+
+@pytest.mark.slow
+def test_neighbouring_variants_export() -> None:
+    errors = refused([(f"{kind}({args})", (kind, args, (shape,))) for kind, args, shape in CONVERTING_VARIANTS])
+    assert errors == [], f"TFLite refuses {errors}; add them to TFLITE_UNSUPPORTED"
+
+
+def test_a_batch_names_the_case_that_fails_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The batching itself: a refused batch is retried case by case and only the refused case is named."""
+    exported: list[list[str]] = []
+
+    def fake_export_error(design: Design, quantize: str | None = None) -> str | None:
+        kinds = [node.kind for node in design if node.kind != "InputLayer"]
+        exported.append(kinds)
+        return "refused" if "Resizing" in kinds else None
+
+    monkeypatch.setattr(sys.modules[__name__], "export_error", fake_export_error)
+    cases: list[tuple[str, Case]] = [("dense", ("Dense", {"units": 2}, ((3,),))),
+                                     ("resize", ("Resizing", {"height": 2, "width": 2}, ((4, 4, 1),)))]
+    assert refused(cases) == ["resize: refused"]
+    assert exported == [["Dense", "Resizing"], ["Dense"], ["Resizing"]]
+    assert refused(cases[:1]) == [] and exported[-1] == ["Dense"]
 
 
 # ---------------------------------------------------------------------------- re-measuring
