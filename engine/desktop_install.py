@@ -489,8 +489,8 @@ def macos(install: bool) -> Report:
         return report
     flag = "-f" if install else "-u"
     try:
-        done = subprocess.run([str(LSREGISTER), flag, str(bundle)], capture_output=True, encoding="utf-8", errors="replace",
-                              timeout=TOOL_TIMEOUT_S, check=False)
+        done = subprocess.run([str(LSREGISTER), flag, str(bundle)], capture_output=True, encoding="utf-8",
+                              errors="replace", timeout=TOOL_TIMEOUT_S, check=False)
         outcome = ToolOutcome.RAN if done.returncode == 0 else ToolOutcome.FAILED
         report.tools.append(ToolRun("lsregister", outcome, done.stderr.strip()))
     except (OSError, subprocess.SubprocessError) as exc:
