@@ -314,7 +314,7 @@ def non_negative_float(text: str) -> float:
 def _stdout_unicode() -> bool:
     encoding = getattr(sys.stdout, "encoding", None) or "ascii"
     try:
-        "┏━│".encode(encoding)
+        "╒═│".encode(encoding)
         return True
     except (UnicodeEncodeError, LookupError):
         return False

@@ -29,7 +29,7 @@ from engine.system_recent import add_recent as add_system_recent
 from engine.training import TrainingSettings
 from engine.weights import WeightsKind, WeightsSource, WeightsUse, resolve_weights
 
-from .autosave import Autosaver
+from .autosave import Autosaver, RecoveryError
 from .canvas import GraphScene, GraphView
 from .clipboard import nodes_from_mime, nodes_to_mime
 from .document import Document
@@ -823,8 +823,9 @@ class MainWindow(QMainWindow):
         self.open_path(path, ask=False)
 
     def offer_recovery(self) -> None:
-        """At start: if the last session left autosaved work, offer to restore it."""
-        if not self.autosaver.pending():
+        """At start: if a window that is gone left autosaved work, offer to restore it."""
+        left = self.autosaver.left_behind()
+        if left is None:
             return
         answer = QMessageBox.question(
             self, "Recover unsaved work",
@@ -833,20 +834,24 @@ class MainWindow(QMainWindow):
         if answer == QMessageBox.StandardButton.Yes:
             self.restore_recovery()
         else:
-            self.autosaver.discard()
+            self.autosaver.forget(left)
 
     def restore_recovery(self) -> bool:
         try:
-            project, source = self.autosaver.recover()
-        except ConvasError as exc:
+            project, source, left = self.autosaver.recover()
+        except RecoveryError as exc:
             self._error("Cannot recover", f"The autosaved design is unreadable: {exc}")
-            self.autosaver.discard()
+            self.autosaver.forget(exc.path)
             return False
+        except ConvasError:
+            return False  # nothing left behind (another window recovered it meanwhile)
         settings, unusable = TrainingSettings.from_saved(project.training)
         sweep_settings, sweep_unusable = SweepSettings.from_saved(project.sweep)
         self.document.reset(project.design, source, settings, training_error=unusable,
                             sweep=sweep_settings, sweep_error=sweep_unusable)
         self.document.mark_unsaved()
+        if self.autosaver.save_now():  # this window's own recovery file holds it now
+            self.autosaver.forget(left)
         return True
 
     def _add_recent(self, path: Path) -> None:

@@ -4,8 +4,6 @@ metadata, and one clean message with a fix for every option that does not suit t
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -78,9 +76,10 @@ def test_multilabel_on_shapes(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_regression_in_its_own_process_with_a_test_split(tmp_path):
-    """The installed entry point, on a .npz of float targets (inferred regression) with a test
-    split: the epoch lines, the summary and the test score show MAE and R²."""
+def test_regression_with_a_test_split(tmp_path, capsys):
+    """A .npz of float targets (inferred regression) with a test split: the epoch lines, the
+    summary and the test score show MAE and R². (In-process: the installed entry point in its own
+    process is test_cli_train.py's test_one_sigint_delivered_twice_stops_and_saves.)"""
     rng = np.random.default_rng(0)
     x = rng.random((96, 16, 16, 1), dtype=np.float32)
     y = np.stack([x.mean(axis=(1, 2, 3)), x[:, :8].mean(axis=(1, 2, 3))], axis=1).astype(np.float32)
@@ -88,16 +87,13 @@ def test_regression_in_its_own_process_with_a_test_split(tmp_path):
     np.savez(data, x_train=x[:64], y_train=y[:64], x_test=x[64:], y_test=y[64:])
     design = _project(tmp_path, "brightness", ("InputLayer", {"shape": (16, 16, 1)}), ("Flatten", {}),
                       ("Dense", {"units": 2}))
-    script = Path(sys.executable).with_name("convas")
-    command = [str(script)] if script.exists() else [sys.executable, str(ROOT / "main.py")]
     out = tmp_path / "b.keras"
-    proc = subprocess.run([*command, "train", str(design), "--data", str(data), "--epochs", "2",
-                           "--out", str(out)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    assert "training brightness for regression (inferred; --task overrides)" in proc.stderr
-    assert "epoch 2/2  loss " in proc.stderr and "  r2 " in proc.stderr and "val_r2" in proc.stderr
-    assert "final epoch 2: mae " in proc.stdout
-    assert "test (32 samples): mae " in proc.stdout and " r2 " in proc.stdout
+    code, stdout, err = run(capsys, "train", design, "--data", data, "--epochs", "2", "--out", out)
+    assert code == 0, err
+    assert "training brightness for regression (inferred; --task overrides)" in err
+    assert "epoch 2/2  loss " in err and "  r2 " in err and "val_r2" in err
+    assert "final epoch 2: mae " in stdout
+    assert "test (32 samples): mae " in stdout and " r2 " in stdout
     assert read_metadata(out)["task"] == "regression"
 
 

@@ -83,16 +83,65 @@ def test_corrupt_file_shows_dialog_and_leaves_design_untouched(window, tmp_path,
     assert window.document.design.nodes == before.nodes
 
 
-def test_autosave_then_recovery_in_a_new_window(window, new_window, monkeypatch):
+# A window that autosaves unsaved work and then dies without a clean close (os._exit: no
+# cleanup runs, as in a crash or a kill).
+_CRASHING_WINDOW = """
+import os, sys
+sys.path.insert(0, sys.argv[2])
+from PySide6.QtCore import QCoreApplication
+from engine.examples import seed_design
+from gui.autosave import Autosaver
+from gui.document import Document
+app = QCoreApplication([])
+document = Document(seed_design())
+document.design.name = "crashed_design"
+document.mark_unsaved()
+assert Autosaver(document, __import__("pathlib").Path(sys.argv[1])).save_now()
+os._exit(9)
+"""
+
+
+def crash_a_window(recovery: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", _CRASHING_WINDOW, str(recovery), str(ROOT)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 9, done.stderr
+
+
+def test_autosave_then_recovery_in_a_new_window_after_a_crash(new_window, tmp_path, monkeypatch):
+    crash_a_window(tmp_path / "recovery")
+    left = list((tmp_path / "recovery").glob("recovery-*.convas"))
+    assert len(left) == 1
+    window = new_window()  # the same recovery folder
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    window.offer_recovery()
+    assert window.document.design.name == "crashed_design" and window.isWindowModified()
+    # The work now lives in this window's own recovery file; the dead window's is gone.
+    assert not left[0].exists() and window.autosaver.design_path.is_file()
+    assert load_project(window.autosaver.design_path).design.name == "crashed_design"
+
+
+def test_windows_running_together_keep_their_own_recovery_files(window, new_window, monkeypatch):
     window.scene.select_nodes(["flatten"])
     window.palette_widget.sigActivated.emit("Dropout")
     assert window.autosaver.save_now()
-    # The crash: the window goes away without a clean close; a new start finds the recovery file.
-    again = new_window(settings="settings2.ini", recovery="recovery")
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
-    again.offer_recovery()
-    assert "dropout" in again.document.design.nodes
-    assert again.isWindowModified()
+    other = new_window(settings="settings2.ini")  # same recovery folder, as two Convas processes have
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.Yes)
+    other.offer_recovery()
+    assert not asked, "a running window's autosave is not a crash to recover from"
+    other.palette_widget.sigActivated.emit("Dense")
+    assert other.autosaver.save_now() and other.autosaver.design_path != window.autosaver.design_path
+    window.autosaver.discard()  # the first window saves or closes cleanly
+    assert other.autosaver.design_path.is_file() and not window.autosaver.design_path.exists()
+
+
+def test_declining_recovery_deletes_the_left_behind_file(new_window, tmp_path, monkeypatch):
+    crash_a_window(tmp_path / "recovery")
+    window = new_window()
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.No)
+    window.offer_recovery()
+    assert window.document.design.name == "seed_cnn"
+    assert not list((tmp_path / "recovery").glob("recovery*"))
 
 
 def test_closing_with_unsaved_changes_asks_and_cancel_keeps_the_window(window, monkeypatch):
