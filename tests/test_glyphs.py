@@ -70,15 +70,32 @@ def _docstrings(tree: ast.AST) -> set[int]:
     return found
 
 
+# Tables of characters Convas reads and never shows: engine.console's LOOKALIKES maps what a
+# console cannot print to ASCII, so its keys are the very characters that are not printed.
+READ_NOT_SHOWN = {"LOOKALIKES"}
+
+
+def _read_not_shown(tree: ast.AST) -> set[int]:
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        else:
+            targets = [node.target] if isinstance(node, ast.AnnAssign) else []
+        if any(isinstance(t, ast.Name) and t.id in READ_NOT_SHOWN for t in targets):
+            found |= {id(inner) for inner in ast.walk(node)}
+    return found
+
+
 def shown_characters(paths: list[Path]) -> dict[str, list[str]]:
-    """Each non-ASCII character in the string constants (f-string parts included, docstrings not)
-    of ``paths``, with the ``file:line`` places it occurs."""
+    """Each non-ASCII character in the string constants (f-string parts included, docstrings and
+    :data:`READ_NOT_SHOWN` tables not) of ``paths``, with the ``file:line`` places it occurs."""
     found: dict[str, list[str]] = {}
     for path in paths:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        docstrings = _docstrings(tree)
+        skipped = _docstrings(tree) | _read_not_shown(tree)
         for node in ast.walk(tree):
-            if not (isinstance(node, ast.Constant) and isinstance(node.value, str)) or id(node) in docstrings:
+            if not (isinstance(node, ast.Constant) and isinstance(node.value, str)) or id(node) in skipped:
                 continue
             for char in sorted(set(node.value)):
                 if ord(char) > 0x7E and unicodedata.category(char) not in _NOT_DRAWN:
@@ -109,7 +126,8 @@ def test_the_walk_finds_shown_text_and_skips_docstrings(tmp_path):
     source = tmp_path / "sample.py"
     source.write_text('"""Module ✓."""\n'
                       'def f(x):\n    """Doc ⚠."""\n    # comment ▶\n'
-                      '    label = "Next ▶"\n    return f"{x} ⋯ done", "\\u2713", "plain"\n',
+                      '    label = "Next ▶"\n    return f"{x} ⋯ done", "\\u2713", "plain"\n'
+                      'LOOKALIKES = {"⇒": "=>"}\n',
                       encoding="utf-8")
     assert set(shown_characters([source])) == {"▶", "⋯", "✓"}
 
