@@ -125,7 +125,15 @@ def fraction(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="convas", description="Design, analyse, train and export Keras CNNs.")
+    parser = _Parser(
+        prog="convas", description="Design, analyse, train and export Keras CNNs.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="the window:\n"
+               "  convas [FILE]                   open the designer (on FILE: a .convas, .keras or Keras JSON file);\n"
+               "                                  a running Convas window opens FILE instead\n"
+               "  convas --new-window [FILE]      always open a window of its own\n"
+               "  convas --install-desktop-entry  open .convas files with Convas from the desktop (this user);\n"
+               "                                  --uninstall-desktop-entry undoes it")
     parser.add_argument("--version", action="version", version=f"convas {__version__}")
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)

@@ -59,17 +59,18 @@ EXCLUDED_PACKAGES = (
 
 # The Qt for Python modules Convas uses; every other PySide6 module is excluded (with its Qt
 # libraries and plugins, which PyInstaller's hooks only collect for a module that is bundled).
-# QtSvg: the SVG icon engine's library. pyqtgraph's optional QtOpenGLWidgets/QtTest imports fail softly.
-QT_MODULES_USED = ("QtCore", "QtGui", "QtWidgets", "QtNetwork", "QtSvg")
+# QtSvg: the SVG icon engine's library; QtOpenGL: pyqtgraph's curves import it unconditionally
+# (QtOpenGLWidgets and QtTest it tries, and uses when there: kept, so it behaves as from source).
+QT_MODULES_USED = ("QtCore", "QtGui", "QtWidgets", "QtNetwork", "QtSvg", "QtOpenGL", "QtOpenGLWidgets", "QtTest")
 QT_MODULES_ALL = (
     "Qt3DAnimation", "Qt3DCore", "Qt3DExtras", "Qt3DInput", "Qt3DLogic", "Qt3DRender", "QtAxContainer",
     "QtBluetooth", "QtCharts", "QtConcurrent", "QtDBus", "QtDataVisualization", "QtDesigner", "QtGraphs",
     "QtGraphsWidgets", "QtHelp", "QtHttpServer", "QtLocation", "QtMultimedia", "QtMultimediaWidgets",
-    "QtNetworkAuth", "QtNfc", "QtOpenGL", "QtOpenGLWidgets", "QtPdf", "QtPdfWidgets", "QtPositioning",
+    "QtNetworkAuth", "QtNfc", "QtPdf", "QtPdfWidgets", "QtPositioning",
     "QtPrintSupport", "QtQml",
     "QtQuick", "QtQuick3D", "QtQuickControls2", "QtQuickTest", "QtQuickWidgets", "QtRemoteObjects",
     "QtScxml", "QtSensors", "QtSerialBus", "QtSerialPort", "QtSpatialAudio", "QtSql", "QtStateMachine",
-    "QtSvgWidgets", "QtTest", "QtTextToSpeech", "QtUiTools", "QtWebChannel", "QtWebEngineCore",
+    "QtSvgWidgets", "QtTextToSpeech", "QtUiTools", "QtWebChannel", "QtWebEngineCore",
     "QtWebEngineQuick", "QtWebEngineWidgets", "QtWebSockets", "QtWebView", "QtCanvasPainter",
     *QT_MODULES_USED,
 )
@@ -147,6 +148,26 @@ HIDDEN_IMPORTS = (
     "sqlalchemy.dialects.sqlite",
     "sklearn.datasets", "sklearn.metrics",
 )
+
+
+# Distributions whose metadata (version) the bundle must carry: Help → About reads the Keras and
+# TensorFlow versions with importlib.metadata, which finds nothing PyInstaller did not copy.
+METADATA = ("keras", "tensorflow", "tensorflow-cpu", "tensorflow-macos", "tensorflow-intel",
+            "onnx", "onnxruntime", "tf2onnx", "optuna", "scikit-learn", "numpy")
+
+
+def installed_distributions(names: tuple[str, ...] = METADATA) -> list[str]:
+    """Those of ``names`` that are installed (TensorFlow goes by several names)."""
+    from importlib import metadata
+
+    found = []
+    for name in names:
+        try:
+            metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        found.append(name)
+    return found
 
 
 def excluded_modules() -> list[str]:
@@ -323,16 +344,17 @@ def spec_text(system: str = sys.platform, root: Path = ROOT, version_file: Path 
         "import sys",
         f"sys.path.insert(0, {str(root / 'packaging')!r})",
         f"sys.path.insert(0, {str(root)!r})",
-        "from PyInstaller.utils.hooks import collect_submodules",
+        "from PyInstaller.utils.hooks import collect_submodules, copy_metadata",
         "import bundle_config as bc",
         "",
         "hidden = list(bc.HIDDEN_IMPORTS)",
         "for package in bc.COLLECTED_PACKAGES:",
         "    hidden += collect_submodules(package)",
+        "metadata = [pair for name in bc.installed_distributions() for pair in copy_metadata(name)]",
         "a = Analysis(",
         f"    [{str(root / 'main.py')!r}],",
         f"    pathex=[{str(root)!r}],",
-        f"    datas=bc.data_files(system={system!r}) + bc.library_data(),",
+        f"    datas=bc.data_files(system={system!r}) + bc.library_data() + metadata,",
         "    hiddenimports=hidden,",
         "    module_collection_mode={name: 'pyz+py' for name in bc.WITH_SOURCE},",
         f"    excludes={'bc.excluded_modules()' if trim else '[]'},",

@@ -33,6 +33,13 @@ from engine import app_identity as ident  # noqa: E402
 
 EXAMPLE = ROOT / "resources" / "examples" / "seed_cnn.convas"
 TIMEOUT_S = 900
+# Every module of the window imports (the panels import theirs, e.g. pyqtgraph, when first shown).
+_GUI_IMPORTS_CODE = ("import importlib, pkgutil, gui; "
+                     "names = [m.name for m in pkgutil.walk_packages(gui.__path__, 'gui.')]; "
+                     "[importlib.import_module(n) for n in names]; print(len(names), 'modules')")
+# What Help → About shows, read from the bundled package metadata.
+_VERSIONS_CODE = ("from gui.about_dialog import TENSORFLOW_DISTRIBUTIONS as T, distribution_version as v; "
+                  "print('Keras', v('keras'), 'TensorFlow', v(*T))")
 
 
 @dataclass(frozen=True)
@@ -117,6 +124,12 @@ def contains(text: str) -> Callable[[subprocess.CompletedProcess[str]], str | No
     return expect
 
 
+def lacks(text: str) -> Callable[[subprocess.CompletedProcess[str]], str | None]:
+    def expect(done: subprocess.CompletedProcess[str]) -> str | None:
+        return None if text not in done.stdout else f"{text!r} in the output:\n{last_lines(done.stdout)}"
+    return expect
+
+
 def file_made(path: Path) -> Callable[[subprocess.CompletedProcess[str]], str | None]:
     def expect(done: subprocess.CompletedProcess[str]) -> str | None:
         return None if path.exists() else f"{path.name} was not written"
@@ -146,6 +159,15 @@ def smoke(bundle: Path, quick: bool = False, report: Callable[[Check], None] = l
         add(checked("-c CODE (helper processes)",
                     [cli, "-c", "import sys, engine; print('argv', sys.argv[1:])", "a b", "ü"],
                     env, folder, contains("argv ['a b', 'ü']")))
+        if programs.window != cli:
+            # Windows: the window's helper processes run the windowed Convas.exe with pipes.
+            add(checked("-c CODE via the windowed executable",
+                        [programs.window, "-c", "import sys; print('argv', sys.argv[1:])", "x"],
+                        env, folder, contains("argv ['x']")))
+        add(checked("Keras/TensorFlow versions (for About)",
+                    [cli, "-c", _VERSIONS_CODE], env, folder, lacks("not installed")))
+        add(checked("every window module imports", [cli, "-c", _GUI_IMPORTS_CODE], env, folder,
+                    contains(" modules")))
         add(checked("window (offscreen, closed when shown)", [programs.window],
                     {**env, "CONVAS_QUIT_WHEN_SHOWN": "1"}, folder))
         if not quick:

@@ -1,6 +1,7 @@
 """The static checkers configured in pyproject.toml find nothing: ruff (style, imports, likely
-bugs) over the code, the tests and the benchmarks, and mypy (types) over engine/, gui/ and
-main.py. Each takes a few seconds; run one alone with ``uv run ruff check`` or ``uv run mypy``."""
+bugs) over the code, the tests, the benchmarks and the packaging scripts, and mypy (types) over
+engine/, gui/, packaging/ and main.py. Each takes a few seconds; run one alone with
+``uv run ruff check`` or ``uv run mypy``."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT_S = 600
-CHECKED = ("engine", "gui", "tests", "benchmarks", "main.py")
+CHECKED = ("engine", "gui", "tests", "benchmarks", "packaging", "main.py")
 
 
 def run_checker(*args: str) -> subprocess.CompletedProcess[str]:

@@ -30,6 +30,7 @@ NEEDED_MODULES = (
     "engine", "gui", "main", "tensorflow", "keras", "numpy", "sklearn.datasets", "sklearn.metrics",
     "onnx", "onnxruntime", "tf2onnx", "ai_edge_litert", "optuna", "sqlalchemy", "alembic", "pyqtgraph",
     "PySide6.QtCore", "PySide6.QtGui", "PySide6.QtWidgets", "PySide6.QtNetwork", "PySide6.QtSvg",
+    "PySide6.QtOpenGL", "PySide6.QtOpenGLWidgets", "PySide6.QtTest",  # pyqtgraph's curves
     "h5py", "scipy",
 )
 
@@ -78,6 +79,11 @@ def test_resources_land_where_the_engine_looks_for_them() -> None:
 def test_data_files_skip_a_folder_that_is_not_there(tmp_path: Path) -> None:
     (tmp_path / "resources" / "examples").mkdir(parents=True)
     assert bc.data_files(tmp_path) == [(str(tmp_path / "resources" / "examples"), "resources/examples")]
+
+
+def test_keras_and_tensorflow_metadata_is_copied_for_about() -> None:
+    assert {"keras", "tensorflow"} <= set(bc.installed_distributions())
+    assert "copy_metadata(name)" in bc.spec_text("linux")
 
 
 def test_library_data_carries_the_digits_and_optunas_migrations() -> None:
