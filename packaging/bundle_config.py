@@ -9,7 +9,8 @@ a build that takes many minutes, and these can be checked in milliseconds.
 Why each exclusion is safe: Convas imports TensorFlow/Keras, NumPy, scikit-learn (the digits data
 set and metrics), ONNX/onnxruntime/tf2onnx and LiteRT (exports and their verification), Optuna
 with SQLAlchemy and Alembic (sweeps in a SQLite file), pyqtgraph and the Qt modules QtCore, QtGui,
-QtWidgets and QtNetwork (the single-instance QLocalServer). Test frameworks, type checkers,
+QtWidgets and QtNetwork (the single-instance QLocalServer), with QtSvg (icons) and QtOpenGL (pyqtgraph's
+curves import it). Test frameworks, type checkers,
 linters, notebooks, TensorBoard and the Qt modules for QML, 3D, web pages, multimedia, … are
 never imported by it; PyInstaller would still follow optional imports into them.
 """
