@@ -57,6 +57,7 @@ from .analysis import Severity, analyse
 from .distribute import DEFAULT_SLURM_PORT, Strategy
 from .errors import ConvasError, destination_refusal, first_line
 from .internal_error import describe_error
+from .keras_startup import skip_sklearn_for_keras_wrappers
 from .local_workers import EXIT_WORKER_LOST
 from .progress import StopRequests
 from .summary import summary_dict, summary_text
@@ -1036,6 +1037,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     traceback in the log file the line names, or on stderr with ``--debug``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # until the arguments are parsed
+    skip_sklearn_for_keras_wrappers()  # 4 s less of every command that imports Keras
     try:
         parser = build_parser()
         args = parser.parse_args(argv)

@@ -16,6 +16,8 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from .keras_startup import skip_sklearn_for_keras_wrappers
+
 TF_LOG_LEVEL = "3"  # 0 all, 1 no INFO, 2 no WARNING, 3 no ERROR (cuInit reports an "error")
 
 # What TensorFlow's C++ writes while it loads: absl-style "I0000 00:00:…" lines (I, W or E and a
@@ -25,7 +27,9 @@ _CHATTER = re.compile(r"^(?:[IWE]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages 
 
 
 def quiet_tensorflow() -> None:
-    """Silence TensorFlow's C++ log and absl's Python log (unless the user asked for them)."""
+    """Silence TensorFlow's C++ log and absl's Python log (unless the user asked for them), and
+    keep Keras's import from loading scikit-learn (:mod:`engine.keras_startup`)."""
+    skip_sklearn_for_keras_wrappers()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", TF_LOG_LEVEL)
     try:
         from absl import logging as absl_logging  # ships with TensorFlow; cheap, imports no TF

@@ -22,6 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from engine.keras_startup import skip_sklearn_for_keras_wrappers  # noqa: E402 - after the path
+
+skip_sklearn_for_keras_wrappers()  # as Convas's entry points do
+
 
 # pytest-qt fails a test when an exception reaches sys.excepthook while it runs (a Qt slot or
 # virtual method raised: PySide6 can only report it there); pytest turns unraisable and thread
